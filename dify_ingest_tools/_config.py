@@ -1,0 +1,93 @@
+"""Where the key and base URL come from, and how they are kept out of sight."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+
+from pydantic import SecretStr
+from yarl import URL
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "public_url",
+    "resolve_api_key",
+    "resolve_base_url",
+    "warn_if_plaintext",
+]
+
+ENV_API_KEY = "DIFY_API_KEY"
+ENV_BASE_URL = "DIFY_API_BASE_URL"
+DEFAULT_BASE_URL = "https://api.dify.ai/v1"
+
+logger = logging.getLogger("dify_ingest_tools")
+
+_warned_hosts: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def resolve_api_key(api_key: str | SecretStr | None) -> SecretStr:
+    """The explicit key, else ``DIFY_API_KEY``; a clear error when neither is set."""
+    if isinstance(api_key, SecretStr):
+        value = api_key.get_secret_value()
+    else:
+        value = api_key if api_key is not None else os.environ.get(ENV_API_KEY, "")
+    value = value.strip()
+    if not value:
+        raise ValueError(
+            "No Dify API key: pass api_key=... or set the DIFY_API_KEY environment variable "
+            "to a Knowledge (dataset) API key from Dify's Knowledge > API page. "
+            "To try the library without one, run `dify-ingest demo` (it uses the simulator)."
+        )
+    if any(ch.isspace() for ch in value):
+        raise ValueError("The Dify API key contains whitespace; copy it again without spaces.")
+    return SecretStr(value)
+
+
+def resolve_base_url(base_url: str | None) -> URL:
+    """The explicit URL, else ``DIFY_API_BASE_URL``, else Dify Cloud; trailing '/' removed."""
+    raw = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    url = URL(raw.strip().rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL} or "
+            f"http://localhost/v1, got {public_url(url)!r}"
+        )
+    return url.with_query(None).with_fragment(None)
+
+
+def public_url(url: URL | str) -> str:
+    """The URL without user-info, safe for messages and logs."""
+    parsed = URL(str(url))
+    if parsed.user is not None or parsed.password is not None:
+        parsed = parsed.with_user(None)
+    return str(parsed)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_plaintext(url: URL) -> None:
+    """Warn once per host when the key would travel unencrypted beyond this machine."""
+    host = url.host or ""
+    if url.scheme != "http" or _is_loopback(host):
+        return
+    with _warned_lock:
+        if host in _warned_hosts:
+            return
+        _warned_hosts.add(host)
+    logger.warning(
+        "Sending the Dify API key over plain http:// to %s: anyone on the network path can "
+        "read it. Use https:// unless this host is on a network you trust.",
+        host,
+    )

@@ -1,0 +1,258 @@
+"""The single sync-over-async bridge, and `DifyKnowledgeClient` built on it.
+
+Every blocking call runs the async implementation on a private event loop in a daemon worker
+thread. That works the same from a plain script and from inside a running loop (Jupyter,
+an async web handler), where ``asyncio.run`` would refuse, and it keeps one aiohttp session
+alive across calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import weakref
+from collections.abc import Coroutine, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from .client import AsyncDifyKnowledgeClient, FileInput
+from .models import (
+    BatchIndexingStatus,
+    CreatedDocument,
+    DifyDocument,
+    DocumentList,
+    RetrievedChunk,
+)
+
+__all__ = ["DifyKnowledgeClient", "LoopThread", "run_sync"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in its own daemon thread; `run` blocks until a coroutine is done."""
+
+    def __init__(self, name: str = "dify-ingest-tools") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the worker loop and return its result (or raise its exception).
+
+        Ctrl-C while waiting cancels the coroutine, so nothing keeps polling in the background.
+        """
+        with self._lock:
+            if self._stopped:
+                coro.close()
+                raise RuntimeError("the client is closed; create a new one")
+            if not self._started:
+                self._thread.start()
+                self._started = True
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a blocking Dify client method was called from inside its own worker loop; "
+                "use AsyncDifyKnowledgeClient in async code"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                future.cancel()
+                # Give the cancellation a moment to unwind (close sockets) before returning.
+                concurrent.futures.wait([future], timeout=5)
+            raise
+
+    def stop(self) -> None:
+        """Stop the loop and join the thread. Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            started = self._started
+        if started:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion from sync code, even inside a running event loop."""
+    worker = LoopThread("dify-ingest-tools-run-sync")
+    try:
+        return worker.run(coro)
+    finally:
+        worker.stop()
+
+
+def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
+    try:
+        if not client.closed:
+            worker.run(client.aclose())
+    except RuntimeError:
+        pass
+    finally:
+        worker.stop()
+
+
+class DifyKnowledgeClient:
+    """Blocking twin of `AsyncDifyKnowledgeClient`: same arguments, same methods, same errors.
+
+    Safe to call from a running event loop (e.g. a Jupyter cell). Use it as a context manager
+    or call `close` when done.
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        **options: Any,
+    ) -> None:
+        if "session" in options:
+            raise TypeError(
+                "DifyKnowledgeClient runs on its own event loop and cannot share an "
+                "aiohttp session; use AsyncDifyKnowledgeClient(session=...) instead"
+            )
+        self._async = AsyncDifyKnowledgeClient(
+            api_key, base_url, timeout=timeout, max_retries=max_retries, **options
+        )
+        self._worker = LoopThread()
+        self._finalizer = weakref.finalize(self, _shutdown, self._worker, self._async)
+
+    @property
+    def async_client(self) -> AsyncDifyKnowledgeClient:
+        """The async client underneath (its coroutines must run on this client's loop)."""
+        return self._async
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    @property
+    def api_key(self) -> SecretStr:
+        return self._async.api_key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._worker.run(coro)
+
+    def close(self) -> None:
+        """Close the HTTP session and stop the worker thread."""
+        self._finalizer()
+
+    def __enter__(self) -> DifyKnowledgeClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # The methods below are one-line forwards; documentation lives on the async client.
+
+    def get_indexing_status(self, dataset_id: str, batch: str) -> BatchIndexingStatus:
+        """See `AsyncDifyKnowledgeClient.get_indexing_status`."""
+        return self._run(self._async.get_indexing_status(dataset_id, batch))
+
+    def create_document_by_text(
+        self,
+        dataset_id: str,
+        name: str,
+        text: str,
+        *,
+        indexing_technique: str | None = None,
+        process_rule: Mapping[str, Any] | None = None,
+        doc_form: str | None = None,
+        **extra: Any,
+    ) -> CreatedDocument:
+        """See `AsyncDifyKnowledgeClient.create_document_by_text`."""
+        return self._run(
+            self._async.create_document_by_text(
+                dataset_id,
+                name,
+                text,
+                indexing_technique=indexing_technique,
+                process_rule=process_rule,
+                doc_form=doc_form,
+                **extra,
+            )
+        )
+
+    def create_document_by_file(
+        self, dataset_id: str, file: FileInput, *, filename: str | None = None, **data: Any
+    ) -> CreatedDocument:
+        """See `AsyncDifyKnowledgeClient.create_document_by_file`."""
+        return self._run(
+            self._async.create_document_by_file(dataset_id, file, filename=filename, **data)
+        )
+
+    def get_dataset(self, dataset_id: str) -> dict[str, Any]:
+        """See `AsyncDifyKnowledgeClient.get_dataset`."""
+        return self._run(self._async.get_dataset(dataset_id))
+
+    def get_document(self, dataset_id: str, document_id: str) -> DifyDocument:
+        """See `AsyncDifyKnowledgeClient.get_document`."""
+        return self._run(self._async.get_document(dataset_id, document_id))
+
+    def list_documents(
+        self,
+        dataset_id: str,
+        *,
+        status: str | None = None,
+        page: int = 1,
+        limit: int = 100,
+        keyword: str | None = None,
+    ) -> DocumentList:
+        """See `AsyncDifyKnowledgeClient.list_documents`."""
+        return self._run(
+            self._async.list_documents(
+                dataset_id, status=status, page=page, limit=limit, keyword=keyword
+            )
+        )
+
+    def delete_document(self, dataset_id: str, document_id: str) -> None:
+        """See `AsyncDifyKnowledgeClient.delete_document`."""
+        self._run(self._async.delete_document(dataset_id, document_id))
+
+    def retrieve(
+        self,
+        dataset_id: str,
+        query: str,
+        *,
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+        retrieval_model: Mapping[str, Any] | None = None,
+    ) -> list[RetrievedChunk]:
+        """See `AsyncDifyKnowledgeClient.retrieve`."""
+        return self._run(
+            self._async.retrieve(
+                dataset_id,
+                query,
+                top_k=top_k,
+                score_threshold=score_threshold,
+                retrieval_model=retrieval_model,
+            )
+        )

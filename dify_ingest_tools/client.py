@@ -1,0 +1,710 @@
+"""`AsyncDifyKnowledgeClient`: one aiohttp session, one `_request`, typed results and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, SecretStr, ValidationError
+from yarl import URL
+
+from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
+from ._inputs import check_batch, check_dataset_id, check_document_id, path_part
+from ._policy import RetryPolicy
+from ._version import __version__
+from .errors import (
+    DifyAPIError,
+    DifyConnectionError,
+    DifyError,
+    DifyResponseError,
+    DifyTimeoutError,
+    error_from_response,
+)
+from .models import (
+    BatchIndexingStatus,
+    CreatedDocument,
+    DifyDocument,
+    DocumentList,
+    RetrievedChunk,
+)
+
+__all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+FileInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+"""A path, raw bytes, or a binary file object opened for reading."""
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+# Bodies larger than this are refused: an indexing-status answer for a 100-document batch is
+# a few tens of KB, so a body this size means a broken or hostile server.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+
+
+class AsyncDifyKnowledgeClient:
+    """Async client for Dify's Knowledge (dataset) Service API.
+
+    One ``aiohttp.ClientSession`` per client, opened on first use and closed by `aclose` or
+    ``async with``. A caller-supplied ``session`` is used as is and never closed here.
+
+    Args:
+        api_key: A Knowledge API key (``dataset-...``). Defaults to ``DIFY_API_KEY``.
+        base_url: API root including ``/v1``. Defaults to ``DIFY_API_BASE_URL``, else
+            ``https://api.dify.ai/v1``.
+        timeout: Seconds allowed for one HTTP attempt (connect, send, read).
+        max_retries: Transport retries for idempotent requests (reads and retrieve) on
+            connection errors, 5xx, 429 and Dify Cloud's 403 rate limit.
+        session: An existing ``aiohttp.ClientSession`` to use (not closed by this client).
+        retry_creates: Also retry document creation on transient failures. Off by default:
+            create is an upsert by name, so a repeated create restarts indexing.
+        backoff_base: First retry backoff in seconds (doubles per retry, with jitter).
+        backoff_max: Upper bound of one backoff.
+        rate_limit_cooldown: First wait after the 403 knowledge rate limit (no Retry-After).
+        max_response_bytes: Refuse response bodies larger than this.
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        session: aiohttp.ClientSession | None = None,
+        retry_creates: bool = False,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        rate_limit_cooldown: float = 5.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        self._api_key = resolve_api_key(api_key)
+        self._base_url = resolve_base_url(base_url)
+        self.timeout = float(timeout)
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            rate_limit_cooldown=rate_limit_cooldown,
+        )
+        self.retry_creates = retry_creates
+        self.max_response_bytes = max_response_bytes
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._dataset_cache: dict[str, dict[str, Any]] = {}
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": f"dify-ingest-tools/{__version__}",
+        }
+        # Injectable for tests and for the monitor's shared clock.
+        self._clock: Callable[[], float] = time.monotonic
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._rng = random.Random()
+        warn_if_plaintext(self._base_url)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return public_url(self._base_url)
+
+    @property
+    def api_key(self) -> SecretStr:
+        """The key, as a `SecretStr` (``str()`` and ``repr()`` show only asterisks)."""
+        return self._api_key
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> AsyncDifyKnowledgeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session this client opened (a caller-supplied one stays open)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed; create a new client")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # -- the one request path -------------------------------------------------------------
+
+    def _url(self, *parts: str) -> URL:
+        path = "/".join(path_part(part) for part in parts)
+        return URL(f"{self._base_url}/{path}", encoded=True)
+
+    async def _request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        json_body: Any = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        deadline: float | None = None,
+    ) -> Any:
+        """Send one logical request with transport retries; return the decoded JSON body.
+
+        ``deadline`` (a `time.monotonic` instant) bounds every attempt and every backoff.
+        Returns None for an empty 2xx body (e.g. DELETE's 204).
+        """
+        session = self._get_session()
+        shown = public_url(url)
+        retry = 0
+        while True:
+            attempt_timeout = self.timeout
+            if deadline is not None:
+                attempt_timeout = min(attempt_timeout, deadline - self._clock())
+                if attempt_timeout <= 0:
+                    raise DifyTimeoutError(
+                        "the deadline passed before the request could be sent",
+                        url=shown,
+                        method=method,
+                    )
+            try:
+                return await self._attempt(
+                    session,
+                    method,
+                    url,
+                    shown,
+                    json_body=json_body,
+                    data=form() if form is not None else None,
+                    params=params,
+                    timeout=attempt_timeout,
+                )
+            except DifyError as error:
+                if not self.retry_policy.should_retry(retry, error, idempotent=idempotent):
+                    raise
+                delay = self.retry_policy.delay(retry, error, self._rng)
+                if deadline is not None and self._clock() + delay >= deadline:
+                    raise
+                retry += 1
+                logger.info(
+                    "%s %s failed (%s); retry %d/%d in %.2fs",
+                    method,
+                    shown,
+                    _short(error),
+                    retry,
+                    self.retry_policy.max_retries,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        shown: str,
+        *,
+        json_body: Any,
+        data: aiohttp.FormData | None,
+        params: Mapping[str, str] | None,
+        timeout: float,
+    ) -> Any:
+        started = self._clock()
+        try:
+            async with session.request(
+                method,
+                url,
+                headers=self._headers,
+                json=json_body,
+                data=data,
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as response:
+                raw = await self._read_body(response, shown, method)
+                status = response.status
+                headers = response.headers
+        except asyncio.TimeoutError as exc:
+            raise DifyTimeoutError(
+                f"no complete answer within {timeout:.1f}s", url=shown, method=method
+            ) from exc
+        except aiohttp.ClientResponseError as exc:
+            # Its repr carries the request headers (and so the key): do not chain it.
+            raise DifyConnectionError(
+                f"malformed HTTP answer ({exc.status}: {exc.message})", url=shown, method=method
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise DifyConnectionError(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                url=shown,
+                method=method,
+            ) from exc
+        elapsed_ms = (self._clock() - started) * 1000
+        logger.debug("%s %s -> %d in %.1f ms", method, shown, status, elapsed_ms)
+        text = raw.decode("utf-8", errors="replace")
+        if status >= 400:
+            raise error_from_response(status, text, headers, url=shown, method=method)
+        if status >= 300:
+            raise DifyResponseError(
+                f"unexpected redirect to {headers.get('Location', '?')!r}; check base_url "
+                "(it should end in /v1)",
+                status=status,
+                code="redirect",
+                url=shown,
+                method=method,
+            )
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise DifyResponseError(
+                f"the answer is not JSON (Content-Type {headers.get('Content-Type', '?')!r}): "
+                f"{text[:200]!r}",
+                status=status,
+                code="invalid_json",
+                url=shown,
+                method=method,
+                body=text[:2000],
+            ) from None
+
+    async def _read_body(self, response: aiohttp.ClientResponse, shown: str, method: str) -> bytes:
+        limit = self.max_response_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            raise DifyResponseError(
+                f"the answer is {declared} bytes, over the {limit}-byte limit",
+                status=response.status,
+                code="response_too_large",
+                url=shown,
+                method=method,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise DifyResponseError(
+                    f"the answer exceeded the {limit}-byte limit",
+                    status=response.status,
+                    code="response_too_large",
+                    url=shown,
+                    method=method,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT:
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            detail = f"{model.__name__}: {_first_error(exc)}"
+            raise _shape_error(detail, payload, url, method) from None
+
+    # -- indexing status ------------------------------------------------------------------
+
+    async def get_indexing_status(
+        self, dataset_id: str, batch: str, *, deadline: float | None = None
+    ) -> BatchIndexingStatus:
+        """Fetch the indexing status of every document of a creation batch (one request).
+
+        Args:
+            dataset_id: The knowledge base (dataset) UUID.
+            batch: The ``batch`` string that document creation returned.
+            deadline: Optional `time.monotonic` instant bounding attempts and retries.
+
+        Raises:
+            ValueError: ``dataset_id`` or ``batch`` is malformed (no request is sent).
+            DifyNotFoundError: ``resource == "dataset"`` for an unknown dataset,
+                ``"documents"`` for an unknown (or not yet visible) batch.
+            DifyAPIError: Any other error answer; see the error table in the README.
+        """
+        check_dataset_id(dataset_id)
+        check_batch(batch)
+        url = self._url("datasets", dataset_id, "documents", batch, "indexing-status")
+        payload = await self._request("GET", url, idempotent=True, deadline=deadline)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise _shape_error("expected {'data': [...]}", payload, url, "GET")
+        try:
+            return BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=tuple(data))
+        except ValidationError as exc:
+            raise _shape_error(_first_error(exc), payload, url, "GET") from None
+
+    # -- creating documents ---------------------------------------------------------------
+
+    async def create_document_by_text(
+        self,
+        dataset_id: str,
+        name: str,
+        text: str,
+        *,
+        indexing_technique: str | None = None,
+        process_rule: Mapping[str, Any] | None = None,
+        doc_form: str | None = None,
+        **extra: Any,
+    ) -> CreatedDocument:
+        """Create (or, for an existing name, re-index) a document from text.
+
+        Dify indexes asynchronously: the result carries the ``batch`` to wait on. Create is an
+        upsert by name: an existing document with this name keeps its id and is re-indexed
+        under a new batch.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            name: Document name (unique within the dataset unless you mean to replace).
+            text: The content.
+            indexing_technique: ``"high_quality"`` or ``"economy"``. When omitted, the
+                dataset's own technique is looked up (Dify 1.14 requires the field).
+            process_rule: Chunking rules; defaults to ``{"mode": "automatic"}``.
+            doc_form: ``text_model`` (Dify's default), ``hierarchical_model`` or ``qa_model``.
+            **extra: Other body fields (``doc_language``, ``retrieval_model``, ...).
+        """
+        check_dataset_id(dataset_id)
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name must be a non-empty string")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        body = await self._create_fields(dataset_id, indexing_technique, process_rule, doc_form)
+        body.update(extra)
+        body.update(name=name, text=text)
+        url = self._url("datasets", dataset_id, "document", "create-by-text")
+        payload = await self._create(url, json_body=body, technique_given=indexing_technique)
+        return self._created(dataset_id, payload, url)
+
+    async def create_document_by_file(
+        self,
+        dataset_id: str,
+        file: FileInput,
+        *,
+        filename: str | None = None,
+        **data: Any,
+    ) -> CreatedDocument:
+        """Upload a file as a new document (multipart: ``file`` plus the ``data`` JSON string).
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            file: A path, bytes, or a binary file object. The file name (and so its
+                extension, which decides how Dify parses it) comes from ``filename``, else
+                from the path or the file object's ``name``.
+            filename: The document name; required for bytes.
+            **data: Fields of the ``data`` JSON (``indexing_technique``, ``process_rule``,
+                ``doc_form``, ``duplicate``, ...). ``process_rule`` defaults to automatic.
+        """
+        check_dataset_id(dataset_id)
+        content, name = await _load_file(file, filename)
+        technique = data.pop("indexing_technique", None)
+        fields = await self._create_fields(
+            dataset_id, technique, data.pop("process_rule", None), data.pop("doc_form", None)
+        )
+        fields.update(data)
+        data_json = json.dumps(fields)
+
+        def form() -> aiohttp.FormData:
+            built = aiohttp.FormData()
+            built.add_field("file", content, filename=name)
+            built.add_field("data", data_json)
+            return built
+
+        url = self._url("datasets", dataset_id, "document", "create-by-file")
+        payload = await self._create(url, form=form, technique_given=technique)
+        return self._created(dataset_id, payload, url)
+
+    async def _create_fields(
+        self,
+        dataset_id: str,
+        indexing_technique: str | None,
+        process_rule: Mapping[str, Any] | None,
+        doc_form: str | None,
+    ) -> dict[str, Any]:
+        # Older servers fail with a 500 when process_rule is missing (contract §d): always send.
+        fields: dict[str, Any] = {"process_rule": dict(process_rule or {"mode": "automatic"})}
+        technique = indexing_technique or await self._dataset_technique(dataset_id)
+        if technique:
+            fields["indexing_technique"] = technique
+        if doc_form:
+            fields["doc_form"] = doc_form
+        return fields
+
+    async def _create(
+        self,
+        url: URL,
+        *,
+        json_body: Any = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        technique_given: str | None,
+    ) -> Any:
+        try:
+            return await self._request(
+                "POST", url, json_body=json_body, form=form, idempotent=self.retry_creates
+            )
+        except DifyAPIError as error:
+            if (
+                error.status == 400
+                and not technique_given
+                and "indexing_technique" in error.message
+            ):
+                error.hint = (
+                    "This Dify server needs indexing_technique on every create and the dataset's "
+                    "own setting could not be read: pass indexing_technique='economy' or "
+                    "'high_quality' (the one the knowledge base uses)."
+                )
+            raise
+
+    def _created(self, dataset_id: str, payload: Any, url: URL) -> CreatedDocument:
+        try:
+            return CreatedDocument.from_response(dataset_id, payload)
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise _shape_error(
+                f"expected {{'document': {{'id': ...}}, 'batch': ...}} ({type(exc).__name__})",
+                payload,
+                url,
+                "POST",
+            ) from None
+
+    async def _dataset_technique(self, dataset_id: str) -> str | None:
+        """The dataset's indexing technique, or None when it cannot be read.
+
+        ``GET /datasets/{id}`` is not rate limited, but some self-hosted servers fail it
+        (400 "Failed to request plugin daemon"); then the create is sent without the field
+        and the server decides.
+        """
+        try:
+            info = await self.get_dataset(dataset_id)
+        except DifyAPIError as error:
+            if error.status in (401, 403, 404):
+                raise
+            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            return None
+        except DifyConnectionError as error:
+            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            return None
+        technique = info.get("indexing_technique")
+        return technique if isinstance(technique, str) and technique else None
+
+    # -- datasets and documents -----------------------------------------------------------
+
+    async def get_dataset(self, dataset_id: str) -> dict[str, Any]:
+        """The knowledge base's settings (``GET /datasets/{id}``), cached per client."""
+        check_dataset_id(dataset_id)
+        key = dataset_id.lower()
+        cached = self._dataset_cache.get(key)
+        if cached is not None:
+            return cached
+        url = self._url("datasets", dataset_id)
+        payload = await self._request("GET", url, idempotent=True)
+        if not isinstance(payload, dict):
+            raise _shape_error("expected a dataset object", payload, url, "GET")
+        self._dataset_cache[key] = payload
+        return payload
+
+    async def get_document(self, dataset_id: str, document_id: str) -> DifyDocument:
+        """One document's details, including ``display_status`` (``available`` = retrievable)."""
+        check_dataset_id(dataset_id)
+        check_document_id(document_id)
+        url = self._url("datasets", dataset_id, "documents", document_id)
+        payload = await self._request("GET", url, idempotent=True)
+        return self._parse(DifyDocument, payload, url, "GET")
+
+    async def list_documents(
+        self,
+        dataset_id: str,
+        *,
+        status: str | None = None,
+        page: int = 1,
+        limit: int = 100,
+        keyword: str | None = None,
+    ) -> DocumentList:
+        """One page of the dataset's documents, newest first.
+
+        Args:
+            status: Filter on ``display_status``: ``queuing``, ``indexing``, ``paused``,
+                ``error``, ``available``, ``disabled`` or ``archived``.
+            page: 1-based page number.
+            limit: Page size, 1 to 100 (Dify caps pages at 100).
+            keyword: Filter on the document name.
+        """
+        check_dataset_id(dataset_id)
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be between 1 and 100 (Dify caps pages at 100)")
+        if page < 1:
+            raise ValueError("page must be >= 1")
+        params = {"page": str(page), "limit": str(limit)}
+        if status:
+            params["status"] = status
+        if keyword:
+            params["keyword"] = keyword
+        url = self._url("datasets", dataset_id, "documents")
+        payload = await self._request("GET", url, params=params, idempotent=True)
+        return self._parse(DocumentList, payload, url, "GET")
+
+    async def delete_document(self, dataset_id: str, document_id: str) -> None:
+        """Delete a document (Dify answers 204; older servers 200 JSON)."""
+        check_dataset_id(dataset_id)
+        check_document_id(document_id)
+        url = self._url("datasets", dataset_id, "documents", document_id)
+        await self._request("DELETE", url, idempotent=False)
+
+    # -- retrieval ------------------------------------------------------------------------
+
+    async def retrieve(
+        self,
+        dataset_id: str,
+        query: str,
+        *,
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+        retrieval_model: Mapping[str, Any] | None = None,
+    ) -> list[RetrievedChunk]:
+        """Search the knowledge base (``POST /datasets/{id}/retrieve``).
+
+        Only completed segments are searched, so a document that is still indexing can give
+        partial results: wait for its batch first.
+
+        Args:
+            query: The search text (Dify allows up to 250 characters).
+            top_k: Number of hits. Overrides ``retrieval_model``'s value.
+            score_threshold: Drop hits scoring below this. Overrides ``retrieval_model``.
+            retrieval_model: Dify's retrieval settings (``search_method``, ...). When only
+                ``top_k``/``score_threshold`` are given, the dataset's own settings are used
+                as the base.
+        """
+        check_dataset_id(dataset_id)
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        body: dict[str, Any] = {"query": query}
+        model = await self._retrieval_model(dataset_id, top_k, score_threshold, retrieval_model)
+        if model is not None:
+            body["retrieval_model"] = model
+        url = self._url("datasets", dataset_id, "retrieve")
+        # Retrieval changes nothing server-side, so it is retried like a read.
+        payload = await self._request("POST", url, json_body=body, idempotent=True)
+        records = payload.get("records") if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            raise _shape_error("expected {'records': [...]}", payload, url, "POST")
+        try:
+            return [RetrievedChunk.from_record(record) for record in records]
+        except (AttributeError, TypeError, ValidationError) as exc:
+            raise _shape_error(f"bad record ({type(exc).__name__})", payload, url, "POST") from None
+
+    async def _retrieval_model(
+        self,
+        dataset_id: str,
+        top_k: int | None,
+        score_threshold: float | None,
+        retrieval_model: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        if top_k is None and score_threshold is None:
+            return dict(retrieval_model) if retrieval_model is not None else None
+        if top_k is not None and top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        if retrieval_model is not None:
+            model = dict(retrieval_model)
+        else:
+            model = await self._dataset_retrieval_model(dataset_id)
+        # Dify validates retrieval_model as a whole: these keys are required.
+        model.setdefault("search_method", "semantic_search")
+        model.setdefault("reranking_enable", False)
+        model.setdefault("top_k", 4)
+        model.setdefault("score_threshold_enabled", False)
+        if top_k is not None:
+            model["top_k"] = top_k
+        if score_threshold is not None:
+            model["score_threshold_enabled"] = True
+            model["score_threshold"] = score_threshold
+        return model
+
+    async def _dataset_retrieval_model(self, dataset_id: str) -> dict[str, Any]:
+        try:
+            info = await self.get_dataset(dataset_id)
+        except (DifyAPIError, DifyConnectionError) as error:
+            if isinstance(error, DifyAPIError) and error.status in (401, 403, 404):
+                raise
+            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            return {}
+        model = info.get("retrieval_model_dict")
+        if isinstance(model, dict) and model.get("search_method"):
+            return {k: v for k, v in model.items() if v is not None}
+        # Economy datasets only have keyword search.
+        if info.get("indexing_technique") == "economy":
+            return {"search_method": "keyword_search"}
+        return {}
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, DifyAPIError):
+        return f"HTTP {error.status} {error.code}: {error.message[:120]}"
+    return f"{type(error).__name__}: {str(error)[:160]}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+
+
+def _shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyResponseError:
+    snippet = json.dumps(payload, default=str)[:300] if payload is not None else "(empty body)"
+    return DifyResponseError(
+        f"unexpected answer shape — {detail}; got {snippet}",
+        status=200,
+        code="unexpected_shape",
+        url=public_url(url),
+        method=method,
+        body=payload,
+    )
+
+
+async def _load_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
+    """Read the upload into memory (Dify caps uploads at 15 MB by default) with its name."""
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        if not filename:
+            raise ValueError(
+                "filename is required when uploading bytes: Dify picks the parser from "
+                "its extension (e.g. filename='notes.md')"
+            )
+        return bytes(file), filename
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        content = await asyncio.to_thread(path.read_bytes)
+        return content, filename or path.name
+    if hasattr(file, "read"):
+        content = await asyncio.to_thread(file.read)
+        if isinstance(content, str):
+            raise TypeError("open the file in binary mode ('rb')")
+        name = filename or Path(str(getattr(file, "name", "") or "")).name
+        if not name:
+            raise ValueError("filename is required for a file object without a name")
+        return bytes(content), name
+    raise TypeError(
+        f"file must be a path, bytes or a binary file object, got {type(file).__name__}"
+    )

@@ -1,0 +1,474 @@
+"""Typed, frozen snapshots of what Dify's Knowledge API returns.
+
+Readiness is decided on ``indexing_status`` only: Dify's segment counters are ``0/0`` until the
+``indexing`` stage, can be equal before the status flips, and a re-created document shows its
+*old* counters and ``completed_at`` while it waits again (recordings 01c, 01e).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    computed_field,
+    field_validator,
+)
+
+__all__ = [
+    "BatchIndexingStatus",
+    "BatchLike",
+    "BatchRef",
+    "CreatedDocument",
+    "DifyDocument",
+    "DocumentIndexingStatus",
+    "DocumentList",
+    "IndexingStatus",
+    "RetrievedChunk",
+    "StatusValue",
+    "Verdict",
+]
+
+
+class IndexingStatus(str, Enum):
+    """Stages Dify reports for a document.
+
+    ``cleaning`` exists in Dify's enum but its indexing runner never sets it; ``paused`` is
+    reported whenever a document is paused from the console. Only ``completed`` and ``error``
+    are terminal. Values Dify may add later are kept as plain strings (see `parse`).
+    """
+
+    waiting = "waiting"
+    parsing = "parsing"
+    cleaning = "cleaning"
+    splitting = "splitting"
+    indexing = "indexing"
+    paused = "paused"
+    completed = "completed"
+    error = "error"
+
+    # Upper-case aliases, for code that prefers constant-style names.
+    WAITING = "waiting"
+    PARSING = "parsing"
+    CLEANING = "cleaning"
+    SPLITTING = "splitting"
+    INDEXING = "indexing"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (IndexingStatus.completed, IndexingStatus.error)
+
+    @classmethod
+    def parse(cls, value: object) -> IndexingStatus | str:
+        """The enum member for a known value; an unknown string is returned unchanged."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"indexing_status must be a string, got {type(value).__name__}")
+        try:
+            return cls(value)
+        except ValueError:
+            return value
+
+
+def _serialize_status(value: IndexingStatus | str) -> str:
+    return value.value if isinstance(value, IndexingStatus) else value
+
+
+StatusValue: TypeAlias = Annotated[
+    IndexingStatus | str,
+    PlainValidator(IndexingStatus.parse),
+    PlainSerializer(_serialize_status, return_type=str),
+]
+"""A known `IndexingStatus`, or an unknown status string kept verbatim (counts as working)."""
+
+Verdict: TypeAlias = Literal["ready", "failed", "paused", "working"]
+
+_TIMESTAMP_FIELDS = (
+    "processing_started_at",
+    "parsing_completed_at",
+    "cleaning_completed_at",
+    "splitting_completed_at",
+    "completed_at",
+    "paused_at",
+    "stopped_at",
+)
+
+
+class DocumentIndexingStatus(BaseModel):
+    """One document of a batch, as ``GET .../documents/{batch}/indexing-status`` reports it.
+
+    Timestamps are epoch seconds (Dify sends integers; floats and null are accepted). They are
+    informational: after a retry or a re-upload they can be left over from an earlier run.
+    ``error`` can likewise linger while a retried document is ``waiting`` again.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str
+    indexing_status: StatusValue
+    processing_started_at: float | None = None
+    parsing_completed_at: float | None = None
+    cleaning_completed_at: float | None = None
+    splitting_completed_at: float | None = None
+    completed_at: float | None = None
+    paused_at: float | None = None
+    error: str | None = None
+    stopped_at: float | None = None
+    completed_segments: int = 0
+    total_segments: int = 0
+
+    @field_validator("completed_segments", "total_segments", mode="before")
+    @classmethod
+    def _none_is_zero(cls, value: Any) -> Any:
+        # Declared `int | None` by Dify; the view always computes them, but be lenient.
+        return 0 if value is None else value
+
+    @field_validator(*_TIMESTAMP_FIELDS, mode="before")
+    @classmethod
+    def _no_bool_timestamps(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a timestamp must be a number or null")
+        return value
+
+    @property
+    def status(self) -> IndexingStatus | str:
+        """Alias of ``indexing_status``."""
+        return self.indexing_status
+
+    @property
+    def is_completed(self) -> bool:
+        return self.indexing_status == IndexingStatus.completed
+
+    @property
+    def is_failed(self) -> bool:
+        return self.indexing_status == IndexingStatus.error
+
+    @property
+    def is_paused(self) -> bool:
+        return self.indexing_status == IndexingStatus.paused
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.is_completed or self.is_failed
+
+    @property
+    def is_known_status(self) -> bool:
+        return isinstance(self.indexing_status, IndexingStatus)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Everything observable about this document; a change here is progress."""
+        return (
+            self.id,
+            str(self.indexing_status),
+            *(getattr(self, name) for name in _TIMESTAMP_FIELDS),
+            self.error,
+            self.completed_segments,
+            self.total_segments,
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BatchIndexingStatus(BaseModel):
+    """Every document of one creation batch at one moment, with the verdicts derived from it.
+
+    Dify returns the documents in no particular order (there is no ORDER BY server-side), so
+    ``documents`` is sorted by id here: two snapshots of the same state compare equal.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_id: str
+    batch: str
+    documents: tuple[DocumentIndexingStatus, ...]
+    observed_at: datetime = Field(default_factory=_utc_now)
+
+    @field_validator("documents", mode="after")
+    @classmethod
+    def _sorted_by_id(
+        cls, value: tuple[DocumentIndexingStatus, ...]
+    ) -> tuple[DocumentIndexingStatus, ...]:
+        return tuple(sorted(value, key=lambda doc: doc.id))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_completed(self) -> bool:
+        """True when the batch has documents and every one is ``completed``: safe to retrieve."""
+        return bool(self.documents) and all(doc.is_completed for doc in self.documents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_failed(self) -> bool:
+        """True when any document is in ``error``."""
+        return any(doc.is_failed for doc in self.documents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_terminal(self) -> bool:
+        """True when every document is ``completed`` or ``error``: Dify has nothing left to do."""
+        return bool(self.documents) and all(doc.is_terminal for doc in self.documents)
+
+    @property
+    def is_paused(self) -> bool:
+        """True when any document is paused (resumable only from Dify's console)."""
+        return any(doc.is_paused for doc in self.documents)
+
+    @property
+    def failed_documents(self) -> tuple[DocumentIndexingStatus, ...]:
+        return tuple(doc for doc in self.documents if doc.is_failed)
+
+    @property
+    def paused_documents(self) -> tuple[DocumentIndexingStatus, ...]:
+        return tuple(doc for doc in self.documents if doc.is_paused)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def completed_segments(self) -> int:
+        return sum(doc.completed_segments for doc in self.documents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_segments(self) -> int:
+        return sum(doc.total_segments for doc in self.documents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def progress(self) -> float:
+        """Fraction in [0, 1]: 1.0 once completed, else completed / total segments.
+
+        Only documents past ``parsing`` count: a re-created document shows the counters of
+        its previous run while it waits again (recording 01e), which is not progress.
+        """
+        if self.is_completed:
+            return 1.0
+        live = [
+            doc
+            for doc in self.documents
+            if doc.indexing_status
+            not in (IndexingStatus.waiting, IndexingStatus.parsing, IndexingStatus.cleaning)
+        ]
+        total = sum(doc.total_segments for doc in live)
+        if total <= 0:
+            return 0.0
+        return min(1.0, sum(doc.completed_segments for doc in live) / total)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Verdict:
+        """``ready`` (all completed), ``failed`` (any error), ``paused`` or ``working``."""
+        if self.is_completed:
+            return "ready"
+        if self.is_failed:
+            return "failed"
+        if self.is_paused:
+            return "paused"
+        return "working"
+
+    def status_counts(self) -> dict[str, int]:
+        """How many documents are in each status, e.g. ``{"indexing": 2, "completed": 1}``."""
+        return dict(Counter(str(doc.indexing_status) for doc in self.documents))
+
+    def document(self, document_id: str) -> DocumentIndexingStatus:
+        """The document with this id. Raises KeyError when the batch does not hold it."""
+        for doc in self.documents:
+            if doc.id == document_id:
+                return doc
+        raise KeyError(document_id)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Everything observable about the batch (not the observation time)."""
+        return tuple(doc.fingerprint() for doc in self.documents)
+
+    def summary(self) -> str:
+        """One line a human or an LLM can act on."""
+        head = f"Batch {self.batch} of dataset {self.dataset_id}"
+        docs = len(self.documents)
+        done = sum(doc.is_completed for doc in self.documents)
+        segments = f"{self.completed_segments}/{self.total_segments} segments"
+        if not docs:
+            return f"{head}: no documents reported."
+        if self.is_completed:
+            return f"{head}: ready — {done}/{docs} documents completed, {segments}."
+        others = ", ".join(
+            f"{count} {status}"
+            for status, count in sorted(self.status_counts().items())
+            if status != IndexingStatus.completed.value
+        )
+        state = f"{done}/{docs} documents completed ({others}), {segments}"
+        if self.is_failed:
+            failures = "; ".join(
+                f"document {doc.id}: {doc.error or 'no error text from Dify'}"
+                for doc in self.failed_documents
+            )
+            return f"{head}: FAILED — {state}. Failed: {failures}."
+        if self.is_paused:
+            return (
+                f"{head}: paused — {state}. A paused document resumes only from Dify's console."
+            )
+        return f"{head}: still indexing — {state}, {self.progress:.0%} done."
+
+
+class BatchRef(BaseModel):
+    """The handle of a creation batch: what ``indexing-status`` is polled with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_id: str
+    batch: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}/{self.batch}"
+
+
+class CreatedDocument(BaseModel):
+    """What ``create-by-text`` / ``create-by-file`` returned: one document and its batch.
+
+    ``document`` is Dify's document object, verbatim. Create is an upsert by name: the same
+    name returns the *existing* document id under a new batch and re-indexes it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_id: str
+    document_id: str
+    batch: str
+    name: str
+    indexing_status: StatusValue | None = None
+    document: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    @property
+    def ref(self) -> BatchRef:
+        return BatchRef(dataset_id=self.dataset_id, batch=self.batch)
+
+    @classmethod
+    def from_response(cls, dataset_id: str, payload: Mapping[str, Any]) -> CreatedDocument:
+        document = payload["document"]
+        return cls(
+            dataset_id=dataset_id,
+            document_id=document["id"],
+            batch=str(payload["batch"]),
+            name=document.get("name") or "",
+            indexing_status=document.get("indexing_status"),
+            document=dict(document),
+        )
+
+
+BatchLike: TypeAlias = "BatchRef | CreatedDocument | tuple[str, str]"
+
+
+def as_batch_ref(value: BatchRef | CreatedDocument | tuple[str, str]) -> BatchRef:
+    """Normalise the accepted batch handles to a `BatchRef`."""
+    if isinstance(value, BatchRef):
+        return value
+    if isinstance(value, CreatedDocument):
+        return value.ref
+    if isinstance(value, tuple) and len(value) == 2:
+        return BatchRef(dataset_id=value[0], batch=value[1])
+    raise TypeError(
+        "expected a BatchRef, a CreatedDocument or a (dataset_id, batch) tuple, "
+        f"got {type(value).__name__}"
+    )
+
+
+class DifyDocument(BaseModel):
+    """A document as the list and detail endpoints report it (all other keys kept as extras).
+
+    ``display_status`` is Dify's user-facing state: ``available`` means completed, enabled and
+    not archived — the strictest notion of "retrievable".
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str
+    name: str = ""
+    indexing_status: StatusValue | None = None
+    display_status: str | None = None
+    enabled: bool | None = None
+    archived: bool | None = None
+    error: str | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
+    word_count: int | None = None
+    tokens: int | None = None
+    segment_count: int | None = None
+    doc_form: str | None = None
+
+
+class DocumentList(BaseModel):
+    """One page of ``GET /datasets/{id}/documents``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: tuple[DifyDocument, ...]
+    has_more: bool = False
+    limit: int = 0
+    total: int = 0
+    page: int = 1
+
+
+class RetrievedChunk(BaseModel):
+    """One hit of ``POST /datasets/{id}/retrieve``.
+
+    ``score`` is None when Dify sent none; keyword search on economy datasets always scores
+    0.0, which is a real score. ``document_name`` can be None: keyword search returns the
+    segment's document with every field null (only ``segment.document_id`` is set).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    content: str
+    score: float | None = None
+    document_id: str | None = None
+    document_name: str | None = None
+    segment_id: str | None = None
+    position: int | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> RetrievedChunk:
+        segment = record.get("segment")
+        if isinstance(segment, Mapping):
+            document = segment.get("document")
+            document = document if isinstance(document, Mapping) else {}
+            metadata = {
+                key: segment[key]
+                for key in ("keywords", "word_count", "tokens", "hit_count", "answer")
+                if segment.get(key) is not None
+            }
+            if record.get("child_chunks"):
+                metadata["child_chunks"] = record["child_chunks"]
+            if document.get("doc_metadata"):
+                metadata["doc_metadata"] = document["doc_metadata"]
+            return cls(
+                content=segment.get("content") or "",
+                score=record.get("score"),
+                document_id=segment.get("document_id") or document.get("id"),
+                document_name=document.get("name"),
+                segment_id=segment.get("id"),
+                position=segment.get("position"),
+                metadata=metadata,
+            )
+        # External knowledge bases answer {content, title, score, metadata} (contract §d).
+        return cls(
+            content=str(record.get("content") or ""),
+            score=record.get("score"),
+            document_name=record.get("title"),
+            metadata=dict(record.get("metadata") or {}),
+        )
