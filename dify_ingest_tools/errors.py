@@ -353,4 +353,3 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
             if key.lower() == lowered:
                 return candidate
     return value
-

@@ -319,9 +319,7 @@ class BatchIndexingStatus(BaseModel):
             )
             return f"{head}: FAILED — {state}. Failed: {failures}."
         if self.is_paused:
-            return (
-                f"{head}: paused — {state}. A paused document resumes only from Dify's console."
-            )
+            return f"{head}: paused — {state}. A paused document resumes only from Dify's console."
         return f"{head}: still indexing — {state}, {self.progress:.0%} done."
 
 

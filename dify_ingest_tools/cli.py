@@ -1,0 +1,218 @@
+"""``dify-ingest``: status | demo | simulate, for operators, scripts and CI jobs.
+
+Exit codes: 0 ready / success, 1 indexing failed, 2 usage error, 3 API, auth or connection
+error, 4 not ready (still indexing or paused), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from ._version import __version__
+from .client import AsyncDifyKnowledgeClient
+from .errors import DifyError
+from .models import BatchIndexingStatus, CreatedDocument
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_API = 3
+EXIT_NOT_READY = 4
+EXIT_INTERRUPTED = 130
+
+DEMO_DOCUMENTS = {
+    "dify-indexing.txt": (
+        "Dify indexes a new document asynchronously. The document moves from waiting to "
+        "parsing, splitting and indexing, and is retrievable once it is completed.\n\n"
+        "The indexing-status endpoint reports every document of a creation batch."
+    ),
+    "readiness.txt": (
+        "Retrieving before indexing has completed gives empty or partial answers. "
+        "Wait for readiness first: poll the batch until every document is completed.\n\n"
+        "A document in error carries Dify's error text; fail loudly with it."
+    ),
+    "operators.txt": (
+        "Operators use the dify-ingest command line: status checks a batch once, demo "
+        "runs this walkthrough, and simulate serves a local Dify stand-in for tests."
+    ),
+}
+DEMO_QUERY = "when is a document retrievable after indexing"
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--api-key", help="Dify Knowledge API key (default: $DIFY_API_KEY); never printed"
+    )
+    common.add_argument(
+        "--base-url", help="API root with /v1 (default: $DIFY_API_BASE_URL or Dify Cloud)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="dify-ingest",
+        description="Check and wait for Dify knowledge-base indexing.",
+        epilog="Exit codes: 0 ready, 1 indexing failed, 2 usage error, "
+        "3 API/auth/connection error, 4 not ready, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = commands.add_parser(
+        "status", parents=[common], help="show a batch's indexing status once"
+    )
+    status.add_argument("dataset_id", help="knowledge base (dataset) UUID")
+    status.add_argument("batch", help="the batch string document creation returned")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="upload, wait, retrieve: on the built-in simulator unless --dataset-id is given",
+    )
+    demo.add_argument(
+        "--dataset-id", help="run against this real knowledge base instead of the simulator"
+    )
+
+    simulate = commands.add_parser("simulate", help="serve the Dify simulator on a port")
+    simulate.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    simulate.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    simulate.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply the simulated indexing durations (default 1.0)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "status":
+            return asyncio.run(_status(args, sys.stdout))
+        if args.command == "demo":
+            return asyncio.run(_demo(args, sys.stdout))
+        return asyncio.run(_simulate(args, sys.stdout))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ValueError as error:
+        print(f"dify-ingest: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DifyError as error:
+        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_API
+
+
+def _exit_code(status: BatchIndexingStatus) -> int:
+    if status.is_completed:
+        return EXIT_OK
+    if status.is_failed:
+        return EXIT_FAILED
+    return EXIT_NOT_READY
+
+
+def _print_status(status: BatchIndexingStatus, out: TextIO) -> None:
+    print(status.summary(), file=out)
+    for doc in status.documents:
+        line = (
+            f"  {doc.id}  {doc.indexing_status!s:<10} "
+            f"{doc.completed_segments}/{doc.total_segments} segments"
+        )
+        if doc.is_failed:
+            line += f"  error: {doc.error or '-'}"
+        print(line, file=out)
+
+
+async def _status(args: argparse.Namespace, out: TextIO) -> int:
+    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        status = await client.get_indexing_status(args.dataset_id, args.batch)
+    if args.json:
+        print(status.model_dump_json(indent=2), file=out)
+    else:
+        _print_status(status, out)
+    return _exit_code(status)
+
+
+async def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from .testing import DifySimulator
+    from .testing.simulator import describe
+
+    simulator = DifySimulator(time_scale=args.time_scale)
+    simulator.create_dataset("simulated")
+    async with simulator.serve(host=args.host, port=args.port):
+        print(describe(simulator), file=out, flush=True)
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        await asyncio.Event().wait()
+    return EXIT_OK  # pragma: no cover - only Ctrl-C ends the loop above
+
+
+async def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    if args.dataset_id:
+        async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+            return await _walkthrough(client, args.dataset_id, out)
+    from .testing import DifySimulator
+
+    simulator = DifySimulator(time_scale=0.5)
+    dataset_id = simulator.create_dataset("demo knowledge base")
+    async with simulator.serve() as base_url:
+        print(f"Dify simulator listening on {base_url} (no API key needed)", file=out)
+        async with AsyncDifyKnowledgeClient(simulator.api_key, base_url) as client:
+            return await _walkthrough(client, dataset_id, out)
+
+
+async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: TextIO) -> int:
+    started = time.monotonic()
+    created: list[CreatedDocument] = []
+    for name, text in DEMO_DOCUMENTS.items():
+        document = await client.create_document_by_text(dataset_id, name, text)
+        created.append(document)
+        print(
+            f"created {name!r}: document {document.document_id}, batch {document.batch} "
+            f"({document.indexing_status})",
+            file=out,
+        )
+    names = {doc.document_id: doc.name for doc in created}
+    pending = {doc.batch: doc for doc in created}
+    last: dict[str, tuple[object, ...]] = {}
+    failed = False
+    print("waiting for indexing (each change is printed):", file=out)
+    while pending:
+        for batch, document in list(pending.items()):
+            status = await client.get_indexing_status(dataset_id, batch)
+            if last.get(batch) != status.fingerprint():
+                last[batch] = status.fingerprint()
+                for doc in status.documents:
+                    print(
+                        f"  {time.monotonic() - started:5.1f}s  {names.get(doc.id, doc.id):<20} "
+                        f"{doc.indexing_status!s:<10} "
+                        f"{doc.completed_segments}/{doc.total_segments} segments",
+                        file=out,
+                    )
+            if status.is_terminal:
+                del pending[batch]
+                if status.is_failed:
+                    failed = True
+                    print(f"  {document.name} FAILED: {status.summary()}", file=out)
+        if pending:
+            await asyncio.sleep(0.2)
+    print(f"all {len(created)} documents indexed in {time.monotonic() - started:.1f}s", file=out)
+    hits = await client.retrieve(dataset_id, DEMO_QUERY, top_k=3)
+    print(f"retrieve {DEMO_QUERY!r}: {len(hits)} hit(s)", file=out)
+    for hit in hits:
+        score = "   -" if hit.score is None else f"{hit.score:.2f}"
+        name = hit.document_name or names.get(hit.document_id or "", "?")
+        print(f"  {score}  {name:<20} {hit.content[:70]!r}", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

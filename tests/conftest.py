@@ -1,0 +1,70 @@
+"""Shared fixtures: a real Dify simulator over loopback HTTP, and clients pointed at it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools.testing import DifySimulator, ManualClock
+
+# The fixture users get: `pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]`.
+pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]
+
+RECORDED = Path(__file__).resolve().parents[2] / "shared" / "contract" / "recorded"
+
+# Small backoffs keep retry tests in milliseconds; the schedule itself is unit-tested.
+FAST = {"backoff_base": 0.001, "backoff_max": 0.004, "rate_limit_cooldown": 0.001}
+
+
+def load_recording(name: str) -> dict[str, Any]:
+    path = RECORDED / name
+    if not path.exists():
+        pytest.skip(f"contract recordings not found at {RECORDED}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sim(clock: ManualClock) -> DifySimulator:
+    """A simulator on a manual clock: documents move only when a test advances time."""
+    return DifySimulator(clock=clock)
+
+
+@pytest.fixture
+def dataset_id(sim: DifySimulator) -> str:
+    return sim.create_dataset("tests")
+
+
+@pytest.fixture
+async def base_url(sim: DifySimulator) -> AsyncIterator[str]:
+    async with sim.serve() as url:
+        yield url
+
+
+@pytest.fixture
+async def client(sim: DifySimulator, base_url: str) -> AsyncIterator[AsyncDifyKnowledgeClient]:
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as value:
+        yield value
+
+
+@pytest.fixture
+def threaded_url(sim: DifySimulator) -> Iterator[str]:
+    """The simulator on its own thread and loop, for blocking clients."""
+    with sim.serve_in_thread() as url:
+        yield url
+
+
+@pytest.fixture
+def sync_client(sim: DifySimulator, threaded_url: str) -> Iterator[DifyKnowledgeClient]:
+    with DifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as value:
+        yield value

@@ -1,0 +1,98 @@
+"""Against a real Dify: runs only when DIFY_API_KEY and DIFY_API_BASE_URL are set.
+
+Optionally DIFY_DATASET_ID names the knowledge base to use; otherwise one is created (its name
+starts with ``dify-ingest-tools-live-``) and deleted documents are cleaned up either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from dify_ingest_tools import (
+    AsyncDifyKnowledgeClient,
+    DifyAuthenticationError,
+    DifyKnowledgeClient,
+    DifyNotFoundError,
+)
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(
+        not (os.environ.get("DIFY_API_KEY") and os.environ.get("DIFY_API_BASE_URL")),
+        reason="set DIFY_API_KEY and DIFY_API_BASE_URL to run against a real Dify",
+    ),
+]
+
+TECHNIQUE = os.environ.get("DIFY_INDEXING_TECHNIQUE", "economy")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncDifyKnowledgeClient]:
+    async with AsyncDifyKnowledgeClient() as value:
+        yield value
+
+
+@pytest.fixture
+async def dataset_id(client: AsyncDifyKnowledgeClient) -> AsyncIterator[str]:
+    existing = os.environ.get("DIFY_DATASET_ID")
+    if existing:
+        yield existing
+        return
+    name = f"dify-ingest-tools-live-{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "indexing_technique": TECHNIQUE, "permission": "only_me"}
+    payload = await client._request(
+        "POST", client._url("datasets"), json_body=body, idempotent=False
+    )
+    created = str(payload["id"])
+    try:
+        yield created
+    finally:
+        await client._request("DELETE", client._url("datasets", created), idempotent=False)
+
+
+async def test_create_poll_until_completed_then_delete(
+    client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    name = f"live-{uuid.uuid4().hex[:10]}.txt"
+    created = await client.create_document_by_text(
+        dataset_id, name, "Live check paragraph about readiness.", indexing_technique=TECHNIQUE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        status = await client.get_indexing_status(dataset_id, created.batch)
+        while not status.is_terminal and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            status = await client.get_indexing_status(dataset_id, created.batch)
+        assert status.is_completed, status.summary()
+        assert status.documents[0].id == created.document_id
+        detail = await client.get_document(dataset_id, created.document_id)
+        assert detail.name == name
+    finally:
+        await client.delete_document(dataset_id, created.document_id)
+
+
+async def test_real_error_rows(client: AsyncDifyKnowledgeClient, dataset_id: str) -> None:
+    with pytest.raises(DifyNotFoundError) as batch_missing:
+        await client.get_indexing_status(dataset_id, "20991231235959000000")
+    assert batch_missing.value.resource == "documents"
+    with pytest.raises(DifyNotFoundError) as dataset_missing:
+        await client.get_indexing_status("00000000-0000-4000-8000-000000000000", "1")
+    assert dataset_missing.value.resource == "dataset"
+    async with AsyncDifyKnowledgeClient("dataset-invalid-key-for-test") as bad:
+        with pytest.raises(DifyAuthenticationError):
+            await bad.get_indexing_status(dataset_id, "1")
+
+
+def test_blocking_client_reads_a_real_dataset() -> None:
+    dataset = os.environ.get("DIFY_DATASET_ID")
+    if not dataset:
+        pytest.skip("set DIFY_DATASET_ID to list a real dataset's documents")
+    with DifyKnowledgeClient() as client:
+        page = client.list_documents(dataset, limit=5)
+    assert page.limit == 5

@@ -1,0 +1,112 @@
+"""The CLI, run through main() against the simulator."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from dify_ingest_tools import cli
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, sim: DifySimulator, threaded_url: str) -> None:
+    monkeypatch.setenv("DIFY_API_KEY", sim.api_key)
+    monkeypatch.setenv("DIFY_API_BASE_URL", threaded_url)
+
+
+@pytest.mark.usefixtures("env")
+def test_status_exit_codes_follow_the_verdict(
+    sim: DifySimulator, clock: ManualClock, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha beta")
+    assert cli.main(["status", dataset_id, batch]) == cli.EXIT_NOT_READY
+    assert "still indexing" in capsys.readouterr().out
+    clock.advance(60)
+    assert cli.main(["status", dataset_id, batch]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "ready" in out and "completed" in out
+    sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="Failed to parse"))
+    _, bad = sim.add_document(dataset_id, "bad.pdf", "x")
+    clock.advance(60)
+    assert cli.main(["status", dataset_id, bad]) == cli.EXIT_FAILED
+    assert "error: Failed to parse" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("env")
+def test_status_json(
+    sim: DifySimulator, clock: ManualClock, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    clock.advance(60)
+    assert cli.main(["status", dataset_id, batch, "--json"]) == cli.EXIT_OK
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["batch"] == batch and payload["is_completed"] is True
+    assert payload["documents"][0]["indexing_status"] == "completed"
+
+
+@pytest.mark.usefixtures("env")
+def test_status_errors_exit_3_with_a_message_and_no_key(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["status", dataset_id, "20991231235959000000"]) == cli.EXIT_API
+    err = capsys.readouterr().err
+    assert "Documents not found." in err and sim.api_key not in err
+    code = cli.main(["status", dataset_id, "1", "--api-key", "dataset-wrong"])
+    assert code == cli.EXIT_API
+    err = capsys.readouterr().err
+    assert "DifyAuthenticationError" in err and "dataset-wrong" not in err
+
+
+@pytest.mark.usefixtures("env")
+def test_usage_errors_exit_2(dataset_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["status", "not-a-uuid", "1"]) == cli.EXIT_USAGE
+    assert "dataset_id must be a UUID" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["status"])
+    assert caught.value.code == 2
+
+
+def test_missing_key_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DIFY_API_KEY", raising=False)
+    code = cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"])
+    assert code == cli.EXIT_USAGE
+    assert "DIFY_API_KEY" in capsys.readouterr().err
+
+
+def test_demo_runs_on_the_embedded_simulator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DIFY_API_KEY", raising=False)
+    assert cli.main(["demo"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "Dify simulator listening on http://127.0.0.1:" in out
+    for name in cli.DEMO_DOCUMENTS:
+        assert f"created {name!r}" in out
+    assert "completed" in out and "indexed" in out
+    assert "hit(s)" in out and "dify-indexing.txt" in out
+
+
+@pytest.mark.usefixtures("env")
+def test_demo_against_a_given_dataset(
+    clock: ManualClock, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Pointed at a "real" Dify: here the threaded simulator, whose clock the test drives.
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.05):
+            clock.advance(1.0)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        assert cli.main(["demo", "--dataset-id", dataset_id]) == cli.EXIT_OK
+    finally:
+        stop.set()
+        ticker.join()
+    assert "simulator" not in capsys.readouterr().out.splitlines()[0]
