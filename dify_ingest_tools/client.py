@@ -34,6 +34,7 @@ from .models import (
     CreatedDocument,
     DifyDocument,
     DocumentList,
+    IndexingStatusPayload,
     RetrievedChunk,
 )
 
@@ -50,6 +51,7 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 # a few tens of KB, so a body this size means a broken or hostile server.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
+_URL_CACHE_SIZE = 4096
 
 
 class AsyncDifyKnowledgeClient:
@@ -105,6 +107,8 @@ class AsyncDifyKnowledgeClient:
         self._owns_session = session is None
         self._closed = False
         self._dataset_cache: dict[str, dict[str, Any]] = {}
+        self._status_urls: dict[tuple[str, str], URL] = {}
+        self._default_timeout = aiohttp.ClientTimeout(total=self.timeout)
         self._headers = {
             "Authorization": f"Bearer {self._api_key.get_secret_value()}",
             "Accept": "application/json",
@@ -175,35 +179,35 @@ class AsyncDifyKnowledgeClient:
         params: Mapping[str, str] | None = None,
         idempotent: bool,
         deadline: float | None = None,
-    ) -> Any:
-        """Send one logical request with transport retries; return the decoded JSON body.
+    ) -> bytes:
+        """Send one logical request with transport retries; return the 2xx body.
 
         ``deadline`` (a `time.monotonic` instant) bounds every attempt and every backoff.
-        Returns None for an empty 2xx body (e.g. DELETE's 204).
+        Error answers are raised as typed errors; callers decode the body (`_json`).
         """
         session = self._get_session()
-        shown = public_url(url)
         retry = 0
         while True:
-            attempt_timeout = self.timeout
+            timeout = self._default_timeout
             if deadline is not None:
-                attempt_timeout = min(attempt_timeout, deadline - self._clock())
-                if attempt_timeout <= 0:
+                left = deadline - self._clock()
+                if left <= 0:
                     raise DifyTimeoutError(
                         "the deadline passed before the request could be sent",
-                        url=shown,
+                        url=public_url(url),
                         method=method,
                     )
+                if left < self.timeout:
+                    timeout = aiohttp.ClientTimeout(total=left)
             try:
                 return await self._attempt(
                     session,
                     method,
                     url,
-                    shown,
                     json_body=json_body,
                     data=form() if form is not None else None,
                     params=params,
-                    timeout=attempt_timeout,
+                    timeout=timeout,
                 )
             except DifyError as error:
                 if not self.retry_policy.should_retry(retry, error, idempotent=idempotent):
@@ -215,7 +219,7 @@ class AsyncDifyKnowledgeClient:
                 logger.info(
                     "%s %s failed (%s); retry %d/%d in %.2fs",
                     method,
-                    shown,
+                    public_url(url),
                     _short(error),
                     retry,
                     self.retry_policy.max_retries,
@@ -228,13 +232,12 @@ class AsyncDifyKnowledgeClient:
         session: aiohttp.ClientSession,
         method: str,
         url: URL,
-        shown: str,
         *,
         json_body: Any,
         data: aiohttp.FormData | None,
         params: Mapping[str, str] | None,
-        timeout: float,
-    ) -> Any:
+        timeout: aiohttp.ClientTimeout,
+    ) -> bytes:
         started = self._clock()
         try:
             async with session.request(
@@ -244,33 +247,39 @@ class AsyncDifyKnowledgeClient:
                 json=json_body,
                 data=data,
                 params=params,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=timeout,
                 allow_redirects=False,
             ) as response:
-                raw = await self._read_body(response, shown, method)
+                raw = await self._read_body(response, url, method)
                 status = response.status
                 headers = response.headers
         except asyncio.TimeoutError as exc:
             raise DifyTimeoutError(
-                f"no complete answer within {timeout:.1f}s", url=shown, method=method
+                f"no complete answer within {timeout.total or 0:.1f}s",
+                url=public_url(url),
+                method=method,
             ) from exc
         except aiohttp.ClientResponseError as exc:
             # Its repr carries the request headers (and so the key): do not chain it.
             raise DifyConnectionError(
-                f"malformed HTTP answer ({exc.status}: {exc.message})", url=shown, method=method
+                f"malformed HTTP answer ({exc.status}: {exc.message})",
+                url=public_url(url),
+                method=method,
             ) from None
         except aiohttp.ClientError as exc:
             raise DifyConnectionError(
                 f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                url=shown,
+                url=public_url(url),
                 method=method,
             ) from exc
-        elapsed_ms = (self._clock() - started) * 1000
-        logger.debug("%s %s -> %d in %.1f ms", method, shown, status, elapsed_ms)
-        text = raw.decode("utf-8", errors="replace")
-        if status >= 400:
-            raise error_from_response(status, text, headers, url=shown, method=method)
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed_ms = (self._clock() - started) * 1000
+            logger.debug("%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms)
         if status >= 300:
+            shown = public_url(url)
+            text = raw.decode("utf-8", errors="replace")
+            if status >= 400:
+                raise error_from_response(status, text, headers, url=shown, method=method)
             raise DifyResponseError(
                 f"unexpected redirect to {headers.get('Location', '?')!r}; check base_url "
                 "(it should end in /v1)",
@@ -279,32 +288,31 @@ class AsyncDifyKnowledgeClient:
                 url=shown,
                 method=method,
             )
+        return raw
+
+    async def _json(self, method: str, url: URL, **kwargs: Any) -> Any:
+        """`_request`, then decode the JSON body (None for an empty body, e.g. a 204)."""
+        raw = await self._request(method, url, **kwargs)
         if not raw.strip():
             return None
         try:
             return json.loads(raw)
         except ValueError:
-            raise DifyResponseError(
-                f"the answer is not JSON (Content-Type {headers.get('Content-Type', '?')!r}): "
-                f"{text[:200]!r}",
-                status=status,
-                code="invalid_json",
-                url=shown,
-                method=method,
-                body=text[:2000],
-            ) from None
+            raise _invalid_json(raw, url, method) from None
 
-    async def _read_body(self, response: aiohttp.ClientResponse, shown: str, method: str) -> bytes:
+    async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
         limit = self.max_response_bytes
         declared = response.content_length
-        if declared is not None and declared > limit:
-            raise DifyResponseError(
-                f"the answer is {declared} bytes, over the {limit}-byte limit",
-                status=response.status,
-                code="response_too_large",
-                url=shown,
-                method=method,
-            )
+        if declared is not None:
+            if declared > limit:
+                raise DifyResponseError(
+                    f"the answer is {declared} bytes, over the {limit}-byte limit",
+                    status=response.status,
+                    code="response_too_large",
+                    url=public_url(url),
+                    method=method,
+                )
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_READ_CHUNK):
@@ -314,7 +322,7 @@ class AsyncDifyKnowledgeClient:
                     f"the answer exceeded the {limit}-byte limit",
                     status=response.status,
                     code="response_too_large",
-                    url=shown,
+                    url=public_url(url),
                     method=method,
                 )
             chunks.append(chunk)
@@ -345,17 +353,28 @@ class AsyncDifyKnowledgeClient:
                 ``"documents"`` for an unknown (or not yet visible) batch.
             DifyAPIError: Any other error answer; see the error table in the README.
         """
-        check_dataset_id(dataset_id)
-        check_batch(batch)
-        url = self._url("datasets", dataset_id, "documents", batch, "indexing-status")
-        payload = await self._request("GET", url, idempotent=True, deadline=deadline)
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list):
-            raise _shape_error("expected {'data': [...]}", payload, url, "GET")
+        url = self._status_url(dataset_id, batch)
+        raw = await self._request("GET", url, idempotent=True, deadline=deadline)
         try:
-            return BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=tuple(data))
+            # pydantic parses and validates the bytes in one pass: this is the hot path.
+            payload = IndexingStatusPayload.model_validate_json(raw)
         except ValidationError as exc:
-            raise _shape_error(_first_error(exc), payload, url, "GET") from None
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise _invalid_json(raw, url, "GET") from None
+            raise _shape_error(_first_error(exc), _loads_or_text(raw), url, "GET") from None
+        return BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
+
+    def _status_url(self, dataset_id: str, batch: str) -> URL:
+        key = (dataset_id, batch)
+        url = self._status_urls.get(key)
+        if url is None:
+            check_dataset_id(dataset_id)
+            check_batch(batch)
+            url = self._url("datasets", dataset_id, "documents", batch, "indexing-status")
+            if len(self._status_urls) >= _URL_CACHE_SIZE:
+                self._status_urls.clear()
+            self._status_urls[key] = url
+        return url
 
     # -- creating documents ---------------------------------------------------------------
 
@@ -461,7 +480,7 @@ class AsyncDifyKnowledgeClient:
         technique_given: str | None,
     ) -> Any:
         try:
-            return await self._request(
+            return await self._json(
                 "POST", url, json_body=json_body, form=form, idempotent=self.retry_creates
             )
         except DifyAPIError as error:
@@ -518,7 +537,7 @@ class AsyncDifyKnowledgeClient:
         if cached is not None:
             return cached
         url = self._url("datasets", dataset_id)
-        payload = await self._request("GET", url, idempotent=True)
+        payload = await self._json("GET", url, idempotent=True)
         if not isinstance(payload, dict):
             raise _shape_error("expected a dataset object", payload, url, "GET")
         self._dataset_cache[key] = payload
@@ -529,7 +548,7 @@ class AsyncDifyKnowledgeClient:
         check_dataset_id(dataset_id)
         check_document_id(document_id)
         url = self._url("datasets", dataset_id, "documents", document_id)
-        payload = await self._request("GET", url, idempotent=True)
+        payload = await self._json("GET", url, idempotent=True)
         return self._parse(DifyDocument, payload, url, "GET")
 
     async def list_documents(
@@ -561,7 +580,7 @@ class AsyncDifyKnowledgeClient:
         if keyword:
             params["keyword"] = keyword
         url = self._url("datasets", dataset_id, "documents")
-        payload = await self._request("GET", url, params=params, idempotent=True)
+        payload = await self._json("GET", url, params=params, idempotent=True)
         return self._parse(DocumentList, payload, url, "GET")
 
     async def delete_document(self, dataset_id: str, document_id: str) -> None:
@@ -604,7 +623,7 @@ class AsyncDifyKnowledgeClient:
             body["retrieval_model"] = model
         url = self._url("datasets", dataset_id, "retrieve")
         # Retrieval changes nothing server-side, so it is retried like a read.
-        payload = await self._request("POST", url, json_body=body, idempotent=True)
+        payload = await self._json("POST", url, json_body=body, idempotent=True)
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):
             raise _shape_error("expected {'records': [...]}", payload, url, "POST")
@@ -681,6 +700,25 @@ def _shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyRespon
         url=public_url(url),
         method=method,
         body=payload,
+    )
+
+
+def _loads_or_text(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw[:300].decode("utf-8", errors="replace")
+
+
+def _invalid_json(raw: bytes, url: URL, method: str) -> DifyResponseError:
+    text = raw.decode("utf-8", errors="replace")
+    return DifyResponseError(
+        f"the answer is not JSON: {text[:200]!r}",
+        status=200,
+        code="invalid_json",
+        url=public_url(url),
+        method=method,
+        body=text[:2000],
     )
 
 

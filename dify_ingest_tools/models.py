@@ -32,6 +32,7 @@ __all__ = [
     "DocumentIndexingStatus",
     "DocumentList",
     "IndexingStatus",
+    "IndexingStatusPayload",
     "RetrievedChunk",
     "StatusValue",
     "Verdict",
@@ -321,6 +322,14 @@ class BatchIndexingStatus(BaseModel):
         if self.is_paused:
             return f"{head}: paused — {state}. A paused document resumes only from Dify's console."
         return f"{head}: still indexing — {state}, {self.progress:.0%} done."
+
+
+class IndexingStatusPayload(BaseModel):
+    """The wire envelope of ``indexing-status``: ``{"data": [document, ...]}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: tuple[DocumentIndexingStatus, ...]
 
 
 class BatchRef(BaseModel):
