@@ -25,6 +25,7 @@ from .errors import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
+from .events import IndexingEvent
 from .models import (
     BatchIndexingStatus,
     BatchRef,
@@ -35,6 +36,7 @@ from .models import (
     IndexingStatus,
     RetrievedChunk,
 )
+from .monitor import IndexingMonitor
 
 __all__ = [
     "AsyncDifyKnowledgeClient",
@@ -56,7 +58,9 @@ __all__ = [
     "DocumentIndexingStatus",
     "DocumentList",
     "IndexingError",
+    "IndexingEvent",
     "IndexingFailedError",
+    "IndexingMonitor",
     "IndexingStalledError",
     "IndexingStatus",
     "IndexingTimeoutError",

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from .errors import (
     DifyConnectionError,
     DifyError,
+    DifyNotFoundError,
     DifyRateLimitError,
     DifyServerError,
 )
 
-__all__ = ["RetryPolicy", "is_transient"]
+if TYPE_CHECKING:
+    from .models import BatchIndexingStatus
+
+_rng = random.Random()
+
+__all__ = [
+    "Cadence",
+    "OnPaused",
+    "RetryPolicy",
+    "is_rate_limit",
+    "is_transient",
+    "step_for",
+    "tolerate_not_found",
+]
 
 
 def is_transient(error: DifyError) -> bool:
@@ -73,4 +88,71 @@ class RetryPolicy:
         return idempotent and retry < self.max_retries and is_transient(error)
 
 
-_rng = random.Random()
+# -- waiting --------------------------------------------------------------------------------
+
+OnPaused = Literal["wait", "fail"]
+Step = Literal["done", "fail", "continue"]
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often one batch is polled: fast at first, slower while nothing changes.
+
+    Attributes:
+        initial: Seconds between polls right after a change (and at the start).
+        maximum: The longest gap while nothing changes.
+        factor: Growth of the gap per unchanged poll.
+        jitter: Relative randomisation (0.2 = +/-20 %) so many pollers do not align.
+    """
+
+    initial: float = 1.0
+    maximum: float = 10.0
+    factor: float = 1.5
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0:
+            raise ValueError("poll_interval must be > 0")
+        if self.maximum < self.initial:
+            raise ValueError("max_poll_interval must be >= poll_interval")
+        if self.factor < 1 or not 0 <= self.jitter < 1:
+            raise ValueError("cadence factor must be >= 1 and jitter in [0, 1)")
+
+    def next_interval(self, current: float | None, changed: bool) -> float:
+        """The un-jittered gap after a poll: reset on change, grow while unchanged."""
+        if changed or current is None:
+            return self.initial
+        return min(self.maximum, current * self.factor)
+
+    def jittered(self, interval: float, rng: random.Random | None = None) -> float:
+        spread = interval * self.jitter
+        return max(0.0, interval + (rng or _rng).uniform(-spread, spread))
+
+
+def step_for(status: BatchIndexingStatus, *, raise_on_error: bool, on_paused: OnPaused) -> Step:
+    """What a wait does after observing ``status``.
+
+    ``done``: return it (ready; or terminal with failures and ``raise_on_error=False``).
+    ``fail``: raise IndexingFailedError (a failure with ``raise_on_error``, or paused with
+    ``on_paused="fail"``). ``continue``: keep waiting (working, unknown status, or paused).
+    """
+    if status.is_completed:
+        return "done"
+    if status.is_failed and raise_on_error:
+        return "fail"
+    if status.is_terminal:
+        return "done"
+    if status.is_paused and on_paused == "fail":
+        return "fail"
+    return "continue"
+
+
+def tolerate_not_found(error: DifyError, *, elapsed: float, grace: float) -> bool:
+    """``Documents not found.`` right after creation is a known race: tolerate it a while."""
+    return (
+        isinstance(error, DifyNotFoundError) and error.resource == "documents" and elapsed < grace
+    )
+
+
+def is_rate_limit(error: DifyError) -> bool:
+    return isinstance(error, DifyRateLimitError)

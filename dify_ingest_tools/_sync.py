@@ -12,15 +12,18 @@ import asyncio
 import concurrent.futures
 import threading
 import weakref
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from ._policy import OnPaused
 from .client import AsyncDifyKnowledgeClient, FileInput
+from .events import EventCallback
 from .models import (
     BatchIndexingStatus,
+    BatchLike,
     CreatedDocument,
     DifyDocument,
     DocumentList,
@@ -77,6 +80,24 @@ class LoopThread:
                 # Give the cancellation a moment to unwind (close sockets) before returning.
                 concurrent.futures.wait([future], timeout=5)
             raise
+
+    def iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator from sync code; closing the iterator closes the stream."""
+
+        async def step() -> T:
+            return await stream.__anext__()
+
+        try:
+            while True:
+                try:
+                    item = self.run(step())
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None and not self._stopped:
+                self.run(closer())
 
     def stop(self) -> None:
         """Stop the loop and join the thread. Idempotent."""
@@ -176,6 +197,100 @@ class DifyKnowledgeClient:
     def get_indexing_status(self, dataset_id: str, batch: str) -> BatchIndexingStatus:
         """See `AsyncDifyKnowledgeClient.get_indexing_status`."""
         return self._run(self._async.get_indexing_status(dataset_id, batch))
+
+    def wait_for_indexing(
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> BatchIndexingStatus:
+        """See `AsyncDifyKnowledgeClient.wait_for_indexing`. Ctrl-C stops polling at once."""
+        return self._run(
+            self._async.wait_for_indexing(
+                dataset_id,
+                batch,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                stall_timeout=stall_timeout,
+                not_found_grace=not_found_grace,
+                on_paused=on_paused,
+                raise_on_error=raise_on_error,
+                on_event=on_event,
+                progress=progress,
+            )
+        )
+
+    def wait_for_batches(
+        self,
+        batches: Iterable[BatchLike],
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> list[BatchIndexingStatus]:
+        """See `AsyncDifyKnowledgeClient.wait_for_batches`."""
+        return self._run(
+            self._async.wait_for_batches(
+                list(batches),
+                timeout=timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                stall_timeout=stall_timeout,
+                not_found_grace=not_found_grace,
+                on_paused=on_paused,
+                raise_on_error=raise_on_error,
+                on_event=on_event,
+                progress=progress,
+            )
+        )
+
+    def watch_indexing(
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> Iterator[BatchIndexingStatus]:
+        """Blocking iterator over `AsyncDifyKnowledgeClient.watch_indexing`."""
+        return self._worker.iterate(
+            self._async.watch_indexing(
+                dataset_id,
+                batch,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                stall_timeout=stall_timeout,
+                not_found_grace=not_found_grace,
+                on_paused=on_paused,
+                raise_on_error=raise_on_error,
+                on_event=on_event,
+                progress=progress,
+            )
+        )
 
     def create_document_by_text(
         self,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -17,9 +18,11 @@ import aiohttp
 from pydantic import BaseModel, SecretStr, ValidationError
 from yarl import URL
 
+from . import waiting
+from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._inputs import check_batch, check_dataset_id, check_document_id, path_part
-from ._policy import RetryPolicy
+from ._policy import OnPaused, RetryPolicy
 from ._version import __version__
 from .errors import (
     DifyAPIError,
@@ -29,14 +32,20 @@ from .errors import (
     DifyTimeoutError,
     error_from_response,
 )
+from .events import EventCallback
 from .models import (
     BatchIndexingStatus,
+    BatchLike,
+    BatchRef,
     CreatedDocument,
     DifyDocument,
     DocumentList,
     IndexingStatusPayload,
     RetrievedChunk,
 )
+from .monitor import IndexingMonitor
+from .progress import ProgressBars
+from .waiting import WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
 
@@ -74,6 +83,10 @@ class AsyncDifyKnowledgeClient:
         backoff_max: Upper bound of one backoff.
         rate_limit_cooldown: First wait after the 403 knowledge rate limit (no Retry-After).
         max_response_bytes: Refuse response bodies larger than this.
+        requests_per_minute: A budget for every request this client sends (polls included),
+            spread evenly; a number or a Dify Cloud plan preset (``"sandbox"`` = 10,
+            ``"professional"`` = 100, ``"team"`` = 1000). None means no budget.
+        max_concurrency: At most this many status polls in flight at once (the monitor's cap).
     """
 
     def __init__(
@@ -89,6 +102,8 @@ class AsyncDifyKnowledgeClient:
         backoff_max: float = 8.0,
         rate_limit_cooldown: float = 5.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        requests_per_minute: float | str | None = None,
+        max_concurrency: int = 16,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
@@ -118,6 +133,12 @@ class AsyncDifyKnowledgeClient:
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._rng = random.Random()
+        rate = resolve_requests_per_minute(requests_per_minute)
+        self._budget = RequestBudget(rate) if rate is not None else None
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.max_concurrency = max_concurrency
+        self._monitor: IndexingMonitor | None = None
         warn_if_plaintext(self._base_url)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -134,6 +155,13 @@ class AsyncDifyKnowledgeClient:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def monitor(self) -> IndexingMonitor:
+        """The `IndexingMonitor` every status request and wait of this client goes through."""
+        if self._monitor is None:
+            self._monitor = IndexingMonitor(self)
+        return self._monitor
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -152,6 +180,8 @@ class AsyncDifyKnowledgeClient:
     async def aclose(self) -> None:
         """Close the session this client opened (a caller-supplied one stays open)."""
         self._closed = True
+        if self._monitor is not None:
+            await self._monitor.aclose()
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
@@ -179,14 +209,16 @@ class AsyncDifyKnowledgeClient:
         params: Mapping[str, str] | None = None,
         idempotent: bool,
         deadline: float | None = None,
+        retry: bool = True,
     ) -> bytes:
         """Send one logical request with transport retries; return the 2xx body.
 
         ``deadline`` (a `time.monotonic` instant) bounds every attempt and every backoff.
+        ``retry=False`` makes a single attempt (the monitor retries on its own schedule).
         Error answers are raised as typed errors; callers decode the body (`_json`).
         """
         session = self._get_session()
-        retry = 0
+        attempt = 0
         while True:
             timeout = self._default_timeout
             if deadline is not None:
@@ -199,6 +231,8 @@ class AsyncDifyKnowledgeClient:
                     )
                 if left < self.timeout:
                     timeout = aiohttp.ClientTimeout(total=left)
+            if self._budget is not None:
+                await self._budget.acquire(deadline)
             try:
                 return await self._attempt(
                     session,
@@ -210,18 +244,20 @@ class AsyncDifyKnowledgeClient:
                     timeout=timeout,
                 )
             except DifyError as error:
-                if not self.retry_policy.should_retry(retry, error, idempotent=idempotent):
+                if not self.retry_policy.should_retry(
+                    attempt, error, idempotent=idempotent and retry
+                ):
                     raise
-                delay = self.retry_policy.delay(retry, error, self._rng)
+                delay = self.retry_policy.delay(attempt, error, self._rng)
                 if deadline is not None and self._clock() + delay >= deadline:
                     raise
-                retry += 1
+                attempt += 1
                 logger.info(
                     "%s %s failed (%s); retry %d/%d in %.2fs",
                     method,
                     public_url(url),
                     _short(error),
-                    retry,
+                    attempt,
                     self.retry_policy.max_retries,
                     delay,
                 )
@@ -353,8 +389,14 @@ class AsyncDifyKnowledgeClient:
                 ``"documents"`` for an unknown (or not yet visible) batch.
             DifyAPIError: Any other error answer; see the error table in the README.
         """
+        return await self.monitor.fetch(dataset_id, batch, deadline=deadline)
+
+    async def _fetch_status(
+        self, dataset_id: str, batch: str, *, deadline: float | None, retry: bool = True
+    ) -> BatchIndexingStatus:
+        """One ``indexing-status`` request (the monitor calls this; use the public methods)."""
         url = self._status_url(dataset_id, batch)
-        raw = await self._request("GET", url, idempotent=True, deadline=deadline)
+        raw = await self._request("GET", url, idempotent=True, deadline=deadline, retry=retry)
         try:
             # pydantic parses and validates the bytes in one pass: this is the hot path.
             payload = IndexingStatusPayload.model_validate_json(raw)
@@ -375,6 +417,142 @@ class AsyncDifyKnowledgeClient:
                 self._status_urls.clear()
             self._status_urls[key] = url
         return url
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    async def wait_for_indexing(
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> BatchIndexingStatus:
+        """Wait until every document of the batch is ``completed``; return that status.
+
+        Polls through the client's monitor: concurrent waits on one batch share one poll
+        loop, and the cadence starts at ``poll_interval``, backs off (with jitter) up to
+        ``max_poll_interval`` while nothing changes, and tightens again after progress.
+        Transient failures (connection, 5xx, 429, Dify Cloud's 403 rate limit) are retried
+        within the deadline and reported as events.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            batch: The batch that document creation returned.
+            timeout: Seconds for the whole wait, retries and sleeps included.
+            poll_interval: First gap between polls, and the gap after a change.
+            max_poll_interval: Longest gap while nothing changes.
+            stall_timeout: Raise `IndexingStalledError` when nothing observable changes
+                for this long (the "indexing worker is down" case). None disables it.
+            not_found_grace: Seconds ``Documents not found.`` is tolerated (a batch can be
+                invisible right after creation); then it is raised as `DifyNotFoundError`.
+            on_paused: ``"wait"`` keeps waiting on a paused document (it counts toward
+                ``stall_timeout``); ``"fail"`` raises `IndexingFailedError`.
+            raise_on_error: Raise `IndexingFailedError` as soon as a document fails; with
+                False, return once every document is terminal.
+            on_event: A sync or async callable receiving each `IndexingEvent`.
+            progress: Draw a progress bar (``tqdm.auto``) while waiting.
+
+        Raises:
+            IndexingFailedError: A document ended in ``error`` (with Dify's error text).
+            IndexingTimeoutError: The deadline passed; Dify is still working server-side.
+            IndexingStalledError: Nothing changed for ``stall_timeout`` seconds.
+            DifyAPIError: A fatal error (401, 403, ``Dataset not found.``, ...).
+
+            Every wait error carries ``.last_status``.
+        """
+        options = WaitOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            stall_timeout=stall_timeout,
+            not_found_grace=not_found_grace,
+            on_paused=on_paused,
+            raise_on_error=raise_on_error,
+        )
+        ref = BatchRef(dataset_id=dataset_id, batch=batch)
+        with _callbacks(on_event, progress) as callbacks:
+            return await waiting.wait_for_indexing(self.monitor, ref, options, callbacks)
+
+    async def wait_for_batches(
+        self,
+        batches: Iterable[BatchLike],
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> list[BatchIndexingStatus]:
+        """Wait for many batches at once (same options as `wait_for_indexing`).
+
+        Args:
+            batches: `BatchRef`s, `CreatedDocument`s or ``(dataset_id, batch)`` tuples.
+
+        Returns:
+            The final statuses, in input order. ``timeout`` bounds the whole call. The first
+            error (a failure with ``raise_on_error=True``, a timeout, an API error) cancels
+            the other waits and is raised.
+        """
+        options = WaitOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            stall_timeout=stall_timeout,
+            not_found_grace=not_found_grace,
+            on_paused=on_paused,
+            raise_on_error=raise_on_error,
+        )
+        with _callbacks(on_event, progress) as callbacks:
+            return await waiting.wait_for_batches(self.monitor, batches, options, callbacks)
+
+    async def watch_indexing(
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "wait",
+        raise_on_error: bool = True,
+        on_event: EventCallback | None = None,
+        progress: bool = False,
+    ) -> AsyncIterator[BatchIndexingStatus]:
+        """Yield each observed change of the batch, ending at a terminal state.
+
+        Same options and errors as `wait_for_indexing`; with ``raise_on_error=True`` the
+        status showing the failure is yielded before `IndexingFailedError` is raised.
+        """
+        options = WaitOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            stall_timeout=stall_timeout,
+            not_found_grace=not_found_grace,
+            on_paused=on_paused,
+            raise_on_error=raise_on_error,
+        )
+        ref = BatchRef(dataset_id=dataset_id, batch=batch)
+        with _callbacks(on_event, progress) as callbacks:
+            stream = waiting.observe(self.monitor, ref, options, callbacks)
+            # Close the inner generator now (not at garbage collection) when the caller stops.
+            async with contextlib.aclosing(stream):
+                async for status in stream:
+                    yield status
 
     # -- creating documents ---------------------------------------------------------------
 
@@ -677,6 +855,20 @@ class AsyncDifyKnowledgeClient:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[EventCallback]]:
+    """The callbacks of one wait; progress bars are closed on every exit path."""
+    callbacks: list[EventCallback] = [on_event] if on_event is not None else []
+    if not progress:
+        yield callbacks
+        return
+    bars = ProgressBars()
+    try:
+        yield [*callbacks, bars]
+    finally:
+        bars.close()
 
 
 def _short(error: BaseException) -> str:

@@ -63,7 +63,13 @@ NotFoundResource = Literal["dataset", "documents", "document", "route", "unknown
 
 
 class DifyError(Exception):
-    """Base class of every error this library raises."""
+    """Base class of every error this library raises.
+
+    Attributes:
+        last_status: For errors raised by a wait, the last observed batch status (or None).
+    """
+
+    last_status: BatchIndexingStatus | None = None
 
 
 class DifyAPIError(DifyError):

@@ -1,0 +1,162 @@
+"""`IndexingEvent`: what a wait observed, for callbacks, progress bars and framework events."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timezone
+from typing import Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import DifyError
+from .models import BatchIndexingStatus, DocumentIndexingStatus
+
+__all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+EventKind: TypeAlias = Literal[
+    "progress",
+    "document_completed",
+    "document_failed",
+    "batch_completed",
+    "batch_failed",
+    "stalled",
+    "rate_limited",
+    "retrying",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class IndexingEvent(BaseModel):
+    """One thing a wait observed about one batch.
+
+    Kinds: ``progress`` (any observable change, and the first observation),
+    ``document_completed`` / ``document_failed`` (a document reached that state),
+    ``batch_completed`` / ``batch_failed`` (once per batch per wait), ``stalled`` (nothing
+    changed for ``stall_timeout``), ``rate_limited`` (429 or Dify Cloud's 403 rate limit;
+    polling cools down) and ``retrying`` (a transient failure; polling goes on).
+
+    Attributes:
+        status: The latest batch snapshot (None when nothing was observed yet).
+        document: The document concerned, for ``document_*`` events.
+        error: The failure's text, for ``rate_limited`` / ``retrying`` / ``stalled`` /
+            ``batch_failed``.
+        retry_in: Seconds until the next attempt, for ``rate_limited`` / ``retrying``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    dataset_id: str
+    batch: str
+    status: BatchIndexingStatus | None = None
+    document: DocumentIndexingStatus | None = None
+    error: str | None = None
+    error_type: str | None = None
+    retry_in: float | None = None
+    at: datetime = Field(default_factory=_now)
+
+    @property
+    def snapshot(self) -> BatchIndexingStatus | None:
+        """Alias of ``status``."""
+        return self.status
+
+    def describe(self) -> str:
+        """One human-readable line."""
+        where = f"batch {self.batch}"
+        if self.kind in ("document_completed", "document_failed") and self.document:
+            state = "completed" if self.kind == "document_completed" else "failed"
+            text = f"{where}: document {self.document.id} {state}"
+            if self.document.error and self.kind == "document_failed":
+                text += f": {self.document.error}"
+            return text
+        if self.kind in ("rate_limited", "retrying"):
+            wait = f"; next try in {self.retry_in:.1f}s" if self.retry_in is not None else ""
+            return f"{where}: {self.kind.replace('_', ' ')} ({self.error}){wait}"
+        if self.status is not None:
+            return f"{self.kind}: {self.status.summary()}"
+        return f"{where}: {self.kind}" + (f" ({self.error})" if self.error else "")
+
+    @classmethod
+    def for_error(
+        cls,
+        kind: EventKind,
+        dataset_id: str,
+        batch: str,
+        error: BaseException,
+        status: BatchIndexingStatus | None,
+        retry_in: float | None = None,
+    ) -> IndexingEvent:
+        text = (
+            str(error.message)
+            if isinstance(error, DifyError) and hasattr(error, "message")
+            else str(error)
+        )
+        return cls(
+            kind=kind,
+            dataset_id=dataset_id,
+            batch=batch,
+            status=status,
+            error=text or type(error).__name__,
+            error_type=type(error).__name__,
+            retry_in=retry_in,
+        )
+
+
+def events_between(
+    previous: BatchIndexingStatus | None, current: BatchIndexingStatus
+) -> list[IndexingEvent]:
+    """The events a new snapshot brings: ``progress``, then each newly finished document."""
+    if previous is not None and previous.fingerprint() == current.fingerprint():
+        return []
+    before = {doc.id: doc for doc in previous.documents} if previous is not None else {}
+    events = [
+        IndexingEvent(
+            kind="progress", dataset_id=current.dataset_id, batch=current.batch, status=current
+        )
+    ]
+    for doc in current.documents:
+        old = before.get(doc.id)
+        if doc.is_completed and not (old and old.is_completed):
+            kind: EventKind = "document_completed"
+        elif doc.is_failed and not (old and old.is_failed):
+            kind = "document_failed"
+        else:
+            continue
+        events.append(
+            IndexingEvent(
+                kind=kind,
+                dataset_id=current.dataset_id,
+                batch=current.batch,
+                status=current,
+                document=doc,
+            )
+        )
+    return events
+
+
+EventCallback: TypeAlias = Callable[[IndexingEvent], "Awaitable[object] | object"]
+"""A sync or async callable taking an `IndexingEvent`."""
+
+
+async def dispatch(callbacks: Iterable[EventCallback], event: IndexingEvent) -> None:
+    """Deliver ``event`` to each callback; a callback that raises is logged, never fatal."""
+    for callback in callbacks:
+        try:
+            result = callback(event)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception(
+                "on_event callback %r raised while handling a %s event of batch %s; "
+                "the wait goes on",
+                callback,
+                event.kind,
+                event.batch,
+            )

@@ -1,0 +1,254 @@
+"""`IndexingMonitor`: the one place a client's status polls come from.
+
+Concurrent waiters on the same ``(dataset_id, batch)`` share one poll loop (single flight);
+every loop shares the client's concurrency cap and request budget; the cadence starts fast,
+backs off with jitter while nothing changes and tightens again after progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ._policy import Cadence, is_transient
+from .errors import DifyError, DifyNotFoundError
+from .models import BatchIndexingStatus
+
+if TYPE_CHECKING:
+    from .client import AsyncDifyKnowledgeClient
+
+__all__ = ["IndexingMonitor", "PollUpdate"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+_Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PollUpdate:
+    """What a poll loop tells its subscribers: a snapshot, or a failed poll.
+
+    Attributes:
+        status: The new snapshot, when the poll succeeded.
+        error: The failure, when it did not. Transient failures and ``Documents not found.``
+            are followed by more polls; any other error ends the loop.
+        retry_in: Seconds until the next poll after a failure.
+        final: No more updates will follow.
+    """
+
+    status: BatchIndexingStatus | None = None
+    error: DifyError | None = None
+    retry_in: float | None = None
+    final: bool = False
+
+
+@dataclass(eq=False)
+class _Subscription:
+    queue: asyncio.Queue[PollUpdate]
+    deadline: float
+    cadence: Cadence
+
+
+@dataclass(eq=False)
+class _Poller:
+    key: _Key
+    dataset_id: str
+    batch: str
+    subscribers: set[_Subscription] = field(default_factory=set)
+    last: BatchIndexingStatus | None = None
+    task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cadence(self) -> Cadence:
+        """The most demanding cadence among the subscribers."""
+        cadences = [sub.cadence for sub in self.subscribers]
+        if not cadences:
+            return Cadence()
+        return Cadence(
+            initial=min(c.initial for c in cadences),
+            maximum=min(c.maximum for c in cadences),
+        )
+
+    def deadline(self) -> float:
+        return max(sub.deadline for sub in self.subscribers)
+
+    def publish(self, update: PollUpdate) -> None:
+        if update.status is not None:
+            self.last = update.status
+        for sub in self.subscribers:
+            sub.queue.put_nowait(update)
+
+
+class IndexingMonitor:
+    """Shares status polls between everything a client waits on.
+
+    Every client owns one (``client.monitor``); you rarely need to touch it. Waits subscribe
+    to a per-batch poll loop; the loop runs while it has subscribers and stops at a terminal
+    state, on a fatal error, or when the last subscriber leaves (cancelling a wait cancels
+    its share immediately).
+    """
+
+    def __init__(self, client: AsyncDifyKnowledgeClient) -> None:
+        self._client = client
+        self._pollers: dict[_Key, _Poller] = {}
+        self._inflight: dict[_Key, asyncio.Future[BatchIndexingStatus]] = {}
+        self._semaphore = asyncio.Semaphore(client.max_concurrency)
+        self._rng = random.Random()
+        self._closed = False
+
+    @property
+    def active_batches(self) -> int:
+        """How many batches are being polled right now."""
+        return sum(1 for poller in self._pollers.values() if poller.subscribers)
+
+    # -- one-off status ---------------------------------------------------------------------
+
+    async def fetch(
+        self, dataset_id: str, batch: str, *, deadline: float | None = None
+    ) -> BatchIndexingStatus:
+        """One status request; concurrent identical requests share one HTTP call."""
+        self._client._status_url(dataset_id, batch)  # validates before anything else
+        key = _key(dataset_id, batch)
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._request(dataset_id, batch, deadline, True))
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(pending)
+
+    def _forget(self, key: _Key, done: asyncio.Future[BatchIndexingStatus]) -> None:
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here: every caller may have been cancelled
+
+    async def status(
+        self, dataset_id: str, batch: str, *, max_age: float | None = None
+    ) -> BatchIndexingStatus:
+        """The batch's status, reusing a running poll loop's snapshot if it is fresh enough.
+
+        Args:
+            max_age: Accept a snapshot observed at most this many seconds ago (by default,
+                the loop's own current poll gap: it is as fresh as the loop keeps it).
+        """
+        poller = self._pollers.get(_key(dataset_id, batch))
+        if poller is not None and poller.last is not None and poller.subscribers:
+            age = (_utcnow() - poller.last.observed_at).total_seconds()
+            limit = max_age if max_age is not None else poller.cadence().maximum
+            if age <= limit:
+                return poller.last
+        return await self.fetch(dataset_id, batch)
+
+    async def _request(
+        self, dataset_id: str, batch: str, deadline: float | None, retry: bool
+    ) -> BatchIndexingStatus:
+        async with self._semaphore:
+            return await self._client._fetch_status(
+                dataset_id, batch, deadline=deadline, retry=retry
+            )
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+    ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
+        """Join (or start) the poll loop of a batch; yields the queue its updates arrive on."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        self._client._status_url(dataset_id, batch)
+        key = _key(dataset_id, batch)
+        poller = self._pollers.get(key)
+        if poller is None or poller.task is None or poller.task.done():
+            poller = _Poller(key=key, dataset_id=dataset_id, batch=batch)
+            self._pollers[key] = poller
+        sub = _Subscription(queue=asyncio.Queue(), deadline=deadline, cadence=cadence)
+        poller.subscribers.add(sub)
+        if poller.task is None:
+            poller.task = asyncio.ensure_future(self._run(poller))
+        elif poller.last is not None:
+            sub.queue.put_nowait(PollUpdate(status=poller.last))
+        try:
+            yield sub.queue
+        finally:
+            poller.subscribers.discard(sub)
+            if not poller.subscribers:
+                await self._stop(poller)
+
+    async def _stop(self, poller: _Poller) -> None:
+        if self._pollers.get(poller.key) is poller:
+            del self._pollers[poller.key]
+        task = poller.task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def aclose(self) -> None:
+        """Stop every poll loop (the client calls this when it closes)."""
+        self._closed = True
+        for poller in list(self._pollers.values()):
+            await self._stop(poller)
+        pending = list(self._inflight.values())
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- the poll loop ----------------------------------------------------------------------
+
+    async def _run(self, poller: _Poller) -> None:
+        interval: float | None = None
+        failures = 0
+        try:
+            while poller.subscribers:
+                try:
+                    status = await self._request(
+                        poller.dataset_id, poller.batch, poller.deadline(), False
+                    )
+                except DifyError as error:
+                    if is_transient(error):
+                        delay = self._client.retry_policy.delay(failures, error, self._rng)
+                        failures += 1
+                    elif isinstance(error, DifyNotFoundError) and error.resource == "documents":
+                        # Possibly not visible yet: subscribers apply their own grace period.
+                        delay = poller.cadence().initial
+                    else:
+                        poller.publish(PollUpdate(error=error, final=True))
+                        return
+                    poller.publish(PollUpdate(error=error, retry_in=delay))
+                    await self._pause(poller, delay)
+                    continue
+                failures = 0
+                changed = poller.last is None or poller.last.fingerprint() != status.fingerprint()
+                final = status.is_terminal
+                poller.publish(PollUpdate(status=status, final=final))
+                if final:
+                    return
+                cadence = poller.cadence()
+                interval = cadence.next_interval(interval, changed)
+                await self._pause(poller, cadence.jittered(interval, self._rng))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug, not Dify: never leave subscribers hanging
+            logger.exception("poll loop for batch %s crashed", poller.batch)
+            wrapped = DifyError(f"internal error while polling: {error!r}")
+            poller.publish(PollUpdate(error=wrapped, final=True))
+
+    async def _pause(self, poller: _Poller, delay: float) -> None:
+        poller.wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(poller.wake.wait(), delay)
+
+
+def _key(dataset_id: str, batch: str) -> _Key:
+    return (dataset_id.lower(), batch)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,270 @@
+"""Waiting for readiness: one batch, many batches, or a stream of changes.
+
+Each wait subscribes to the monitor's poll loop for its batch and applies its own rules on
+what arrives: deadline, stall detection, the not-found grace, paused handling, failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ._policy import Cadence, OnPaused, is_rate_limit, is_transient, step_for, tolerate_not_found
+from .errors import (
+    DifyAPIError,
+    DifyError,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
+from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
+from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
+from .monitor import IndexingMonitor
+
+__all__ = ["WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """How a wait behaves. Defaults are chosen for Dify's observed timings.
+
+    Attributes:
+        timeout: Seconds the whole wait may take, retries and sleeps included (600: a large
+            document takes minutes; a small one about a second).
+        poll_interval: First gap between polls, and the gap after any change (1 s).
+        max_poll_interval: Longest gap while nothing changes (10 s).
+        stall_timeout: Raise `IndexingStalledError` when nothing observable changed for this
+            long (None: only the deadline applies).
+        not_found_grace: Seconds ``Documents not found.`` is tolerated after the wait starts
+            (10 s: a batch can be invisible for a moment right after creation).
+        on_paused: ``"wait"`` (a paused document may be resumed from Dify's console; it counts
+            toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
+        raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
+            with False, wait until every document is terminal and return that status.
+    """
+
+    timeout: float = 600.0
+    poll_interval: float = 1.0
+    max_poll_interval: float = 10.0
+    stall_timeout: float | None = None
+    not_found_grace: float = 10.0
+    on_paused: OnPaused = "wait"
+    raise_on_error: bool = True
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        if self.stall_timeout is not None and self.stall_timeout <= 0:
+            raise ValueError("stall_timeout must be > 0 seconds (or None)")
+        if self.not_found_grace < 0:
+            raise ValueError("not_found_grace must be >= 0")
+        if self.on_paused not in ("wait", "fail"):
+            raise ValueError("on_paused must be 'wait' or 'fail'")
+        self.cadence()  # validates the intervals
+
+    def cadence(self) -> Cadence:
+        return Cadence(initial=self.poll_interval, maximum=self.max_poll_interval)
+
+
+async def observe(
+    monitor: IndexingMonitor,
+    ref: BatchRef,
+    options: WaitOptions,
+    callbacks: Sequence[EventCallback] = (),
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncGenerator[BatchIndexingStatus, None]:
+    """Yield every observed change of a batch until it is done; raise as the options say.
+
+    The last yielded status is the result of a wait. Ends after a ready batch (or a terminal
+    one with ``raise_on_error=False``); raises `IndexingFailedError`,
+    `IndexingTimeoutError`, `IndexingStalledError` or the fatal `DifyError`.
+    """
+    dataset_id, batch = ref.dataset_id, ref.batch
+    started = clock()
+    deadline = started + options.timeout
+    last_change = started
+    previous: BatchIndexingStatus | None = None
+    last_error: DifyError | None = None
+
+    async def emit(event: IndexingEvent) -> None:
+        await dispatch(callbacks, event)
+
+    async with monitor.subscribe(
+        dataset_id, batch, deadline=deadline, cadence=options.cadence()
+    ) as updates:
+        while True:
+            now = clock()
+            wait = deadline - now
+            if options.stall_timeout is not None:
+                wait = min(wait, last_change + options.stall_timeout - now)
+            if wait <= 0:
+                if now >= deadline:
+                    raise _timeout(ref, options, previous, last_error)
+                stalled = _stalled(ref, options, previous, last_error)
+                await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
+                raise stalled
+            try:
+                update = await asyncio.wait_for(updates.get(), wait)
+            except asyncio.TimeoutError:
+                continue
+            if update.error is not None:
+                error = update.error
+                if not update.final and (
+                    is_transient(error)
+                    or tolerate_not_found(
+                        error, elapsed=clock() - started, grace=options.not_found_grace
+                    )
+                ):
+                    last_error = error
+                    kind: EventKind = "rate_limited" if is_rate_limit(error) else "retrying"
+                    await emit(
+                        IndexingEvent.for_error(
+                            kind, dataset_id, batch, error, previous, retry_in=update.retry_in
+                        )
+                    )
+                    continue
+                if isinstance(error, DifyAPIError) and not update.final:
+                    # Documents not found. past the grace period.
+                    error.hint = (
+                        f"The batch is still not visible {options.not_found_grace:g}s after the "
+                        "wait started: check the dataset id and batch, or whether the "
+                        "documents were deleted."
+                    )
+                error.last_status = previous
+                raise error
+            status = update.status
+            if status is None:  # pragma: no cover - the monitor always sends one or the other
+                continue
+            last_error = None
+            events = events_between(previous, status)
+            previous = status
+            if events:
+                last_change = clock()
+                for event in events:
+                    await emit(event)
+                yield status
+            step = step_for(
+                status, raise_on_error=options.raise_on_error, on_paused=options.on_paused
+            )
+            if step == "continue":
+                continue
+            done_kind = "batch_completed" if status.is_completed else "batch_failed"
+            await emit(
+                IndexingEvent(kind=done_kind, dataset_id=dataset_id, batch=batch, status=status)
+            )
+            if step == "fail":
+                raise _failed(status)
+            return
+
+
+async def wait_for_indexing(
+    monitor: IndexingMonitor,
+    ref: BatchRef,
+    options: WaitOptions,
+    callbacks: Sequence[EventCallback] = (),
+) -> BatchIndexingStatus:
+    """Wait until the batch is ready; see `AsyncDifyKnowledgeClient.wait_for_indexing`."""
+    last: BatchIndexingStatus | None = None
+    stream = observe(monitor, ref, options, callbacks)
+    async with contextlib.aclosing(stream):
+        async for status in stream:
+            last = status
+    if last is None:  # pragma: no cover - observe yields before it returns
+        raise RuntimeError("the wait ended without observing the batch")
+    return last
+
+
+async def wait_for_batches(
+    monitor: IndexingMonitor,
+    batches: Iterable[BatchLike],
+    options: WaitOptions,
+    callbacks: Sequence[EventCallback] = (),
+) -> list[BatchIndexingStatus]:
+    """Wait for many batches at once; results in input order; the first error cancels the rest."""
+    refs = [as_batch_ref(item) for item in batches]
+    tasks = [
+        asyncio.ensure_future(wait_for_indexing(monitor, ref, options, callbacks)) for ref in refs
+    ]
+    if not tasks:
+        return []
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            error = task.exception() if task in done else None
+            if error is not None:
+                raise error
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def _last_seen(status: BatchIndexingStatus | None, error: DifyError | None) -> str:
+    seen = f"Last seen: {status.summary()}" if status else "No status was observed yet."
+    if error is not None:
+        seen += f" Last poll failed: {error}"
+    return seen
+
+
+def _timeout(
+    ref: BatchRef,
+    options: WaitOptions,
+    status: BatchIndexingStatus | None,
+    error: DifyError | None,
+) -> IndexingTimeoutError:
+    return IndexingTimeoutError(
+        f"Timed out after {options.timeout:g}s waiting for batch {ref.batch} of dataset "
+        f"{ref.dataset_id}. Dify is still indexing it server-side and may finish later: wait "
+        f"again, or check with `dify-ingest status {ref.dataset_id} {ref.batch}`. "
+        + _last_seen(status, error),
+        last_status=status,
+    )
+
+
+def _stalled(
+    ref: BatchRef,
+    options: WaitOptions,
+    status: BatchIndexingStatus | None,
+    error: DifyError | None,
+) -> IndexingStalledError:
+    paused = (
+        " Documents are paused: resume them from Dify's console."
+        if (status is not None and status.is_paused)
+        else ""
+    )
+    return IndexingStalledError(
+        f"Nothing changed for {options.stall_timeout:g}s in batch {ref.batch} of dataset "
+        f"{ref.dataset_id} (status, segment counts and timestamps all unchanged). Dify's "
+        "indexing worker may be down or not consuming the dataset queue; Dify itself never "
+        f"times a document out.{paused} " + _last_seen(status, error),
+        last_status=status,
+    )
+
+
+def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
+    if status.is_failed:
+        details = "; ".join(
+            f"document {doc.id}: {doc.error or 'Dify gave no error text'}"
+            for doc in status.failed_documents
+        )
+        message = (
+            f"Indexing failed for batch {status.batch} of dataset {status.dataset_id}: "
+            f"{len(status.failed_documents)} of {len(status.documents)} document(s) in error — "
+            f"{details}. Fix the source (or its process rule) and upload it again."
+        )
+    else:
+        ids = ", ".join(doc.id for doc in status.paused_documents)
+        message = (
+            f"Batch {status.batch} of dataset {status.dataset_id} is paused (document {ids}); "
+            "a paused document resumes only from Dify's console. Stopped waiting because "
+            "on_paused='fail'."
+        )
+    return IndexingFailedError(message, last_status=status)

@@ -1,0 +1,471 @@
+"""wait_for_indexing / wait_for_batches / watch_indexing against the simulator over HTTP.
+
+Documents move on the simulator's manual clock; the waits poll in real time with tiny
+intervals, so each test takes milliseconds and every outcome is decided by the script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from dify_ingest_tools import (
+    AsyncDifyKnowledgeClient,
+    BatchIndexingStatus,
+    BatchRef,
+    DifyAuthenticationError,
+    DifyKnowledgeClient,
+    DifyNotFoundError,
+    DifyPermissionError,
+    IndexingEvent,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
+
+from .conftest import FAST
+
+QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
+
+
+@pytest.fixture
+def ticker(clock: ManualClock) -> Iterator[None]:
+    """Like `advancing`, from a thread: for blocking clients, which block the test's thread."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.005):
+            clock.advance(0.2)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+@pytest.fixture
+async def advancing(clock: ManualClock) -> AsyncIterator[None]:
+    """Move the simulator's clock forward in the background (0.2 s every 5 ms)."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            clock.advance(0.2)
+
+    task = asyncio.create_task(tick())
+    yield
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_wait_returns_when_every_document_is_completed(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    created = await client.create_document_by_text(dataset_id, "a.txt", "alpha\n\nbeta")
+    status = await client.wait_for_indexing(dataset_id, created.batch, timeout=10, **QUICK)
+    assert status.is_completed and status.documents[0].id == created.document_id
+    assert status.completed_segments == status.total_segments > 0
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_wait_raises_when_a_document_fails(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    good, batch = sim.add_document(dataset_id, "good.txt", "fine")
+    sim.add_document(
+        dataset_id,
+        "bad.pdf",
+        "x",
+        batch=batch,
+        script=DocumentScript(fail_at="splitting", error="Failed to load document (PDFium)."),
+    )
+    with pytest.raises(IndexingFailedError) as caught:
+        await client.wait_for_indexing(dataset_id, batch, timeout=10, **QUICK)
+    error = caught.value
+    assert "Failed to load document (PDFium)." in str(error)
+    assert error.last_status is not None and error.last_status.is_failed
+    [failed] = error.failed_documents
+    assert failed.id != good and failed.id in str(error)
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_raise_on_error_false_returns_the_terminal_status(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "good.txt", "fine")
+    sim.add_document(
+        dataset_id,
+        "bad.pdf",
+        "x",
+        batch=batch,
+        script=DocumentScript(fail_at="parsing", error="broken"),
+    )
+    status = await client.wait_for_indexing(
+        dataset_id, batch, timeout=10, raise_on_error=False, **QUICK
+    )
+    assert status.is_terminal and status.is_failed and not status.is_completed
+    assert sorted(str(d.indexing_status) for d in status.documents) == ["completed", "error"]
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_unknown_status_counts_as_working(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    script = DocumentScript(stages=[("waiting", 0.2), ("vectorizing", 0.6)])
+    _, batch = sim.add_document(dataset_id, "v.txt", "alpha", script=script)
+    seen: list[str] = []
+    status = await client.wait_for_indexing(
+        dataset_id,
+        batch,
+        timeout=10,
+        on_event=lambda e: (
+            seen.append(str(e.status.documents[0].indexing_status))
+            if e.kind == "progress" and e.status
+            else None
+        ),
+        **QUICK,
+    )
+    assert status.is_completed
+    assert "vectorizing" in seen and seen[-1] == "completed"
+
+
+async def test_timeout_says_dify_is_still_working(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "slow.txt", "alpha")
+    with pytest.raises(IndexingTimeoutError) as caught:
+        await client.wait_for_indexing(dataset_id, batch, timeout=0.2, **QUICK)
+    assert isinstance(caught.value, TimeoutError)
+    assert "still indexing it server-side" in str(caught.value)
+    assert caught.value.last_status is not None
+    assert "Last seen: Batch" in str(caught.value)
+
+
+async def test_stall_is_distinct_from_the_deadline(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(
+        dataset_id, "stuck.txt", "alpha", script=DocumentScript(stall_at="indexing")
+    )
+    clock.advance(30)  # reaches `indexing` and stays there: the worker is "down"
+    events: list[IndexingEvent] = []
+    with pytest.raises(IndexingStalledError) as caught:
+        await client.wait_for_indexing(
+            dataset_id, batch, timeout=10, stall_timeout=0.15, on_event=events.append, **QUICK
+        )
+    assert not isinstance(caught.value, TimeoutError)
+    assert "worker may be down" in str(caught.value)
+    assert caught.value.last_status is not None
+    assert str(caught.value.last_status.documents[0].indexing_status) == "indexing"
+    assert events[-1].kind == "stalled"
+    assert [e.kind for e in events].count("progress") == 1
+
+
+async def test_paused_keeps_waiting_until_resumed(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
+    clock.advance(0.5)
+    sim.pause(doc)
+    kinds: list[str] = []
+
+    async def resume_when_seen_paused(event: IndexingEvent) -> None:
+        kinds.append(event.kind)
+        if event.status is not None and event.status.is_paused:
+            sim.resume(doc)
+            clock.advance(60)
+
+    status = await client.wait_for_indexing(
+        dataset_id, batch, timeout=10, on_event=resume_when_seen_paused, **QUICK
+    )
+    assert status.is_completed and kinds[-1] == "batch_completed"
+
+
+async def test_paused_counts_toward_stall(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
+    clock.advance(0.5)
+    sim.pause(doc)
+    with pytest.raises(IndexingStalledError, match="resume them from Dify's console"):
+        await client.wait_for_indexing(dataset_id, batch, timeout=10, stall_timeout=0.1, **QUICK)
+
+
+async def test_paused_fails_fast_when_asked(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
+    clock.advance(0.5)
+    sim.pause(doc)
+    with pytest.raises(IndexingFailedError, match="paused") as caught:
+        await client.wait_for_indexing(dataset_id, batch, timeout=10, on_paused="fail", **QUICK)
+    assert caught.value.last_status is not None and caught.value.last_status.is_paused
+
+
+async def test_documents_not_found_is_tolerated_for_the_grace_period(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    events: list[IndexingEvent] = []
+    with pytest.raises(DifyNotFoundError) as caught:
+        await client.wait_for_indexing(
+            dataset_id,
+            "20991231235959000000",
+            timeout=10,
+            not_found_grace=0.2,
+            on_event=events.append,
+            **QUICK,
+        )
+    assert caught.value.resource == "documents"
+    assert "still not visible" in str(caught.value)
+    assert caught.value.last_status is None
+    assert len(sim.requests_for(route="indexing_status")) > 1  # it kept looking
+    assert events and {e.kind for e in events} == {"retrying"}
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_transient_errors_are_retried_and_reported(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    sim.inject(Fault.server_error(503), route="indexing_status")
+    sim.inject(Fault.too_many_requests(retry_after=0), route="indexing_status")
+    sim.inject(Fault.knowledge_rate_limit(), route="indexing_status")
+    sim.inject(Fault.proxy_html(502), route="indexing_status")
+    events: list[IndexingEvent] = []
+    status = await client.wait_for_indexing(
+        dataset_id, batch, timeout=10, on_event=events.append, **QUICK
+    )
+    assert status.is_completed
+    kinds = [e.kind for e in events]
+    assert kinds[:4] == ["retrying", "rate_limited", "rate_limited", "retrying"]
+    assert events[1].retry_in == 0.0
+    assert kinds.count("batch_completed") == 1 and kinds[-1] == "batch_completed"
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("bad_key", DifyAuthenticationError),
+        ("api_disabled", DifyPermissionError),
+        ("no_dataset", DifyNotFoundError),
+    ],
+)
+async def test_fatal_errors_fail_at_once(
+    sim: DifySimulator, base_url: str, dataset_id: str, setup: str, expected: type[Exception]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    key, target = sim.api_key, dataset_id
+    if setup == "bad_key":
+        key = "dataset-wrong"
+    elif setup == "api_disabled":
+        sim.set_api_enabled(dataset_id, False)
+    else:
+        target = "00000000-0000-4000-8000-000000000000"
+    async with AsyncDifyKnowledgeClient(key, base_url, **FAST) as client:
+        with pytest.raises(expected) as caught:
+            await client.wait_for_indexing(target, batch, timeout=10, **QUICK)
+    assert caught.value.last_status is None  # type: ignore[attr-defined]
+    assert len(sim.requests_for(route="indexing_status")) == 1
+
+
+async def test_events_and_callbacks(
+    sim: DifySimulator,
+    clock: ManualClock,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha\n\nbeta\n\ngamma")
+    sync_seen: list[IndexingEvent] = []
+    async_seen: list[IndexingEvent] = []
+
+    def broken(event: IndexingEvent) -> None:
+        sync_seen.append(event)
+        clock.advance(0.3)
+        raise RuntimeError("callback bug")
+
+    async def collecting(event: IndexingEvent) -> None:
+        await asyncio.sleep(0)
+        async_seen.append(event)
+
+    caplog.set_level(logging.ERROR, logger="dify_ingest_tools")
+    status = await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=broken, **QUICK)
+    assert status.is_completed
+    assert "callback bug" in caplog.text and "the wait goes on" in caplog.text
+    kinds = [e.kind for e in sync_seen]
+    assert kinds[0] == "progress" and kinds[-1] == "batch_completed"
+    assert kinds.count("batch_completed") == 1 and kinds.count("document_completed") == 1
+    assert all(e.status is not None and e.batch == batch for e in sync_seen)
+    assert sync_seen[-1].describe().startswith("batch_completed: Batch")
+    # An async callback works too, and an already-completed batch still reports once.
+    await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=collecting, **QUICK)
+    assert [e.kind for e in async_seen] == ["progress", "document_completed", "batch_completed"]
+
+
+async def test_cancelling_a_wait_stops_polling_at_once(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    waiter = asyncio.create_task(client.wait_for_indexing(dataset_id, batch, timeout=30, **QUICK))
+    await asyncio.sleep(0.1)
+    assert client.monitor.active_batches == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert client.monitor.active_batches == 0
+    count = len(sim.requests_for(route="indexing_status"))
+    await asyncio.sleep(0.1)
+    assert len(sim.requests_for(route="indexing_status")) == count
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not [t for t in others if "_run" in repr(t.get_coro())]
+
+
+async def test_single_flight_twenty_waits_cost_one_waits_requests(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    async def complete_after_polls(batch: str, polls: int) -> None:
+        # The batch completes once it has been polled `polls` times.
+        for _ in range(5000):
+            seen = [r for r in sim.requests_for(route="indexing_status") if batch in r.path]
+            if len(seen) >= polls:
+                clock.advance(60)
+                return
+            await asyncio.sleep(0.001)
+
+    _, solo = sim.add_document(dataset_id, "solo.txt", "alpha")
+    helper = asyncio.create_task(complete_after_polls(solo, 3))
+    await client.wait_for_indexing(dataset_id, solo, timeout=10, **QUICK)
+    await helper
+    solo_requests = len([r for r in sim.requests_for(route="indexing_status") if solo in r.path])
+    _, crowd = sim.add_document(dataset_id, "crowd.txt", "alpha")
+    helper = asyncio.create_task(complete_after_polls(crowd, 3))
+    results = await asyncio.gather(
+        *(client.wait_for_indexing(dataset_id, crowd, timeout=10, **QUICK) for _ in range(20))
+    )
+    await helper
+    assert all(r.is_completed for r in results)
+    crowd_requests = len([r for r in sim.requests_for(route="indexing_status") if crowd in r.path])
+    assert abs(crowd_requests - solo_requests) <= 1, (solo_requests, crowd_requests)
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_wait_for_batches_in_input_order(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    first = await client.create_document_by_text(dataset_id, "1.txt", "one")
+    _, second = sim.add_document(dataset_id, "2.txt", "two")
+    third = BatchRef(dataset_id=dataset_id, batch=sim.add_document(dataset_id, "3.txt", "x")[1])
+    results = await client.wait_for_batches(
+        [third, first, (dataset_id, second)], timeout=10, **QUICK
+    )
+    assert [r.batch for r in results] == [third.batch, first.batch, second]
+    assert all(r.is_completed for r in results)
+    assert await client.wait_for_batches([], timeout=1) == []
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_wait_for_batches_first_failure_cancels_the_rest(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, slow = sim.add_document(
+        dataset_id, "slow.txt", "x", script=DocumentScript(stall_at="parsing")
+    )
+    _, bad = sim.add_document(dataset_id, "bad.pdf", "x", script=DocumentScript(fail_at="parsing"))
+    with pytest.raises(IndexingFailedError):
+        await client.wait_for_batches([(dataset_id, slow), (dataset_id, bad)], timeout=10, **QUICK)
+    assert client.monitor.active_batches == 0
+    statuses = await client.wait_for_batches(
+        [(dataset_id, bad)], timeout=10, raise_on_error=False, **QUICK
+    )
+    assert statuses[0].is_failed
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_watch_yields_each_change_until_terminal(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "w.txt", "alpha\n\nbeta")
+    seen = [s async for s in client.watch_indexing(dataset_id, batch, timeout=10, **QUICK)]
+    assert seen[-1].is_completed and not any(s.is_completed for s in seen[:-1])
+    assert len({s.fingerprint() for s in seen}) == len(seen) >= 2
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_watch_yields_the_failure_then_raises(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(
+        dataset_id, "bad.pdf", "x", script=DocumentScript(fail_at="parsing")
+    )
+    seen: list[BatchIndexingStatus] = []
+
+    async def consume() -> None:
+        async for status in client.watch_indexing(dataset_id, batch, timeout=10, **QUICK):
+            seen.append(status)
+
+    with pytest.raises(IndexingFailedError):
+        await consume()
+    assert seen[-1].is_failed
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_progress_bars_render_and_close(
+    sim: DifySimulator,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, good = sim.add_document(dataset_id, "a.txt", "alpha\n\nbeta")
+    _, bad = sim.add_document(
+        dataset_id, "b.pdf", "x", script=DocumentScript(fail_at="parsing", error="bad pdf")
+    )
+    await client.wait_for_indexing(dataset_id, good, timeout=10, progress=True, **QUICK)
+    with pytest.raises(IndexingFailedError):
+        await client.wait_for_batches([(dataset_id, bad)], timeout=10, progress=True, **QUICK)
+    err = capsys.readouterr().err
+    assert f"batch {good} ready" in err and f"batch {bad} FAILED" in err
+
+
+@pytest.mark.usefixtures("ticker")
+def test_blocking_wait_and_watch(
+    sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "s.txt", "alpha")
+    status = sync_client.wait_for_indexing(dataset_id, batch, timeout=10, **QUICK)
+    assert status.is_completed
+    [again] = sync_client.wait_for_batches([(dataset_id, batch)], timeout=10, **QUICK)
+    assert again.is_completed
+    _, other = sim.add_document(dataset_id, "t.txt", "beta")
+    stream = sync_client.watch_indexing(dataset_id, other, timeout=10, **QUICK)
+    seen = list(stream)
+    assert seen[-1].is_completed
+    _, third = sim.add_document(
+        dataset_id, "u.txt", "gamma", script=DocumentScript(stall_at="parsing")
+    )
+    stream = sync_client.watch_indexing(dataset_id, third, timeout=10, **QUICK)
+    assert not next(iter(stream)).is_completed
+    stream.close()  # type: ignore[attr-defined]
+    assert sync_client.async_client.monitor.active_batches == 0
+
+
+def test_wait_options_are_validated(sync_client: DifyKnowledgeClient) -> None:
+    ds = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
+    for bad in (
+        {"timeout": 0},
+        {"stall_timeout": 0},
+        {"not_found_grace": -1},
+        {"on_paused": "ignore"},
+        {"poll_interval": 0},
+        {"poll_interval": 5, "max_poll_interval": 1},
+    ):
+        with pytest.raises(ValueError):
+            sync_client.wait_for_indexing(ds, "1", **bad)
