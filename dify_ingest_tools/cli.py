@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -15,8 +16,9 @@ from typing import TextIO
 
 from ._version import __version__
 from .client import AsyncDifyKnowledgeClient
-from .errors import DifyError
-from .models import BatchIndexingStatus, CreatedDocument
+from .errors import DifyError, IndexingFailedError, IndexingStalledError, IndexingTimeoutError
+from .events import IndexingEvent
+from .models import BatchIndexingStatus, BatchRef, CreatedDocument
 
 __all__ = ["main"]
 
@@ -44,6 +46,9 @@ DEMO_DOCUMENTS = {
     ),
 }
 DEMO_QUERY = "when is a document retrievable after indexing"
+BROKEN_NAME = "broken-scan.pdf"
+BROKEN_BYTES = b"this is not really a PDF file"
+BROKEN_ERROR = "Failed to load document (PDFium: Data format error)."
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("dataset_id", help="knowledge base (dataset) UUID")
     status.add_argument("batch", help="the batch string document creation returned")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    wait = commands.add_parser(
+        "wait",
+        parents=[common],
+        help="wait until batches are indexed (progress bars on stderr, statuses on stdout)",
+    )
+    wait.add_argument("dataset_id", help="knowledge base (dataset) UUID")
+    wait.add_argument("batches", nargs="+", metavar="BATCH", help="one or more batches")
+    wait.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for the whole wait (600)"
+    )
+    wait.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=None,
+        help="fail when nothing changes for this many seconds (default: off)",
+    )
+    wait.add_argument(
+        "--poll-interval", type=float, default=1.0, help="first gap between polls (1 s)"
+    )
+    wait.add_argument("--json", action="store_true", help="print the final statuses as JSON")
+    wait.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
 
     demo = commands.add_parser(
         "demo",
@@ -98,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "status":
             return asyncio.run(_status(args, sys.stdout))
+        if args.command == "wait":
+            return asyncio.run(_wait(args, sys.stdout))
         if args.command == "demo":
             return asyncio.run(_demo(args, sys.stdout))
         return asyncio.run(_simulate(args, sys.stdout))
@@ -107,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"dify-ingest: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (IndexingTimeoutError, IndexingStalledError) as error:
+        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_NOT_READY
+    except IndexingFailedError as error:
+        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except DifyError as error:
         print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_API
@@ -142,6 +177,31 @@ async def _status(args: argparse.Namespace, out: TextIO) -> int:
     return _exit_code(status)
 
 
+async def _wait(args: argparse.Namespace, out: TextIO) -> int:
+    if args.poll_interval <= 0:
+        raise ValueError("--poll-interval must be > 0")
+    refs = [BatchRef(dataset_id=args.dataset_id, batch=batch) for batch in args.batches]
+    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        statuses = await client.wait_for_batches(
+            refs,
+            timeout=args.timeout,
+            stall_timeout=args.stall_timeout,
+            poll_interval=args.poll_interval,
+            max_poll_interval=max(10.0, args.poll_interval),
+            raise_on_error=False,
+            progress=not args.no_progress,
+        )
+    if args.json:
+        payload = [status.model_dump(mode="json") for status in statuses]
+        print(json.dumps(payload, indent=2), file=out)
+    else:
+        for status in statuses:
+            _print_status(status, out)
+    if all(status.is_completed for status in statuses):
+        return EXIT_OK
+    return EXIT_FAILED
+
+
 async def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import DifySimulator
     from .testing.simulator import describe
@@ -159,10 +219,12 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.dataset_id:
         async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
             return await _walkthrough(client, args.dataset_id, out)
-    from .testing import DifySimulator
+    from .testing import DifySimulator, DocumentScript
 
     simulator = DifySimulator(time_scale=0.5)
     dataset_id = simulator.create_dataset("demo knowledge base")
+    # A real Dify fails a corrupt PDF this way (recording 02a); the simulator is told to.
+    simulator.script(BROKEN_NAME, DocumentScript(fail_at="parsing", error=BROKEN_ERROR))
     async with simulator.serve() as base_url:
         print(f"Dify simulator listening on {base_url} (no API key needed)", file=out)
         async with AsyncDifyKnowledgeClient(simulator.api_key, base_url) as client:
@@ -173,45 +235,46 @@ async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: T
     started = time.monotonic()
     created: list[CreatedDocument] = []
     for name, text in DEMO_DOCUMENTS.items():
-        document = await client.create_document_by_text(dataset_id, name, text)
-        created.append(document)
+        created.append(await client.create_document_by_text(dataset_id, name, text))
+    broken = await client.create_document_by_file(dataset_id, BROKEN_BYTES, filename=BROKEN_NAME)
+    for document in [*created, broken]:
         print(
-            f"created {name!r}: document {document.document_id}, batch {document.batch} "
-            f"({document.indexing_status})",
+            f"uploaded {document.name!r}: batch {document.batch} ({document.indexing_status})",
             file=out,
         )
-    names = {doc.document_id: doc.name for doc in created}
-    pending = {doc.batch: doc for doc in created}
-    last: dict[str, tuple[object, ...]] = {}
-    failed = False
-    print("waiting for indexing (each change is printed):", file=out)
-    while pending:
-        for batch, document in list(pending.items()):
-            status = await client.get_indexing_status(dataset_id, batch)
-            if last.get(batch) != status.fingerprint():
-                last[batch] = status.fingerprint()
-                for doc in status.documents:
-                    print(
-                        f"  {time.monotonic() - started:5.1f}s  {names.get(doc.id, doc.id):<20} "
-                        f"{doc.indexing_status!s:<10} "
-                        f"{doc.completed_segments}/{doc.total_segments} segments",
-                        file=out,
-                    )
-            if status.is_terminal:
-                del pending[batch]
-                if status.is_failed:
-                    failed = True
-                    print(f"  {document.name} FAILED: {status.summary()}", file=out)
-        if pending:
-            await asyncio.sleep(0.2)
-    print(f"all {len(created)} documents indexed in {time.monotonic() - started:.1f}s", file=out)
+    names = {doc.document_id: doc.name for doc in [*created, broken]}
+
+    def report(event: IndexingEvent) -> None:
+        if event.kind in ("document_completed", "document_failed") and event.document:
+            name = names.get(event.document.id, event.document.id)
+            state = "indexed" if event.kind == "document_completed" else "FAILED"
+            detail = f": {event.document.error}" if event.kind == "document_failed" else ""
+            print(f"  {time.monotonic() - started:5.1f}s  {name} {state}{detail}", file=out)
+        elif event.kind in ("retrying", "rate_limited", "stalled"):
+            print(f"  {event.describe()}", file=out)
+
+    print("waiting for indexing (progress bars on stderr):", file=out)
+    statuses = await client.wait_for_batches(
+        [*created, broken], timeout=120, raise_on_error=False, on_event=report, progress=True
+    )
+    ready = [s for s in statuses if s.is_completed]
+    failed = [s for s in statuses if s.is_failed]
+    print(
+        f"{len(ready)} of {len(statuses)} batches ready, {len(failed)} failed, "
+        f"in {time.monotonic() - started:.1f}s",
+        file=out,
+    )
+    for status in failed:
+        print(f"  expected failure — {status.summary()}", file=out)
     hits = await client.retrieve(dataset_id, DEMO_QUERY, top_k=3)
     print(f"retrieve {DEMO_QUERY!r}: {len(hits)} hit(s)", file=out)
     for hit in hits:
         score = "   -" if hit.score is None else f"{hit.score:.2f}"
         name = hit.document_name or names.get(hit.document_id or "", "?")
         print(f"  {score}  {name:<20} {hit.content[:70]!r}", file=out)
-    return EXIT_FAILED if failed else EXIT_OK
+    # The broken document is meant to fail; anything else going wrong is a real failure.
+    unexpected = [s for s in failed if s.batch != broken.batch]
+    return EXIT_FAILED if unexpected or len(ready) != len(created) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

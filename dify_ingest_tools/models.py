@@ -318,7 +318,8 @@ class BatchIndexingStatus(BaseModel):
                 f"document {doc.id}: {doc.error or 'no error text from Dify'}"
                 for doc in self.failed_documents
             )
-            return f"{head}: FAILED — {state}. Failed: {failures}."
+            end = "" if failures.endswith(".") else "."
+            return f"{head}: FAILED — {state}. Failed: {failures}{end}"
         if self.is_paused:
             return f"{head}: paused — {state}. A paused document resumes only from Dify's console."
         return f"{head}: still indexing — {state}, {self.progress:.0%} done."

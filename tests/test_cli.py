@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Coroutine, Iterator
 
 import pytest
 
@@ -83,11 +84,14 @@ def test_demo_runs_on_the_embedded_simulator(
 ) -> None:
     monkeypatch.delenv("DIFY_API_KEY", raising=False)
     assert cli.main(["demo"]) == cli.EXIT_OK
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "ready" in captured.err  # the progress bars went to stderr
     assert "Dify simulator listening on http://127.0.0.1:" in out
     for name in cli.DEMO_DOCUMENTS:
-        assert f"created {name!r}" in out
-    assert "completed" in out and "indexed" in out
+        assert f"uploaded {name!r}" in out and f"{name} indexed" in out
+    assert f"{cli.BROKEN_NAME} FAILED: {cli.BROKEN_ERROR}" in out
+    assert "3 of 4 batches ready, 1 failed" in out and "expected failure" in out
     assert "hit(s)" in out and "dify-indexing.txt" in out
 
 
@@ -110,3 +114,75 @@ def test_demo_against_a_given_dataset(
         stop.set()
         ticker.join()
     assert "simulator" not in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.fixture
+def ticker(clock: ManualClock) -> Iterator[None]:
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.005):
+            clock.advance(0.2)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+FAST_WAIT = ["--poll-interval", "0.01", "--no-progress"]
+
+
+@pytest.mark.usefixtures("env", "ticker")
+def test_wait_exit_codes_and_json(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, one = sim.add_document(dataset_id, "a.txt", "alpha")
+    _, two = sim.add_document(dataset_id, "b.txt", "beta")
+    assert cli.main(["wait", dataset_id, one, two, "--json", *FAST_WAIT]) == cli.EXIT_OK
+    payload = json.loads(capsys.readouterr().out)
+    assert [p["batch"] for p in payload] == [one, two]
+    assert all(p["is_completed"] for p in payload)
+    sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="Failed to parse"))
+    _, bad = sim.add_document(dataset_id, "bad.pdf", "x")
+    assert cli.main(["wait", dataset_id, one, bad, *FAST_WAIT]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "error: Failed to parse" in out and "ready" in out
+
+
+@pytest.mark.usefixtures("env")
+def test_wait_timeout_stall_and_api_errors(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "slow.txt", "alpha")  # the clock never moves
+    code = cli.main(["wait", dataset_id, batch, "--timeout", "0.2", *FAST_WAIT])
+    assert code == cli.EXIT_NOT_READY
+    assert "IndexingTimeoutError" in capsys.readouterr().err
+    code = cli.main(["wait", dataset_id, batch, "--stall-timeout", "0.1", *FAST_WAIT])
+    assert code == cli.EXIT_NOT_READY
+    assert "IndexingStalledError" in capsys.readouterr().err
+    code = cli.main(["wait", dataset_id, batch, "--api-key", "dataset-wrong", *FAST_WAIT])
+    assert code == cli.EXIT_API
+    assert cli.main(["wait", dataset_id, "a/b", *FAST_WAIT]) == cli.EXIT_USAGE
+    assert cli.main(["wait", dataset_id, batch, "--poll-interval", "0"]) == cli.EXIT_USAGE
+
+
+@pytest.mark.usefixtures("env", "ticker")
+def test_wait_draws_progress_bars_on_stderr(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    assert cli.main(["wait", dataset_id, batch, "--poll-interval", "0.01"]) == cli.EXIT_OK
+    captured = capsys.readouterr()
+    assert f"batch {batch} ready" in captured.err
+    assert "ready" in captured.out and "seg/s" not in captured.out
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(coro: Coroutine[object, object, int]) -> int:
+        coro.close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.asyncio, "run", interrupted)
+    assert cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"]) == cli.EXIT_INTERRUPTED

@@ -1,0 +1,60 @@
+"""Keyword retrieval over the segments that finished indexing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._state import Dataset, Document, Segment
+from ._text import terms
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A segment that matched, with its score."""
+
+    document: Document
+    segment: Segment
+    score: float
+
+
+def keyword_search(
+    dataset: Dataset,
+    query: str,
+    *,
+    top_k: int,
+    score_threshold: float | None,
+    now: float,
+) -> list[Hit]:
+    """Rank completed segments by the share of the query's words they contain.
+
+    Only segments whose indexing finished are searched, so a document still ``indexing``
+    already yields partial hits, as in Dify (only ``status == completed`` segments are
+    returned). The score is the fraction of distinct query words found in the segment
+    (0 < score <= 1); segments with no query word are not returned.
+
+    Args:
+        dataset: Where to search.
+        query: The query text.
+        top_k: The maximum number of hits.
+        score_threshold: Drop hits scoring below this, when not ``None``.
+        now: The clock reading (documents are advanced to it first).
+
+    Returns:
+        Hits, best first; ties keep document order, then segment order.
+    """
+    wanted = terms(query)
+    if not wanted or top_k <= 0:
+        return []
+    hits: list[Hit] = []
+    for document in dataset.documents.values():
+        document.timeline.advance(now)
+        for segment in document.retrievable_segments():
+            found = len(wanted & terms(segment.content))
+            if not found:
+                continue
+            score = found / len(wanted)
+            if score_threshold is not None and score < score_threshold:
+                continue
+            hits.append(Hit(document, segment, score))
+    hits.sort(key=lambda hit: -hit.score)
+    return hits[:top_k]

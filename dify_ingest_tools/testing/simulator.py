@@ -1,0 +1,483 @@
+"""``DifySimulator``: a faithful, controllable stand-in for Dify's Knowledge (dataset) API.
+
+It speaks the HTTP contract recorded from a real Dify 1.14.1 (``shared/contract/recorded``):
+the same routes, error bodies, status codes, quirks and timeline semantics, with a clock you
+control and faults you inject. It imports only the standard library and aiohttp, so it checks
+any client honestly, this package's own included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+
+from aiohttp import web
+
+from ._app import build_app, start_server
+from ._core import Core
+from ._faults import Fault
+from ._records import RequestRecord
+from ._routing import ROUTE_NAMES
+from ._script import DocumentScript
+from ._state import Store
+
+#: The key a simulator accepts unless told otherwise (dataset keys start with ``dataset-``).
+DEFAULT_API_KEY = "dataset-simulator-0000000000000000"
+
+
+class DifySimulator:
+    """An in-process Dify Knowledge API with scripted documents and injectable faults.
+
+    Statuses are computed lazily from ``clock`` at request time (no background tasks), so a
+    :class:`~dify_ingest_tools.testing.ManualClock` makes every answer deterministic.
+
+    Args:
+        api_key: The accepted dataset API key, or several.
+        seed: Seeds ids, batch suffixes, the ``data[]`` shuffle and chaos faults; ``None``
+            draws a fresh seed.
+        clock: Monotonic seconds; defaults to :func:`time.monotonic`.
+        time_scale: Multiplies every default stage duration (tests use e.g. 0.02).
+        shuffle: Shuffle ``data[]`` of multi-document batches on every poll (real Dify has no
+            ``ORDER BY`` there).
+
+    Example:
+        >>> sim = DifySimulator(time_scale=0.02)
+        >>> dataset_id = sim.create_dataset("docs")
+        >>> async with sim.serve() as base_url:  # doctest: +SKIP
+        ...     ...  # point a client at base_url with sim.api_key
+
+    Raises:
+        ValueError: If no key is given, a key is empty, or ``time_scale`` is negative.
+    """
+
+    def __init__(
+        self,
+        api_key: str | Iterable[str] = DEFAULT_API_KEY,
+        *,
+        seed: int | None = 0,
+        clock: Callable[[], float] | None = None,
+        time_scale: float = 1.0,
+        shuffle: bool = True,
+    ) -> None:
+        keys = (api_key,) if isinstance(api_key, str) else tuple(api_key)
+        if not keys or not all(isinstance(key, str) and key for key in keys):
+            raise ValueError("give at least one non-empty API key")
+        if time_scale < 0:
+            raise ValueError(f"time_scale must be >= 0, not {time_scale!r}")
+        rng = random.Random(seed)
+        store = Store(clock=clock or time.monotonic, rng=rng, time_scale=time_scale)
+        self._core = Core(store=store, rng=rng, keys=keys, shuffle=shuffle)
+        self._lock = store.lock
+        #: The ``.../v1`` base URL while :meth:`serve` or :meth:`serve_in_thread` runs.
+        self.base_url: str | None = None
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The first accepted API key."""
+        return self._core.keys[0]
+
+    @property
+    def dataset_id(self) -> str:
+        """The id of the first dataset created.
+
+        Raises:
+            LookupError: If no dataset exists yet.
+        """
+        with self._lock:
+            for dataset_id in self._core.store.datasets:
+                return dataset_id
+        raise LookupError("the simulator has no dataset yet; call create_dataset() first")
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        """Every dataset id, in creation order."""
+        with self._lock:
+            return list(self._core.store.datasets)
+
+    @property
+    def default_script(self) -> DocumentScript:
+        """The script of documents that have no script of their own (settable)."""
+        return self._core.store.default_script
+
+    @default_script.setter
+    def default_script(self, script: DocumentScript) -> None:
+        with self._lock:
+            self._core.store.default_script = script
+
+    @property
+    def dataset_detail_error(self) -> bool:
+        """Make ``GET /datasets/{id}`` answer 400 "Failed to request plugin daemon" (08)."""
+        return self._core.dataset_detail_error
+
+    @dataset_detail_error.setter
+    def dataset_detail_error(self, enabled: bool) -> None:
+        self._core.dataset_detail_error = enabled
+
+    # -- datasets and documents --------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str = "demo",
+        *,
+        indexing_technique: str | None = "economy",
+        dataset_id: str | None = None,
+        enable_api: bool = True,
+    ) -> str:
+        """Create a knowledge base directly (no HTTP).
+
+        Args:
+            name: The dataset name (not required to be unique here, unlike over HTTP).
+            indexing_technique: ``"economy"``, ``"high_quality"`` or ``None`` (then the first
+                create request must send one).
+            dataset_id: A UUID to use; random (seeded) by default.
+            enable_api: The per-dataset "API access" switch.
+
+        Returns:
+            The dataset id (lower-case UUID).
+
+        Raises:
+            ValueError: If ``dataset_id`` is not a UUID or is already used.
+        """
+        with self._lock:
+            dataset = self._core.store.create_dataset(
+                name,
+                indexing_technique=indexing_technique,
+                dataset_id=dataset_id,
+                enable_api=enable_api,
+            )
+            return dataset.id
+
+    def set_api_enabled(self, dataset_id: str, enabled: bool) -> None:
+        """Flip the console's per-dataset API access switch (403 while off, 04b)."""
+        with self._lock:
+            self._core.store.require_dataset(dataset_id).enable_api = enabled
+
+    def script(self, name: str, script: DocumentScript | None) -> None:
+        """Script every document later created with ``name`` (over HTTP or directly).
+
+        Args:
+            name: The document name (for create-by-file, the file name).
+            script: The script; ``None`` removes the one registered for ``name``.
+        """
+        with self._lock:
+            if script is None:
+                self._core.store.scripts.pop(name, None)
+            else:
+                self._core.store.scripts[name] = script
+
+    def clear_scripts(self) -> None:
+        """Forget every script registered with :meth:`script`."""
+        with self._lock:
+            self._core.store.scripts.clear()
+
+    def add_document(
+        self,
+        dataset_id: str,
+        name: str,
+        text: str,
+        *,
+        script: DocumentScript | None = None,
+        batch: str | None = None,
+    ) -> tuple[str, str]:
+        """Seed a document directly (no HTTP), as if created through the API.
+
+        Args:
+            dataset_id: The dataset.
+            name: The document name; an existing name is re-indexed in a new batch (upsert).
+            text: The text.
+            script: This document's script (else the one registered for ``name``, else
+                :attr:`default_script`).
+            batch: An existing batch of the dataset to join. Several documents in one batch
+                are processed one at a time, the waiting ones sitting in ``parsing`` (05b).
+
+        Returns:
+            ``(document_id, batch)``.
+
+        Raises:
+            KeyError: If the dataset does not exist.
+            ValueError: If ``batch`` is not a batch of that dataset.
+        """
+        with self._lock:
+            store = self._core.store
+            dataset = store.require_dataset(dataset_id)
+            document = store.add_document(dataset, name, text, script=script, batch=batch)
+            return document.id, document.batch
+
+    def pause(self, document_id: str) -> None:
+        """Pause a document as Dify's console does (there is no service-API route).
+
+        The indexing-status endpoint then reports ``paused`` with ``paused_at`` set, and the
+        timeline stands still until :meth:`resume`. Pausing twice is a no-op.
+
+        Raises:
+            KeyError: If the document does not exist.
+            ValueError: If the document already completed or failed.
+        """
+        with self._lock:
+            store = self._core.store
+            _, document = store.find_document(document_id)
+            document.timeline.pause(store.clock())
+
+    def resume(self, document_id: str) -> None:
+        """Resume a paused document: ``paused_at`` goes back to null and the stage continues.
+
+        Raises:
+            KeyError: If the document does not exist.
+        """
+        with self._lock:
+            store = self._core.store
+            _, document = store.find_document(document_id)
+            document.timeline.resume(store.clock())
+
+    def release(self, document_id: str) -> None:
+        """Let a document stalled by its script's ``stall_at`` continue.
+
+        Releasing before the document reaches that stage cancels the stall.
+
+        Raises:
+            KeyError: If the document does not exist.
+        """
+        with self._lock:
+            store = self._core.store
+            _, document = store.find_document(document_id)
+            document.timeline.release(store.clock())
+
+    def delete_document(self, dataset_id: str, document_id: str) -> None:
+        """Delete a document; polling its batch then gives ``Documents not found.``.
+
+        Raises:
+            KeyError: If the dataset or the document does not exist.
+        """
+        with self._lock:
+            store = self._core.store
+            if not store.delete_document(store.require_dataset(dataset_id), document_id):
+                raise KeyError(f"no document {document_id!r} in dataset {dataset_id!r}")
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def inject(
+        self, fault: Fault, *, route: str | None = None, method: str | None = None, times: int = 1
+    ) -> None:
+        """Answer the next matching requests with ``fault`` instead of normally.
+
+        Faults apply after route matching and before authentication.
+
+        Args:
+            fault: What to do (see :class:`Fault`).
+            route: Only requests to this route (e.g. ``"indexing_status"``); ``None`` = any.
+            method: Only this HTTP method; ``None`` = any.
+            times: How many requests; -1 = every one until :meth:`clear_faults`.
+
+        Raises:
+            ValueError: For an unknown route name or a bad ``times``.
+        """
+        if route is not None and route not in ROUTE_NAMES:
+            raise ValueError(f"unknown route {route!r}; routes are {', '.join(ROUTE_NAMES)}")
+        with self._lock:
+            self._core.faults.inject(fault, route, method, times)
+
+    @property
+    def fault_rate(self) -> float:
+        """Chaos mode: the probability (0..1) that a request gets one of :attr:`random_faults`."""
+        return self._core.faults.fault_rate
+
+    @fault_rate.setter
+    def fault_rate(self, rate: float) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault_rate must be within 0..1, not {rate!r}")
+        with self._lock:
+            self._core.faults.fault_rate = rate
+
+    @property
+    def random_faults(self) -> Sequence[Fault]:
+        """The faults chaos mode draws from (default: transient 5xx/502-504/429/403/drops)."""
+        return self._core.faults.random_faults
+
+    @random_faults.setter
+    def random_faults(self, faults: Sequence[Fault]) -> None:
+        with self._lock:
+            self._core.faults.random_faults = tuple(faults)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault and set :attr:`fault_rate` back to 0."""
+        with self._lock:
+            self._core.faults.clear()
+
+    # -- request log -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every finished request in arrival order, rejected ones (auth, 404) included."""
+        with self._lock:
+            return self._core.log.records()
+
+    def requests_for(
+        self, route: str | None = None, method: str | None = None
+    ) -> list[RequestRecord]:
+        """The logged requests to ``route`` (``None`` = any) with ``method`` (``None`` = any)."""
+        wanted = method.upper() if method else None
+        return [
+            record
+            for record in self.requests
+            if route in (None, record.route) and wanted in (None, record.method)
+        ]
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self._core.log.clear()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """A fresh aiohttp application bound to this simulator's state.
+
+        Serve it with any aiohttp runner or test server. One quirk is only reproduced by
+        :meth:`serve`/:meth:`serve_in_thread`: aiohttp strips the trailing space of
+        ``Authorization: Bearer ``, which Dify answers with a 400 rather than a 401.
+        """
+        return build_app(self._core)
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve on the current event loop.
+
+        Args:
+            host: The interface to listen on.
+            port: The port; 0 picks a free one.
+
+        Yields:
+            The base URL, e.g. ``"http://127.0.0.1:53211/v1"`` (also in :attr:`base_url`).
+        """
+        running = await start_server(self._core, host, port)
+        previous, self.base_url = self.base_url, f"http://{_url_host(host)}:{running.port}/v1"
+        try:
+            yield self.base_url
+        finally:
+            self.base_url = previous
+            await running.close()
+
+    @contextmanager
+    def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve from a thread with its own event loop.
+
+        Needed by blocking clients, and by code called from a thread whose loop is busy (the
+        simulator's own loop must keep running while the caller blocks).
+
+        Args:
+            host: The interface to listen on.
+            port: The port; 0 picks a free one.
+
+        Yields:
+            The base URL (also in :attr:`base_url`). The thread is joined on exit.
+        """
+        ready = threading.Event()
+        state = _ThreadState()
+
+        async def main() -> None:
+            state.loop = asyncio.get_running_loop()
+            state.stop = asyncio.Event()
+            async with self.serve(host, port) as base_url:
+                state.base_url = base_url
+                ready.set()
+                await state.stop.wait()
+
+        def run() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # handed to the caller's thread below
+                state.error = exc
+            finally:
+                ready.set()
+
+        thread = threading.Thread(target=run, name="dify-simulator", daemon=True)
+        thread.start()
+        ready.wait()
+        if state.base_url is None:
+            thread.join()
+            assert state.error is not None
+            raise state.error
+        try:
+            yield state.base_url
+        finally:
+            state.request_stop()
+            thread.join()
+        if state.error is not None:
+            raise state.error
+
+
+class _ThreadState:
+    """What the serving thread hands back to the caller."""
+
+    def __init__(self) -> None:
+        self.base_url: str | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    def request_stop(self) -> None:
+        """Ask the serving loop (blocked on ``stop``) to shut down; callable from any thread."""
+        if self.loop is not None and self.stop is not None:
+            self.loop.call_soon_threadsafe(self.stop.set)
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve_forever(
+    sim: DifySimulator,
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``sim`` until cancelled (what ``dify-ingest simulate`` runs).
+
+    A dataset named ``demo`` is created first when the simulator has none.
+
+    Args:
+        sim: The simulator.
+        host: The interface to listen on.
+        port: The port (Dify's API listens on 5001); 0 picks a free one.
+        on_ready: Called with the base URL once listening, e.g. to print :func:`describe`.
+    """
+    if not sim.dataset_ids:
+        sim.create_dataset()
+    async with sim.serve(host, port) as base_url:
+        if on_ready is not None:
+            on_ready(base_url)
+        await asyncio.Event().wait()
+
+
+def describe(sim: DifySimulator) -> str:
+    """Human-readable connection details: base URL, API key and datasets."""
+    with sim._lock:
+        datasets = [(d.id, d.name) for d in sim._core.store.datasets.values()]
+    base_url = sim.base_url or "(not serving)"
+    lines = [
+        "Dify simulator (Knowledge API as recorded from Dify 1.14.1)",
+        f"  base URL : {base_url}",
+        f"  API key  : {sim.api_key}",
+    ]
+    if datasets:
+        lines.append("  datasets :")
+        lines.extend(f"    {dataset_id}  {name}" for dataset_id, name in datasets)
+    else:
+        lines.append("  datasets : (none)")
+    lines += [
+        "",
+        f"  export DIFY_API_BASE_URL={base_url}",
+        f"  export DIFY_API_KEY={sim.api_key}",
+    ]
+    return "\n".join(lines)
