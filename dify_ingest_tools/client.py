@@ -752,13 +752,30 @@ class AsyncDifyKnowledgeClient:
             raise ValueError("limit must be between 1 and 100 (Dify caps pages at 100)")
         if page < 1:
             raise ValueError("page must be >= 1")
+        return await self._list_page(
+            dataset_id, page=page, limit=limit, status=status, keyword=keyword
+        )
+
+    async def _list_page(
+        self,
+        dataset_id: str,
+        *,
+        page: int,
+        limit: int,
+        status: str | None = None,
+        keyword: str | None = None,
+        deadline: float | None = None,
+    ) -> DocumentList:
         params = {"page": str(page), "limit": str(limit)}
         if status:
             params["status"] = status
         if keyword:
             params["keyword"] = keyword
         url = self._url("datasets", dataset_id, "documents")
-        payload = await self._json("GET", url, params=params, idempotent=True)
+        retry = deadline is None  # the monitor's sweeps make one attempt and fall back
+        payload = await self._json(
+            "GET", url, params=params, idempotent=True, deadline=deadline, retry=retry
+        )
         return self._parse(DocumentList, payload, url, "GET")
 
     async def delete_document(self, dataset_id: str, document_id: str) -> None:

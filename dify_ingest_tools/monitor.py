@@ -3,6 +3,14 @@
 Concurrent waiters on the same ``(dataset_id, batch)`` share one poll loop (single flight);
 every loop shares the client's concurrency cap and request budget; the cadence starts fast,
 backs off with jitter while nothing changes and tightens again after progress.
+
+Many batches in one dataset (an ingestion run) are watched by a *sweep*: one
+``GET /datasets/{id}/documents`` page shows the status of 100 documents, so the sweep spots
+the documents that finished and wakes just their poll loops, which confirm with one
+``indexing-status`` request each. Meanwhile each loop polls on its own only at its longest
+interval, as a safety net. The list is a hint, never the verdict: readiness is always
+decided on ``indexing-status``. If the list endpoint fails, sweeping stops for that dataset
+and every loop goes back to its own cadence.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ._policy import Cadence, is_transient
 from .errors import DifyError, DifyNotFoundError
-from .models import BatchIndexingStatus
+from .models import BatchIndexingStatus, DifyDocument, IndexingStatus
 
 if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
@@ -28,6 +36,14 @@ __all__ = ["IndexingMonitor", "PollUpdate"]
 logger = logging.getLogger("dify_ingest_tools")
 
 _Key = tuple[str, str]
+
+# Sweep a dataset when at least this many of its batches are being waited on: below it,
+# per-batch polling costs about the same and shows segment progress more often.
+SWEEP_MIN_BATCHES = 8
+# Dify serves at most 100 documents per page; newest first. Pages beyond this are not read
+# (batches that old are left to their own safety-net polls).
+SWEEP_PAGE_SIZE = 100
+SWEEP_MAX_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,8 @@ class IndexingMonitor:
         self._semaphore = asyncio.Semaphore(client.max_concurrency)
         self._rng = random.Random()
         self._closed = False
+        self._sweepers: dict[str, asyncio.Task[None]] = {}
+        self._no_sweep: set[str] = set()
 
     @property
     def active_batches(self) -> int:
@@ -195,6 +213,10 @@ class IndexingMonitor:
         self._closed = True
         for poller in list(self._pollers.values()):
             await self._stop(poller)
+        sweepers = list(self._sweepers.values())
+        for sweeper in sweepers:
+            sweeper.cancel()
+        await asyncio.gather(*sweepers, return_exceptions=True)
         pending = list(self._inflight.values())
         for future in pending:
             future.cancel()
@@ -207,6 +229,7 @@ class IndexingMonitor:
         failures = 0
         try:
             while poller.subscribers:
+                poller.wake.clear()
                 try:
                     status = await self._request(
                         poller.dataset_id, poller.batch, poller.deadline(), False
@@ -232,7 +255,11 @@ class IndexingMonitor:
                     return
                 cadence = poller.cadence()
                 interval = cadence.next_interval(interval, changed)
-                await self._pause(poller, cadence.jittered(interval, self._rng))
+                if self._sweeping(poller.dataset_id):
+                    # The sweep wakes this loop when its documents look finished.
+                    await self._pause(poller, cadence.jittered(cadence.maximum, self._rng))
+                else:
+                    await self._pause(poller, cadence.jittered(interval, self._rng))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug, not Dify: never leave subscribers hanging
@@ -241,9 +268,86 @@ class IndexingMonitor:
             poller.publish(PollUpdate(error=wrapped, final=True))
 
     async def _pause(self, poller: _Poller, delay: float) -> None:
-        poller.wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(poller.wake.wait(), delay)
+
+    # -- dataset sweeps ---------------------------------------------------------------------
+
+    def _swept(self, dataset_key: str) -> list[_Poller]:
+        """The loops a sweep of this dataset covers: observed, unfinished, still wanted."""
+        return [
+            poller
+            for poller in self._pollers.values()
+            if poller.key[0] == dataset_key
+            and poller.subscribers
+            and poller.last is not None
+            and not poller.last.is_terminal
+        ]
+
+    def _sweeping(self, dataset_id: str) -> bool:
+        """Whether a sweep covers this dataset (starting one when enough batches wait)."""
+        dataset_key = dataset_id.lower()
+        if dataset_key in self._no_sweep:
+            return False
+        task = self._sweepers.get(dataset_key)
+        if task is not None and not task.done():
+            return True
+        if len(self._swept(dataset_key)) < SWEEP_MIN_BATCHES:
+            return False
+        self._sweepers[dataset_key] = asyncio.ensure_future(self._sweep(dataset_id))
+        return True
+
+    async def _sweep(self, dataset_id: str) -> None:
+        dataset_key = dataset_id.lower()
+        try:
+            while True:
+                pollers = self._swept(dataset_key)
+                if len(pollers) < SWEEP_MIN_BATCHES:
+                    return
+                await self._sweep_once(dataset_id, pollers)
+                gap = min(poller.cadence().initial for poller in pollers)
+                await asyncio.sleep(gap)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # DifyError, or a list answer we cannot use
+            logger.info(
+                "dataset sweep of %s stopped (%s); polling each batch on its own", dataset_id, error
+            )
+            self._no_sweep.add(dataset_key)
+        finally:
+            if self._sweepers.get(dataset_key) is asyncio.current_task():
+                del self._sweepers[dataset_key]
+            for poller in self._swept(dataset_key):
+                poller.wake.set()  # back to their own cadence
+
+    async def _sweep_once(self, dataset_id: str, pollers: list[_Poller]) -> None:
+        wanted = {doc.id: poller for poller in pollers for doc in poller.last.documents}  # type: ignore[union-attr]
+        deadline = max(poller.deadline() for poller in pollers)
+        for page in range(1, SWEEP_MAX_PAGES + 1):
+            async with self._semaphore:
+                listing = await self._client._list_page(
+                    dataset_id, page=page, limit=SWEEP_PAGE_SIZE, deadline=deadline
+                )
+            for item in listing.data:
+                poller = wanted.pop(item.id, None)
+                if poller is not None and _looks_finished(item, poller.last):
+                    poller.wake.set()
+            if not wanted or not listing.has_more or not listing.data:
+                return
+
+
+def _looks_finished(item: DifyDocument, last: BatchIndexingStatus | None) -> bool:
+    """The list shows a state worth confirming: finished, failed or paused, and new to us."""
+    if last is None:
+        return False
+    shown = IndexingStatus.paused if item.display_status == "paused" else item.indexing_status
+    if shown not in (IndexingStatus.completed, IndexingStatus.error, IndexingStatus.paused):
+        return False
+    try:
+        known = last.document(item.id).indexing_status
+    except KeyError:
+        return False
+    return known != shown
 
 
 def _key(dataset_id: str, batch: str) -> _Key:

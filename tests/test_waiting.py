@@ -469,3 +469,38 @@ def test_wait_options_are_validated(sync_client: DifyKnowledgeClient) -> None:
     ):
         with pytest.raises(ValueError):
             sync_client.wait_for_indexing(ds, "1", **bad)
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_many_batches_of_one_dataset_are_swept_not_polled_one_by_one(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    # Long enough that per-batch polling at 10 ms would cost hundreds of requests.
+    slow = DocumentScript(time_scale=20.0)
+    batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha", script=slow)[1] for i in range(12)]
+    statuses = await client.wait_for_batches(
+        [(dataset_id, batch) for batch in batches],
+        timeout=20,
+        poll_interval=0.01,
+        max_poll_interval=5.0,
+    )
+    assert all(status.is_completed for status in statuses)
+    sweeps = sim.requests_for(route="list_documents")
+    polls = sim.requests_for(route="indexing_status")
+    assert sweeps, "the dataset was never swept"
+    # A first look per batch, a confirmation when the sweep saw it finish, little else.
+    assert len(polls) <= 3 * len(batches), len(polls)
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_a_failing_list_endpoint_falls_back_to_per_batch_polling(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    sim.inject(Fault.wrong_shape(), route="list_documents", times=-1)
+    batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha")[1] for i in range(10)]
+    statuses = await client.wait_for_batches(
+        [(dataset_id, batch) for batch in batches], timeout=20, **QUICK
+    )
+    assert all(status.is_completed for status in statuses)
+    assert len(sim.requests_for(route="list_documents")) == 1
+    assert dataset_id in client.monitor._no_sweep

@@ -1,0 +1,74 @@
+"""The request budget: the monitor (and every other request) never exceeds it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
+from dify_ingest_tools._budget import RequestBudget, resolve_requests_per_minute
+from dify_ingest_tools.testing import DifySimulator
+
+
+def max_in_any_window(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    best = 0
+    start = 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_budget_holds_for_many_pending_batches() -> None:
+    sim = DifySimulator(time_scale=0.05)  # real clock: the log's times are real seconds
+    dataset_id = sim.create_dataset("budget")
+    batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha")[1] for i in range(30)]
+    async with (
+        sim.serve() as base_url,
+        AsyncDifyKnowledgeClient(sim.api_key, base_url, requests_per_minute=600) as client,
+    ):
+        statuses = await client.wait_for_batches(
+            [(dataset_id, batch) for batch in batches],
+            timeout=30,
+            poll_interval=0.05,
+            max_poll_interval=0.2,
+        )
+    assert all(status.is_completed for status in statuses)
+    times = [record.at for record in sim.requests]
+    assert len(times) >= 30
+    assert max_in_any_window(times) <= 10  # 600 per minute = 10 per second
+
+
+def test_presets_and_validation() -> None:
+    assert resolve_requests_per_minute(None) is None
+    assert resolve_requests_per_minute("sandbox") == 10
+    assert resolve_requests_per_minute("Professional") == 100
+    assert resolve_requests_per_minute(90) == 90.0
+    with pytest.raises(ValueError, match="preset"):
+        resolve_requests_per_minute("gold")
+    with pytest.raises(ValueError, match="> 0"):
+        resolve_requests_per_minute(0)
+    client = AsyncDifyKnowledgeClient("k", requests_per_minute="team")
+    assert client._budget is not None and client._budget.requests_per_minute == 1000
+    with pytest.raises(ValueError, match="max_concurrency"):
+        AsyncDifyKnowledgeClient("k", max_concurrency=0)
+
+
+async def test_slots_are_spaced_and_bounded_by_the_deadline() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    budget = RequestBudget(60, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await budget.acquire()
+    assert slept == [pytest.approx(1.1), pytest.approx(1.1)]
+    with pytest.raises(DifyTimeoutError, match="no free slot"):
+        await budget.acquire(deadline=now[0] + 0.5)
+    await asyncio.sleep(0)
