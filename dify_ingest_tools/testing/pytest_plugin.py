@@ -1,7 +1,12 @@
-"""pytest plugin (entry point ``pytest11``): the ``dify_simulator`` fixture.
+"""pytest plugin: the ``dify_simulator`` fixture.
 
-Kept light: the simulator is imported when the fixture is first used, not when pytest loads
-the plugin.
+Opt in from your ``conftest.py``::
+
+    pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]
+
+It is deliberately not auto-registered through a ``pytest11`` entry point: that would import
+this package (and aiohttp) into every pytest session of every project that has it installed,
+before coverage measurement starts.
 """
 
 from __future__ import annotations

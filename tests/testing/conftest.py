@@ -9,9 +9,7 @@ import pytest
 
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
-# The plugin is normally registered by the package's pytest11 entry point; importing the
-# fixture here keeps these tests working from a plain source checkout too.
-from dify_ingest_tools.testing.pytest_plugin import dify_simulator  # noqa: F401
+# The plugin is opted into by tests/conftest.py (`pytest_plugins`), as users do.
 
 from .helpers import Api
 
