@@ -10,7 +10,6 @@ import pytest
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 # The plugin is opted into by tests/conftest.py (`pytest_plugins`), as users do.
-
 from .helpers import Api
 
 
