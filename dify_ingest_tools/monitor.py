@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ._policy import Cadence, is_transient
 from .errors import DifyError, DifyNotFoundError
-from .models import BatchIndexingStatus, DifyDocument, IndexingStatus
+from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
 if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
@@ -268,8 +268,12 @@ class IndexingMonitor:
             poller.publish(PollUpdate(error=wrapped, final=True))
 
     async def _pause(self, poller: _Poller, delay: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(poller.wake.wait(), delay)
+        """Sleep ``delay`` seconds, or less if woken (by a sweep or a stop)."""
+        waiter = asyncio.ensure_future(poller.wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
 
     # -- dataset sweeps ---------------------------------------------------------------------
 
@@ -299,14 +303,17 @@ class IndexingMonitor:
 
     async def _sweep(self, dataset_id: str) -> None:
         dataset_key = dataset_id.lower()
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 pollers = self._swept(dataset_key)
                 if len(pollers) < SWEEP_MIN_BATCHES:
                     return
+                started = loop.time()
                 await self._sweep_once(dataset_id, pollers)
-                gap = min(poller.cadence().initial for poller in pollers)
-                await asyncio.sleep(gap)
+                # A fixed period (not a gap after the sweep) keeps detection lag bounded.
+                period = min(poller.cadence().initial for poller in pollers)
+                await asyncio.sleep(max(0.0, started + period - loop.time()))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # DifyError, or a list answer we cannot use
@@ -323,17 +330,28 @@ class IndexingMonitor:
     async def _sweep_once(self, dataset_id: str, pollers: list[_Poller]) -> None:
         wanted = {doc.id: poller for poller in pollers for doc in poller.last.documents}  # type: ignore[union-attr]
         deadline = max(poller.deadline() for poller in pollers)
-        for page in range(1, SWEEP_MAX_PAGES + 1):
+
+        async def page(number: int) -> DocumentList:
             async with self._semaphore:
-                listing = await self._client._list_page(
-                    dataset_id, page=page, limit=SWEEP_PAGE_SIZE, deadline=deadline
+                return await self._client._list_page(
+                    dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
                 )
+
+        def look(listing: DocumentList) -> None:
             for item in listing.data:
                 poller = wanted.pop(item.id, None)
                 if poller is not None and _looks_finished(item, poller.last):
                     poller.wake.set()
-            if not wanted or not listing.has_more or not listing.data:
-                return
+
+        first = await page(1)
+        look(first)
+        if not wanted or not first.has_more or not first.data:
+            return
+        # Page 1 says how many there are: read the rest at once (newest first, so the
+        # documents being waited on are usually on the first pages).
+        pages = min(SWEEP_MAX_PAGES, -(-first.total // SWEEP_PAGE_SIZE))
+        for listing in await asyncio.gather(*(page(n) for n in range(2, pages + 1))):
+            look(listing)
 
 
 def _looks_finished(item: DifyDocument, last: BatchIndexingStatus | None) -> bool:

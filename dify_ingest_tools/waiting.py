@@ -22,7 +22,7 @@ from .errors import (
 )
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
 from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
-from .monitor import IndexingMonitor
+from .monitor import IndexingMonitor, PollUpdate
 
 __all__ = ["WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
 
@@ -107,9 +107,8 @@ async def observe(
                 stalled = _stalled(ref, options, previous, last_error)
                 await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
                 raise stalled
-            try:
-                update = await asyncio.wait_for(updates.get(), wait)
-            except asyncio.TimeoutError:
+            update = await _next_update(updates, wait)
+            if update is None:
                 continue
             if update.error is not None:
                 error = update.error
@@ -159,6 +158,21 @@ async def observe(
             if step == "fail":
                 raise _failed(status)
             return
+
+
+async def _next_update(updates: asyncio.Queue[PollUpdate], timeout: float) -> PollUpdate | None:
+    """The next update, or None after ``timeout`` seconds.
+
+    Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that arrives as
+    the queue hands over an item, and a cancelled wait would then poll on to its deadline.
+    """
+    getter = asyncio.ensure_future(updates.get())
+    try:
+        done, _ = await asyncio.wait({getter}, timeout=timeout)
+    finally:
+        if not getter.done():
+            getter.cancel()
+    return getter.result() if getter in done else None
 
 
 async def wait_for_indexing(

@@ -1,0 +1,559 @@
+"""Many concurrent waits: our `IndexingMonitor` vs the naive polling loop users write today.
+
+Setup. A `DifySimulator` runs in its own process (multiprocessing spawn, real clock) and the
+measuring process talks to it over HTTP. For each phase the server creates one fresh dataset
+with N documents (default 1000), each in its own batch, all at the same instant, each taking a
+seeded random total indexing time uniform in [0.5, --max-duration] seconds (the default
+waiting/parsing/splitting/indexing timeline scaled by ``duration / 1.4`` per document, so the
+status turns ``completed`` at exactly creation + duration). Both phases use the same seed, so
+they see the same durations. Every batch then gets ``--waiters`` (default 5) concurrent waiters:
+
+* naive: 5 x N asyncio tasks, each ``GET .../indexing-status`` on one shared bare
+  ``aiohttp.ClientSession`` (connector limit 100), parsing the JSON, sleeping 1 s, until
+  every document of its batch is ``completed``;
+* ours: one ``AsyncDifyKnowledgeClient`` with default settings and 5 x N concurrent
+  ``client.wait_for_indexing(dataset_id, batch, timeout=120)`` calls.
+
+Measured per phase:
+
+* requests: every request the server received during the phase (all routes), from its
+  request log, and per batch; the server's achieved request rate is printed too, because a
+  single-process simulator cannot keep up with thousands of requests per second and a slow
+  server inflates the naive loop's lag (which is also what happens to real users);
+* detection lag per waiter: the wall time the wait returned minus the server-side completion
+  instant of its batch (both on ``time.time()``: the server sends its clock-to-wall offset);
+* peak RSS of the measuring process: on Linux the high-water mark (VmHWM) is reset before
+  each phase (``/proc/self/clear_refs``), so it is the phase's own peak; elsewhere it is
+  ``ru_maxrss``, a lifetime peak, so the second phase shows at least the first one's.
+  Either way the second phase starts with what the first left in the heap (the RSS at phase
+  start is printed); ``--ours-first`` swaps the order to see our footprint from a clean start;
+* CPU seconds of the measuring process (``time.process_time()`` delta) and wall seconds.
+
+Targets for ours: requests <= 1/10 of naive, lag p95 <= 1.5 s, peak RSS <= 200 MB.
+
+    python benchmarks/bench_monitor.py            # 1000 batches, about 30 s on 2 cores
+    python benchmarks/bench_monitor.py --quick    # 200 batches
+    python benchmarks/bench_monitor.py --ours-first   # measure ours in a fresh heap
+    python benchmarks/bench_monitor.py --batches 500 --waiters 5 --seed 1 --max-duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import multiprocessing
+import os
+import platform
+import random
+import re
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import aiohttp
+
+# About 850 characters: two segments, a small realistic indexing-status body.
+TEXT = "alpha beta gamma delta " * 37
+MIN_DURATION = 0.5
+NAIVE_INTERVAL = 1.0
+NAIVE_CONNECTIONS = 100
+OURS_TIMEOUT = 120.0
+TARGET_REQUEST_RATIO = 0.1
+TARGET_LAG_P95 = 1.5
+TARGET_RSS_MB = 200.0
+
+
+# -- data exchanged between the processes ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseSetup:
+    """What the server created for one phase."""
+
+    dataset_id: str
+    batches: list[str]
+    durations: list[float]
+    completed_wall: list[float]  # per batch: creation + duration, as time.time()
+    creation_seconds: float  # how long creating the documents took (clock frozen meanwhile)
+    plan_error: float  # max |sum of the scaled stage durations - duration|
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """The server's view of one phase, from its request log."""
+
+    by_route: dict[str, int]
+    total: int
+    span: float  # first to last request arrival, seconds
+    peak_per_second: int  # most requests arriving within one 1-second bucket
+    non_2xx: int
+    polls_per_batch: list[int]  # indexing-status requests per batch, in batch order
+    polls_before_completion: int  # indexing-status requests that arrived before completion
+    schedule_error: float | None  # max |observed completion - (creation + duration)|
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """The measuring process's view of one phase."""
+
+    name: str
+    returned: list[tuple[int, float]]  # (batch index, time.time() when the wait returned)
+    failures: int
+    client_errors: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    peak_is_phase: bool  # VmHWM reset at phase start (else ru_maxrss, a lifetime peak)
+    rss_start_mb: float
+    maxrss_mb: float
+
+
+# -- the server process ---------------------------------------------------------------------
+
+
+class _ShiftingClock:
+    """``time.monotonic`` that can stand still while documents are created.
+
+    Freezing while the N documents are created makes them all start at the same instant;
+    thawing continues from that instant (the clock then runs behind ``time.monotonic`` by
+    the time creation took), so no document has aged before the waiters start.
+    """
+
+    def __init__(self) -> None:
+        self._shift = 0.0
+        self._frozen: float | None = None
+
+    def __call__(self) -> float:
+        if self._frozen is not None:
+            return self._frozen
+        return time.monotonic() - self._shift
+
+    def freeze(self) -> float:
+        self._frozen = self()
+        return self._frozen
+
+    def thaw(self) -> None:
+        assert self._frozen is not None
+        self._shift = time.monotonic() - self._frozen
+        self._frozen = None
+
+
+class _Server:
+    def __init__(self, seed: int) -> None:
+        from dify_ingest_tools.testing import DifySimulator
+
+        self.clock = _ShiftingClock()
+        self.sim = DifySimulator(seed=seed, clock=self.clock)
+        self.dataset_id = ""
+        self.batch_index: dict[str, int] = {}
+        self.documents: list[str] = []
+        self.created = 0.0
+        self.durations: list[float] = []
+
+    def start(self, name: str, batches: int, seed: int, max_duration: float) -> PhaseSetup:
+        from dify_ingest_tools.testing import DocumentScript
+        from dify_ingest_tools.testing._script import DEFAULT_STAGES
+
+        base = sum(seconds for _, seconds in DEFAULT_STAGES)  # 1.4 s at time_scale 1
+        rng = random.Random(seed)
+        self.durations = [rng.uniform(MIN_DURATION, max_duration) for _ in range(batches)]
+        self.sim.clear_requests()
+        self.dataset_id = self.sim.create_dataset(f"bench-{name}")
+        began = time.perf_counter()
+        self.created = self.clock.freeze()
+        plan_error = 0.0
+        batch_ids: list[str] = []
+        self.documents = []
+        for index, duration in enumerate(self.durations):
+            script = DocumentScript(time_scale=duration / base)
+            plan = script.stage_plan(1.0)
+            plan_error = max(plan_error, abs(sum(seconds for _, seconds in plan) - duration))
+            document_id, batch = self.sim.add_document(
+                self.dataset_id, f"{name}-{index:05d}.txt", TEXT, script=script
+            )
+            batch_ids.append(batch)
+            self.documents.append(document_id)
+        self.clock.thaw()
+        creation_seconds = time.perf_counter() - began
+        offset = _wall_offset(self.clock)
+        self.batch_index = {batch: index for index, batch in enumerate(batch_ids)}
+        return PhaseSetup(
+            dataset_id=self.dataset_id,
+            batches=batch_ids,
+            durations=list(self.durations),
+            completed_wall=[self.created + d + offset for d in self.durations],
+            creation_seconds=creation_seconds,
+            plan_error=plan_error,
+        )
+
+    def finish(self) -> ServerReport:
+        records = self.sim.requests
+        arrivals = [record.at for record in records]
+        span = max(arrivals) - min(arrivals) if arrivals else 0.0
+        buckets = Counter(int(at - arrivals[0]) for at in arrivals) if arrivals else Counter()
+        polls = [0] * len(self.durations)
+        before = 0
+        for record in records:
+            if record.route != "indexing_status":
+                continue
+            index = self.batch_index.get(record.path.rsplit("/", 2)[-2])
+            if index is None:
+                continue
+            polls[index] += 1
+            if record.at < self.created + self.durations[index]:
+                before += 1
+        return ServerReport(
+            by_route=dict(Counter(record.route or "unmatched" for record in records)),
+            total=len(records),
+            span=span,
+            peak_per_second=max(buckets.values(), default=0),
+            non_2xx=sum(1 for record in records if not 200 <= record.status < 300),
+            polls_per_batch=polls,
+            polls_before_completion=before,
+            schedule_error=self._schedule_error(),
+        )
+
+    def _schedule_error(self) -> float | None:
+        """Max |observed completion - (creation + duration)| over the phase's documents.
+
+        Reads the simulator's internals (there is no public accessor): a check that the
+        per-document ``time_scale`` really gives the intended total, not part of the results.
+        """
+        try:
+            store = self.sim._core.store
+            dataset = store.require_dataset(self.dataset_id)
+            now = self.clock()
+            worst = 0.0
+            for document_id, duration in zip(self.documents, self.durations, strict=True):
+                timeline = dataset.documents[document_id].timeline
+                timeline.advance(now)
+                if timeline.finished_at is None:
+                    return math.inf
+                worst = max(worst, abs(timeline.finished_at - (self.created + duration)))
+            return worst
+        except (AttributeError, KeyError):
+            return None
+
+
+def _wall_offset(clock: Callable[[], float]) -> float:
+    """``time.time() - clock()``, from the tightest of a few paired readings."""
+    best: tuple[float, float] | None = None
+    for _ in range(5):
+        before = clock()
+        wall = time.time()
+        after = clock()
+        if best is None or after - before < best[0]:
+            best = (after - before, wall - (before + after) / 2)
+    assert best is not None
+    return best[1]
+
+
+def _serve(conn: Connection, seed: int) -> None:
+    server = _Server(seed)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with server.sim.serve(port=0) as base_url:
+            conn.send((base_url, server.sim.api_key))
+            while True:
+                command, payload = await loop.run_in_executor(None, conn.recv)
+                if command == "start":
+                    conn.send(server.start(*payload))
+                elif command == "finish":
+                    conn.send(server.finish())
+                else:
+                    return
+
+    asyncio.run(main())
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            found = re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def _maxrss_mb() -> float:
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False when that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return _status_kb("VmHWM") is not None
+
+
+WaitAll = Callable[[PhaseSetup], Awaitable[tuple[list[tuple[int, float]], int, int]]]
+
+
+def _measure(name: str, setup: PhaseSetup, wait_all: WaitAll) -> PhaseResult:
+    gc.collect()
+    per_phase_peak = _reset_peak_rss()
+    rss_start = (_status_kb("VmRSS") or 0) / 1024
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    returned, failures, client_errors = asyncio.run(wait_all(setup))
+    wall = time.perf_counter() - wall_start
+    cpu = time.process_time() - cpu_start
+    hwm = _status_kb("VmHWM") if per_phase_peak else None
+    return PhaseResult(
+        name=name,
+        returned=returned,
+        failures=failures,
+        client_errors=client_errors,
+        wall=wall,
+        cpu=cpu,
+        peak_rss_mb=hwm / 1024 if hwm is not None else _maxrss_mb(),
+        peak_is_phase=hwm is not None,
+        rss_start_mb=rss_start,
+        maxrss_mb=_maxrss_mb(),
+    )
+
+
+def _naive(base_url: str, key: str, waiters: int) -> WaitAll:
+    async def wait_all(setup: PhaseSetup) -> tuple[list[tuple[int, float]], int, int]:
+        headers = {"Authorization": f"Bearer {key}"}
+        errors = 0
+        give_up = time.monotonic() + max(setup.durations) + OURS_TIMEOUT
+        connector = aiohttp.TCPConnector(limit=NAIVE_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def wait(index: int) -> tuple[int, float]:
+                nonlocal errors
+                url = (
+                    f"{base_url}/datasets/{setup.dataset_id}/documents/"
+                    f"{setup.batches[index]}/indexing-status"
+                )
+                while True:
+                    try:
+                        async with session.get(url, headers=headers) as response:
+                            if response.status == 200:
+                                payload: dict[str, Any] = await response.json()
+                                if all(
+                                    doc["indexing_status"] == "completed" for doc in payload["data"]
+                                ):
+                                    return index, time.time()
+                            else:
+                                await response.read()
+                                errors += 1
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        errors += 1
+                    if time.monotonic() > give_up:
+                        raise TimeoutError(f"batch {setup.batches[index]} never completed")
+                    await asyncio.sleep(NAIVE_INTERVAL)
+
+            return await _gather(wait, len(setup.batches), waiters, lambda: errors)
+
+    return wait_all
+
+
+def _ours(base_url: str, key: str, waiters: int) -> WaitAll:
+    async def wait_all(setup: PhaseSetup) -> tuple[list[tuple[int, float]], int, int]:
+        from dify_ingest_tools import AsyncDifyKnowledgeClient
+
+        async with AsyncDifyKnowledgeClient(key, base_url) as client:
+
+            async def wait(index: int) -> tuple[int, float]:
+                await client.wait_for_indexing(
+                    setup.dataset_id, setup.batches[index], timeout=OURS_TIMEOUT
+                )
+                return index, time.time()
+
+            return await _gather(wait, len(setup.batches), waiters, lambda: 0)
+
+    return wait_all
+
+
+async def _gather(
+    wait: Callable[[int], Awaitable[tuple[int, float]]],
+    batches: int,
+    waiters: int,
+    errors: Callable[[], int],
+) -> tuple[list[tuple[int, float]], int, int]:
+    outcomes = await asyncio.gather(
+        *(wait(index) for index in range(batches) for _ in range(waiters)),
+        return_exceptions=True,
+    )
+    returned = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failed:
+        print(f"  {len(failed)} waits failed, first: {failed[0]!r}", file=sys.stderr)
+    return returned, len(failed), errors()
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class _Row:
+    result: PhaseResult
+    report: ServerReport
+    lag_p50: float
+    lag_p95: float
+    lag_max: float
+
+
+def _row(result: PhaseResult, report: ServerReport, setup: PhaseSetup) -> _Row:
+    lags = [wall - setup.completed_wall[index] for index, wall in result.returned]
+    return _Row(
+        result, report, _percentile(lags, 50), _percentile(lags, 95), max(lags, default=math.nan)
+    )
+
+
+def _print_results(args: argparse.Namespace, setups: list[PhaseSetup], rows: list[_Row]) -> None:
+    durations = setups[0].durations
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, aiohttp {aiohttp.__version__}"
+    )
+    print(
+        f"{args.batches} batches x 1 document, {args.waiters} waiters per batch "
+        f"({args.batches * args.waiters} waits), seed {args.seed}; indexing durations uniform "
+        f"[{MIN_DURATION}, {args.max_duration}] s (mean {sum(durations) / len(durations):.2f} s)"
+    )
+    order = "ours, then naive" if args.ours_first else "naive, then ours"
+    print(f"phase order: {order}; each phase gets its own fresh dataset of documents")
+    for name, setup in zip(("naive", "ours"), setups, strict=True):
+        print(
+            f"  {name}: {len(setup.batches)} documents created in "
+            f"{setup.creation_seconds:.2f} s at one frozen instant; "
+            f"max |stage plan - duration| {setup.plan_error:.1e} s"
+        )
+    print()
+    header = (
+        f"{'phase':<6} | {'requests':>8} | {'req/batch':>9} | {'lag p50 s':>9} | "
+        f"{'lag p95 s':>9} | {'peak RSS MB':>11} | {'CPU s':>6} | {'wall s':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        result, report = row.result, row.report
+        print(
+            f"{result.name:<6} | {report.total:>8} | {report.total / args.batches:>9.1f} | "
+            f"{row.lag_p50:>9.2f} | {row.lag_p95:>9.2f} | {result.peak_rss_mb:>11.1f} | "
+            f"{result.cpu:>6.1f} | {result.wall:>6.1f}"
+        )
+    print()
+    for row in rows:
+        result, report = row.result, row.report
+        routes = ", ".join(f"{route} {count}" for route, count in sorted(report.by_route.items()))
+        rate = report.total / report.span if report.span > 0 else math.nan
+        polls = report.polls_per_batch
+        schedule = "n/a" if report.schedule_error is None else f"{report.schedule_error:.1e} s"
+        peak_kind = "phase peak (VmHWM)" if result.peak_is_phase else "lifetime peak"
+        print(f"{result.name}:")
+        print(
+            f"  server: {rate:.0f} req/s achieved over {report.span:.1f} s "
+            f"(busiest 1-s bucket {report.peak_per_second}); routes: {routes}; "
+            f"non-2xx {report.non_2xx}"
+        )
+        print(
+            f"  status polls per batch: p50 {_percentile([float(p) for p in polls], 50):.0f}, "
+            f"p95 {_percentile([float(p) for p in polls], 95):.0f}, max {max(polls, default=0)}; "
+            f"{report.polls_before_completion} of {sum(polls)} arrived before the batch "
+            "completed"
+        )
+        print(
+            f"  waits: {len(result.returned)} returned, {result.failures} failed, "
+            f"{result.client_errors} request errors seen by the loop; lag max "
+            f"{row.lag_max:.2f} s; completion schedule check {schedule}"
+        )
+        print(
+            f"  RSS: {result.rss_start_mb:.1f} MB at phase start, {peak_kind} "
+            f"{result.peak_rss_mb:.1f} MB (+{result.peak_rss_mb - result.rss_start_mb:.1f} MB), "
+            f"ru_maxrss (lifetime) {result.maxrss_mb:.1f} MB"
+        )
+    print()
+    naive, ours = rows
+    ratio = ours.report.total / naive.report.total if naive.report.total else math.nan
+    fewer = naive.report.total / max(1, ours.report.total)
+    print(f"requests ours/naive: {ratio:.3f} ({fewer:.1f}x fewer)")
+    checks = [
+        (f"requests <= 1/10 of naive (ratio {ratio:.3f})", ratio <= TARGET_REQUEST_RATIO),
+        (f"lag p95 <= {TARGET_LAG_P95} s ({ours.lag_p95:.2f} s)", ours.lag_p95 <= TARGET_LAG_P95),
+        (
+            f"peak RSS <= {TARGET_RSS_MB:.0f} MB ({ours.result.peak_rss_mb:.1f} MB)",
+            ours.result.peak_rss_mb <= TARGET_RSS_MB,
+        ),
+        ("every wait returned", ours.result.failures == 0),
+    ]
+    for label, passed in checks:
+        print(f"{'PASS' if passed else 'FAIL'}  ours: {label}")
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=None, help="default 1000 (200 --quick)")
+    parser.add_argument("--waiters", type=int, default=5, help="concurrent waits per batch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-duration", type=float, default=10.0, help="seconds")
+    parser.add_argument("--quick", action="store_true", help="200 batches")
+    parser.add_argument(
+        "--ours-first", action="store_true", help="run our phase first (clean-heap RSS)"
+    )
+    args = parser.parse_args()
+    if args.batches is None:
+        args.batches = 200 if args.quick else 1000
+    if args.batches < 1 or args.waiters < 1 or args.max_duration < MIN_DURATION:
+        parser.error(f"need --batches >= 1, --waiters >= 1, --max-duration >= {MIN_DURATION}")
+
+    context = multiprocessing.get_context("spawn")
+    ours_end, server_end = context.Pipe()
+    server = context.Process(target=_serve, args=(server_end, args.seed), daemon=True)
+    server.start()
+    try:
+        base_url, key = ours_end.recv()
+        phases = [("naive", _naive), ("ours", _ours)]
+        if args.ours_first:
+            phases.reverse()
+        setups: dict[str, PhaseSetup] = {}
+        rows: dict[str, _Row] = {}
+        for name, make in phases:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            ours_end.send(("start", (name, args.batches, args.seed, args.max_duration)))
+            setup: PhaseSetup = ours_end.recv()
+            result = _measure(name, setup, make(base_url, key, args.waiters))
+            ours_end.send(("finish", None))
+            report: ServerReport = ours_end.recv()
+            setups[name] = setup
+            rows[name] = _row(result, report, setup)
+        _print_results(args, [setups["naive"], setups["ours"]], [rows["naive"], rows["ours"]])
+    finally:
+        ours_end.send(("stop", None))
+        server.join(timeout=10)
+        if server.is_alive():
+            server.terminate()
+
+
+if __name__ == "__main__":
+    main()
