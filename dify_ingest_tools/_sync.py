@@ -24,6 +24,7 @@ from .events import EventCallback
 from .models import (
     BatchIndexingStatus,
     BatchLike,
+    BatchRef,
     CreatedDocument,
     DifyDocument,
     DocumentList,
@@ -289,6 +290,25 @@ class DifyKnowledgeClient:
                 raise_on_error=raise_on_error,
                 on_event=on_event,
                 progress=progress,
+            )
+        )
+
+    def pending_batches(self, dataset_id: str) -> list[BatchRef]:
+        """See `AsyncDifyKnowledgeClient.pending_batches`."""
+        return self._async.pending_batches(dataset_id)
+
+    def wait_for_pending(
+        self,
+        dataset_id: str,
+        *,
+        timeout: float = 600.0,
+        raise_on_error: bool = False,
+        **options: Any,
+    ) -> list[BatchIndexingStatus]:
+        """See `AsyncDifyKnowledgeClient.wait_for_pending`."""
+        return self._run(
+            self._async.wait_for_pending(
+                dataset_id, timeout=timeout, raise_on_error=raise_on_error, **options
             )
         )
 

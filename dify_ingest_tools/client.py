@@ -139,6 +139,7 @@ class AsyncDifyKnowledgeClient:
             raise ValueError("max_concurrency must be >= 1")
         self.max_concurrency = max_concurrency
         self._monitor: IndexingMonitor | None = None
+        self._uploaded: dict[str, dict[str, BatchRef]] = {}
         warn_if_plaintext(self._base_url)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -676,7 +677,7 @@ class AsyncDifyKnowledgeClient:
 
     def _created(self, dataset_id: str, payload: Any, url: URL) -> CreatedDocument:
         try:
-            return CreatedDocument.from_response(dataset_id, payload)
+            created = CreatedDocument.from_response(dataset_id, payload)
         except (KeyError, TypeError, ValidationError) as exc:
             raise _shape_error(
                 f"expected {{'document': {{'id': ...}}, 'batch': ...}} ({type(exc).__name__})",
@@ -684,6 +685,48 @@ class AsyncDifyKnowledgeClient:
                 url,
                 "POST",
             ) from None
+        self._uploaded.setdefault(dataset_id.lower(), {})[created.batch] = created.ref
+        return created
+
+    def pending_batches(self, dataset_id: str) -> list[BatchRef]:
+        """Batches this client created in the dataset and has not yet seen finish."""
+        return list(self._uploaded.get(dataset_id.lower(), {}).values())
+
+    async def wait_for_pending(
+        self,
+        dataset_id: str,
+        *,
+        timeout: float = 600.0,
+        raise_on_error: bool = False,
+        **options: Any,
+    ) -> list[BatchIndexingStatus]:
+        """Wait for every batch this client uploaded to the dataset that may still be indexing.
+
+        Retrievers call this before searching, so a chain never reads a half-indexed
+        knowledge base. Batches seen terminal (completed or failed) are forgotten.
+
+        Args:
+            timeout: Seconds for the whole wait.
+            raise_on_error: Raise `IndexingFailedError` for a failed upload (default: return
+                its status; the failure was already reported to whoever waited on it).
+            **options: Other `wait_for_batches` options.
+        """
+        pending = self.pending_batches(dataset_id)
+        if not pending:
+            return []
+        uploaded = self._uploaded.get(dataset_id.lower(), {})
+        try:
+            statuses = await self.wait_for_batches(
+                pending, timeout=timeout, raise_on_error=raise_on_error, **options
+            )
+        except DifyError as error:
+            if error.last_status is not None and error.last_status.is_terminal:
+                uploaded.pop(error.last_status.batch, None)
+            raise
+        for status in statuses:
+            if status.is_terminal:
+                uploaded.pop(status.batch, None)
+        return statuses
 
     async def _dataset_technique(self, dataset_id: str) -> str | None:
         """The dataset's indexing technique, or None when it cannot be read.

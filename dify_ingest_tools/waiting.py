@@ -272,7 +272,7 @@ def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
         message = (
             f"Indexing failed for batch {status.batch} of dataset {status.dataset_id}: "
             f"{len(status.failed_documents)} of {len(status.documents)} document(s) in error — "
-            f"{details}. Fix the source (or its process rule) and upload it again."
+            f"{details.rstrip('.')}. Fix the source (or its process rule) and upload it again."
         )
     else:
         ids = ", ".join(doc.id for doc in status.paused_documents)
