@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from .models import (
     RetrievedChunk,
 )
 
-__all__ = ["DifyKnowledgeClient", "LoopThread", "run_sync"]
+__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync"]
 
 T = TypeVar("T")
 
@@ -59,20 +59,13 @@ class LoopThread:
 
         Ctrl-C while waiting cancels the coroutine, so nothing keeps polling in the background.
         """
-        with self._lock:
-            if self._stopped:
-                coro.close()
-                raise RuntimeError("the client is closed; create a new one")
-            if not self._started:
-                self._thread.start()
-                self._started = True
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError(
                 "a blocking Dify client method was called from inside its own worker loop; "
                 "use AsyncDifyKnowledgeClient in async code"
             )
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future = self.submit(coro)
         try:
             return future.result()
         except BaseException:
@@ -80,6 +73,29 @@ class LoopThread:
                 future.cancel()
                 # Give the cancellation a moment to unwind (close sockets) before returning.
                 concurrent.futures.wait([future], timeout=5)
+            raise
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the worker loop without waiting."""
+        with self._lock:
+            if self._stopped:
+                coro.close()
+                raise RuntimeError("the client is closed; create a new one")
+            if not self._started:
+                self._thread.start()
+                self._started = True
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` running on the worker loop, from another event loop.
+
+        Cancelling the caller cancels the work on the worker loop too.
+        """
+        future = self.submit(coro)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
             raise
 
     def iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
@@ -391,3 +407,39 @@ class DifyKnowledgeClient:
                 retrieval_model=retrieval_model,
             )
         )
+
+
+class ClientBridge:
+    """How framework adapters call a client from both sync and async code.
+
+    Built from a `DifyKnowledgeClient`, every coroutine runs on that client's worker loop:
+    blocking calls wait for it, async calls await it without blocking the caller's loop, and
+    both share one session and one monitor (so an agent's status check and a pipeline's wait
+    on the same batch share polls). Built from an `AsyncDifyKnowledgeClient`, async calls run
+    on the caller's loop and blocking calls are refused with a clear message.
+    """
+
+    def __init__(self, client: AsyncDifyKnowledgeClient | DifyKnowledgeClient) -> None:
+        self.client = client
+
+    @property
+    def async_client(self) -> AsyncDifyKnowledgeClient:
+        if isinstance(self.client, DifyKnowledgeClient):
+            return self.client.async_client
+        return self.client
+
+    def call(self, work: Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work(async_client)`` to completion from sync code."""
+        if isinstance(self.client, DifyKnowledgeClient):
+            return self.client._run(work(self.client.async_client))
+        raise TypeError(
+            "this component was built on an AsyncDifyKnowledgeClient, which cannot be used "
+            "from blocking code: call its async method (ainvoke / acall / arun), or build it "
+            "on a DifyKnowledgeClient (or from api_key / base_url) to use both"
+        )
+
+    async def acall(self, work: Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, T]]) -> T:
+        """Await ``work(async_client)`` from async code, on the loop the client lives on."""
+        if isinstance(self.client, DifyKnowledgeClient):
+            return await self.client._worker.run_async(work(self.client.async_client))
+        return await work(self.client)

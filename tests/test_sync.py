@@ -120,3 +120,43 @@ def test_calling_back_into_the_worker_loop_is_refused() -> None:
             worker.run(reenter())
     finally:
         worker.stop()
+
+
+async def test_bridge_runs_async_work_on_the_blocking_clients_loop(
+    sim: DifySimulator, threaded_url: str, dataset_id: str
+) -> None:
+    from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools._sync import ClientBridge
+
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    with DifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as client:
+        bridge = ClientBridge(client)
+        assert bridge.async_client is client.async_client
+        status = await bridge.acall(lambda c: c.get_indexing_status(dataset_id, batch))
+        assert status.batch == batch
+        assert bridge.call(lambda c: c.get_indexing_status(dataset_id, batch)).batch == batch
+    async with AsyncDifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as native:
+        bridge = ClientBridge(native)
+        assert (await bridge.acall(lambda c: c.get_indexing_status(dataset_id, batch))).documents
+        with pytest.raises(TypeError, match="blocking code"):
+            bridge.call(lambda c: c.get_indexing_status(dataset_id, batch))
+
+
+async def test_cancelling_bridged_async_work_cancels_it_on_the_worker() -> None:
+    worker = LoopThread()
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    task = asyncio.ensure_future(worker.run_async(forever()))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled.wait(5)
+    worker.stop()
