@@ -204,15 +204,16 @@ async def _wait(args: argparse.Namespace, out: TextIO) -> int:
 
 async def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .testing import DifySimulator
-    from .testing.simulator import describe
+    from .testing.simulator import describe, serve_forever
 
     simulator = DifySimulator(time_scale=args.time_scale)
-    simulator.create_dataset("simulated")
-    async with simulator.serve(host=args.host, port=args.port):
+
+    def ready(base_url: str) -> None:
         print(describe(simulator), file=out, flush=True)
         print("Press Ctrl-C to stop.", file=out, flush=True)
-        await asyncio.Event().wait()
-    return EXIT_OK  # pragma: no cover - only Ctrl-C ends the loop above
+
+    await serve_forever(simulator, args.host, args.port, on_ready=ready)
+    return EXIT_OK  # pragma: no cover - only Ctrl-C ends serve_forever
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:

@@ -186,3 +186,40 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cli.asyncio, "run", interrupted)
     assert cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"]) == cli.EXIT_INTERRUPTED
+
+
+def test_simulate_serves_until_ctrl_c() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dify_ingest_tools.cli", "simulate", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        base_url = next(line.split(": ", 1)[1].strip() for line in lines if "base URL" in line)
+        key = next(line.split(": ", 1)[1].strip() for line in lines if "API key" in line)
+        dataset = process.stdout.readline().split()[0]
+        request = urllib.request.Request(
+            f"{base_url}/datasets/{dataset}/documents",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["total"] == 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == cli.EXIT_INTERRUPTED
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
