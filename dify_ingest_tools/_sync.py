@@ -17,10 +17,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
-from ._policy import OnPaused
 from .client import AsyncDifyKnowledgeClient, FileInput
-from .events import EventCallback
 from .models import (
     BatchIndexingStatus,
     BatchLike,
@@ -30,6 +29,7 @@ from .models import (
     DocumentList,
     RetrievedChunk,
 )
+from .waiting import WaitKwargs
 
 __all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync"]
 
@@ -216,98 +216,22 @@ class DifyKnowledgeClient:
         return self._run(self._async.get_indexing_status(dataset_id, batch))
 
     def wait_for_indexing(
-        self,
-        dataset_id: str,
-        batch: str,
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
     ) -> BatchIndexingStatus:
         """See `AsyncDifyKnowledgeClient.wait_for_indexing`. Ctrl-C stops polling at once."""
-        return self._run(
-            self._async.wait_for_indexing(
-                dataset_id,
-                batch,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                stall_timeout=stall_timeout,
-                not_found_grace=not_found_grace,
-                on_paused=on_paused,
-                raise_on_error=raise_on_error,
-                on_event=on_event,
-                progress=progress,
-            )
-        )
+        return self._run(self._async.wait_for_indexing(dataset_id, batch, **options))
 
     def wait_for_batches(
-        self,
-        batches: Iterable[BatchLike],
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]
     ) -> list[BatchIndexingStatus]:
         """See `AsyncDifyKnowledgeClient.wait_for_batches`."""
-        return self._run(
-            self._async.wait_for_batches(
-                list(batches),
-                timeout=timeout,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                stall_timeout=stall_timeout,
-                not_found_grace=not_found_grace,
-                on_paused=on_paused,
-                raise_on_error=raise_on_error,
-                on_event=on_event,
-                progress=progress,
-            )
-        )
+        return self._run(self._async.wait_for_batches(list(batches), **options))
 
     def watch_indexing(
-        self,
-        dataset_id: str,
-        batch: str,
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
     ) -> Iterator[BatchIndexingStatus]:
         """Blocking iterator over `AsyncDifyKnowledgeClient.watch_indexing`."""
-        return self._worker.iterate(
-            self._async.watch_indexing(
-                dataset_id,
-                batch,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                stall_timeout=stall_timeout,
-                not_found_grace=not_found_grace,
-                on_paused=on_paused,
-                raise_on_error=raise_on_error,
-                on_event=on_event,
-                progress=progress,
-            )
-        )
+        return self._worker.iterate(self._async.watch_indexing(dataset_id, batch, **options))
 
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
         """See `AsyncDifyKnowledgeClient.pending_batches`."""

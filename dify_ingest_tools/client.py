@@ -16,13 +16,14 @@ from typing import IO, Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, SecretStr, ValidationError
+from typing_extensions import Unpack
 from yarl import URL
 
 from . import waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._inputs import check_batch, check_dataset_id, check_document_id, path_part
-from ._policy import OnPaused, RetryPolicy
+from ._policy import RetryPolicy
 from ._version import __version__
 from .errors import (
     DifyAPIError,
@@ -45,7 +46,7 @@ from .models import (
 )
 from .monitor import IndexingMonitor
 from .progress import ProgressBars
-from .waiting import WaitOptions
+from .waiting import WaitKwargs, WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
 
@@ -422,19 +423,7 @@ class AsyncDifyKnowledgeClient:
     # -- waiting ----------------------------------------------------------------------------
 
     async def wait_for_indexing(
-        self,
-        dataset_id: str,
-        batch: str,
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
     ) -> BatchIndexingStatus:
         """Wait until every document of the batch is ``completed``; return that status.
 
@@ -447,19 +436,19 @@ class AsyncDifyKnowledgeClient:
         Args:
             dataset_id: The knowledge base UUID.
             batch: The batch that document creation returned.
-            timeout: Seconds for the whole wait, retries and sleeps included.
-            poll_interval: First gap between polls, and the gap after a change.
-            max_poll_interval: Longest gap while nothing changes.
+            timeout: Seconds for the whole wait, retries and sleeps included (600).
+            poll_interval: First gap between polls, and the gap after a change (1 s).
+            max_poll_interval: Longest gap while nothing changes (10 s).
             stall_timeout: Raise `IndexingStalledError` when nothing observable changes
-                for this long (the "indexing worker is down" case). None disables it.
+                for this long (the "indexing worker is down" case). None (default) disables it.
             not_found_grace: Seconds ``Documents not found.`` is tolerated (a batch can be
-                invisible right after creation); then it is raised as `DifyNotFoundError`.
-            on_paused: ``"wait"`` keeps waiting on a paused document (it counts toward
-                ``stall_timeout``); ``"fail"`` raises `IndexingFailedError`.
-            raise_on_error: Raise `IndexingFailedError` as soon as a document fails; with
-                False, return once every document is terminal.
+                invisible right after creation); then it is raised as `DifyNotFoundError` (10).
+            on_paused: ``"wait"`` (default) keeps waiting on a paused document (it counts
+                toward ``stall_timeout``); ``"fail"`` raises `IndexingFailedError`.
+            raise_on_error: Raise `IndexingFailedError` as soon as a document fails
+                (default); with False, return once every document is terminal.
             on_event: A sync or async callable receiving each `IndexingEvent`.
-            progress: Draw a progress bar (``tqdm.auto``) while waiting.
+            progress: Draw a progress bar (``tqdm.auto``) while waiting (False).
 
         Raises:
             IndexingFailedError: A document ended in ``error`` (with Dify's error text).
@@ -469,32 +458,13 @@ class AsyncDifyKnowledgeClient:
 
             Every wait error carries ``.last_status``.
         """
-        options = WaitOptions(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            stall_timeout=stall_timeout,
-            not_found_grace=not_found_grace,
-            on_paused=on_paused,
-            raise_on_error=raise_on_error,
-        )
+        wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with _callbacks(on_event, progress) as callbacks:
-            return await waiting.wait_for_indexing(self.monitor, ref, options, callbacks)
+            return await waiting.wait_for_indexing(self.monitor, ref, wait, callbacks)
 
     async def wait_for_batches(
-        self,
-        batches: Iterable[BatchLike],
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]
     ) -> list[BatchIndexingStatus]:
         """Wait for many batches at once (same options as `wait_for_indexing`).
 
@@ -506,50 +476,22 @@ class AsyncDifyKnowledgeClient:
             error (a failure with ``raise_on_error=True``, a timeout, an API error) cancels
             the other waits and is raised.
         """
-        options = WaitOptions(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            stall_timeout=stall_timeout,
-            not_found_grace=not_found_grace,
-            on_paused=on_paused,
-            raise_on_error=raise_on_error,
-        )
+        wait, on_event, progress = WaitOptions.split(options)
         with _callbacks(on_event, progress) as callbacks:
-            return await waiting.wait_for_batches(self.monitor, batches, options, callbacks)
+            return await waiting.wait_for_batches(self.monitor, batches, wait, callbacks)
 
     async def watch_indexing(
-        self,
-        dataset_id: str,
-        batch: str,
-        *,
-        timeout: float = 600.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "wait",
-        raise_on_error: bool = True,
-        on_event: EventCallback | None = None,
-        progress: bool = False,
+        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
     ) -> AsyncIterator[BatchIndexingStatus]:
         """Yield each observed change of the batch, ending at a terminal state.
 
         Same options and errors as `wait_for_indexing`; with ``raise_on_error=True`` the
         status showing the failure is yielded before `IndexingFailedError` is raised.
         """
-        options = WaitOptions(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            stall_timeout=stall_timeout,
-            not_found_grace=not_found_grace,
-            on_paused=on_paused,
-            raise_on_error=raise_on_error,
-        )
+        wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with _callbacks(on_event, progress) as callbacks:
-            stream = waiting.observe(self.monitor, ref, options, callbacks)
+            stream = waiting.observe(self.monitor, ref, wait, callbacks)
             # Close the inner generator now (not at garbage collection) when the caller stops.
             async with contextlib.aclosing(stream):
                 async for status in stream:

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from ._policy import Cadence, OnPaused, is_rate_limit, is_transient, step_for, tolerate_not_found
 from .errors import (
@@ -24,7 +25,21 @@ from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_be
 from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
 from .monitor import IndexingMonitor, PollUpdate
 
-__all__ = ["WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
+__all__ = ["WaitKwargs", "WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
+
+
+class WaitKwargs(TypedDict, total=False):
+    """The keyword options every wait method takes (see `WaitOptions` for the defaults)."""
+
+    timeout: float
+    poll_interval: float
+    max_poll_interval: float
+    stall_timeout: float | None
+    not_found_grace: float
+    on_paused: OnPaused
+    raise_on_error: bool
+    on_event: EventCallback | None
+    progress: bool
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,17 @@ class WaitOptions:
 
     def cadence(self) -> Cadence:
         return Cadence(initial=self.poll_interval, maximum=self.max_poll_interval)
+
+    @classmethod
+    def split(cls, options: WaitKwargs) -> tuple[WaitOptions, EventCallback | None, bool]:
+        """``(WaitOptions, on_event, progress)`` from a wait method's keyword options."""
+        on_event = options.get("on_event")
+        progress = bool(options.get("progress", False))
+        rest = {k: v for k, v in options.items() if k not in ("on_event", "progress")}
+        unknown = set(rest) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unexpected wait option(s): {', '.join(sorted(unknown))}")
+        return cls(**rest), on_event, progress  # type: ignore[arg-type]
 
 
 async def observe(

@@ -469,6 +469,8 @@ def test_wait_options_are_validated(sync_client: DifyKnowledgeClient) -> None:
     ):
         with pytest.raises(ValueError):
             sync_client.wait_for_indexing(ds, "1", **bad)
+    with pytest.raises(TypeError, match="timeot"):
+        sync_client.wait_for_indexing(ds, "1", timeot=3)  # type: ignore[call-arg]
 
 
 @pytest.mark.usefixtures("advancing")
