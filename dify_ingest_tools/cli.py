@@ -19,6 +19,7 @@ from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError, IndexingFailedError, IndexingStalledError, IndexingTimeoutError
 from .events import IndexingEvent
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
+from .progress import ProgressBars
 
 __all__ = ["main"]
 
@@ -245,19 +246,29 @@ async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: T
         )
     names = {doc.document_id: doc.name for doc in [*created, broken]}
 
+    bars = ProgressBars()
+
     def report(event: IndexingEvent) -> None:
         if event.kind in ("document_completed", "document_failed") and event.document:
             name = names.get(event.document.id, event.document.id)
             state = "indexed" if event.kind == "document_completed" else "FAILED"
             detail = f": {event.document.error}" if event.kind == "document_failed" else ""
-            print(f"  {time.monotonic() - started:5.1f}s  {name} {state}{detail}", file=out)
+            line = f"  {time.monotonic() - started:5.1f}s  {name} {state}{detail}"
         elif event.kind in ("retrying", "rate_limited", "stalled"):
-            print(f"  {event.describe()}", file=out)
+            line = f"  {event.describe()}"
+        else:
+            line = ""
+        if line:
+            bars.write(line, file=out)
+        bars(event)
 
     print("waiting for indexing (progress bars on stderr):", file=out)
-    statuses = await client.wait_for_batches(
-        [*created, broken], timeout=120, raise_on_error=False, on_event=report, progress=True
-    )
+    try:
+        statuses = await client.wait_for_batches(
+            [*created, broken], timeout=120, raise_on_error=False, on_event=report
+        )
+    finally:
+        bars.close()
     ready = [s for s in statuses if s.is_completed]
     failed = [s for s in statuses if s.is_failed]
     print(

@@ -23,6 +23,12 @@ def _stages(status: BatchIndexingStatus) -> str:
     return text
 
 
+def _label(bar: Any, text: str) -> None:
+    # tqdm adds its own ": " after the description when the total is unknown, and none when
+    # it is known; set_description would add a second one in the first case.
+    bar.desc = f"{text}: " if bar.total else text
+
+
 class ProgressBars:
     """An ``on_event`` callback that draws one bar per batch; call `close` when done.
 
@@ -63,10 +69,14 @@ class ProgressBars:
                 f"{event.kind.replace('_', ' ')}: {event.error}"[:80], refresh=False
             )
         elif event.kind == "batch_completed":
-            bar.set_description(f"batch {event.batch} ready", refresh=False)
+            _label(bar, f"batch {event.batch} ready")
         elif event.kind == "batch_failed":
-            bar.set_description(f"batch {event.batch} FAILED", refresh=False)
+            _label(bar, f"batch {event.batch} FAILED")
         bar.refresh()
+
+    def write(self, text: str, file: IO[str] | None = None) -> None:
+        """Print a line (to ``file``, default stdout) without garbling the bars."""
+        self._tqdm.write(text, file=file)
 
     def close(self) -> None:
         """Close every bar (idempotent)."""
