@@ -15,6 +15,7 @@ from .errors import (
     DifyError,
     DifyNotFoundError,
     DifyRateLimitError,
+    DifyResponseError,
     DifyServerError,
 )
 
@@ -37,9 +38,13 @@ __all__ = [
 def is_transient(error: DifyError) -> bool:
     """True for failures that say nothing about the request itself and may pass on their own.
 
-    Connection failures and timeouts, 5xx (Dify or a proxy), 429, and Dify Cloud's 403
-    knowledge rate limit. Everything else (401, other 403s, 404, 400) will fail again.
+    Connection failures and timeouts, 5xx (Dify or a proxy), 429, Dify Cloud's 403
+    knowledge rate limit, and a 200 whose JSON is cut off or garbled (a proxy or a connection
+    dropped mid-body; a well-formed body of the wrong shape is not transient). Everything
+    else (401, other 403s, 404, 400) will fail again.
     """
+    if isinstance(error, DifyResponseError):
+        return error.code == "invalid_json"
     return isinstance(error, (DifyConnectionError, DifyServerError, DifyRateLimitError))
 
 

@@ -310,7 +310,13 @@ class IndexingMonitor:
                 if len(pollers) < SWEEP_MIN_BATCHES:
                     return
                 started = loop.time()
-                await self._sweep_once(dataset_id, pollers)
+                try:
+                    await self._sweep_once(dataset_id, pollers)
+                except DifyError as error:
+                    if not is_transient(error):
+                        raise
+                    # A blip: the loops' own safety-net polls cover this round.
+                    logger.debug("dataset sweep of %s failed once: %s", dataset_id, error)
                 # A fixed period (not a gap after the sweep) keeps detection lag bounded.
                 period = min(poller.cadence().initial for poller in pollers)
                 await asyncio.sleep(max(0.0, started + period - loop.time()))

@@ -30,6 +30,8 @@ def test_transient_failures() -> None:
     assert is_transient(api(DifyServerError, 502))
     assert is_transient(api(DifyRateLimitError, 429))
     assert is_transient(api(DifyRateLimitError, 403))
+    truncated = DifyResponseError("cut", status=200, code="invalid_json")
+    assert is_transient(truncated)
     for fatal in (
         api(DifyAuthenticationError, 401),
         api(DifyPermissionError, 403),
