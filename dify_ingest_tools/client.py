@@ -335,7 +335,7 @@ class AsyncDifyKnowledgeClient:
             return None
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise _invalid_json(raw, url, method) from None
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
@@ -900,7 +900,7 @@ def _shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyRespon
 def _loads_or_text(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw[:300].decode("utf-8", errors="replace")
 
 
