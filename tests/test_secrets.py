@@ -117,3 +117,32 @@ def test_missing_key_message_mentions_no_secret(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValueError) as caught:
         AsyncDifyKnowledgeClient(None, "https://api.dify.ai/v1")
     assert "dify-ingest demo" in str(caught.value)
+
+
+def test_cli_output_never_shows_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dify_ingest_tools import cli
+
+    sim = DifySimulator(api_key=SECRET, time_scale=0.01)
+    dataset_id = sim.create_dataset("secret")
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    with sim.serve_in_thread() as base_url:
+        monkeypatch.setenv("DIFY_API_KEY", SECRET)
+        monkeypatch.setenv("DIFY_API_BASE_URL", base_url)
+        runs = [
+            ["status", dataset_id, batch, "--json"],
+            ["wait", dataset_id, batch, "--json", "--poll-interval", "0.01"],
+            ["wait", dataset_id, batch, "--poll-interval", "0.01"],
+            ["status", dataset_id, "20991231235959000000"],
+            ["status", dataset_id, batch, "--api-key", SECRET + "-wrong"],
+            ["status", "not-a-uuid", batch],
+        ]
+        outputs = []
+        for argv in runs:
+            cli.main(argv)
+            captured = capsys.readouterr()
+            outputs += [captured.out, captured.err]
+    assert any('"is_completed": true' in text for text in outputs)
+    for text in outputs:
+        assert "TOPSECRET" not in text
