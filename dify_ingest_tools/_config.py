@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import threading
@@ -69,6 +68,8 @@ def public_url(url: URL | str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress  # only plain-http URLs get here
+
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     try:

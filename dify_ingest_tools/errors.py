@@ -20,7 +20,6 @@ DifyError
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
 import time
@@ -247,6 +246,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # only HTTP-date Retry-After values need it
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -50,7 +50,7 @@ class IndexingEvent(BaseModel):
         retry_in: Seconds until the next attempt, for ``rate_limited`` / ``retrying``.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: EventKind
     dataset_id: str

@@ -118,7 +118,7 @@ class DocumentIndexingStatus(BaseModel):
     ``error`` can likewise linger while a retried document is ``waiting`` again.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
 
     id: str
     indexing_status: StatusValue
@@ -194,7 +194,7 @@ class BatchIndexingStatus(BaseModel):
     ``documents`` is sorted by id here: two snapshots of the same state compare equal.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     dataset_id: str
     batch: str
@@ -328,7 +328,7 @@ class BatchIndexingStatus(BaseModel):
 class IndexingStatusPayload(BaseModel):
     """The wire envelope of ``indexing-status``: ``{"data": [document, ...]}``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     data: tuple[DocumentIndexingStatus, ...]
 
@@ -336,7 +336,7 @@ class IndexingStatusPayload(BaseModel):
 class BatchRef(BaseModel):
     """The handle of a creation batch: what ``indexing-status`` is polled with."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     dataset_id: str
     batch: str
@@ -352,7 +352,7 @@ class CreatedDocument(BaseModel):
     name returns the *existing* document id under a new batch and re-indexes it.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     dataset_id: str
     document_id: str
@@ -402,7 +402,7 @@ class DifyDocument(BaseModel):
     not archived — the strictest notion of "retrievable".
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
 
     id: str
     name: str = ""
@@ -422,7 +422,7 @@ class DifyDocument(BaseModel):
 class DocumentList(BaseModel):
     """One page of ``GET /datasets/{id}/documents``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     data: tuple[DifyDocument, ...]
     has_more: bool = False
@@ -439,7 +439,7 @@ class RetrievedChunk(BaseModel):
     segment's document with every field null (only ``segment.document_id`` is set).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     content: str
     score: float | None = None
