@@ -130,21 +130,43 @@ class IndexingMonitor:
     async def fetch(
         self, dataset_id: str, batch: str, *, deadline: float | None = None
     ) -> BatchIndexingStatus:
-        """One status request; concurrent identical requests share one HTTP call."""
+        """One status request; concurrent identical requests share one HTTP call.
+
+        The first caller makes the request in its own task (no extra task on the hot path);
+        callers arriving meanwhile await its outcome. If that first caller is cancelled, the
+        others are not: they make the request themselves.
+        """
         self._client._status_url(dataset_id, batch)  # validates before anything else
         key = _key(dataset_id, batch)
-        pending = self._inflight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._request(dataset_id, batch, deadline, True))
-            self._inflight[key] = pending
-            pending.add_done_callback(lambda done: self._forget(key, done))
-        return await asyncio.shield(pending)
-
-    def _forget(self, key: _Key, done: asyncio.Future[BatchIndexingStatus]) -> None:
-        if self._inflight.get(key) is done:
-            del self._inflight[key]
-        if not done.cancelled():
-            done.exception()  # retrieved here: every caller may have been cancelled
+        while True:
+            shared = self._inflight.get(key)
+            if shared is None:
+                break
+            try:
+                return await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                if not shared.cancelled():
+                    raise  # this caller was cancelled, not the shared request
+        shared = asyncio.get_running_loop().create_future()
+        self._inflight[key] = shared
+        try:
+            # A caller's own request: not held to the poll loops' concurrency cap.
+            result = await self._client._fetch_status(dataset_id, batch, deadline=deadline)
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except BaseException as error:
+            if not shared.done():  # the monitor may have been closed meanwhile
+                shared.set_exception(error)
+                shared.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        else:
+            if not shared.done():
+                shared.set_result(result)
+            return result
+        finally:
+            if self._inflight.get(key) is shared:
+                del self._inflight[key]
 
     async def status(
         self, dataset_id: str, batch: str, *, max_age: float | None = None

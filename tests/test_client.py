@@ -388,3 +388,35 @@ def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (
         AsyncDifyKnowledgeClient(base_url="https://x.example/v1").base_url == "https://x.example/v1"
     )
+
+
+async def test_concurrent_identical_status_calls_share_one_request(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    import asyncio
+
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    sim.inject(Fault.latency(0.1), route="indexing_status")
+    results = await asyncio.gather(
+        *(client.get_indexing_status(dataset_id, batch) for _ in range(10))
+    )
+    assert {r.batch for r in results} == {batch}
+    assert len(sim.requests_for(route="indexing_status")) == 1
+    # The first caller giving up does not take the others down with it.
+    sim.inject(Fault.latency(0.1), route="indexing_status")
+    first = asyncio.ensure_future(client.get_indexing_status(dataset_id, batch))
+    await asyncio.sleep(0.02)
+    others = asyncio.gather(*(client.get_indexing_status(dataset_id, batch) for _ in range(3)))
+    await asyncio.sleep(0.02)
+    first.cancel()
+    assert all(r.batch == batch for r in await others)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # And an error reaches every caller.
+    sim.clear_requests()
+    sim.inject(Fault.server_error(500), route="indexing_status", times=-1)
+    outcomes = await asyncio.gather(
+        *(client.get_indexing_status(dataset_id, batch) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(o, DifyServerError) for o in outcomes)
+    assert len(sim.requests_for(route="indexing_status")) == 4  # one call, with its retries
