@@ -349,6 +349,19 @@ async def get_document(
         )
 
 
+async def delete_dataset(
+    core: Core, request: web.BaseRequest, params: dict[str, str]
+) -> web.Response:
+    """``DELETE /v1/datasets/{dataset_id}``: 204; its batches then answer ``Dataset not found.``."""
+    store = core.store
+    with store.lock:
+        dataset = _dataset(core, request, params, "delete_dataset")
+        if isinstance(dataset, web.Response):
+            return dataset
+        store.delete_dataset(dataset)
+        return no_content()
+
+
 async def delete_document(
     core: Core, request: web.BaseRequest, params: dict[str, str]
 ) -> web.Response:
@@ -426,6 +439,7 @@ async def retrieve(core: Core, request: web.BaseRequest, params: dict[str, str])
 HANDLERS: dict[str, Handler] = {
     "create_dataset": create_dataset,
     "get_dataset": get_dataset,
+    "delete_dataset": delete_dataset,
     "create_by_text": create_by_text,
     "create_by_file": create_by_file,
     "indexing_status": indexing_status,

@@ -19,6 +19,7 @@ _DATASET = rf"/v1/datasets/(?P<dataset_id>{_UUID})"
 ROUTE_NAMES = (
     "create_dataset",
     "get_dataset",
+    "delete_dataset",
     "create_by_text",
     "create_by_file",
     "indexing_status",
@@ -45,7 +46,7 @@ def _rule(pattern: str, **methods: str) -> PathRule:
 # fall through to the HTML 404 (03). The deprecated underscore create aliases are registered.
 RULES: tuple[PathRule, ...] = (
     _rule(r"/v1/datasets", POST="create_dataset"),
-    _rule(_DATASET, GET="get_dataset"),
+    _rule(_DATASET, GET="get_dataset", DELETE="delete_dataset"),
     _rule(rf"{_DATASET}/document/create(?:-by-|_by_)text", POST="create_by_text"),
     _rule(rf"{_DATASET}/document/create(?:-by-|_by_)file", POST="create_by_file"),
     _rule(rf"{_DATASET}/documents/(?P<batch>{_STRING})/indexing-status", GET="indexing_status"),

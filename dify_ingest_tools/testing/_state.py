@@ -383,6 +383,13 @@ class Store:
         dataset.updated_at = now
         return document
 
+    def delete_dataset(self, dataset: Dataset) -> None:
+        """Delete a dataset with its documents."""
+        now = self.clock()
+        for document in dataset.documents.values():
+            document.timeline.abandon(now)
+        self.datasets.pop(dataset.id, None)
+
     def delete_document(self, dataset: Dataset, document_id: str) -> bool:
         """Delete a document; its batch then answers ``Documents not found.``."""
         document = dataset.documents.pop(document_id.lower(), None)

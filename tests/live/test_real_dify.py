@@ -6,9 +6,7 @@ starts with ``dify-ingest-tools-live-``) and deleted documents are cleaned up ei
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -46,9 +44,7 @@ async def dataset_id(client: AsyncDifyKnowledgeClient) -> AsyncIterator[str]:
         return
     name = f"dify-ingest-tools-live-{uuid.uuid4().hex[:8]}"
     body = {"name": name, "indexing_technique": TECHNIQUE, "permission": "only_me"}
-    payload = await client._request(
-        "POST", client._url("datasets"), json_body=body, idempotent=False
-    )
+    payload = await client._json("POST", client._url("datasets"), json_body=body, idempotent=False)
     created = str(payload["id"])
     try:
         yield created
@@ -56,25 +52,47 @@ async def dataset_id(client: AsyncDifyKnowledgeClient) -> AsyncIterator[str]:
         await client._request("DELETE", client._url("datasets", created), idempotent=False)
 
 
-async def test_create_poll_until_completed_then_delete(
+async def test_create_wait_retrieve_delete(
     client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     name = f"live-{uuid.uuid4().hex[:10]}.txt"
+    marker = f"zebracorn{uuid.uuid4().hex[:6]}"
     created = await client.create_document_by_text(
-        dataset_id, name, "Live check paragraph about readiness.", indexing_technique=TECHNIQUE
+        dataset_id,
+        name,
+        f"Live check paragraph about readiness. The secret word is {marker}.",
+        indexing_technique=TECHNIQUE,
     )
     try:
-        deadline = time.monotonic() + 120
-        status = await client.get_indexing_status(dataset_id, created.batch)
-        while not status.is_terminal and time.monotonic() < deadline:
-            await asyncio.sleep(1)
-            status = await client.get_indexing_status(dataset_id, created.batch)
+        events: list[str] = []
+        status = await client.wait_for_indexing(
+            dataset_id,
+            created.batch,
+            timeout=180,
+            stall_timeout=120,
+            on_event=lambda e: events.append(e.kind),
+        )
         assert status.is_completed, status.summary()
         assert status.documents[0].id == created.document_id
+        assert events[-1] == "batch_completed"
         detail = await client.get_document(dataset_id, created.document_id)
         assert detail.name == name
+        model = (
+            {
+                "search_method": "keyword_search",
+                "reranking_enable": False,
+                "top_k": 5,
+                "score_threshold_enabled": False,
+            }
+            if TECHNIQUE == "economy"
+            else None
+        )
+        hits = await client.retrieve(dataset_id, marker, retrieval_model=model)
+        assert any(hit.document_id == created.document_id for hit in hits), hits
     finally:
         await client.delete_document(dataset_id, created.document_id)
+    with pytest.raises(DifyNotFoundError):
+        await client.get_document(dataset_id, created.document_id)
 
 
 async def test_real_error_rows(client: AsyncDifyKnowledgeClient, dataset_id: str) -> None:

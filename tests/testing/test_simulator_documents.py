@@ -228,6 +228,18 @@ async def test_delete_document(
         sim.delete_document(dataset_id, recreated["document"]["id"])
 
 
+async def test_delete_dataset(api: Api, dataset_id: str) -> None:
+    created = await api.create_text(dataset_id, "a.txt", "alpha")
+    deleted = await api.delete(f"/v1/datasets/{dataset_id}")
+    assert (deleted.status, deleted.text) == (204, "")
+    status = await api.get(
+        f"/v1/datasets/{dataset_id}/documents/{created['batch']}/indexing-status"
+    )
+    assert (status.status, status.json["message"]) == (404, "Dataset not found.")
+    again = await api.delete(f"/v1/datasets/{dataset_id}")
+    assert again.json["message"] == "Dataset not found."
+
+
 async def test_deleting_a_batch_member_lets_the_next_one_run(
     sim: DifySimulator, api: Api, dataset_id: str, clock: ManualClock
 ) -> None:
