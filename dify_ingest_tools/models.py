@@ -190,8 +190,9 @@ def _utc_now() -> datetime:
 class BatchIndexingStatus(BaseModel):
     """Every document of one creation batch at one moment, with the verdicts derived from it.
 
-    Dify returns the documents in no particular order (there is no ORDER BY server-side), so
-    ``documents`` is sorted by id here: two snapshots of the same state compare equal.
+    Dify returns the documents in no particular order (there is no ORDER BY server-side) and
+    the order changes between polls: find a document by id (`document`), never by position.
+    ``documents`` keeps the order of the answer; `fingerprint` ignores it.
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True)
@@ -200,13 +201,6 @@ class BatchIndexingStatus(BaseModel):
     batch: str
     documents: tuple[DocumentIndexingStatus, ...]
     observed_at: datetime = Field(default_factory=_utc_now)
-
-    @field_validator("documents", mode="after")
-    @classmethod
-    def _sorted_by_id(
-        cls, value: tuple[DocumentIndexingStatus, ...]
-    ) -> tuple[DocumentIndexingStatus, ...]:
-        return tuple(sorted(value, key=lambda doc: doc.id))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -294,8 +288,8 @@ class BatchIndexingStatus(BaseModel):
         raise KeyError(document_id)
 
     def fingerprint(self) -> tuple[Any, ...]:
-        """Everything observable about the batch (not the observation time)."""
-        return tuple(doc.fingerprint() for doc in self.documents)
+        """Everything observable about the batch (not the observation time, not the order)."""
+        return tuple(sorted(doc.fingerprint() for doc in self.documents))
 
     def summary(self) -> str:
         """One line a human or an LLM can act on."""

@@ -164,7 +164,7 @@ def test_multi_document_batch_derivations() -> None:
         doc("indexing", 2, 10, id="a"),
         doc("error", id="b", error="Package not found"),
     )
-    assert [d.id for d in status.documents] == ["a", "b", "c"]  # order-independent
+    assert [d.id for d in status.documents] == ["c", "a", "b"]  # as Dify sent them
     assert status.is_failed and not status.is_terminal and status.verdict == "failed"
     assert [d.id for d in status.failed_documents] == ["b"]
     assert (status.completed_segments, status.total_segments) == (10, 18)
