@@ -362,6 +362,24 @@ class ClientBridge:
             "on a DifyKnowledgeClient (or from api_key / base_url) to use both"
         )
 
+    def submit(
+        self, work: Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, T]]
+    ) -> concurrent.futures.Future[T]:
+        """Start ``work(async_client)`` on the client's loop and return at once (sync code).
+
+        For callers that must do something in their own thread while the work runs (e.g.
+        hand events to a framework's callbacks); cancel the future to cancel the work.
+        """
+        if not isinstance(self.client, DifyKnowledgeClient):
+            self.call(work)  # raises the TypeError that explains why
+        assert isinstance(self.client, DifyKnowledgeClient)
+        if threading.current_thread() is self.client._worker._thread:
+            raise RuntimeError(
+                "a blocking Dify component was called from inside its client's own event loop "
+                "(e.g. from an on_event callback); use its async method there"
+            )
+        return self.client._worker.submit(work(self.client.async_client))
+
     async def acall(self, work: Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, T]]) -> T:
         """Await ``work(async_client)`` from async code, on the loop the client lives on."""
         if isinstance(self.client, DifyKnowledgeClient):

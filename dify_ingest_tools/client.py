@@ -140,7 +140,9 @@ class AsyncDifyKnowledgeClient:
             raise ValueError("max_concurrency must be >= 1")
         self.max_concurrency = max_concurrency
         self._monitor: IndexingMonitor | None = None
-        self._uploaded: dict[str, dict[str, BatchRef]] = {}
+        # dataset -> batch -> (ref, document id): what this client uploaded and has not seen
+        # finish, for the retrievers' gate (`wait_for_pending`).
+        self._uploaded: dict[str, dict[str, tuple[BatchRef, str]]] = {}
         warn_if_plaintext(self._base_url)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -406,7 +408,9 @@ class AsyncDifyKnowledgeClient:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
                 raise _invalid_json(raw, url, "GET") from None
             raise _shape_error(_first_error(exc), _loads_or_text(raw), url, "GET") from None
-        return BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
+        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
+        self._forget_if_done(status)
+        return status
 
     def _status_url(self, dataset_id: str, batch: str) -> URL:
         key = (dataset_id, batch)
@@ -627,12 +631,29 @@ class AsyncDifyKnowledgeClient:
                 url,
                 "POST",
             ) from None
-        self._uploaded.setdefault(dataset_id.lower(), {})[created.batch] = created.ref
+        self._remember(created)
         return created
 
+    def _remember(self, created: CreatedDocument) -> None:
+        pending = self._uploaded.setdefault(created.dataset_id.lower(), {})
+        for batch, (_, document_id) in list(pending.items()):
+            if document_id == created.document_id:
+                # Uploaded again under the same name (an upsert): the document moved to the
+                # new batch, and the old one now answers "Documents not found.".
+                del pending[batch]
+        pending[created.batch] = (created.ref, created.document_id)
+
+    def _forget_if_done(self, status: BatchIndexingStatus) -> None:
+        if status.is_terminal:
+            self._uploaded.get(status.dataset_id.lower(), {}).pop(status.batch, None)
+
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
-        """Batches this client created in the dataset and has not yet seen finish."""
-        return list(self._uploaded.get(dataset_id.lower(), {}).values())
+        """Batches this client created in the dataset and has not yet seen finish.
+
+        A batch is forgotten as soon as any status request of this client (a wait, a check)
+        sees it terminal, or when its document is uploaded again under the same name.
+        """
+        return [ref for ref, _ in self._uploaded.get(dataset_id.lower(), {}).values()]
 
     async def wait_for_pending(
         self,
@@ -656,19 +677,9 @@ class AsyncDifyKnowledgeClient:
         pending = self.pending_batches(dataset_id)
         if not pending:
             return []
-        uploaded = self._uploaded.get(dataset_id.lower(), {})
-        try:
-            statuses = await self.wait_for_batches(
-                pending, timeout=timeout, raise_on_error=raise_on_error, **options
-            )
-        except DifyError as error:
-            if error.last_status is not None and error.last_status.is_terminal:
-                uploaded.pop(error.last_status.batch, None)
-            raise
-        for status in statuses:
-            if status.is_terminal:
-                uploaded.pop(status.batch, None)
-        return statuses
+        return await self.wait_for_batches(
+            pending, timeout=timeout, raise_on_error=raise_on_error, **options
+        )
 
     async def _dataset_technique(self, dataset_id: str) -> str | None:
         """The dataset's indexing technique, or None when it cannot be read.

@@ -116,3 +116,20 @@ def test_blocking_pending_gate(
     clock.advance(60)
     [status] = sync_client.wait_for_pending(dataset_id, poll_interval=0.01)
     assert status.is_completed and sync_client.pending_batches(dataset_id) == []
+
+
+async def test_the_gate_forgets_what_any_wait_saw_finish_and_re_uploads(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    first = await client.create_document_by_text(dataset_id, "same.txt", "v1")
+    clock.advance(60)
+    await client.wait_for_indexing(dataset_id, first.batch, poll_interval=0.01)
+    assert client.pending_batches(dataset_id) == []  # the wait saw it finish
+    again = await client.create_document_by_text(dataset_id, "same.txt", "v2")
+    newer = await client.create_document_by_text(dataset_id, "same.txt", "v3")
+    # Same name: the document moved to the newest batch; older ones answer "not found".
+    assert [ref.batch for ref in client.pending_batches(dataset_id)] == [newer.batch]
+    assert again.document_id == newer.document_id == first.document_id
+    clock.advance(60)
+    [status] = await client.wait_for_pending(dataset_id, poll_interval=0.01, not_found_grace=0)
+    assert status.batch == newer.batch and status.is_completed

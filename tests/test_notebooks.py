@@ -40,6 +40,34 @@ EXPECTED: dict[str, list[str]] = {
         "refund",  # the retrieval hit
         "All closed.",
     ],
+    "02_langchain_agent.ipynb": [
+        "Using the Dify simulator",
+        "dify_indexing_batch_completed      batch_completed: Batch",  # the progress handler
+        "'dify_indexing_batch_completed': 1",  # counted through astream_events
+        "dify_indexing_status     args: ['batch']",  # the bound tools hide dataset_id
+        "-> dify_wait_for_indexing({'batch': ",  # the scripted agent's tool calls
+        "is READY: 1 of 1 document(s) completed",  # the wait tool's answer
+        "ANSWER: From the knowledge base: Returns policy",  # found only once indexed
+        "A restocking fee of 10% applies to opened electronics.",
+        "dify_wait_for_indexing   verdict=ready",  # the artifact
+        "All closed.",
+    ],
+    "03_llamaindex_pipeline.ipynb": [
+        "Using the Dify simulator",
+        "[DifyBatchIndexingEvent] batch_completed: Batch",  # the instrumentation handler
+        "refunds.md   ready ",  # node metadata after pipeline.run
+        "broken.md    failed",  # on_failure="mark"
+        "Failed to load document (scripted failure).",
+        "warranty.md ready",  # pipeline.arun
+        "refunds.md   'You can ask for a full refund",  # the retriever's hit
+        "sources: ['refunds.md'",  # the query engine's source nodes
+        "Query: How long do I have to ask for a refund?",  # MockLLM's echoed prompt
+        "get_indexing_status({'batch':",  # the agent's tool calls
+        "is NOT READY yet",
+        "wait_for_indexing({'batch':",
+        "Agent: Here is what Dify says: Batch",
+        "All closed.",
+    ],
 }
 
 

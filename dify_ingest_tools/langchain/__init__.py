@@ -1,0 +1,40 @@
+"""LangChain integration: agent tools, ingestion runnables and a readiness-gated retriever.
+
+* `DifyIndexingStatusTool` (``dify_indexing_status``) and `DifyWaitForIndexingTool`
+  (``dify_wait_for_indexing``): agent tools answering "is this upload indexed yet?".
+* `DifyDocumentUploader` | `DifyIndexingWaiter`: an LCEL ingestion chain; the waiter
+  dispatches every `IndexingEvent` as a custom event ``dify_indexing_<kind>`` (see
+  `CUSTOM_EVENT_NAMES`).
+* `DifyRetriever`: retrieval that first waits for this client's pending uploads.
+
+Every component takes ``api_key`` / ``base_url`` (or ``DIFY_API_KEY`` /
+``DIFY_API_BASE_URL``), or ``client=`` (an `AsyncDifyKnowledgeClient` for async use only, or
+a `DifyKnowledgeClient` for both). Share one ``client=`` between the uploader, the waiter and
+the retriever: the retriever's gate only knows uploads made through its own client.
+
+Needs ``langchain-core``: ``pip install "dify-ingest-tools[langchain]"``.
+"""
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a test with the import blocked
+    raise ImportError(
+        "dify_ingest_tools.langchain needs langchain-core: "
+        'pip install "dify-ingest-tools[langchain]"'
+    ) from exc
+
+from .events import CUSTOM_EVENT_NAMES, CUSTOM_EVENT_PREFIX, custom_event_name
+from .retrievers import DifyRetriever
+from .runnables import DifyDocumentUploader, DifyIndexingWaiter
+from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
+
+__all__ = [
+    "CUSTOM_EVENT_NAMES",
+    "CUSTOM_EVENT_PREFIX",
+    "DifyDocumentUploader",
+    "DifyIndexingStatusTool",
+    "DifyIndexingWaiter",
+    "DifyRetriever",
+    "DifyWaitForIndexingTool",
+    "custom_event_name",
+]

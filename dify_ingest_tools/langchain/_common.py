@@ -1,0 +1,152 @@
+"""What every LangChain component shares: how it gets a client, wait settings, tool errors."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from langchain_core.tools import ToolException
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from typing_extensions import Self
+
+from .._config import ENV_API_KEY
+from .._policy import OnPaused
+from .._sync import ClientBridge, DifyKnowledgeClient
+from ..client import AsyncDifyKnowledgeClient
+from ..errors import (
+    DifyAPIError,
+    DifyAuthenticationError,
+    DifyConnectionError,
+    DifyError,
+    DifyNotFoundError,
+    DifyPermissionError,
+    DifyRateLimitError,
+    DifyResponseError,
+    DifyServerError,
+)
+from ..waiting import WaitOptions
+
+__all__ = ["AnyDifyClient", "DifyConnection", "WaitSettings", "tool_exception"]
+
+AnyDifyClient: TypeAlias = AsyncDifyKnowledgeClient | DifyKnowledgeClient
+
+
+class DifyConnection(BaseModel):
+    """The connection fields of every component: a client, or the key and URL to build one.
+
+    Built from ``api_key`` / ``base_url`` (or ``DIFY_API_KEY`` / ``DIFY_API_BASE_URL``), a
+    component owns a `DifyKnowledgeClient`, usable from sync and async code alike; it is
+    closed when the component is garbage collected. Pass ``client=`` to share one client
+    between components: the retriever's readiness gate only knows about uploads made through
+    the same client.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    """The Knowledge API key (``dataset-...``); defaults to ``DIFY_API_KEY``. Never serialized."""
+    base_url: str | None = None
+    """The API root ending in ``/v1``; defaults to ``DIFY_API_BASE_URL``, else Dify Cloud."""
+    client: AnyDifyClient | None = Field(default=None, exclude=True, repr=False)
+    """An existing client to use instead of ``api_key`` / ``base_url`` (not closed here)."""
+
+    @model_validator(mode="after")
+    def _connect(self) -> Self:
+        if self.client is None:
+            self.client = DifyKnowledgeClient(self.api_key, self.base_url)
+        elif self.api_key is not None or self.base_url is not None:
+            raise ValueError("pass either client= or api_key / base_url, not both")
+        # Mirrors of the client's settings, for introspection (the key stays a SecretStr).
+        self.api_key = self.client.api_key
+        self.base_url = self.client.base_url
+        return self
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": ENV_API_KEY}
+
+    @property
+    def _dify_bridge(self) -> ClientBridge:
+        assert self.client is not None  # set by the validator
+        return ClientBridge(self.client)
+
+
+class WaitSettings(BaseModel):
+    """How a component polls while it waits (the options of ``wait_for_batches``)."""
+
+    poll_interval: float = 1.0
+    """First gap between status polls, and the gap after any change (seconds)."""
+    max_poll_interval: float = 10.0
+    """Longest gap between polls while nothing changes (seconds)."""
+    stall_timeout: float | None = None
+    """Give up when nothing changed for this long (the indexing worker may be down)."""
+    not_found_grace: float = 10.0
+    """Seconds a just-created batch may be unknown to Dify before that is an error."""
+    on_paused: OnPaused = "wait"
+    """``"wait"`` on a document paused from Dify's console, or ``"fail"`` at once."""
+
+    @model_validator(mode="after")
+    def _check_wait_settings(self) -> Self:
+        WaitOptions(timeout=1.0, **self.wait_options())  # raises ValueError for bad values
+        return self
+
+    def wait_options(self) -> dict[str, Any]:
+        """These settings as keyword arguments of the client's wait methods."""
+        return {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "stall_timeout": self.stall_timeout,
+            "not_found_grace": self.not_found_grace,
+            "on_paused": self.on_paused,
+        }
+
+
+def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
+    if isinstance(error, DifyAuthenticationError):
+        return (
+            "Dify rejected the API key. Changing the tool arguments will not help: tell the "
+            "user to check the Knowledge API key (DIFY_API_KEY)."
+        )
+    if isinstance(error, DifyRateLimitError):
+        return "Dify is rate limiting requests: wait about a minute before calling this again."
+    if isinstance(error, DifyPermissionError):
+        return (
+            f"The API key may not access dataset {dataset_id} (its API access may be disabled "
+            "in Dify's console, or a plan limit was reached). Retrying will not help: tell the "
+            "user."
+        )
+    if isinstance(error, DifyNotFoundError):
+        if error.is_dataset_missing:
+            return f"There is no dataset {dataset_id}: check dataset_id."
+        if error.is_batch_missing:
+            return (
+                f"Dify does not know batch {batch} in dataset {dataset_id}. Pass the exact "
+                "`batch` string the upload returned; a new batch can take a few seconds to "
+                "appear, so check again shortly."
+            )
+        return "Dify's API was not found at the configured base URL: tell the user."
+    if isinstance(error, DifyConnectionError | DifyServerError | DifyResponseError):
+        return "Dify could not be reached or answered badly: try again in a little while."
+    return "Try again in a little while; if it keeps failing, tell the user."
+
+
+def tool_exception(
+    error: DifyError | ValueError, *, dataset_id: str | None, batch: str | None
+) -> ToolException:
+    """A `ToolException` whose text says what went wrong and what the model can do about it.
+
+    The text carries Dify's own message, the HTTP status and code, and advice; never the key
+    (no error of this library contains it).
+    """
+    if isinstance(error, ValueError):
+        return ToolException(f"Invalid argument: {error}")
+    if isinstance(error, DifyAPIError):
+        hint = f" {error.hint}" if error.hint else ""
+        head = (
+            f"Dify error (HTTP {error.status}, code {error.code!r}): "
+            f"{error.message.rstrip('.') or 'no message'}.{hint}"
+        )
+    elif isinstance(error, DifyConnectionError):
+        head = f"Could not reach Dify: {error}."
+    else:
+        head = f"Dify error: {error}."
+    return ToolException(f"{head} {_advice(error, dataset_id, batch)}")

@@ -1,0 +1,114 @@
+"""`DifyRetriever`: a LangChain retriever over a Dify knowledge base, gated on readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import Field, field_validator
+
+from .._inputs import check_dataset_id
+from ..client import AsyncDifyKnowledgeClient
+from ..models import RetrievedChunk
+from ._common import DifyConnection, WaitSettings
+
+__all__ = ["DifyRetriever"]
+
+
+class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
+    """Retrieves from a Dify knowledge base (``POST /datasets/{id}/retrieve``).
+
+    With ``wait_for_pending=True`` (the default), each query first waits for the batches
+    *this client* uploaded to the dataset that may still be indexing, so a chain never
+    searches a half-indexed knowledge base. The gate knows only uploads made through the same
+    client: build the uploader and the retriever with the same ``client=``. Uploads that
+    failed do not block retrieval (whoever waited on them was told).
+
+    Each `Document` has the chunk's text as ``page_content``, the segment id as ``id`` and
+    ``metadata`` with ``score``, ``document_id``, ``document_name``, ``segment_id``,
+    ``position`` and ``dataset_id`` (plus what Dify sends: ``keywords``, ``word_count``,
+    ``doc_metadata``, ...). ``ainvoke`` is natively async.
+
+    Example:
+        >>> retriever = DifyRetriever(dataset_id="...", client=client, k=3)  # doctest: +SKIP
+        >>> retriever.invoke("refund policy")  # doctest: +SKIP
+    """
+
+    dataset_id: str
+    """The knowledge base (dataset) UUID."""
+    k: int = Field(default=4, ge=1)
+    """How many chunks to return (Dify's ``top_k``); ``invoke(query, k=...)`` overrides it."""
+    score_threshold: float | None = None
+    """Drop chunks scoring below this (None: the dataset's own setting)."""
+    retrieval_model: dict[str, Any] | None = None
+    """Dify's retrieval settings (``search_method``, ...); by default the dataset's own."""
+    wait_for_pending: bool = True
+    """Wait for this client's uploads to the dataset that may still be indexing."""
+    pending_timeout: float = Field(default=600.0, gt=0)
+    """Seconds that wait may take (then `IndexingTimeoutError` is raised)."""
+
+    @field_validator("dataset_id")
+    @classmethod
+    def _check_dataset_id(cls, value: str) -> str:
+        return check_dataset_id(value)
+
+    async def _search(
+        self,
+        client: AsyncDifyKnowledgeClient,
+        query: str,
+        k: int | None,
+        score_threshold: float | None,
+    ) -> list[Document]:
+        if self.wait_for_pending:
+            await client.wait_for_pending(
+                self.dataset_id, timeout=self.pending_timeout, **self.wait_options()
+            )
+        chunks = await client.retrieve(
+            self.dataset_id,
+            query,
+            top_k=self.k if k is None else k,
+            score_threshold=self.score_threshold if score_threshold is None else score_threshold,
+            retrieval_model=self.retrieval_model,
+        )
+        return [self._document(chunk) for chunk in chunks]
+
+    def _document(self, chunk: RetrievedChunk) -> Document:
+        metadata = {
+            **chunk.metadata,
+            "score": chunk.score,
+            "document_id": chunk.document_id,
+            "document_name": chunk.document_name,
+            "segment_id": chunk.segment_id,
+            "position": chunk.position,
+            "dataset_id": self.dataset_id,
+        }
+        return Document(id=chunk.segment_id, page_content=chunk.content, metadata=metadata)
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Document]:
+        return self._dify_bridge.call(
+            lambda client: self._search(client, query, k, score_threshold)
+        )
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Document]:
+        return await self._dify_bridge.acall(
+            lambda client: self._search(client, query, k, score_threshold)
+        )

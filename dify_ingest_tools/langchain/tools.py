@@ -1,0 +1,296 @@
+"""Agent tools: is an upload indexed yet (`DifyIndexingStatusTool`), and a bounded wait for it
+(`DifyWaitForIndexingTool`).
+
+Both answer in text an LLM can act on, with the `BatchIndexingStatus` as the ToolMessage's
+artifact. A wait that runs out of time, stalls or ends in a failed document is an answer, not
+an error; Dify API errors (bad key, unknown dataset or batch, rate limit, outage) are raised
+as `ToolException`, which agents receive as an error ToolMessage (``handle_tool_error=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeAlias
+
+from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, ToolException
+from langchain_core.tools.base import ArgsSchema, ToolExceptionHandlerOutput
+from pydantic import BaseModel, Field, SkipValidation, field_validator, model_validator
+from typing_extensions import Self
+
+from .._inputs import check_dataset_id
+from .._policy import OnPaused
+from ..answers import failure_answer, stalled_answer, status_answer, timeout_answer
+from ..client import AsyncDifyKnowledgeClient
+from ..errors import (
+    DifyError,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
+from ..events import EventCallback, IndexingEvent
+from ..models import BatchIndexingStatus
+from ._common import DifyConnection, WaitSettings, tool_exception
+from .events import (
+    acall_with_events,
+    adispatch_indexing_event,
+    call_with_events,
+    dispatch_indexing_event,
+)
+
+__all__ = [
+    "BatchStatusInput",
+    "BatchWaitInput",
+    "DatasetBatchStatusInput",
+    "DatasetBatchWaitInput",
+    "DifyIndexingStatusTool",
+    "DifyWaitForIndexingTool",
+]
+
+ToolAnswer = tuple[str, BatchIndexingStatus | None]
+"""``(answer for the model, status artifact)``."""
+
+# BaseTool's own annotation of `handle_tool_error`, whose default is changed below.
+_ErrorHandling: TypeAlias = (
+    bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
+)
+
+_DATASET_ID = "The id (a UUID) of the Dify knowledge base (dataset) the documents were uploaded to."
+_BATCH = (
+    "The `batch` string Dify returned when the documents were uploaded (usually 20 digits, "
+    "e.g. '20250612093011123456'). Copy it exactly; it identifies one upload."
+)
+_TIMEOUT = (
+    "The longest to wait, in seconds, before answering with the progress so far. Values "
+    "above this tool's limit are reduced to it. Small documents take a few seconds, large "
+    "ones minutes; waiting does not make Dify faster."
+)
+
+
+class BatchStatusInput(BaseModel):
+    """Arguments of `DifyIndexingStatusTool` when the tool is bound to a dataset."""
+
+    batch: str = Field(description=_BATCH)
+
+
+class DatasetBatchStatusInput(BaseModel):
+    """Arguments of `DifyIndexingStatusTool`."""
+
+    dataset_id: str = Field(description=_DATASET_ID)
+    batch: str = Field(description=_BATCH)
+
+
+class BatchWaitInput(BaseModel):
+    """Arguments of `DifyWaitForIndexingTool` when the tool is bound to a dataset."""
+
+    batch: str = Field(description=_BATCH)
+    timeout_seconds: float = Field(default=30.0, gt=0, description=_TIMEOUT)
+
+
+class DatasetBatchWaitInput(BaseModel):
+    """Arguments of `DifyWaitForIndexingTool`."""
+
+    dataset_id: str = Field(description=_DATASET_ID)
+    batch: str = Field(description=_BATCH)
+    timeout_seconds: float = Field(default=30.0, gt=0, description=_TIMEOUT)
+
+
+_STATUS_DESCRIPTION = (
+    "Check, without waiting, whether documents uploaded to a Dify knowledge base are indexed "
+    "and searchable yet. Give the upload's `batch`{dataset}. Answers READY (search now), NOT "
+    "READY (with how many documents are in each stage and segments indexed so far), PAUSED, "
+    "or FAILED (naming each failed document with Dify's error). Use it before searching "
+    "content that was just uploaded."
+)
+
+_WAIT_DESCRIPTION = (
+    "Wait until documents uploaded to a Dify knowledge base are indexed, for at most "
+    "`timeout_seconds` (this tool's limit is {limit:g} s). Give the upload's `batch`{dataset}. "
+    "Answers READY when they can be searched; if time runs out it answers with the progress "
+    "so far (Dify keeps indexing: wait again later); if a document fails or is paused it "
+    "says which one and Dify's error. Use it when new content must be searchable before "
+    "you answer."
+)
+
+
+def _dataset_hint(dataset_id: str | None) -> str:
+    return "" if dataset_id is not None else " and the knowledge base's `dataset_id`"
+
+
+class _DifyTool(DifyConnection, BaseTool):
+    """What both tools share: an optional bound dataset and answers as artifacts."""
+
+    dataset_id: str | None = None
+    """Bind the tool to this knowledge base: the model then only passes ``batch``."""
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: _ErrorHandling = True
+
+    @field_validator("dataset_id")
+    @classmethod
+    def _check_dataset_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_dataset_id(value)
+
+    def _target(self, dataset_id: str | None) -> str:
+        if self.dataset_id is not None:
+            return self.dataset_id
+        if dataset_id is None:
+            raise ToolException("Invalid argument: dataset_id is required.")
+        return dataset_id
+
+
+class DifyIndexingStatusTool(_DifyTool):
+    """Tells an agent whether an upload to a Dify knowledge base is indexed yet (no waiting).
+
+    The answer names the verdict (READY, NOT READY, PAUSED, FAILED), stage counts, segments
+    done/total and each failed document with Dify's error; the artifact is the
+    `BatchIndexingStatus`. A status a running wait already observed (in this client) is
+    reused, so checking a batch a pipeline is waiting on costs no extra request.
+
+    Example:
+        >>> tool = DifyIndexingStatusTool(dataset_id="...")  # doctest: +SKIP
+        >>> message = tool.invoke(
+        ...     {"name": "dify_indexing_status", "args": {"batch": "2025..."},
+        ...      "id": "call-1", "type": "tool_call"}
+        ... )  # doctest: +SKIP
+        >>> message.content, message.artifact.verdict  # doctest: +SKIP
+    """
+
+    name: str = "dify_indexing_status"
+    description: str = _STATUS_DESCRIPTION.format(dataset=_dataset_hint(None))
+    args_schema: Annotated[ArgsSchema | None, SkipValidation()] = DatasetBatchStatusInput
+
+    @model_validator(mode="after")
+    def _bind(self) -> Self:
+        if self.dataset_id is not None:
+            if "args_schema" not in self.model_fields_set:
+                self.args_schema = BatchStatusInput
+            if "description" not in self.model_fields_set:
+                self.description = _STATUS_DESCRIPTION.format(dataset="")
+        return self
+
+    async def _check(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, batch: str
+    ) -> ToolAnswer:
+        try:
+            status = await client.monitor.status(dataset_id, batch)
+        except (DifyError, ValueError) as error:
+            raise tool_exception(error, dataset_id=dataset_id, batch=batch) from error
+        return status_answer(status), status
+
+    def _run(
+        self,
+        batch: str,
+        dataset_id: str | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> ToolAnswer:
+        target = self._target(dataset_id)
+        return self._dify_bridge.call(lambda client: self._check(client, target, batch))
+
+    async def _arun(
+        self,
+        batch: str,
+        dataset_id: str | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> ToolAnswer:
+        target = self._target(dataset_id)
+        return await self._dify_bridge.acall(lambda client: self._check(client, target, batch))
+
+
+class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
+    """Lets an agent wait, within limits, until an upload to Dify is indexed.
+
+    ``timeout_seconds`` comes from the model and is cut to ``max_timeout_seconds``, so a model
+    cannot freeze the agent. Running out of time, a stall and a failed (or paused) document
+    are answers, with the last status as the artifact: the model can wait again, report, or
+    re-upload. A paused document fails the wait at once (``on_paused="fail"``): only Dify's
+    console can resume it. While it waits, progress is dispatched as custom events of the
+    tool's run (``dify_indexing_progress``, ...; see `DifyIndexingWaiter`), so an agent's
+    ``astream_events`` can show it.
+
+    Example:
+        >>> tool = DifyWaitForIndexingTool(dataset_id="...", max_timeout_seconds=60)
+        ... # doctest: +SKIP
+    """
+
+    name: str = "dify_wait_for_indexing"
+    description: str = _WAIT_DESCRIPTION.format(limit=120.0, dataset=_dataset_hint(None))
+    args_schema: Annotated[ArgsSchema | None, SkipValidation()] = DatasetBatchWaitInput
+    max_timeout_seconds: float = Field(default=120.0, gt=0)
+    """The longest one call may wait, whatever ``timeout_seconds`` the model asks for."""
+    on_paused: OnPaused = "fail"
+
+    @model_validator(mode="after")
+    def _bind(self) -> Self:
+        if self.dataset_id is not None and "args_schema" not in self.model_fields_set:
+            self.args_schema = BatchWaitInput
+        if "description" not in self.model_fields_set:
+            self.description = _WAIT_DESCRIPTION.format(
+                limit=self.max_timeout_seconds, dataset=_dataset_hint(self.dataset_id)
+            )
+        return self
+
+    async def _wait(
+        self,
+        client: AsyncDifyKnowledgeClient,
+        dataset_id: str,
+        batch: str,
+        timeout_seconds: float,
+        on_event: EventCallback,
+    ) -> ToolAnswer:
+        limit = min(timeout_seconds, self.max_timeout_seconds)
+        try:
+            status = await client.wait_for_indexing(
+                dataset_id,
+                batch,
+                timeout=limit,
+                raise_on_error=True,
+                on_event=on_event,
+                **self.wait_options(),
+            )
+        except IndexingTimeoutError as error:
+            answer = timeout_answer(error, limit)
+            if timeout_seconds > limit:
+                answer += f" (This tool waits at most {limit:g} s per call.)"
+            return answer, error.last_status
+        except IndexingStalledError as error:
+            return stalled_answer(error), error.last_status
+        except IndexingFailedError as error:
+            return failure_answer(error), error.last_status
+        except (DifyError, ValueError) as error:
+            raise tool_exception(error, dataset_id=dataset_id, batch=batch) from error
+        return status_answer(status), status
+
+    def _run(
+        self,
+        batch: str,
+        dataset_id: str | None = None,
+        timeout_seconds: float = 30.0,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> ToolAnswer:
+        target = self._target(dataset_id)
+        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
+        return call_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
+            lambda event: dispatch_indexing_event(event, config),
+        )
+
+    async def _arun(
+        self,
+        batch: str,
+        dataset_id: str | None = None,
+        timeout_seconds: float = 30.0,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> ToolAnswer:
+        target = self._target(dataset_id)
+        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
+
+        async def deliver(event: IndexingEvent) -> None:
+            await adispatch_indexing_event(event, config)
+
+        return await acall_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
+            deliver,
+        )

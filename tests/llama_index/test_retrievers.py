@@ -1,0 +1,128 @@
+"""DifyRetriever: nodes with scores and metadata, and the gate on pending uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+pytest.importorskip("llama_index.core")
+
+from llama_index.core.schema import MetadataMode, TextNode
+
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient, IndexingTimeoutError
+from dify_ingest_tools.llama_index import DifyDocumentUploader, DifyRetriever
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
+
+from .conftest import QUICK
+from .helpers import Recorder
+
+
+async def polls_until(sim: DifySimulator, count: int) -> None:
+    """Let the gate poll ``count`` more times (real time; the manual clock stands still)."""
+    start = len(sim.requests_for(route="indexing_status"))
+    for _ in range(500):
+        if len(sim.requests_for(route="indexing_status")) >= start + count:
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the gate stopped polling")
+
+
+async def test_the_gate_holds_retrieval_until_the_pending_batch_completed(
+    sim: DifySimulator,
+    clock: ManualClock,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    recorder: Recorder,
+) -> None:
+    sim.script("policy.md", DocumentScript(stall_at="indexing"))
+    uploader = DifyDocumentUploader(dataset_id, client=client)
+    [node] = await uploader.acall(
+        [TextNode(text="Refunds within 30 days.", metadata={"file_name": "policy.md"})]
+    )
+    clock.advance(10)  # into `indexing`, where the script holds it
+    retriever = DifyRetriever(dataset_id, client=client, similarity_top_k=2, **QUICK)
+    search = asyncio.ensure_future(retriever.aretrieve("refunds"))
+
+    await polls_until(sim, 3)
+    assert not search.done() and sim.requests_for(route="retrieve") == []
+    sim.release(node.metadata["dify_document_id"])  # indexing resumes, but takes clock time
+    await polls_until(sim, 3)
+    assert not search.done() and sim.requests_for(route="retrieve") == []
+    status = await client.get_indexing_status(dataset_id, node.metadata["dify_batch"])
+    assert not status.is_completed
+    clock.advance(10)  # now the document completes
+    completed_at = clock.now
+
+    hits = await asyncio.wait_for(search, 5)
+    [retrieve] = sim.requests_for(route="retrieve")
+    assert retrieve.at >= completed_at  # the log: retrieval came only after completion
+    log = sim.requests
+    polls = [r for r in log[: log.index(retrieve)] if r.route == "indexing_status"]
+    assert polls[-1].at >= completed_at  # ... after a poll that could see the completion
+    assert hits[0].node.metadata["document_id"] == node.metadata["dify_document_id"]
+    assert client.pending_batches(dataset_id) == []
+    assert "batch_completed" in recorder.kinds()  # the gate's wait reports progress too
+
+
+@pytest.mark.usefixtures("ticker")
+def test_retrieve_returns_nodes_with_scores_and_metadata(
+    sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str
+) -> None:
+    uploader = DifyDocumentUploader(dataset_id, client=sync_client)
+    uploader(
+        [
+            TextNode(text="Refunds are possible within 30 days.", metadata={"file_name": "r.md"}),
+            TextNode(text="Shipping takes two days.", metadata={"file_name": "s.md"}),
+        ]
+    )
+    retriever = DifyRetriever(dataset_id, client=sync_client, similarity_top_k=1, **QUICK)
+    [hit] = retriever.retrieve("refunds within 30 days")
+    node = hit.node
+    assert isinstance(node, TextNode) and node.text == "Refunds are possible within 30 days."
+    meta = node.metadata
+    assert node.id_ == meta["segment_id"] and meta["dataset_id"] == dataset_id
+    assert meta["document_name"] == "r.md" and meta["document_id"]
+    assert hit.score == meta["score"] and hit.score is not None and hit.score > 0
+    # The prompt keeps the document name (for citations), not the ids or the score.
+    prompt = node.get_content(metadata_mode=MetadataMode.LLM)
+    assert "r.md" in prompt and meta["segment_id"] not in prompt and "score" not in prompt
+    assert sim.api_key not in repr(retriever)
+
+
+async def test_without_the_gate_retrieval_does_not_wait(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    await client.create_document_by_text(dataset_id, "a.md", "alpha")
+    retriever = DifyRetriever(dataset_id, client=client, wait_for_pending=False)
+    assert await retriever.aretrieve("alpha") == []  # not indexed yet: nothing found
+    assert sim.requests_for(route="indexing_status") == []
+
+
+async def test_a_gate_that_times_out_raises_and_failed_uploads_are_logged(
+    sim: DifySimulator,
+    clock: ManualClock,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slow = await client.create_document_by_text(dataset_id, "slow.md", "alpha")
+    retriever = DifyRetriever(dataset_id, client=client, pending_timeout=0.05, **QUICK)
+    with pytest.raises(IndexingTimeoutError, match=slow.batch):
+        await retriever.aretrieve("alpha")
+
+    sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="broken"))
+    await client.create_document_by_text(dataset_id, "bad.pdf", "beta")
+    clock.advance(60)
+    with caplog.at_level(logging.WARNING, logger="dify_ingest_tools"):
+        hits = await DifyRetriever(dataset_id, client=client, **QUICK).aretrieve("alpha")
+    assert [hit.node.metadata["document_name"] for hit in hits] == ["slow.md"]
+    assert "failed to index" in caplog.text and "broken" in caplog.text
+
+
+def test_construction_checks(sync_client: DifyKnowledgeClient, dataset_id: str) -> None:
+    with pytest.raises(ValueError, match="similarity_top_k"):
+        DifyRetriever(dataset_id, client=sync_client, similarity_top_k=0)
+    with pytest.raises(TypeError, match="DifyKnowledgeClient"):
+        DifyRetriever(dataset_id, client="not a client")  # type: ignore[arg-type]
