@@ -10,6 +10,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -408,8 +409,13 @@ class AsyncDifyKnowledgeClient:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
                 raise _invalid_json(raw, url, "GET") from None
             raise _shape_error(_first_error(exc), _loads_or_text(raw), url, "GET") from None
-        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
-        self._forget_if_done(status)
+        # Every part is validated already (ids by _status_url, documents just now): skip a
+        # second validation pass on the hot path.
+        status = BatchIndexingStatus.model_construct(
+            dataset_id=dataset_id, batch=batch, documents=payload.data, observed_at=_utc_now()
+        )
+        if self._uploaded:
+            self._forget_if_done(status)
         return status
 
     def _status_url(self, dataset_id: str, batch: str) -> URL:
@@ -882,6 +888,10 @@ def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[
         yield [*callbacks, bars]
     finally:
         bars.close()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _short(error: BaseException) -> str:

@@ -139,13 +139,6 @@ class DocumentIndexingStatus(BaseModel):
         # Declared `int | None` by Dify; the view always computes them, but be lenient.
         return 0 if value is None else value
 
-    @field_validator(*_TIMESTAMP_FIELDS, mode="before")
-    @classmethod
-    def _no_bool_timestamps(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("a timestamp must be a number or null")
-        return value
-
     @property
     def status(self) -> IndexingStatus | str:
         """Alias of ``indexing_status``."""
