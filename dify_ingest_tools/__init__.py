@@ -4,39 +4,87 @@ Start with `AsyncDifyKnowledgeClient` (or its blocking twin `DifyKnowledgeClient
 LangChain and LlamaIndex adapters live in ``dify_ingest_tools.langchain`` and
 ``dify_ingest_tools.llama_index`` and are never imported from here; the Dify simulator is
 ``dify_ingest_tools.testing``.
+
+The public names load on first use (PEP 562, as pydantic does), so ``import
+dify_ingest_tools`` stays cheap for code that only needs a part of it.
 """
 
-from ._sync import DifyKnowledgeClient
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .client import AsyncDifyKnowledgeClient
-from .errors import (
-    DifyAPIError,
-    DifyAuthenticationError,
-    DifyConnectionError,
-    DifyError,
-    DifyNotFoundError,
-    DifyPermissionError,
-    DifyRateLimitError,
-    DifyResponseError,
-    DifyServerError,
-    DifyTimeoutError,
-    IndexingError,
-    IndexingFailedError,
-    IndexingStalledError,
-    IndexingTimeoutError,
-)
-from .events import IndexingEvent
-from .models import (
-    BatchIndexingStatus,
-    BatchRef,
-    CreatedDocument,
-    DifyDocument,
-    DocumentIndexingStatus,
-    DocumentList,
-    IndexingStatus,
-    RetrievedChunk,
-)
-from .monitor import IndexingMonitor
+
+if TYPE_CHECKING:
+    from ._sync import (
+        DifyKnowledgeClient,
+    )
+    from .client import (
+        AsyncDifyKnowledgeClient,
+    )
+    from .errors import (
+        DifyAPIError,
+        DifyAuthenticationError,
+        DifyConnectionError,
+        DifyError,
+        DifyNotFoundError,
+        DifyPermissionError,
+        DifyRateLimitError,
+        DifyResponseError,
+        DifyServerError,
+        DifyTimeoutError,
+        IndexingError,
+        IndexingFailedError,
+        IndexingStalledError,
+        IndexingTimeoutError,
+    )
+    from .events import (
+        IndexingEvent,
+    )
+    from .models import (
+        BatchIndexingStatus,
+        BatchRef,
+        CreatedDocument,
+        DifyDocument,
+        DocumentIndexingStatus,
+        DocumentList,
+        IndexingStatus,
+        RetrievedChunk,
+    )
+    from .monitor import (
+        IndexingMonitor,
+    )
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "AsyncDifyKnowledgeClient": "client",
+    "BatchIndexingStatus": "models",
+    "BatchRef": "models",
+    "CreatedDocument": "models",
+    "DifyAPIError": "errors",
+    "DifyAuthenticationError": "errors",
+    "DifyConnectionError": "errors",
+    "DifyDocument": "models",
+    "DifyError": "errors",
+    "DifyKnowledgeClient": "_sync",
+    "DifyNotFoundError": "errors",
+    "DifyPermissionError": "errors",
+    "DifyRateLimitError": "errors",
+    "DifyResponseError": "errors",
+    "DifyServerError": "errors",
+    "DifyTimeoutError": "errors",
+    "DocumentIndexingStatus": "models",
+    "DocumentList": "models",
+    "IndexingError": "errors",
+    "IndexingEvent": "events",
+    "IndexingFailedError": "errors",
+    "IndexingMonitor": "monitor",
+    "IndexingStalledError": "errors",
+    "IndexingStatus": "models",
+    "IndexingTimeoutError": "errors",
+    "RetrievedChunk": "models",
+}
 
 __all__ = [
     "AsyncDifyKnowledgeClient",
@@ -67,3 +115,16 @@ __all__ = [
     "RetrievedChunk",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
