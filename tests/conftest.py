@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ RECORDED = Path(__file__).resolve().parents[2] / "shared" / "contract" / "record
 
 # Small backoffs keep retry tests in milliseconds; the schedule itself is unit-tested.
 FAST = {"backoff_base": 0.001, "backoff_max": 0.004, "rate_limit_cooldown": 0.001}
+#: Poll fast: documents move on the manual clock, polls happen in real time.
+QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
 def load_recording(name: str) -> dict[str, Any]:
@@ -68,3 +72,35 @@ def threaded_url(sim: DifySimulator) -> Iterator[str]:
 def sync_client(sim: DifySimulator, threaded_url: str) -> Iterator[DifyKnowledgeClient]:
     with DifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as value:
         yield value
+
+
+@pytest.fixture
+async def advancing(clock: ManualClock) -> AsyncIterator[None]:
+    """Move the simulator's clock (0.2 s every 5 ms) from a task on the test's loop."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            clock.advance(0.2)
+
+    task = asyncio.create_task(tick())
+    yield
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+def ticker(clock: ManualClock) -> Iterator[None]:
+    """Like `advancing`, from a thread: for blocking calls, which block the test's thread."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.005):
+            clock.advance(0.2)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()

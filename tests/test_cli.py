@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 
 import pytest
 
@@ -114,21 +114,6 @@ def test_demo_against_a_given_dataset(
         stop.set()
         ticker.join()
     assert "simulator" not in capsys.readouterr().out.splitlines()[0]
-
-
-@pytest.fixture
-def ticker(clock: ManualClock) -> Iterator[None]:
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.005):
-            clock.advance(0.2)
-
-    thread = threading.Thread(target=tick)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
 
 
 FAST_WAIT = ["--poll-interval", "0.01", "--no-progress"]

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
@@ -29,41 +26,7 @@ from dify_ingest_tools import (
 )
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
-from .conftest import FAST
-
-QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
-
-
-@pytest.fixture
-def ticker(clock: ManualClock) -> Iterator[None]:
-    """Like `advancing`, from a thread: for blocking clients, which block the test's thread."""
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.005):
-            clock.advance(0.2)
-
-    thread = threading.Thread(target=tick)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
-
-
-@pytest.fixture
-async def advancing(clock: ManualClock) -> AsyncIterator[None]:
-    """Move the simulator's clock forward in the background (0.2 s every 5 ms)."""
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0.005)
-            clock.advance(0.2)
-
-    task = asyncio.create_task(tick())
-    yield
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+from .conftest import FAST, QUICK
 
 
 @pytest.mark.usefixtures("advancing")

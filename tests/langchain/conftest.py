@@ -6,18 +6,12 @@ missing.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from dify_ingest_tools.testing import DifySimulator, ManualClock
-
-#: Poll options that keep waits in milliseconds (documents move on the simulator's clock).
-QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
+from dify_ingest_tools.testing import DifySimulator
 
 #: Paragraphs the seeded simulator serves; each is one segment mentioning "refund".
 REFUND_FAQ = (
@@ -26,38 +20,6 @@ REFUND_FAQ = (
     "A refund for a gift goes to the person who bought it.",
     "Shipping costs are part of the refund when the item arrived damaged.",
 )
-
-
-@pytest.fixture
-def ticker(clock: ManualClock) -> Iterator[None]:
-    """Move the simulator's clock (0.2 s every 5 ms) from a thread: for blocking calls."""
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.005):
-            clock.advance(0.2)
-
-    thread = threading.Thread(target=tick)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
-
-
-@pytest.fixture
-async def advancing(clock: ManualClock) -> AsyncIterator[None]:
-    """Move the simulator's clock (0.2 s every 5 ms) from a task on the test's loop."""
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0.005)
-            clock.advance(0.2)
-
-    task = asyncio.create_task(tick())
-    yield
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 @dataclass(frozen=True)
