@@ -13,6 +13,8 @@ import pytest
 
 from dify_ingest_tools.testing import DifySimulator
 
+from ..conftest import QUICK as QUICK  # re-exported for the tests of this package
+
 #: Paragraphs the seeded simulator serves; each is one segment mentioning "refund".
 REFUND_FAQ = (
     "Refund policy: a full refund is possible within 30 days of purchase.",

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..conftest import QUICK as QUICK  # re-exported for the tests of this package
+
 if TYPE_CHECKING:
     from .helpers import Recorder
 
