@@ -7,10 +7,29 @@ an answer too ("still indexing"), not a crash.
 
 from __future__ import annotations
 
-from .errors import IndexingFailedError, IndexingStalledError, IndexingTimeoutError
+from .errors import (
+    DifyAPIError,
+    DifyAuthenticationError,
+    DifyConnectionError,
+    DifyError,
+    DifyNotFoundError,
+    DifyPermissionError,
+    DifyRateLimitError,
+    DifyResponseError,
+    DifyServerError,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
 from .models import BatchIndexingStatus
 
-__all__ = ["failure_answer", "stalled_answer", "status_answer", "timeout_answer"]
+__all__ = [
+    "error_answer",
+    "failure_answer",
+    "stalled_answer",
+    "status_answer",
+    "timeout_answer",
+]
 
 
 def _progress(status: BatchIndexingStatus) -> str:
@@ -84,3 +103,47 @@ def failure_answer(error: IndexingFailedError) -> str:
     if error.last_status is not None:
         return status_answer(error.last_status)
     return str(error)
+
+
+def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
+    if isinstance(error, DifyAuthenticationError):
+        return (
+            "Dify rejected the API key. Changing the tool arguments will not help: tell the "
+            "user to check the Knowledge API key (DIFY_API_KEY)."
+        )
+    if isinstance(error, DifyRateLimitError):
+        return "Dify is rate limiting requests: wait about a minute before calling this again."
+    if isinstance(error, DifyPermissionError):
+        return (
+            f"The API key may not access dataset {dataset_id} (its API access may be disabled "
+            "in Dify's console, or a plan limit was reached). Retrying will not help: tell the "
+            "user."
+        )
+    if isinstance(error, DifyNotFoundError):
+        if error.is_dataset_missing:
+            return f"There is no dataset {dataset_id}: check dataset_id."
+        if error.is_batch_missing:
+            return (
+                f"Dify does not know batch {batch} in dataset {dataset_id}. Pass the exact "
+                "`batch` string the upload returned; a new batch can take a few seconds to "
+                "appear, so check again shortly."
+            )
+        return "Dify's API was not found at the configured base URL: tell the user."
+    if isinstance(error, DifyConnectionError | DifyServerError | DifyResponseError):
+        return "Dify could not be reached or answered badly: try again in a little while."
+    return "Try again in a little while; if it keeps failing, tell the user."
+
+
+def error_answer(error: DifyError, *, dataset_id: str | None, batch: str | None) -> str:
+    """What went wrong talking to Dify (its message, status and code) and what to do next."""
+    if isinstance(error, DifyAPIError):
+        hint = f" {error.hint}" if error.hint else ""
+        head = (
+            f"Dify error (HTTP {error.status}, code {error.code!r}): "
+            f"{error.message.rstrip('.') or 'no message'}.{hint}"
+        )
+    elif isinstance(error, DifyConnectionError):
+        head = f"Could not reach Dify: {error}."
+    else:
+        head = f"Dify error: {error}."
+    return f"{head} {_advice(error, dataset_id, batch)}"

@@ -133,3 +133,26 @@ async def test_the_gate_forgets_what_any_wait_saw_finish_and_re_uploads(
     clock.advance(60)
     [status] = await client.wait_for_pending(dataset_id, poll_interval=0.01, not_found_grace=0)
     assert status.batch == newer.batch and status.is_completed
+
+
+def test_error_answers_carry_difys_message_and_advice() -> None:
+    from dify_ingest_tools import DifyConnectionError, DifyError
+    from dify_ingest_tools.answers import error_answer
+    from dify_ingest_tools.errors import error_from_response
+
+    def answer(status: int, message: str) -> str:
+        body = f'{{"code": "c", "message": "{message}", "status": {status}}}'
+        return error_answer(error_from_response(status, body), dataset_id=DS, batch="b1")
+
+    auth = answer(401, "Access token is invalid")
+    assert "HTTP 401" in auth and "Access token is invalid" in auth and "API key" in auth
+    assert "wait about a minute" in answer(403, "... request rate limit of your subscription.")
+    assert "may not access dataset" in answer(403, "Dataset api access is not enabled.")
+    assert f"no dataset {DS}" in answer(404, "Dataset not found.")
+    assert "batch b1" in answer(404, "Documents not found.")
+    assert "base URL" in answer(404, "Route")
+    assert "try again" in answer(502, "Bad Gateway")
+    assert "tell the user" in answer(400, "invalid")
+    offline = error_answer(DifyConnectionError("refused"), dataset_id=None, batch=None)
+    assert offline.startswith("Could not reach Dify: refused")
+    assert error_answer(DifyError("odd"), dataset_id=None, batch=None).startswith("Dify error: odd")

@@ -11,17 +11,10 @@ from typing_extensions import Self
 from .._config import ENV_API_KEY
 from .._policy import OnPaused
 from .._sync import ClientBridge, DifyKnowledgeClient
+from ..answers import error_answer
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import (
-    DifyAPIError,
-    DifyAuthenticationError,
-    DifyConnectionError,
     DifyError,
-    DifyNotFoundError,
-    DifyPermissionError,
-    DifyRateLimitError,
-    DifyResponseError,
-    DifyServerError,
 )
 from ..waiting import WaitOptions
 
@@ -100,53 +93,14 @@ class WaitSettings(BaseModel):
         }
 
 
-def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
-    if isinstance(error, DifyAuthenticationError):
-        return (
-            "Dify rejected the API key. Changing the tool arguments will not help: tell the "
-            "user to check the Knowledge API key (DIFY_API_KEY)."
-        )
-    if isinstance(error, DifyRateLimitError):
-        return "Dify is rate limiting requests: wait about a minute before calling this again."
-    if isinstance(error, DifyPermissionError):
-        return (
-            f"The API key may not access dataset {dataset_id} (its API access may be disabled "
-            "in Dify's console, or a plan limit was reached). Retrying will not help: tell the "
-            "user."
-        )
-    if isinstance(error, DifyNotFoundError):
-        if error.is_dataset_missing:
-            return f"There is no dataset {dataset_id}: check dataset_id."
-        if error.is_batch_missing:
-            return (
-                f"Dify does not know batch {batch} in dataset {dataset_id}. Pass the exact "
-                "`batch` string the upload returned; a new batch can take a few seconds to "
-                "appear, so check again shortly."
-            )
-        return "Dify's API was not found at the configured base URL: tell the user."
-    if isinstance(error, DifyConnectionError | DifyServerError | DifyResponseError):
-        return "Dify could not be reached or answered badly: try again in a little while."
-    return "Try again in a little while; if it keeps failing, tell the user."
-
-
 def tool_exception(
     error: DifyError | ValueError, *, dataset_id: str | None, batch: str | None
 ) -> ToolException:
     """A `ToolException` whose text says what went wrong and what the model can do about it.
 
-    The text carries Dify's own message, the HTTP status and code, and advice; never the key
-    (no error of this library contains it).
+    The text (`answers.error_answer`) carries Dify's own message, the HTTP status and code,
+    and advice; never the key (no error of this library contains it).
     """
     if isinstance(error, ValueError):
         return ToolException(f"Invalid argument: {error}")
-    if isinstance(error, DifyAPIError):
-        hint = f" {error.hint}" if error.hint else ""
-        head = (
-            f"Dify error (HTTP {error.status}, code {error.code!r}): "
-            f"{error.message.rstrip('.') or 'no message'}.{hint}"
-        )
-    elif isinstance(error, DifyConnectionError):
-        head = f"Could not reach Dify: {error}."
-    else:
-        head = f"Dify error: {error}."
-    return ToolException(f"{head} {_advice(error, dataset_id, batch)}")
+    return ToolException(error_answer(error, dataset_id=dataset_id, batch=batch))
