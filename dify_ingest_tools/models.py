@@ -328,6 +328,14 @@ class BatchRef(BaseModel):
     dataset_id: str
     batch: str
 
+    def __init__(self, dataset_id: str | None = None, batch: str | None = None, **data: Any):
+        # Positional use reads naturally: BatchRef(dataset_id, batch).
+        if dataset_id is not None:
+            data["dataset_id"] = dataset_id
+        if batch is not None:
+            data["batch"] = batch
+        super().__init__(**data)
+
     def __str__(self) -> str:
         return f"{self.dataset_id}/{self.batch}"
 
@@ -351,6 +359,11 @@ class CreatedDocument(BaseModel):
     @property
     def ref(self) -> BatchRef:
         return BatchRef(dataset_id=self.dataset_id, batch=self.batch)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Alias of ``document``: Dify's document object as it was returned."""
+        return self.document
 
     @classmethod
     def from_response(cls, dataset_id: str, payload: Mapping[str, Any]) -> CreatedDocument:

@@ -205,7 +205,7 @@ def test_created_document_from_recorded_create() -> None:
     assert created.batch == "20261128154005508280"
     assert created.name == "fresh-small-1795880405.txt"
     assert created.indexing_status is IndexingStatus.splitting
-    assert created.document["position"] == 18
+    assert created.document["position"] == 18 and created.raw is created.document
     assert created.ref == BatchRef(dataset_id=DS, batch="20261128154005508280")
     assert "document=" not in repr(created)
 
@@ -214,6 +214,7 @@ def test_batch_refs_normalise() -> None:
     ref = BatchRef(dataset_id=DS, batch="1")
     assert as_batch_ref(ref) is ref
     assert as_batch_ref((DS, "1")) == ref
+    assert BatchRef(DS, "1") == ref
     assert str(ref) == f"{DS}/1"
     assert hash(ref) == hash(BatchRef(dataset_id=DS, batch="1"))
     with pytest.raises(TypeError):
