@@ -124,6 +124,7 @@ class AsyncDifyKnowledgeClient:
         self._owns_session = session is None
         self._closed = False
         self._dataset_cache: dict[str, dict[str, Any]] = {}
+        self._techniques: dict[str, str] = {}
         self._status_urls: dict[tuple[str, str], URL] = {}
         self._default_timeout = aiohttp.ClientTimeout(total=self.timeout)
         self._headers = {
@@ -598,6 +599,8 @@ class AsyncDifyKnowledgeClient:
         technique = indexing_technique or await self._dataset_technique(dataset_id)
         if technique:
             fields["indexing_technique"] = technique
+            # A dataset keeps its first technique: remember it for retrieval defaults.
+            self._techniques.setdefault(dataset_id.lower(), technique)
         if doc_form:
             fields["doc_form"] = doc_form
         return fields
@@ -706,6 +709,10 @@ class AsyncDifyKnowledgeClient:
             return None
         technique = info.get("indexing_technique")
         return technique if isinstance(technique, str) and technique else None
+
+    def _known_technique(self, dataset_id: str, info: Mapping[str, Any]) -> str | None:
+        technique = info.get("indexing_technique") or self._techniques.get(dataset_id.lower())
+        return technique if isinstance(technique, str) else None
 
     # -- datasets and documents -----------------------------------------------------------
 
@@ -863,14 +870,16 @@ class AsyncDifyKnowledgeClient:
             if isinstance(error, DifyAPIError) and error.status in (401, 403, 404):
                 raise
             logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
-            return {}
-        model = info.get("retrieval_model_dict")
-        if isinstance(model, dict) and model.get("search_method"):
-            return {k: v for k, v in model.items() if v is not None}
-        # Economy datasets only have keyword search.
-        if info.get("indexing_technique") == "economy":
-            return {"search_method": "keyword_search"}
-        return {}
+            info = {}
+        stored = info.get("retrieval_model_dict")
+        model: dict[str, Any] = {}
+        if isinstance(stored, dict) and stored.get("search_method"):
+            model = {k: v for k, v in stored.items() if v is not None}
+        # An economy dataset has no embeddings, only its keyword table: a new one still reports
+        # semantic_search as its default (recording 00), which cannot work.
+        if self._known_technique(dataset_id, info) == "economy":
+            model["search_method"] = "keyword_search"
+        return model
 
 
 # -- helpers ------------------------------------------------------------------------------

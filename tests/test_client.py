@@ -420,3 +420,22 @@ async def test_concurrent_identical_status_calls_share_one_request(
     )
     assert all(isinstance(o, DifyServerError) for o in outcomes)
     assert len(sim.requests_for(route="indexing_status")) == 4  # one call, with its retries
+
+
+async def test_retrieval_defaults_use_keyword_search_on_economy_datasets(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    # The simulator's dataset is economy and, like a new real one, reports semantic_search.
+    model = await client._retrieval_model(dataset_id, 3, None, None)
+    assert model is not None
+    assert (model["search_method"], model["top_k"]) == ("keyword_search", 3)
+    # A server that cannot describe its dataset: the technique this client created with wins.
+    sim.dataset_detail_error = True
+    async with AsyncDifyKnowledgeClient(sim.api_key, client.base_url, **FAST) as fresh:
+        await fresh.create_document_by_text(dataset_id, "a.txt", "x", indexing_technique="economy")
+        fallback = await fresh._retrieval_model(dataset_id, None, 0.5, None)
+        assert fallback is not None and fallback["search_method"] == "keyword_search"
+        assert (fallback["score_threshold_enabled"], fallback["score_threshold"]) == (True, 0.5)
+    async with AsyncDifyKnowledgeClient(sim.api_key, client.base_url, **FAST) as unknown:
+        guess = await unknown._retrieval_model(dataset_id, 2, None, None)
+        assert guess is not None and guess["search_method"] == "semantic_search"
