@@ -7,7 +7,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from pydantic import SecretStr
 
@@ -73,6 +73,23 @@ def close_owned(bridge: ClientBridge, owned: bool) -> None:
     """Close the client if the adapter created it (a client passed in is the caller's)."""
     if owned and isinstance(bridge.client, DifyKnowledgeClient):
         bridge.client.close()
+
+
+class HoldsClient:
+    """`client` and `close()` for the adapters, which keep ``_bridge`` and ``_owns_client``."""
+
+    if TYPE_CHECKING:
+        _bridge: ClientBridge
+        _owns_client: bool
+
+    @property
+    def client(self) -> AnyClient:
+        """The Dify client; pass it to the other components and to `DifyRetriever`."""
+        return self._bridge.client
+
+    def close(self) -> None:
+        """Close the client if this object created it (from ``api_key`` / ``base_url``)."""
+        close_owned(self._bridge, self._owns_client)
 
 
 class EventRelay:

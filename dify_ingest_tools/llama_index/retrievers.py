@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from .._inputs import check_dataset_id
 from ..client import AsyncDifyKnowledgeClient
 from ..models import RetrievedChunk
-from ._common import AnyClient, EventRelay, Work, close_owned, connect
+from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
 __all__ = ["DifyRetriever"]
 
@@ -37,7 +37,7 @@ _HIDDEN_FROM_LLM = (
 )
 
 
-class DifyRetriever(BaseRetriever):
+class DifyRetriever(HoldsClient, BaseRetriever):
     """Retrieves from a Dify knowledge base (``POST /datasets/{id}/retrieve``).
 
     With ``wait_for_pending=True`` (the default) it first waits for every batch its client
@@ -99,14 +99,6 @@ class DifyRetriever(BaseRetriever):
         self.poll_interval = poll_interval
         self.max_poll_interval = max(poll_interval, max_poll_interval)
         self._bridge, self._owns_client = connect(client, api_key, base_url)
-
-    @property
-    def client(self) -> AnyClient:
-        return self._bridge.client
-
-    def close(self) -> None:
-        """Close the client if this retriever created it (from ``api_key`` / ``base_url``)."""
-        close_owned(self._bridge, self._owns_client)
 
     def __repr__(self) -> str:
         return (

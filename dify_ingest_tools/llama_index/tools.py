@@ -20,7 +20,7 @@ from .._inputs import check_dataset_id
 from ..answers import failure_answer, stalled_answer, status_answer, timeout_answer
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import IndexingFailedError, IndexingStalledError, IndexingTimeoutError
-from ._common import AnyClient, EventRelay, Work, close_owned, connect
+from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
 __all__ = ["DifyIndexingToolSpec"]
 
@@ -74,7 +74,7 @@ _WAIT_DOC = (
 )
 
 
-class DifyIndexingToolSpec(BaseToolSpec):
+class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
     """Agent tools over Dify's indexing status: ``get_indexing_status`` and ``wait_for_indexing``.
 
     ``to_tool_list()`` gives one `FunctionTool` per function, each with a blocking and a
@@ -123,14 +123,6 @@ class DifyIndexingToolSpec(BaseToolSpec):
         self.max_poll_interval = max(poll_interval, max_poll_interval)
         self.stall_timeout = stall_timeout
         self._bridge, self._owns_client = connect(client, api_key, base_url)
-
-    @property
-    def client(self) -> AnyClient:
-        return self._bridge.client
-
-    def close(self) -> None:
-        """Close the client if this spec created it (from ``api_key`` / ``base_url``)."""
-        close_owned(self._bridge, self._owns_client)
 
     def __repr__(self) -> str:
         bound = f", dataset_id={self.dataset_id!r}" if self.dataset_id else ""

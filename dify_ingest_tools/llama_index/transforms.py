@@ -37,8 +37,8 @@ from ._common import (
     STATUS_KEY,
     AnyClient,
     EventRelay,
+    HoldsClient,
     Work,
-    close_owned,
     connect,
 )
 
@@ -59,7 +59,7 @@ OnFailure = Literal["raise", "drop", "mark"]
 _RUN_MARKER = "cache_token"
 
 
-class _DifyComponent(TransformComponent):
+class _DifyComponent(HoldsClient, TransformComponent):
     """A transform talking to Dify: the client lives in private attributes, never in fields.
 
     `IngestionPipeline` hashes ``to_dict()`` (the pydantic fields) to find cached outputs and
@@ -74,15 +74,6 @@ class _DifyComponent(TransformComponent):
         self, client: AnyClient | None, api_key: str | SecretStr | None, base_url: str | None
     ) -> None:
         self._bridge, self._owns_client = connect(client, api_key, base_url)
-
-    @property
-    def client(self) -> AnyClient:
-        """The Dify client; pass it to the other components and to `DifyRetriever`."""
-        return self._bridge.client
-
-    def close(self) -> None:
-        """Close the client if this component created it (from ``api_key`` / ``base_url``)."""
-        close_owned(self._bridge, self._owns_client)
 
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
         """The settings (no key), plus a ``cache_token`` that is new on every call.
