@@ -7,9 +7,7 @@ import contextlib
 import json
 import logging
 import os
-import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -25,14 +23,19 @@ from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._inputs import check_batch, check_dataset_id, check_document_id, path_part
 from ._policy import RetryPolicy
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Transport,
+    first_error,
+    invalid_json,
+    loads_or_text,
+    shape_error,
+    short,
+)
 from ._version import __version__
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
-    DifyError,
-    DifyResponseError,
-    DifyTimeoutError,
-    error_from_response,
 )
 from .events import EventCallback
 from .models import (
@@ -58,10 +61,6 @@ FileInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
-# Bodies larger than this are refused: an indexing-status answer for a 100-document batch is
-# a few tens of KB, so a body this size means a broken or hostile server.
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-_READ_CHUNK = 64 * 1024
 _URL_CACHE_SIZE = 4096
 
 
@@ -119,25 +118,22 @@ class AsyncDifyKnowledgeClient:
             rate_limit_cooldown=rate_limit_cooldown,
         )
         self.retry_creates = retry_creates
-        self.max_response_bytes = max_response_bytes
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
         self._dataset_cache: dict[str, dict[str, Any]] = {}
         self._techniques: dict[str, str] = {}
         self._status_urls: dict[tuple[str, str], URL] = {}
-        self._default_timeout = aiohttp.ClientTimeout(total=self.timeout)
-        self._headers = {
-            "Authorization": f"Bearer {self._api_key.get_secret_value()}",
-            "Accept": "application/json",
-            "User-Agent": f"dify-ingest-tools/{__version__}",
-        }
-        # Injectable for tests and for the monitor's shared clock.
-        self._clock: Callable[[], float] = time.monotonic
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self._rng = random.Random()
         rate = resolve_requests_per_minute(requests_per_minute)
-        self._budget = RequestBudget(rate) if rate is not None else None
+        self._transport = Transport(
+            headers={
+                "Authorization": f"Bearer {self._api_key.get_secret_value()}",
+                "Accept": "application/json",
+                "User-Agent": f"dify-ingest-tools/{__version__}",
+            },
+            timeout=self.timeout,
+            retry_policy=self.retry_policy,
+            max_response_bytes=max_response_bytes,
+            budget=RequestBudget(rate) if rate is not None else None,
+            session=session,
+        )
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.max_concurrency = max_concurrency
@@ -160,7 +156,7 @@ class AsyncDifyKnowledgeClient:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._transport.closed
 
     @property
     def monitor(self) -> IndexingMonitor:
@@ -185,19 +181,9 @@ class AsyncDifyKnowledgeClient:
 
     async def aclose(self) -> None:
         """Close the session this client opened (a caller-supplied one stays open)."""
-        self._closed = True
         if self._monitor is not None:
             await self._monitor.aclose()
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError(f"{type(self).__name__} is closed; create a new client")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        await self._transport.aclose()
 
     # -- the one request path -------------------------------------------------------------
 
@@ -205,177 +191,12 @@ class AsyncDifyKnowledgeClient:
         path = "/".join(path_part(part) for part in parts)
         return URL(f"{self._base_url}/{path}", encoded=True)
 
-    async def _request(
-        self,
-        method: str,
-        url: URL,
-        *,
-        json_body: Any = None,
-        form: Callable[[], aiohttp.FormData] | None = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool,
-        deadline: float | None = None,
-        retry: bool = True,
-    ) -> bytes:
-        """Send one logical request with transport retries; return the 2xx body.
-
-        ``deadline`` (a `time.monotonic` instant) bounds every attempt and every backoff.
-        ``retry=False`` makes a single attempt (the monitor retries on its own schedule).
-        Error answers are raised as typed errors; callers decode the body (`_json`).
-        """
-        session = self._get_session()
-        attempt = 0
-        while True:
-            timeout = self._default_timeout
-            if deadline is not None:
-                left = deadline - self._clock()
-                if left <= 0:
-                    raise DifyTimeoutError(
-                        "the deadline passed before the request could be sent",
-                        url=public_url(url),
-                        method=method,
-                    )
-                if left < self.timeout:
-                    timeout = aiohttp.ClientTimeout(total=left)
-            if self._budget is not None:
-                await self._budget.acquire(deadline)
-            try:
-                return await self._attempt(
-                    session,
-                    method,
-                    url,
-                    json_body=json_body,
-                    data=form() if form is not None else None,
-                    params=params,
-                    timeout=timeout,
-                )
-            except DifyError as error:
-                if not self.retry_policy.should_retry(
-                    attempt, error, idempotent=idempotent and retry
-                ):
-                    raise
-                delay = self.retry_policy.delay(attempt, error, self._rng)
-                if deadline is not None and self._clock() + delay >= deadline:
-                    raise
-                attempt += 1
-                logger.info(
-                    "%s %s failed (%s); retry %d/%d in %.2fs",
-                    method,
-                    public_url(url),
-                    _short(error),
-                    attempt,
-                    self.retry_policy.max_retries,
-                    delay,
-                )
-                await self._sleep(delay)
-
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        *,
-        json_body: Any,
-        data: aiohttp.FormData | None,
-        params: Mapping[str, str] | None,
-        timeout: aiohttp.ClientTimeout,
-    ) -> bytes:
-        started = self._clock()
-        try:
-            async with session.request(
-                method,
-                url,
-                headers=self._headers,
-                json=json_body,
-                data=data,
-                params=params,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await self._read_body(response, url, method)
-                status = response.status
-                headers = response.headers
-        except asyncio.TimeoutError as exc:
-            raise DifyTimeoutError(
-                f"no complete answer within {timeout.total or 0:.1f}s",
-                url=public_url(url),
-                method=method,
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            # Its repr carries the request headers (and so the key): do not chain it.
-            raise DifyConnectionError(
-                f"malformed HTTP answer ({exc.status}: {exc.message})",
-                url=public_url(url),
-                method=method,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise DifyConnectionError(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                url=public_url(url),
-                method=method,
-            ) from exc
-        if logger.isEnabledFor(logging.DEBUG):
-            elapsed_ms = (self._clock() - started) * 1000
-            logger.debug("%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms)
-        if status >= 300:
-            shown = public_url(url)
-            text = raw.decode("utf-8", errors="replace")
-            if status >= 400:
-                raise error_from_response(status, text, headers, url=shown, method=method)
-            raise DifyResponseError(
-                f"unexpected redirect to {headers.get('Location', '?')!r}; check base_url "
-                "(it should end in /v1)",
-                status=status,
-                code="redirect",
-                url=shown,
-                method=method,
-            )
-        return raw
-
-    async def _json(self, method: str, url: URL, **kwargs: Any) -> Any:
-        """`_request`, then decode the JSON body (None for an empty body, e.g. a 204)."""
-        raw = await self._request(method, url, **kwargs)
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise _invalid_json(raw, url, method) from None
-
-    async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
-        limit = self.max_response_bytes
-        declared = response.content_length
-        if declared is not None:
-            if declared > limit:
-                raise DifyResponseError(
-                    f"the answer is {declared} bytes, over the {limit}-byte limit",
-                    status=response.status,
-                    code="response_too_large",
-                    url=public_url(url),
-                    method=method,
-                )
-            return await response.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(_READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise DifyResponseError(
-                    f"the answer exceeded the {limit}-byte limit",
-                    status=response.status,
-                    code="response_too_large",
-                    url=public_url(url),
-                    method=method,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT:
         try:
             return model.model_validate(payload)
         except ValidationError as exc:
-            detail = f"{model.__name__}: {_first_error(exc)}"
-            raise _shape_error(detail, payload, url, method) from None
+            detail = f"{model.__name__}: {first_error(exc)}"
+            raise shape_error(detail, payload, url, method) from None
 
     # -- indexing status ------------------------------------------------------------------
 
@@ -402,14 +223,16 @@ class AsyncDifyKnowledgeClient:
     ) -> BatchIndexingStatus:
         """One ``indexing-status`` request (the monitor calls this; use the public methods)."""
         url = self._status_url(dataset_id, batch)
-        raw = await self._request("GET", url, idempotent=True, deadline=deadline, retry=retry)
+        raw = await self._transport.request(
+            "GET", url, idempotent=True, deadline=deadline, retry=retry
+        )
         try:
             # pydantic parses and validates the bytes in one pass: this is the hot path.
             payload = IndexingStatusPayload.model_validate_json(raw)
         except ValidationError as exc:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise _invalid_json(raw, url, "GET") from None
-            raise _shape_error(_first_error(exc), _loads_or_text(raw), url, "GET") from None
+                raise invalid_json(raw, url, "GET") from None
+            raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
         # Every part is validated already (ids by _status_url, documents just now): skip a
         # second validation pass on the hot path.
         status = BatchIndexingStatus.model_construct(
@@ -614,7 +437,7 @@ class AsyncDifyKnowledgeClient:
         technique_given: str | None,
     ) -> Any:
         try:
-            return await self._json(
+            return await self._transport.json(
                 "POST", url, json_body=json_body, form=form, idempotent=self.retry_creates
             )
         except DifyAPIError as error:
@@ -634,7 +457,7 @@ class AsyncDifyKnowledgeClient:
         try:
             created = CreatedDocument.from_response(dataset_id, payload)
         except (KeyError, TypeError, ValidationError) as exc:
-            raise _shape_error(
+            raise shape_error(
                 f"expected {{'document': {{'id': ...}}, 'batch': ...}} ({type(exc).__name__})",
                 payload,
                 url,
@@ -702,10 +525,10 @@ class AsyncDifyKnowledgeClient:
         except DifyAPIError as error:
             if error.status in (401, 403, 404):
                 raise
-            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
             return None
         except DifyConnectionError as error:
-            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
             return None
         technique = info.get("indexing_technique")
         return technique if isinstance(technique, str) and technique else None
@@ -724,9 +547,9 @@ class AsyncDifyKnowledgeClient:
         if cached is not None:
             return cached
         url = self._url("datasets", dataset_id)
-        payload = await self._json("GET", url, idempotent=True)
+        payload = await self._transport.json("GET", url, idempotent=True)
         if not isinstance(payload, dict):
-            raise _shape_error("expected a dataset object", payload, url, "GET")
+            raise shape_error("expected a dataset object", payload, url, "GET")
         self._dataset_cache[key] = payload
         return payload
 
@@ -735,7 +558,7 @@ class AsyncDifyKnowledgeClient:
         check_dataset_id(dataset_id)
         check_document_id(document_id)
         url = self._url("datasets", dataset_id, "documents", document_id)
-        payload = await self._json("GET", url, idempotent=True)
+        payload = await self._transport.json("GET", url, idempotent=True)
         return self._parse(DifyDocument, payload, url, "GET")
 
     async def list_documents(
@@ -782,7 +605,7 @@ class AsyncDifyKnowledgeClient:
             params["keyword"] = keyword
         url = self._url("datasets", dataset_id, "documents")
         retry = deadline is None  # the monitor's sweeps make one attempt and fall back
-        payload = await self._json(
+        payload = await self._transport.json(
             "GET", url, params=params, idempotent=True, deadline=deadline, retry=retry
         )
         return self._parse(DocumentList, payload, url, "GET")
@@ -792,7 +615,7 @@ class AsyncDifyKnowledgeClient:
         check_dataset_id(dataset_id)
         check_document_id(document_id)
         url = self._url("datasets", dataset_id, "documents", document_id)
-        await self._request("DELETE", url, idempotent=False)
+        await self._transport.request("DELETE", url, idempotent=False)
 
     # -- retrieval ------------------------------------------------------------------------
 
@@ -827,14 +650,14 @@ class AsyncDifyKnowledgeClient:
             body["retrieval_model"] = model
         url = self._url("datasets", dataset_id, "retrieve")
         # Retrieval changes nothing server-side, so it is retried like a read.
-        payload = await self._json("POST", url, json_body=body, idempotent=True)
+        payload = await self._transport.json("POST", url, json_body=body, idempotent=True)
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):
-            raise _shape_error("expected {'records': [...]}", payload, url, "POST")
+            raise shape_error("expected {'records': [...]}", payload, url, "POST")
         try:
             return [RetrievedChunk.from_record(record) for record in records]
         except (AttributeError, TypeError, ValidationError) as exc:
-            raise _shape_error(f"bad record ({type(exc).__name__})", payload, url, "POST") from None
+            raise shape_error(f"bad record ({type(exc).__name__})", payload, url, "POST") from None
 
     async def _retrieval_model(
         self,
@@ -869,7 +692,7 @@ class AsyncDifyKnowledgeClient:
         except (DifyAPIError, DifyConnectionError) as error:
             if isinstance(error, DifyAPIError) and error.status in (401, 403, 404):
                 raise
-            logger.info("could not read dataset %s settings: %s", dataset_id, _short(error))
+            logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
             info = {}
         stored = info.get("retrieval_model_dict")
         model: dict[str, Any] = {}
@@ -901,49 +724,6 @@ def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _short(error: BaseException) -> str:
-    if isinstance(error, DifyAPIError):
-        return f"HTTP {error.status} {error.code}: {error.message[:120]}"
-    return f"{type(error).__name__}: {str(error)[:160]}"
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
-
-
-def _shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyResponseError:
-    snippet = json.dumps(payload, default=str)[:300] if payload is not None else "(empty body)"
-    return DifyResponseError(
-        f"unexpected answer shape — {detail}; got {snippet}",
-        status=200,
-        code="unexpected_shape",
-        url=public_url(url),
-        method=method,
-        body=payload,
-    )
-
-
-def _loads_or_text(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return raw[:300].decode("utf-8", errors="replace")
-
-
-def _invalid_json(raw: bytes, url: URL, method: str) -> DifyResponseError:
-    text = raw.decode("utf-8", errors="replace")
-    return DifyResponseError(
-        f"the answer is not JSON: {text[:200]!r}",
-        status=200,
-        code="invalid_json",
-        url=public_url(url),
-        method=method,
-        body=text[:2000],
-    )
 
 
 async def _load_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:

@@ -52,7 +52,10 @@ def test_presets_and_validation() -> None:
     with pytest.raises(ValueError, match="> 0"):
         resolve_requests_per_minute(0)
     client = AsyncDifyKnowledgeClient("k", requests_per_minute="team")
-    assert client._budget is not None and client._budget.requests_per_minute == 1000
+    assert (
+        client._transport.budget is not None
+        and client._transport.budget.requests_per_minute == 1000
+    )
     with pytest.raises(ValueError, match="max_concurrency"):
         AsyncDifyKnowledgeClient("k", max_concurrency=0)
 

@@ -116,7 +116,7 @@ async def test_waits_end_correctly_under_random_faults(capsys: pytest.CaptureFix
             sim.api_key, base_url, timeout=0.3, max_concurrency=32, **FAST
         ) as client:
             results = await asyncio.gather(*(one(client, batch) for batch in targets))
-            session = client._session
+            session = client._transport.session
         sim.fault_rate = 0.0
         faults = Counter(record.fault for record in sim.requests if record.fault)
         total = len(sim.requests)

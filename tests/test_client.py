@@ -283,7 +283,7 @@ async def test_retry_after_is_honoured(
     async def record(delay: float) -> None:
         waits.append(delay)
 
-    client._sleep = record
+    client._transport.sleep = record
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
     sim.inject(Fault.too_many_requests(retry_after=2), route="indexing_status")
     assert (await client.get_indexing_status(dataset_id, batch)).documents
@@ -294,14 +294,14 @@ async def test_deadline_bounds_attempts_and_backoff(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
-    past = client._clock() - 1
+    past = client._transport.clock() - 1
     with pytest.raises(DifyTimeoutError, match="deadline passed"):
         await client.get_indexing_status(dataset_id, batch, deadline=past)
     assert sim.requests_for(route="indexing_status") == []
     # A Retry-After longer than the time left: give up now instead of sleeping past it.
     sim.inject(Fault.too_many_requests(retry_after=30), route="indexing_status")
     with pytest.raises(DifyAPIError) as caught:
-        await client.get_indexing_status(dataset_id, batch, deadline=client._clock() + 5)
+        await client.get_indexing_status(dataset_id, batch, deadline=client._transport.clock() + 5)
     assert caught.value.status == 429
     assert len(sim.requests_for(route="indexing_status")) == 1
 
@@ -324,7 +324,7 @@ async def test_client_owns_and_closes_its_session(
     client = AsyncDifyKnowledgeClient(sim.api_key, base_url)
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
     await client.get_indexing_status(dataset_id, batch)
-    session = client._session
+    session = client._transport.session
     assert session is not None and not session.closed
     await client.aclose()
     await client.aclose()  # idempotent

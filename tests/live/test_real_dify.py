@@ -44,12 +44,16 @@ async def dataset_id(client: AsyncDifyKnowledgeClient) -> AsyncIterator[str]:
         return
     name = f"dify-ingest-tools-live-{uuid.uuid4().hex[:8]}"
     body = {"name": name, "indexing_technique": TECHNIQUE, "permission": "only_me"}
-    payload = await client._json("POST", client._url("datasets"), json_body=body, idempotent=False)
+    payload = await client._transport.json(
+        "POST", client._url("datasets"), json_body=body, idempotent=False
+    )
     created = str(payload["id"])
     try:
         yield created
     finally:
-        await client._request("DELETE", client._url("datasets", created), idempotent=False)
+        await client._transport.request(
+            "DELETE", client._url("datasets", created), idempotent=False
+        )
 
 
 async def test_create_wait_retrieve_delete(
