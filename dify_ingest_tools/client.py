@@ -8,7 +8,6 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -233,11 +232,7 @@ class AsyncDifyKnowledgeClient:
             if any(error["type"] == "json_invalid" for error in exc.errors()):
                 raise invalid_json(raw, url, "GET") from None
             raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
-        # Every part is validated already (ids by _status_url, documents just now): skip a
-        # second validation pass on the hot path.
-        status = BatchIndexingStatus.model_construct(
-            dataset_id=dataset_id, batch=batch, documents=payload.data, observed_at=_utc_now()
-        )
+        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
         if self._uploaded:
             self._forget_if_done(status)
         return status
@@ -720,10 +715,6 @@ def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[
         yield [*callbacks, bars]
     finally:
         bars.close()
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def _load_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
