@@ -1,4 +1,7 @@
-"""Fixtures for the simulator tests: a manual clock, a served simulator, a plain HTTP client."""
+"""Fixtures for the simulator tests: a plain HTTP client on the served simulator.
+
+The simulator, its manual clock, a dataset and the base URL come from ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from dify_ingest_tools.testing import DifySimulator, ManualClock
+from dify_ingest_tools.testing import DifySimulator
 
-# The plugin is opted into by tests/conftest.py (`pytest_plugins`), as users do.
 from .helpers import Api
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> DifySimulator:
-    """A simulator on a manual clock: documents move only when a test advances time."""
-    return DifySimulator(clock=clock)
-
-
-@pytest.fixture
-def dataset_id(sim: DifySimulator) -> str:
-    return sim.create_dataset("tests")
-
-
-@pytest.fixture
-async def base_url(sim: DifySimulator) -> AsyncIterator[str]:
-    async with sim.serve() as url:
-        yield url
 
 
 @pytest.fixture
