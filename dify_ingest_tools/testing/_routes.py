@@ -79,6 +79,15 @@ def _parse_json(raw: bytes) -> Any:
     return json.loads(raw) if raw.strip() else {}
 
 
+def _payload(raw: bytes, model: str) -> Payload | web.Response:
+    """The JSON body, ready to validate as Dify's ``model``; or its 400 for malformed JSON."""
+    try:
+        data = _parse_json(raw)
+    except ValueError:
+        return error_response(400, "bad_request", _BAD_JSON)
+    return Payload(model, data)
+
+
 def _resolve_technique(dataset: Dataset, requested: str | None) -> str | web.Response:
     technique = requested or dataset.indexing_technique
     if technique is None:
@@ -111,11 +120,9 @@ async def create_dataset(
 ) -> web.Response:
     """``POST /v1/datasets``."""
     raw = await _body(request)
-    try:
-        data = _parse_json(raw)
-    except ValueError:
-        return error_response(400, "bad_request", _BAD_JSON)
-    payload = Payload("DatasetCreatePayload", data)
+    payload = _payload(raw, "DatasetCreatePayload")
+    if isinstance(payload, web.Response):
+        return payload
     name = payload.string("name", min_length=1, max_length=40)
     description = payload.string("description", required=False, nullable=True, max_length=400)
     technique = payload.literal("indexing_technique", TECHNIQUES)
@@ -172,11 +179,9 @@ async def create_by_text(
         dataset = _dataset(core, request, params, "create_by_text")
         if isinstance(dataset, web.Response):
             return dataset
-        try:
-            data = _parse_json(raw)
-        except ValueError:
-            return error_response(400, "bad_request", _BAD_JSON)
-        payload = Payload("DocumentTextCreatePayload", data)
+        payload = _payload(raw, "DocumentTextCreatePayload")
+        if isinstance(payload, web.Response):
+            return payload
         name = payload.string("name")
         text = payload.string("text")
         # 1.14.1 requires the key even when the dataset already has a technique.
@@ -407,11 +412,9 @@ async def retrieve(core: Core, request: web.BaseRequest, params: dict[str, str])
         dataset = _dataset(core, request, params, "retrieve")
         if isinstance(dataset, web.Response):
             return dataset
-        try:
-            data = _parse_json(raw)
-        except ValueError:
-            return error_response(400, "bad_request", _BAD_JSON)
-        payload = Payload("HitTestingPayload", data)
+        payload = _payload(raw, "HitTestingPayload")
+        if isinstance(payload, web.Response):
+            return payload
         query = payload.string("query", max_length=250)
         model = payload.mapping("retrieval_model")
         payload.mapping("external_retrieval_model")
