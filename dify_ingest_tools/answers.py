@@ -1,11 +1,29 @@
-"""Short, truthful answers an agent (LLM) can act on. Shared by every framework adapter.
+"""Short, truthful answers an agent (LLM) can act on: the same words in every framework.
 
-A tool answer must say, in one paragraph: is the batch ready, how far along it is, and for
-failures, which document failed and Dify's own error text. A wait that runs out of time is
-an answer too ("still indexing"), not a crash.
+Each function takes what Dify said (a `BatchIndexingStatus`) or what went wrong (an error)
+and returns an `Answer`: the paragraph the model reads (``text``), an ``outcome`` to branch
+on, whether it is a tool *error* (``is_error``), and ``data``, the same facts as a JSON-ready
+dict (for structured tool outputs and artifacts). Nothing here does I/O or imports a
+framework: the LangChain and LlamaIndex adapters only decide when to call these, and render
+``is_error`` answers their framework's way (a ``ToolException``; a raised `DifyToolError`),
+so an agent reads the same text whichever framework runs it.
+
+What is an answer and what is an error:
+
+* a ready, working, paused or failed batch, a wait that ran out of time and a stall are
+  answers about the batch (``is_error=False``): the model can wait again, report or re-upload;
+* an API error (bad key, unknown dataset or batch, rate limit, outage) and an invalid
+  argument are tool errors (``is_error=True``), with Dify's message and what to do next.
+
+Answers never contain the API key or the server's URL, and server-provided text (Dify's
+error messages) is cut to a few hundred characters.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeAlias
 
 from .errors import (
     DifyAPIError,
@@ -17,6 +35,7 @@ from .errors import (
     DifyRateLimitError,
     DifyResponseError,
     DifyServerError,
+    IndexingError,
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
@@ -24,12 +43,80 @@ from .errors import (
 from .models import BatchIndexingStatus
 
 __all__ = [
+    "Answer",
+    "Outcome",
+    "answer_error",
+    "answer_status",
     "error_answer",
     "failure_answer",
     "stalled_answer",
     "status_answer",
     "timeout_answer",
 ]
+
+Outcome: TypeAlias = Literal[
+    "ready",  # every document completed: retrieve now
+    "working",  # still indexing
+    "paused",  # a document is paused; only Dify's console resumes it
+    "failed",  # a document ended in error
+    "empty",  # Dify reports no documents for the batch
+    "timeout",  # a bounded wait ran out of time (Dify keeps indexing)
+    "stalled",  # nothing changed for the stall timeout (worker down?)
+    "not_found",  # Dify knows no such dataset or batch (a tool error)
+    "error",  # any other Dify or connection error (a tool error)
+    "invalid",  # the tool's arguments were invalid (a tool error)
+]
+"""What an `Answer` says, in one word."""
+
+# Dify's error texts reach the model verbatim, but bounded: a hostile or broken server can
+# send megabytes, and a model needs a sentence.
+_MAX_SERVER_TEXT = 500
+_CUT_MARK = " [...cut]"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a tool tells the model, and the same facts as data.
+
+    Attributes:
+        text: One paragraph for the model: the verdict, the progress, and what to do next.
+        outcome: The verdict in one word (see `Outcome`).
+        is_error: True when the tool call itself failed (an API error, an invalid argument):
+            adapters raise it as their framework's tool error, whose message is ``text``.
+        data: JSON-ready facts: ``outcome``, ``is_error``, ``dataset_id``, ``batch``, and the
+            batch's progress (``verdict``, ``documents``, ``completed_documents``,
+            ``status_counts``, ``completed_segments``, ``total_segments``, ``progress``,
+            ``failed_documents``, ``paused_documents``) when a status was seen, or ``error``
+            (``type``, ``status``, ``code``, ``message``) for errors.
+        status: The batch status the answer is about, when one was observed.
+        error: The exception the answer is about, if any (chain it when raising).
+    """
+
+    text: str
+    outcome: Outcome
+    is_error: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)
+    status: BatchIndexingStatus | None = None
+    error: BaseException | None = field(default=None, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# -- building blocks ----------------------------------------------------------------------------
+
+
+def _bounded(text: str) -> str:
+    text = " ".join(text.split())  # one line: newlines in a server message break a paragraph
+    if len(text) <= _MAX_SERVER_TEXT:
+        return text
+    return text[: _MAX_SERVER_TEXT - len(_CUT_MARK)].rstrip() + _CUT_MARK
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop (Dify's messages usually bring their own)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", _CUT_MARK)) else f"{text}."
 
 
 def _progress(status: BatchIndexingStatus) -> str:
@@ -44,65 +131,140 @@ def _progress(status: BatchIndexingStatus) -> str:
 
 def _failures(status: BatchIndexingStatus) -> str:
     return " ".join(
-        f"Document {doc.id} failed: {doc.error or 'Dify gave no error text'}."
+        f"Document {doc.id} failed: "
+        + _sentence(_bounded(doc.error or "") or "Dify gave no error text")
         for doc in status.failed_documents
     )
 
 
-def status_answer(status: BatchIndexingStatus) -> str:
-    """A one-paragraph answer to "is batch X of dataset D ready?"."""
+def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
+    return {
+        "dataset_id": status.dataset_id,
+        "batch": status.batch,
+        "verdict": status.verdict,
+        "documents": len(status.documents),
+        "completed_documents": sum(doc.is_completed for doc in status.documents),
+        "status_counts": status.status_counts(),
+        "completed_segments": status.completed_segments,
+        "total_segments": status.total_segments,
+        "progress": status.progress,
+        "failed_documents": [
+            {"id": doc.id, "error": _bounded(doc.error or "")} for doc in status.failed_documents
+        ],
+        "paused_documents": [doc.id for doc in status.paused_documents],
+    }
+
+
+def _answer(
+    text: str,
+    outcome: Outcome,
+    *,
+    status: BatchIndexingStatus | None = None,
+    is_error: bool = False,
+    dataset_id: str | None = None,
+    batch: str | None = None,
+    error: BaseException | None = None,
+    details: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> Answer:
+    data: dict[str, Any] = {"outcome": outcome, "is_error": is_error}
+    if status is not None:
+        data.update(_status_data(status))
+    else:
+        data.update(dataset_id=dataset_id, batch=batch)
+    if details is not None:
+        data["error"] = dict(details)
+    data.update(extra)
+    return Answer(
+        text=text, outcome=outcome, is_error=is_error, data=data, status=status, error=error
+    )
+
+
+# -- a batch's status ---------------------------------------------------------------------------
+
+
+def answer_status(status: BatchIndexingStatus) -> Answer:
+    """The answer to "is batch X of dataset D ready?", from one status."""
     head = f"Batch {status.batch} of dataset {status.dataset_id}"
     if not status.documents:
-        return f"{head} reports no documents."
+        return _answer(f"{head} reports no documents.", "empty", status=status)
     if status.is_completed:
-        return f"{head} is READY: {_progress(status)}. Its documents can be retrieved now."
+        text = f"{head} is READY: {_progress(status)}. Its documents can be retrieved now."
+        return _answer(text, "ready", status=status)
     if status.is_failed:
         still = "" if status.is_terminal else " The other documents are still being indexed."
-        return (
+        text = (
             f"{head} FAILED: {_progress(status)}. {_failures(status)}{still} Fix or replace the "
             "failed document(s) and upload again; retrieval will not find their content."
         )
+        return _answer(text, "failed", status=status)
     if status.is_paused:
-        return (
+        text = (
             f"{head} is PAUSED: {_progress(status)}. A paused document resumes only from "
-            "Dify's console; it will not finish on its own."
+            "Dify's console; it will not finish on its own: tell the user."
         )
-    return (
+        return _answer(text, "paused", status=status)
+    text = (
         f"{head} is NOT READY yet, still indexing: {_progress(status)}. Check again or wait "
         "for it before retrieving; results retrieved now may be incomplete."
     )
+    return _answer(text, "working", status=status)
 
 
-def timeout_answer(error: IndexingTimeoutError, waited: float) -> str:
-    """What a bounded wait says when time ran out (Dify keeps indexing server-side)."""
+# -- how a wait ended ------------------------------------------------------------------------
+
+
+def _timeout(
+    error: IndexingTimeoutError,
+    waited: float | None,
+    asked: float | None,
+    dataset_id: str | None,
+    batch: str | None,
+) -> Answer:
     status = error.last_status
+    after = f" after {waited:g} s" if waited is not None else ""
     if status is None:
-        return (
-            f"Still not ready after {waited:g} s: Dify has not reported the batch yet. "
-            "It may still be starting; wait again."
+        text = (
+            f"Still not ready{after}: Dify has not reported the batch yet. It may still be "
+            "starting; wait again."
         )
-    return (
-        f"Still indexing after {waited:g} s: batch {status.batch} of dataset "
-        f"{status.dataset_id} has {_progress(status)}. Dify keeps working server-side; "
-        "wait again later before retrieving."
+    else:
+        text = (
+            f"Still indexing{after}: batch {status.batch} of dataset {status.dataset_id} has "
+            f"{_progress(status)}. Dify keeps working server-side; wait again later before "
+            "retrieving."
+        )
+    if waited is not None and asked is not None and asked > waited:
+        text += f" (This tool waits at most {waited:g} s per call.)"
+    return _answer(
+        text,
+        "timeout",
+        status=status,
+        dataset_id=dataset_id,
+        batch=batch,
+        error=error,
+        waited_seconds=waited,
     )
 
 
-def stalled_answer(error: IndexingStalledError) -> str:
-    """What a wait says when nothing moved for the stall timeout."""
+def _stalled(error: IndexingStalledError, dataset_id: str | None, batch: str | None) -> Answer:
     status = error.last_status
-    where = status_answer(status) if status is not None else "No status was observed."
-    return (
+    where = answer_status(status).text if status is not None else "No status was observed."
+    text = (
         "Indexing appears STALLED: nothing changed for a long time, so Dify's indexing worker "
         f"may be down. {where}"
     )
+    return _answer(text, "stalled", status=status, dataset_id=dataset_id, batch=batch, error=error)
 
 
-def failure_answer(error: IndexingFailedError) -> str:
-    """What a wait says when a document failed (or was paused with on_paused="fail")."""
+def _failed(error: IndexingFailedError, dataset_id: str | None, batch: str | None) -> Answer:
     if error.last_status is not None:
-        return status_answer(error.last_status)
-    return str(error)
+        return replace(answer_status(error.last_status), error=error)
+    text = _sentence(_bounded(str(error)))
+    return _answer(text, "failed", dataset_id=dataset_id, batch=batch, error=error)
+
+
+# -- errors ---------------------------------------------------------------------------------------
 
 
 def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
@@ -134,16 +296,108 @@ def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
     return "Try again in a little while; if it keeps failing, tell the user."
 
 
-def error_answer(error: DifyError, *, dataset_id: str | None, batch: str | None) -> str:
-    """What went wrong talking to Dify (its message, status and code) and what to do next."""
+def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> Answer:
+    details: dict[str, Any] = {"type": type(error).__name__}
     if isinstance(error, DifyAPIError):
-        hint = f" {error.hint}" if error.hint else ""
+        message = _bounded(error.message)
+        hint = f" {_bounded(error.hint)}" if error.hint else ""
         head = (
             f"Dify error (HTTP {error.status}, code {error.code!r}): "
-            f"{error.message.rstrip('.') or 'no message'}.{hint}"
+            f"{_sentence(message) if message else 'no message.'}{hint}"
         )
+        details.update(status=error.status, code=error.code, message=message)
     elif isinstance(error, DifyConnectionError):
-        head = f"Could not reach Dify: {error}."
+        # The message, not str(): that adds the request's method and URL, which a model
+        # cannot act on (and the user configured).
+        message = _bounded(error.message)
+        head = f"Could not reach Dify: {_sentence(message)}"
+        details.update(message=message)
     else:
-        head = f"Dify error: {error}."
-    return f"{head} {_advice(error, dataset_id, batch)}"
+        message = _bounded(str(error))
+        head = f"Dify error: {_sentence(message)}"
+        details.update(message=message)
+    outcome: Outcome = (
+        "not_found"
+        if isinstance(error, DifyNotFoundError) and error.resource in ("dataset", "documents")
+        else "error"
+    )
+    return _answer(
+        f"{head} {_advice(error, dataset_id, batch)}",
+        outcome,
+        is_error=True,
+        status=error.last_status,
+        dataset_id=dataset_id,
+        batch=batch,
+        error=error,
+        details=details,
+    )
+
+
+def answer_error(
+    error: DifyError | ValueError,
+    *,
+    dataset_id: str | None = None,
+    batch: str | None = None,
+    waited: float | None = None,
+    asked: float | None = None,
+) -> Answer:
+    """The answer for anything a check or a wait raised.
+
+    Args:
+        error: What was raised: a wait's `IndexingTimeoutError`, `IndexingStalledError` or
+            `IndexingFailedError` (answers), a `DifyError` (a tool error with Dify's status,
+            code, message and advice) or a ``ValueError`` (an invalid argument).
+        dataset_id: The knowledge base the call was about.
+        batch: The batch the call was about.
+        waited: For a timeout: how long the wait was allowed to take (seconds).
+        asked: For a timeout: how long the caller (the model) asked to wait; when more than
+            ``waited``, the answer says the tool's cap.
+    """
+    if isinstance(error, IndexingTimeoutError):
+        return _timeout(error, waited, asked, dataset_id, batch)
+    if isinstance(error, IndexingStalledError):
+        return _stalled(error, dataset_id, batch)
+    if isinstance(error, IndexingFailedError):
+        return _failed(error, dataset_id, batch)
+    if isinstance(error, DifyError):
+        return _api_error(error, dataset_id, batch)
+    text = f"Invalid argument: {_sentence(_bounded(str(error)))}"
+    return _answer(
+        text,
+        "invalid",
+        is_error=True,
+        dataset_id=dataset_id,
+        batch=batch,
+        error=error,
+        details={"type": type(error).__name__, "message": _bounded(str(error))},
+    )
+
+
+# -- the texts alone (what the adapters of earlier versions called) ---------------------------
+
+
+def status_answer(status: BatchIndexingStatus) -> str:
+    """The text of `answer_status`."""
+    return answer_status(status).text
+
+
+def timeout_answer(error: IndexingTimeoutError, waited: float) -> str:
+    """What a bounded wait says when time ran out (Dify keeps indexing server-side)."""
+    return _timeout(error, waited, None, None, None).text
+
+
+def stalled_answer(error: IndexingStalledError) -> str:
+    """What a wait says when nothing moved for the stall timeout."""
+    return _stalled(error, None, None).text
+
+
+def failure_answer(error: IndexingFailedError) -> str:
+    """What a wait says when a document failed (or was paused with on_paused="fail")."""
+    return _failed(error, None, None).text
+
+
+def error_answer(error: DifyError, *, dataset_id: str | None, batch: str | None) -> str:
+    """What went wrong talking to Dify (its message, status and code) and what to do next."""
+    if isinstance(error, IndexingError):
+        return answer_error(error, dataset_id=dataset_id, batch=batch).text
+    return _api_error(error, dataset_id, batch).text

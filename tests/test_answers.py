@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.answers import failure_answer, stalled_answer, status_answer, timeout_answer
+from dify_ingest_tools.answers import (
+    answer_error,
+    answer_status,
+    failure_answer,
+    stalled_answer,
+    status_answer,
+    timeout_answer,
+)
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 DS = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
@@ -72,7 +80,84 @@ def test_error_answers() -> None:
     assert "No status" in stalled_answer(IndexingStalledError("s"))
     failed = batch({"id": "a", "indexing_status": "error", "error": "boom"})
     assert "boom" in failure_answer(IndexingFailedError("f", last_status=failed))
-    assert failure_answer(IndexingFailedError("plain")) == "plain"
+    assert failure_answer(IndexingFailedError("plain")) == "plain."
+
+
+def test_difys_error_text_ends_the_sentence_once() -> None:
+    # Dify's error texts end in a full stop; the answers must not add a second one.
+    failed = batch(
+        {"id": "a", "indexing_status": "error", "error": "Failed to load document (PDFium)."},
+        {"id": "b", "indexing_status": "error", "error": "no stop"},
+        {"id": "c", "indexing_status": "error", "error": None},
+    )
+    text = status_answer(failed)
+    assert "Document a failed: Failed to load document (PDFium). Document b" in text
+    assert "Document b failed: no stop. " in text
+    assert "Document c failed: Dify gave no error text. " in text
+    assert ".." not in text
+    from dify_ingest_tools.answers import error_answer
+    from dify_ingest_tools.errors import error_from_response
+
+    body = '{"code": "not_found", "message": "Dataset not found.", "status": 404}'
+    answer = error_answer(error_from_response(404, body), dataset_id=DS, batch="b1")
+    assert ".." not in answer and "Dataset not found. " in answer
+
+
+def test_a_huge_server_message_is_cut_in_every_answer() -> None:
+    huge = "x" * 1_000_000
+    failed = batch({"id": "a", "indexing_status": "error", "error": huge})
+    answer = answer_status(failed)
+    assert len(answer.text) < 2_000 and "[...cut]" in answer.text
+    assert len(answer.data["failed_documents"][0]["error"]) <= 500
+    from dify_ingest_tools.errors import error_from_response
+
+    body = json.dumps({"code": "c", "message": huge, "status": 400})
+    error = answer_error(error_from_response(400, body), dataset_id=DS, batch="b1")
+    assert len(error.text) < 2_000 and error.text.count("[...cut]") == 1
+
+
+def test_answers_carry_an_outcome_and_json_ready_data() -> None:
+    status = batch(
+        {"id": "a", "indexing_status": "indexing", "completed_segments": 1, "total_segments": 4}
+    )
+    working = answer_status(status)
+    assert (working.outcome, working.is_error, working.status) == ("working", False, status)
+    assert working.data["verdict"] == "working" and working.data["batch"] == "b1"
+    assert working.data["completed_segments"] == 1 and working.data["total_segments"] == 4
+    assert working.data["status_counts"] == {"indexing": 1}
+    json.dumps(working.data)  # JSON-ready as it is
+    assert str(working) == working.text
+
+    paused = answer_status(batch({"id": "a", "indexing_status": "paused"}))
+    assert paused.outcome == "paused" and paused.data["paused_documents"] == ["a"]
+    failed = answer_status(batch({"id": "a", "indexing_status": "error", "error": "boom."}))
+    assert failed.data["failed_documents"] == [{"id": "a", "error": "boom."}]
+
+    timeout = answer_error(
+        IndexingTimeoutError("t", last_status=status), dataset_id=DS, batch="b1", waited=5, asked=60
+    )
+    assert timeout.outcome == "timeout" and not timeout.is_error
+    assert timeout.text.endswith("(This tool waits at most 5 s per call.)")
+    assert timeout.data["waited_seconds"] == 5
+    stalled = answer_error(IndexingStalledError("s"), dataset_id=DS, batch="b1")
+    assert (stalled.outcome, stalled.data["batch"]) == ("stalled", "b1")
+
+    invalid = answer_error(ValueError("top_k must be >= 1"), dataset_id=DS)
+    assert invalid.is_error and invalid.outcome == "invalid"
+    assert invalid.text == "Invalid argument: top_k must be >= 1."
+    json.dumps(invalid.data)
+
+
+def test_connection_errors_answer_without_the_servers_url() -> None:
+    from dify_ingest_tools import DifyConnectionError
+
+    error = DifyConnectionError(
+        "Cannot connect to host", url="http://10.1.2.3:5001/v1/datasets", method="GET"
+    )
+    answer = answer_error(error, dataset_id=DS, batch="b1")
+    assert answer.is_error and answer.outcome == "error"
+    assert answer.text.startswith("Could not reach Dify: Cannot connect to host. ")
+    assert "10.1.2.3" not in answer.text and "10.1.2.3" not in json.dumps(answer.data)
 
 
 async def test_pending_uploads_are_waited_for_then_forgotten(

@@ -11,7 +11,7 @@ from typing_extensions import Self
 from .._config import ENV_API_KEY
 from .._policy import OnPaused
 from .._sync import ClientBridge, DifyKnowledgeClient
-from ..answers import error_answer
+from ..answers import answer_error
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import (
     DifyError,
@@ -98,9 +98,7 @@ def tool_exception(
 ) -> ToolException:
     """A `ToolException` whose text says what went wrong and what the model can do about it.
 
-    The text (`answers.error_answer`) carries Dify's own message, the HTTP status and code,
-    and advice; never the key (no error of this library contains it).
+    The text (`answers.answer_error`) carries Dify's own message, the HTTP status and code,
+    and advice; never the key or the server's URL.
     """
-    if isinstance(error, ValueError):
-        return ToolException(f"Invalid argument: {error}")
-    return ToolException(error_answer(error, dataset_id=dataset_id, batch=batch))
+    return ToolException(answer_error(error, dataset_id=dataset_id, batch=batch).text)

@@ -21,14 +21,9 @@ from typing_extensions import Self
 
 from .._inputs import check_dataset_id
 from .._policy import OnPaused
-from ..answers import failure_answer, stalled_answer, status_answer, timeout_answer
+from .._tool_calls import check_batch, target_dataset, wait_for_batch
+from ..answers import Answer
 from ..client import AsyncDifyKnowledgeClient
-from ..errors import (
-    DifyError,
-    IndexingFailedError,
-    IndexingStalledError,
-    IndexingTimeoutError,
-)
 from ..events import EventCallback, IndexingEvent
 from ..models import BatchIndexingStatus
 from ._common import DifyConnection, WaitSettings, tool_exception
@@ -114,6 +109,14 @@ _WAIT_DESCRIPTION = (
 )
 
 
+def _rendered(answer: Answer) -> ToolAnswer:
+    """The answer as this tool's output; tool errors become a `ToolException` (with
+    ``handle_tool_error=True``, the agent's error ToolMessage carries the same text)."""
+    if answer.is_error:
+        raise ToolException(answer.text) from answer.error
+    return answer.text, answer.status
+
+
 def _dataset_hint(dataset_id: str | None) -> str:
     return "" if dataset_id is not None else " and the knowledge base's `dataset_id`"
 
@@ -132,11 +135,10 @@ class _DifyTool(DifyConnection, BaseTool):
         return None if value is None else check_dataset_id(value)
 
     def _target(self, dataset_id: str | None) -> str:
-        if self.dataset_id is not None:
-            return self.dataset_id
-        if dataset_id is None:
-            raise ToolException("Invalid argument: dataset_id is required.")
-        return dataset_id
+        try:
+            return target_dataset(self.dataset_id, dataset_id)
+        except ValueError as error:
+            raise tool_exception(error, dataset_id=dataset_id, batch=None) from error
 
 
 class DifyIndexingStatusTool(_DifyTool):
@@ -172,11 +174,7 @@ class DifyIndexingStatusTool(_DifyTool):
     async def _check(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, batch: str
     ) -> ToolAnswer:
-        try:
-            status = await client.monitor.status(dataset_id, batch)
-        except (DifyError, ValueError) as error:
-            raise tool_exception(error, dataset_id=dataset_id, batch=batch) from error
-        return status_answer(status), status
+        return _rendered(await check_batch(client, dataset_id, batch))
 
     def _run(
         self,
@@ -239,27 +237,16 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         on_event: EventCallback,
     ) -> ToolAnswer:
         limit = min(timeout_seconds, self.max_timeout_seconds)
-        try:
-            status = await client.wait_for_indexing(
-                dataset_id,
-                batch,
-                timeout=limit,
-                raise_on_error=True,
-                on_event=on_event,
-                **self.wait_options(),
-            )
-        except IndexingTimeoutError as error:
-            answer = timeout_answer(error, limit)
-            if timeout_seconds > limit:
-                answer += f" (This tool waits at most {limit:g} s per call.)"
-            return answer, error.last_status
-        except IndexingStalledError as error:
-            return stalled_answer(error), error.last_status
-        except IndexingFailedError as error:
-            return failure_answer(error), error.last_status
-        except (DifyError, ValueError) as error:
-            raise tool_exception(error, dataset_id=dataset_id, batch=batch) from error
-        return status_answer(status), status
+        answer = await wait_for_batch(
+            client,
+            dataset_id,
+            batch,
+            timeout=limit,
+            asked=timeout_seconds,
+            on_event=on_event,
+            **self.wait_options(),
+        )
+        return _rendered(answer)
 
     def _run(
         self,

@@ -29,7 +29,7 @@ from .events import (
     DifyIndexingStalledEvent,
 )
 from .retrievers import DifyRetriever
-from .tools import DifyIndexingToolSpec
+from .tools import DifyIndexingToolSpec, DifyToolError
 from .transforms import DifyDocumentUploader, DifyIndexingWaiter
 
 __all__ = [
@@ -43,4 +43,5 @@ __all__ = [
     "DifyIndexingToolSpec",
     "DifyIndexingWaiter",
     "DifyRetriever",
+    "DifyToolError",
 ]

@@ -1,28 +1,60 @@
 """`DifyIndexingToolSpec`: lets an agent check, or wait for, Dify's indexing of an upload.
 
-Both tools answer in one paragraph the model can act on, the same text as the LangChain
-tools (``dify_ingest_tools.answers``). A wait that runs out of time, a stall and an indexing
-failure are answers, not errors. Everything else (an unknown batch, a wrong key, Dify
-unreachable, a malformed id) raises, as LlamaIndex tools do: LlamaIndex's agents turn the
-exception into a tool output with ``is_error=True`` and the message as its content, which
-names the dataset, the batch and what to do.
+Both tools answer in one paragraph the model can act on, word for word the text of the
+LangChain tools (``dify_ingest_tools.answers``). A ready, working, paused or failed batch, a
+wait that runs out of time and a stall are answers, not errors. Everything else (an unknown
+batch, a wrong key, Dify unreachable, a malformed id) raises, as LlamaIndex tools do:
+`DifyToolError` for Dify's errors, ``ValueError`` for invalid arguments, each with the
+answer's text as its message (Dify's status, code and message, and what to do next; never
+the key or the server's URL). LlamaIndex's agents turn the exception into a tool output with
+``is_error=True`` and that message as its content.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
 
 from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import BaseModel, Field, SecretStr
 
 from .._inputs import check_dataset_id
-from ..answers import failure_answer, stalled_answer, status_answer, timeout_answer
+from .._policy import OnPaused
+from .._tool_calls import check_batch, target_dataset, wait_for_batch
+from ..answers import Answer, answer_error
 from ..client import AsyncDifyKnowledgeClient
-from ..errors import IndexingFailedError, IndexingStalledError, IndexingTimeoutError
+from ..errors import DifyError
 from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
-__all__ = ["DifyIndexingToolSpec"]
+__all__ = ["DifyIndexingToolSpec", "DifyToolError"]
+
+
+class DifyToolError(DifyError):
+    """A tool call Dify answered with an error; its message is what the model should read.
+
+    Attributes:
+        answer: The `Answer` (``text``, ``outcome``, ``data``).
+        error: The error Dify's answer raised (also the ``__cause__``).
+    """
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.error = answer.error
+        super().__init__(answer.text)
+
+
+def _raise(answer: Answer) -> NoReturn:
+    if isinstance(answer.error, DifyError):
+        raise DifyToolError(answer) from answer.error
+    raise ValueError(answer.text) from answer.error
+
+
+def _rendered(answer: Answer) -> str:
+    if answer.is_error:
+        _raise(answer)
+    return answer.text
+
 
 # A wait shorter than this cannot see a first status on a slow server.
 _MIN_TIMEOUT = 1.0
@@ -94,6 +126,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         poll_interval: First gap between status polls while waiting.
         max_poll_interval: Longest gap between polls.
         stall_timeout: Answer "stalled" when nothing changes for this long (None: off).
+        on_paused: ``"fail"`` (default): a paused document ends the wait at once with a
+            PAUSED answer (only Dify's console can resume it); ``"wait"`` waits on.
     """
 
     spec_functions: list[SPEC_FUNCTION_TYPE] = [  # noqa: RUF012 (BaseToolSpec's declaration)
@@ -113,6 +147,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         stall_timeout: float | None = None,
+        on_paused: OnPaused = "fail",
     ) -> None:
         if max_timeout_seconds <= 0:
             raise ValueError("max_timeout_seconds must be > 0")
@@ -122,6 +157,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         self.poll_interval = poll_interval
         self.max_poll_interval = max(poll_interval, max_poll_interval)
         self.stall_timeout = stall_timeout
+        self.on_paused: OnPaused = on_paused
         self._bridge, self._owns_client = connect(client, api_key, base_url)
 
     def __repr__(self) -> str:
@@ -196,19 +232,10 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
     # -- one implementation for both -------------------------------------------------------------
 
     def _dataset(self, dataset_id: str | None) -> str:
-        if self.dataset_id is None:
-            if not dataset_id:
-                raise ValueError(
-                    "dataset_id is required: pass the id of the knowledge base the documents "
-                    "were uploaded to"
-                )
-            return dataset_id
-        if dataset_id is not None and dataset_id.lower() != self.dataset_id.lower():
-            raise ValueError(
-                f"these tools are bound to knowledge base {self.dataset_id}; they cannot look "
-                f"at {dataset_id}"
-            )
-        return self.dataset_id
+        try:
+            return target_dataset(self.dataset_id, dataset_id)
+        except ValueError as error:
+            _raise(answer_error(error, dataset_id=dataset_id))
 
     def _timeout(self, requested: float | None) -> float:
         """The wait to make: the default, or what the model asked, within the bounds."""
@@ -220,7 +247,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
     def _status(self, dataset_id: str, batch: str) -> Work[str]:
         async def work(client: AsyncDifyKnowledgeClient) -> str:
             # Reuses the snapshot of a wait already polling this batch when it is fresh.
-            return status_answer(await client.monitor.status(dataset_id, batch))
+            return _rendered(await check_batch(client, dataset_id, batch))
 
         return work
 
@@ -230,25 +257,18 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         timeout = self._timeout(requested)
 
         async def work(client: AsyncDifyKnowledgeClient) -> str:
-            try:
-                status = await client.wait_for_indexing(
-                    dataset_id,
-                    batch,
-                    timeout=timeout,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    stall_timeout=self.stall_timeout,
-                    on_event=relay,
-                )
-            except IndexingTimeoutError as error:
-                answer = timeout_answer(error, timeout)
-                if requested is not None and requested > timeout:
-                    answer += f" (This tool waits at most {timeout:g} s per call.)"
-                return answer
-            except IndexingStalledError as error:
-                return stalled_answer(error)
-            except IndexingFailedError as error:
-                return failure_answer(error)
-            return status_answer(status)
+            answer = await wait_for_batch(
+                client,
+                dataset_id,
+                batch,
+                timeout=timeout,
+                asked=requested,
+                on_event=relay,
+                on_paused=self.on_paused,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                stall_timeout=self.stall_timeout,
+            )
+            return _rendered(answer)
 
         return work

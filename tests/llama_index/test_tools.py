@@ -17,7 +17,7 @@ from dify_ingest_tools import (
     DifyKnowledgeClient,
     DifyNotFoundError,
 )
-from dify_ingest_tools.llama_index import DifyIndexingToolSpec
+from dify_ingest_tools.llama_index import DifyIndexingToolSpec, DifyToolError
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 from .conftest import QUICK
@@ -147,11 +147,16 @@ async def test_api_errors_raise_and_agents_get_an_error_output(
         tools = tools_of(DifyIndexingToolSpec(client=client, **QUICK))
         args = {"dataset_id": dataset_id, "batch": "20250101000000000000"}
         for tool in tools.values():
-            with pytest.raises(DifyAuthenticationError):
+            with pytest.raises(DifyToolError) as raised:
                 await invoke(tool, mode, **args)
-            # What an agent does with a raising tool: an error output the model can read.
+            assert isinstance(raised.value.__cause__, DifyAuthenticationError)
+            assert raised.value.answer.outcome == "error"
+            # What an agent does with a raising tool: an error output the model can read,
+            # with advice and without the server's URL.
             output = call_tool(tool, args) if mode == "sync" else await acall_tool(tool, args)
             assert output.is_error and "HTTP 401" in output.content
+            assert "check the Knowledge API key" in output.content
+            assert threaded_url not in output.content and "127.0.0.1" not in output.content
             assert wrong_key not in output.content and sim.api_key not in output.content
 
 
@@ -160,9 +165,12 @@ async def test_an_unknown_batch_is_a_clear_error(
 ) -> None:
     dataset_id = sim.create_dataset("tools")
     status = tools_of(DifyIndexingToolSpec(client=sync_client))["get_indexing_status"]
-    with pytest.raises(DifyNotFoundError, match="Documents not found"):
+    with pytest.raises(DifyToolError, match="Documents not found") as raised:
         await status.acall(dataset_id=dataset_id, batch="20250101000000000000")
-    with pytest.raises(ValueError, match="dataset_id must be a UUID"):
+    assert isinstance(raised.value.__cause__, DifyNotFoundError)
+    assert raised.value.answer.outcome == "not_found"
+    assert "Dify does not know batch 20250101000000000000" in str(raised.value)
+    with pytest.raises(ValueError, match="Invalid argument: dataset_id must be a UUID"):
         status.call(dataset_id="not-a-uuid", batch="20250101000000000000")
 
 
