@@ -26,6 +26,7 @@ EventKind: TypeAlias = Literal[
     "stalled",
     "rate_limited",
     "retrying",
+    "partial_results",
 ]
 
 
@@ -40,13 +41,15 @@ class IndexingEvent(BaseModel):
     ``document_completed`` / ``document_failed`` (a document reached that state),
     ``batch_completed`` / ``batch_failed`` (once per batch per wait), ``stalled`` (nothing
     changed for ``stall_timeout``), ``rate_limited`` (429 or Dify Cloud's 403 rate limit;
-    polling cools down) and ``retrying`` (a transient failure; polling goes on).
+    polling cools down), ``retrying`` (a transient failure; polling goes on) and
+    ``partial_results`` (a retriever's readiness gate stopped waiting for this batch and
+    searched anyway: its results may miss the batch's documents).
 
     Attributes:
         status: The latest batch snapshot (None when nothing was observed yet).
         document: The document concerned, for ``document_*`` events.
         error: The failure's text, for ``rate_limited`` / ``retrying`` / ``stalled`` /
-            ``batch_failed``.
+            ``batch_failed``; why the gate stopped waiting, for ``partial_results``.
         retry_in: Seconds until the next attempt, for ``rate_limited`` / ``retrying``.
     """
 
@@ -76,6 +79,9 @@ class IndexingEvent(BaseModel):
             if self.document.error and self.kind == "document_failed":
                 text += f": {self.document.error}"
             return text
+        if self.kind == "partial_results":
+            state = f" ({self.status.summary()})" if self.status is not None else ""
+            return f"{where}: searched before it was indexed: {self.error}{state}"
         if self.kind in ("rate_limited", "retrying"):
             wait = f"; next try in {self.retry_in:.1f}s" if self.retry_in is not None else ""
             return f"{where}: {self.kind.replace('_', ' ')} ({self.error}){wait}"

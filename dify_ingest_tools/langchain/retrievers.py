@@ -10,12 +10,21 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig
 from pydantic import Field, field_validator
 
+from .._gate import DEFAULT_PENDING_TIMEOUT, OnPendingTimeout, pass_gate
 from .._inputs import check_dataset_id
 from ..client import AsyncDifyKnowledgeClient
+from ..events import EventCallback, IndexingEvent
 from ..models import RetrievedChunk
 from ._common import DifyConnection, WaitSettings
+from .events import (
+    acall_with_events,
+    adispatch_indexing_event,
+    call_with_events,
+    dispatch_indexing_event,
+)
 
 __all__ = ["DifyRetriever"]
 
@@ -27,7 +36,18 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
     *this client* uploaded to the dataset that may still be indexing, so a chain never
     searches a half-indexed knowledge base. The gate knows only uploads made through the same
     client: build the uploader and the retriever with the same ``client=``. Uploads that
-    failed do not block retrieval (whoever waited on them was told).
+    failed do not block retrieval (whoever waited on them was told; a warning is logged).
+
+    The gate never crashes the chain or agent it runs in: when the uploads are not indexed
+    after ``pending_timeout`` (30 s by default), or indexing stalls, or a document is paused
+    (with ``on_paused="fail"``), it searches what Dify has and says so: every returned
+    document gets ``dify_partial_results: True`` and ``dify_pending_batches`` (the
+    unfinished batches, comma-separated) in its metadata, a warning is logged on the
+    ``dify_ingest_tools`` logger, and a ``dify_indexing_partial_results`` custom event is
+    dispatched per unfinished batch. Set ``on_pending_timeout="raise"`` to get the wait's
+    error (`IndexingTimeoutError`, ...) instead. While it waits, the gate dispatches the same
+    custom events as `DifyIndexingWaiter` (``dify_indexing_progress``, ...) to the retriever's
+    run.
 
     Each `Document` has the chunk's text as ``page_content``, the segment id as ``id`` and
     ``metadata`` with ``score``, ``document_id``, ``document_name``, ``segment_id``,
@@ -49,8 +69,10 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
     """Dify's retrieval settings (``search_method``, ...); by default the dataset's own."""
     wait_for_pending: bool = True
     """Wait for this client's uploads to the dataset that may still be indexing."""
-    pending_timeout: float = Field(default=600.0, gt=0)
-    """Seconds that wait may take (then `IndexingTimeoutError` is raised)."""
+    pending_timeout: float = Field(default=DEFAULT_PENDING_TIMEOUT, gt=0)
+    """Seconds the gate waits for pending uploads before it searches anyway (30)."""
+    on_pending_timeout: OnPendingTimeout = "search"
+    """``"search"`` what Dify has (results flagged partial) or ``"raise"`` the wait's error."""
 
     @field_validator("dataset_id")
     @classmethod
@@ -63,11 +85,19 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
         query: str,
         k: int | None,
         score_threshold: float | None,
+        on_event: EventCallback,
     ) -> list[Document]:
+        flags: dict[str, Any] = {}
         if self.wait_for_pending:
-            await client.wait_for_pending(
-                self.dataset_id, timeout=self.pending_timeout, **self.wait_options()
+            passage = await pass_gate(
+                client,
+                self.dataset_id,
+                timeout=self.pending_timeout,
+                on_timeout=self.on_pending_timeout,
+                on_event=on_event,
+                **self.wait_options(),
             )
+            flags = passage.metadata()
         chunks = await client.retrieve(
             self.dataset_id,
             query,
@@ -75,9 +105,9 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
             score_threshold=self.score_threshold if score_threshold is None else score_threshold,
             retrieval_model=self.retrieval_model,
         )
-        return [self._document(chunk) for chunk in chunks]
+        return [self._document(chunk, flags) for chunk in chunks]
 
-    def _document(self, chunk: RetrievedChunk) -> Document:
+    def _document(self, chunk: RetrievedChunk, flags: dict[str, Any]) -> Document:
         metadata = {
             **chunk.metadata,
             "score": chunk.score,
@@ -86,6 +116,7 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
             "segment_id": chunk.segment_id,
             "position": chunk.position,
             "dataset_id": self.dataset_id,
+            **flags,
         }
         return Document(id=chunk.segment_id, page_content=chunk.content, metadata=metadata)
 
@@ -97,8 +128,11 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
         k: int | None = None,
         score_threshold: float | None = None,
     ) -> list[Document]:
-        return self._dify_bridge.call(
-            lambda client: self._search(client, query, k, score_threshold)
+        config = RunnableConfig(callbacks=run_manager.get_child())
+        return call_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._search(client, query, k, score_threshold, on_event),
+            lambda event: dispatch_indexing_event(event, config),
         )
 
     async def _aget_relevant_documents(
@@ -109,6 +143,13 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
         k: int | None = None,
         score_threshold: float | None = None,
     ) -> list[Document]:
-        return await self._dify_bridge.acall(
-            lambda client: self._search(client, query, k, score_threshold)
+        config = RunnableConfig(callbacks=run_manager.get_child())
+
+        async def deliver(event: IndexingEvent) -> None:
+            await adispatch_indexing_event(event, config)
+
+        return await acall_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._search(client, query, k, score_threshold, on_event),
+            deliver,
         )

@@ -27,6 +27,7 @@ from .events import (
     DifyIndexingProgressEvent,
     DifyIndexingRetryEvent,
     DifyIndexingStalledEvent,
+    DifyPartialResultsEvent,
 )
 from .retrievers import DifyRetriever
 from .tools import DifyIndexingToolSpec, DifyToolError
@@ -42,6 +43,7 @@ __all__ = [
     "DifyIndexingStalledEvent",
     "DifyIndexingToolSpec",
     "DifyIndexingWaiter",
+    "DifyPartialResultsEvent",
     "DifyRetriever",
     "DifyToolError",
 ]

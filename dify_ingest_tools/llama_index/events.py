@@ -35,6 +35,7 @@ __all__ = [
     "DifyIndexingProgressEvent",
     "DifyIndexingRetryEvent",
     "DifyIndexingStalledEvent",
+    "DifyPartialResultsEvent",
     "emit",
     "to_llama_event",
 ]
@@ -50,7 +51,7 @@ class DifyIndexingEvent(BaseEvent):
     Attributes:
         kind: The `IndexingEvent` kind: ``progress``, ``document_completed``,
             ``document_failed``, ``batch_completed``, ``batch_failed``, ``stalled``,
-            ``rate_limited`` or ``retrying``.
+            ``rate_limited``, ``retrying`` or ``partial_results``.
         dataset_id: The knowledge base.
         batch: The creation batch.
         summary: One human-readable line (`IndexingEvent.describe`).
@@ -102,6 +103,11 @@ class DifyIndexingStalledEvent(DifyIndexingEvent):
     """Nothing changed for the stall timeout; the wait raises `IndexingStalledError` next."""
 
 
+class DifyPartialResultsEvent(DifyIndexingEvent):
+    """`DifyRetriever`'s gate stopped waiting for this batch and searched anyway
+    (``partial_results``): the results may miss its documents; ``error`` says why."""
+
+
 _CLASSES: dict[str, type[DifyIndexingEvent]] = {
     "progress": DifyIndexingProgressEvent,
     "document_completed": DifyDocumentIndexingEvent,
@@ -111,6 +117,7 @@ _CLASSES: dict[str, type[DifyIndexingEvent]] = {
     "rate_limited": DifyIndexingRetryEvent,
     "retrying": DifyIndexingRetryEvent,
     "stalled": DifyIndexingStalledEvent,
+    "partial_results": DifyPartialResultsEvent,
 }
 
 

@@ -48,4 +48,5 @@ def test_the_public_names() -> None:
     }
     assert adapter.custom_event_name("progress") == "dify_indexing_progress"
     assert "dify_indexing_batch_completed" in adapter.CUSTOM_EVENT_NAMES
-    assert len(adapter.CUSTOM_EVENT_NAMES) == 8
+    assert len(adapter.CUSTOM_EVENT_NAMES) == 9
+    assert "dify_indexing_partial_results" in adapter.CUSTOM_EVENT_NAMES

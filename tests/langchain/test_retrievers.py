@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 pytest.importorskip("langchain_core")
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 
 from dify_ingest_tools import (
@@ -17,7 +20,7 @@ from dify_ingest_tools import (
     DifyKnowledgeClient,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.langchain import DifyDocumentUploader, DifyRetriever
+from dify_ingest_tools.langchain import CUSTOM_EVENT_NAMES, DifyDocumentUploader, DifyRetriever
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 from dify_ingest_tools.testing._script import DEFAULT_STAGES
 
@@ -119,16 +122,103 @@ def test_a_failed_upload_does_not_block_retrieval(
     assert documents and {doc.metadata["document_name"] for doc in documents} == {"faq.md"}
 
 
-def test_the_gate_gives_up_after_pending_timeout(
+class CustomEvents(BaseCallbackHandler):
+    """Collects every custom event a run dispatches."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        self.events.append((name, data))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
+def test_a_gate_that_times_out_searches_what_dify_has_and_says_so(
+    sim: DifySimulator,
+    clock: ManualClock,
+    dataset_id: str,
+    sync_client: DifyKnowledgeClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim.add_document(dataset_id, "faq.md", FAQ.page_content)  # indexed: searchable
+    clock.advance(INDEXING_TIME)
+    sim.script("new.md", DocumentScript(stall_at="indexing"))
+    [new] = DifyDocumentUploader(client=sync_client, dataset_id=dataset_id).invoke(
+        Document(page_content="Refund of new items.", metadata={"source": "new.md"})
+    )
+    clock.advance(INDEXING_TIME)
+    retriever = DifyRetriever(
+        client=sync_client, dataset_id=dataset_id, pending_timeout=0.1, k=2, **QUICK
+    )
+    events = CustomEvents()
+
+    with caplog.at_level(logging.WARNING, logger="dify_ingest_tools"):
+        documents = retriever.invoke("refund policy", config={"callbacks": [events]})
+
+    # The search ran on what Dify had indexed...
+    assert [doc.metadata["document_name"] for doc in documents] == ["faq.md", "faq.md"]
+    assert len(sim.requests_for(route="retrieve")) == 1
+    # ... and said it may be incomplete: a flag on each result, a warning and an event.
+    for doc in documents:
+        assert doc.metadata["dify_partial_results"] is True
+        assert doc.metadata["dify_pending_batches"] == new.batch
+    assert "before this client's uploads were indexed" in caplog.text
+    assert new.batch in caplog.text and "pending_timeout of 0.1 s" in caplog.text
+    [(name, data)] = [event for event in events.events if "partial" in event[0]]
+    assert name == "dify_indexing_partial_results" and data["batch"] == new.batch
+    assert data["status"]["documents"][0]["indexing_status"] == "indexing"
+    assert "searched before it was indexed" in data["message"]
+    # While it waited, the gate reported progress like the waiter does.
+    assert events.names()[0] == "dify_indexing_progress"
+    assert set(events.names()) <= CUSTOM_EVENT_NAMES
+
+
+async def test_an_async_gate_that_times_out_searches_too(
+    sim: DifySimulator, dataset_id: str, client: AsyncDifyKnowledgeClient
+) -> None:
+    sim.script("new.md", DocumentScript(stall_at="waiting"))
+    [new] = await DifyDocumentUploader(client=client, dataset_id=dataset_id).ainvoke(
+        [Document(page_content="Refund of new items.", metadata={"source": "new.md"})]
+    )
+    retriever = DifyRetriever(client=client, dataset_id=dataset_id, pending_timeout=0.1, **QUICK)
+    names = [
+        event["name"]
+        async for event in retriever.astream_events("refund", version="v2")
+        if event["event"] == "on_custom_event"
+    ]
+    assert names[-1] == "dify_indexing_partial_results" and "dify_indexing_progress" in names
+    assert await retriever.ainvoke("refund") == []  # nothing indexed yet; no crash either
+    assert [ref.batch for ref in client.pending_batches(dataset_id)] == [new.batch]
+
+
+def test_a_gate_asked_to_raise_raises_the_timeout(
     dataset_id: str, sync_client: DifyKnowledgeClient
 ) -> None:
     DifyDocumentUploader(client=sync_client, dataset_id=dataset_id).invoke(FAQ)
     retriever = DifyRetriever(
-        client=sync_client, dataset_id=dataset_id, pending_timeout=0.1, **QUICK
+        client=sync_client,
+        dataset_id=dataset_id,
+        pending_timeout=0.1,
+        on_pending_timeout="raise",
+        **QUICK,
     )
 
     with pytest.raises(IndexingTimeoutError, match=r"Timed out after 0\.1s"):
         retriever.invoke("refund policy")
+
+
+def test_the_gate_waits_30_seconds_by_default() -> None:
+    retriever = DifyRetriever(
+        client=DifyKnowledgeClient("dataset-x", "http://127.0.0.1:9/v1"),
+        dataset_id="7789611a-7d24-4b75-ab16-a005f3cbd9b4",
+    )
+    assert retriever.pending_timeout == 30.0 and retriever.on_pending_timeout == "search"
+    with pytest.raises(ValueError, match="on_pending_timeout"):
+        DifyRetriever(
+            client=retriever.client, dataset_id=retriever.dataset_id, on_pending_timeout="crash"
+        )
 
 
 def test_documents_carry_the_chunk_and_its_metadata(

@@ -12,7 +12,11 @@ pytest.importorskip("llama_index.core")
 from llama_index.core.schema import MetadataMode, TextNode
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient, IndexingTimeoutError
-from dify_ingest_tools.llama_index import DifyDocumentUploader, DifyRetriever
+from dify_ingest_tools.llama_index import (
+    DifyDocumentUploader,
+    DifyPartialResultsEvent,
+    DifyRetriever,
+)
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 from .conftest import QUICK
@@ -100,18 +104,72 @@ async def test_without_the_gate_retrieval_does_not_wait(
     assert sim.requests_for(route="indexing_status") == []
 
 
-async def test_a_gate_that_times_out_raises_and_failed_uploads_are_logged(
+async def test_a_gate_that_times_out_searches_and_says_so(
+    sim: DifySimulator,
+    clock: ManualClock,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim.add_document(dataset_id, "old.md", "Refunds within 30 days.")
+    clock.advance(10)
+    sim.script("slow.md", DocumentScript(stall_at="splitting"))
+    slow = await client.create_document_by_text(dataset_id, "slow.md", "Refunds for gifts.")
+    retriever = DifyRetriever(dataset_id, client=client, pending_timeout=0.05, **QUICK)
+
+    with caplog.at_level(logging.WARNING, logger="dify_ingest_tools"):
+        [hit] = await retriever.aretrieve("refunds")
+
+    meta = hit.node.metadata
+    assert meta["document_name"] == "old.md"
+    assert meta["dify_partial_results"] is True and meta["dify_pending_batches"] == slow.batch
+    # The LLM reads the flag; the batch ids are bookkeeping.
+    prompt = hit.node.get_content(metadata_mode=MetadataMode.LLM)
+    assert "dify_partial_results: True" in prompt and slow.batch not in prompt
+    assert "pending_timeout of 0.05 s" in caplog.text and slow.batch in caplog.text
+    [partial] = [e for e in recorder.events if isinstance(e, DifyPartialResultsEvent)]
+    assert partial.batch == slow.batch and partial.kind == "partial_results"
+    assert partial.status is not None and partial.status.verdict == "working"
+    assert recorder.kinds()[0] == "progress"
+
+
+def test_a_gate_asked_to_raise_raises(
+    sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str
+) -> None:
+    slow = sync_client.create_document_by_text(dataset_id, "slow.md", "alpha")
+    retriever = DifyRetriever(
+        dataset_id, client=sync_client, pending_timeout=0.05, on_pending_timeout="raise", **QUICK
+    )
+    with pytest.raises(IndexingTimeoutError, match=slow.batch):
+        retriever.retrieve("alpha")
+    with pytest.raises(ValueError, match="on_pending_timeout"):
+        DifyRetriever(dataset_id, client=sync_client, on_pending_timeout="crash")  # type: ignore[arg-type]
+    assert DifyRetriever(dataset_id, client=sync_client).pending_timeout == 30.0
+
+
+async def test_a_paused_upload_ends_the_gate_at_once_with_on_paused_fail(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    sim.script("paused.md", DocumentScript(pause_at="indexing"))
+    paused = await client.create_document_by_text(dataset_id, "paused.md", "alpha")
+    clock.advance(10)
+    retriever = DifyRetriever(
+        dataset_id, client=client, pending_timeout=30, on_paused="fail", **QUICK
+    )
+    hits = await asyncio.wait_for(retriever.aretrieve("alpha"), 5)  # not after 30 s
+    assert hits == []  # the paused document was never indexed
+    assert [ref.batch for ref in client.pending_batches(dataset_id)] == [paused.batch]
+
+
+async def test_failed_uploads_are_logged(
     sim: DifySimulator,
     clock: ManualClock,
     client: AsyncDifyKnowledgeClient,
     dataset_id: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    slow = await client.create_document_by_text(dataset_id, "slow.md", "alpha")
-    retriever = DifyRetriever(dataset_id, client=client, pending_timeout=0.05, **QUICK)
-    with pytest.raises(IndexingTimeoutError, match=slow.batch):
-        await retriever.aretrieve("alpha")
-
+    await client.create_document_by_text(dataset_id, "slow.md", "alpha")
     sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="broken"))
     await client.create_document_by_text(dataset_id, "bad.pdf", "beta")
     clock.advance(60)
@@ -119,6 +177,7 @@ async def test_a_gate_that_times_out_raises_and_failed_uploads_are_logged(
         hits = await DifyRetriever(dataset_id, client=client, **QUICK).aretrieve("alpha")
     assert [hit.node.metadata["document_name"] for hit in hits] == ["slow.md"]
     assert "failed to index" in caplog.text and "broken" in caplog.text
+    assert "dify_partial_results" not in hits[0].node.metadata  # complete, as far as we know
 
 
 def test_construction_checks(sync_client: DifyKnowledgeClient, dataset_id: str) -> None:
