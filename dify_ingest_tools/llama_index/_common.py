@@ -22,6 +22,7 @@ __all__ = [
     "DOCUMENT_ID_KEY",
     "ERROR_KEY",
     "STATUS_KEY",
+    "VERDICT_KEY",
     "AnyClient",
     "EventRelay",
     "Work",
@@ -37,11 +38,14 @@ Work: TypeAlias = Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, T]]
 """What `ClientBridge.call` / `ClientBridge.acall` run: one coroutine on the client's loop."""
 
 # Node metadata written by the uploader and the waiter (flat values: vector stores and
-# metadata filters only take str / int / float / None).
+# metadata filters only take str / int / float / None). A key named after a Dify field holds
+# Dify's value for it (`dify_indexing_status`: "completed", "error", "paused", ...); our own
+# reading of it has a key of its own (`dify_indexing_verdict`: "ready", "failed", ...).
 DATASET_ID_KEY = "dify_dataset_id"
 DOCUMENT_ID_KEY = "dify_document_id"
 BATCH_KEY = "dify_batch"
 STATUS_KEY = "dify_indexing_status"
+VERDICT_KEY = "dify_indexing_verdict"
 ERROR_KEY = "dify_indexing_error"
 
 

@@ -19,6 +19,8 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any, Literal
 
 import llama_index.core.instrumentation as instrument
@@ -35,6 +37,7 @@ from ._common import (
     DOCUMENT_ID_KEY,
     ERROR_KEY,
     STATUS_KEY,
+    VERDICT_KEY,
     AnyClient,
     EventRelay,
     HoldsClient,
@@ -110,17 +113,24 @@ class _DifyComponent(HoldsClient, TransformComponent):
 
 
 class DifyDocumentUploader(_DifyComponent):
-    """Uploads every incoming node (or document) as one Dify document, via ``create-by-text``.
+    """Uploads the incoming nodes (or documents) to Dify: one Dify document per source file.
 
-    Each node's text (without its metadata) becomes a document named after
-    ``node.metadata[name_key]`` (``file_name``, as ``SimpleDirectoryReader`` sets it) or, when
-    absent, after a hash of the text. Dify's create is an upsert by name: uploading a name
-    again re-indexes that document instead of adding a copy. Two nodes of one call with the
-    same name are refused (the second would replace the first): upload whole documents (Dify
-    chunks them itself) or set ``name_key=None``.
+    Nodes are grouped by their name, ``node.metadata[name_key]`` (``file_name``, as
+    ``SimpleDirectoryReader`` sets it), and each group becomes **one** Dify document of that
+    name, via ``create-by-text``: the texts of its nodes (without their metadata), in input
+    order, joined by a blank line. So the pages of one PDF, which ``SimpleDirectoryReader``
+    reads as one `Document` per page sharing a ``file_name``, become one Dify document, as
+    the file does in Dify's own console. Blank pages add nothing. A node without a name is a
+    document of its own, named after a hash of its text. Dify chunks and indexes each
+    document itself: put no splitter before the uploader (with ``chunk_overlap``, the
+    overlapping text would be uploaded twice).
 
-    The node is returned with ``dify_dataset_id``, ``dify_document_id`` and ``dify_batch`` in
-    its metadata (hidden from embeddings and LLM prompts), ready for `DifyIndexingWaiter`.
+    Dify's create is an upsert by name: uploading a name again re-indexes that document
+    instead of adding a copy (so a file uploaded again replaces its previous version).
+
+    Every node is returned with its document's ``dify_dataset_id``, ``dify_document_id`` and
+    ``dify_batch`` in its metadata (hidden from embeddings and LLM prompts), ready for
+    `DifyIndexingWaiter`; the pages of one file share them.
 
     Every run uploads: the component never matches `IngestionPipeline`'s cache (see
     `to_dict`). It cannot be pickled, so run the pipeline without ``num_workers``.
@@ -134,7 +144,8 @@ class DifyDocumentUploader(_DifyComponent):
             `AsyncDifyKnowledgeClient` (``arun`` only) instead of ``api_key`` / ``base_url``.
             Share it with `DifyIndexingWaiter` and `DifyRetriever`: the retriever then waits
             for what this uploader sent before it searches.
-        name_key: The metadata key holding the document name; None names by content hash.
+        name_key: The metadata key holding the document name (nodes sharing it become one
+            document); None names every node by a hash of its text.
         max_concurrency: Uploads in flight at once.
         indexing_technique: ``"high_quality"`` or ``"economy"`` (default: the dataset's own).
         process_rule: Dify's chunking rules (default ``{"mode": "automatic"}``).
@@ -177,54 +188,53 @@ class DifyDocumentUploader(_DifyComponent):
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
         """Upload the nodes (blocking); needs a `DifyKnowledgeClient`."""
-        work = self._upload(self._prepare(nodes))
-        return self._record(nodes, self._bridge.call(work))
+        uploads = self._prepare(nodes)
+        return self._record(nodes, uploads, self._bridge.call(self._upload(uploads)))
 
     @dispatcher.span
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        """Upload the nodes, ``max_concurrency`` at a time."""
-        work = self._upload(self._prepare(nodes))
-        return self._record(nodes, await self._bridge.acall(work))
+        """Upload the nodes, ``max_concurrency`` documents at a time."""
+        uploads = self._prepare(nodes)
+        return self._record(nodes, uploads, await self._bridge.acall(self._upload(uploads)))
 
-    def _prepare(self, nodes: Sequence[BaseNode]) -> list[tuple[str, str]]:
-        """``(name, text)`` per node; every check runs before the first upload."""
-        items: list[tuple[str, str]] = []
-        seen: dict[str, str] = {}
+    def _prepare(self, nodes: Sequence[BaseNode]) -> list[_Upload]:
+        """One `_Upload` per document name, in order; every check runs before the first upload."""
+        uploads: dict[str, _Upload] = {}
         for node in nodes:
             text = node.get_content(metadata_mode=MetadataMode.NONE)
-            if not text.strip():
+            name, named = self._name(node, text)
+            upload = uploads.setdefault(name, _Upload(name))
+            upload.nodes.append(node)
+            # A hash name stands for its text: the same text twice is one document, once.
+            if text.strip() and (named or not upload.texts):
+                upload.texts.append(text)
+        for upload in uploads.values():
+            if not upload.texts:
+                ids = ", ".join(node.node_id for node in upload.nodes)
                 raise ValueError(
-                    f"node {node.node_id} has no text to upload to Dify dataset {self.dataset_id}"
+                    f"node(s) {ids} have no text to upload to Dify dataset {self.dataset_id}"
+                    + (f" as {upload.name!r}" if len(upload.nodes) > 1 else "")
                 )
-            name = self._name(node, text)
-            if name in seen:
-                raise ValueError(
-                    f"nodes {seen[name]} and {node.node_id} would both be uploaded to dataset "
-                    f"{self.dataset_id} as {name!r}; Dify's create is an upsert by name, so the "
-                    "second would replace the first. Upload whole documents (Dify chunks them "
-                    "itself), give each a distinct name, or set name_key=None to name by content."
-                )
-            seen[name] = node.node_id
-            items.append((name, text))
-        return items
+        return list(uploads.values())
 
-    def _name(self, node: BaseNode, text: str) -> str:
+    def _name(self, node: BaseNode, text: str) -> tuple[str, bool]:
+        """The node's document name, and whether it came from ``name_key`` (not a hash)."""
         if self.name_key is not None:
             value = node.metadata.get(self.name_key)
             if isinstance(value, str) and value.strip():
-                return value
-        return f"{hashlib.sha256(text.encode('utf-8')).hexdigest()[:20]}.txt"
+                return value, True
+        return f"{hashlib.sha256(text.encode('utf-8')).hexdigest()[:20]}.txt", False
 
-    def _upload(self, items: list[tuple[str, str]]) -> Work[list[CreatedDocument | BaseException]]:
+    def _upload(self, uploads: list[_Upload]) -> Work[list[CreatedDocument | BaseException]]:
         async def work(client: AsyncDifyKnowledgeClient) -> list[CreatedDocument | BaseException]:
             gate = asyncio.Semaphore(self.max_concurrency)
 
-            async def one(name: str, text: str) -> CreatedDocument:
+            async def one(upload: _Upload) -> CreatedDocument:
                 async with gate:
                     return await client.create_document_by_text(
                         self.dataset_id,
-                        name,
-                        text,
+                        upload.name,
+                        upload.text,
                         indexing_technique=self.indexing_technique,
                         process_rule=self.process_rule,
                         doc_form=self.doc_form,
@@ -233,27 +243,31 @@ class DifyDocumentUploader(_DifyComponent):
             # Every upload settles before anything is raised: cancelling a create in flight
             # could leave a document in Dify that no node records.
             return await asyncio.gather(
-                *(one(name, text) for name, text in items), return_exceptions=True
+                *(one(upload) for upload in uploads), return_exceptions=True
             )
 
         return work
 
     def _record(
-        self, nodes: Sequence[BaseNode], results: list[CreatedDocument | BaseException]
+        self,
+        nodes: Sequence[BaseNode],
+        uploads: list[_Upload],
+        results: list[CreatedDocument | BaseException],
     ) -> list[BaseNode]:
         errors: list[BaseException] = []
-        for node, result in zip(nodes, results, strict=True):
+        for upload, result in zip(uploads, results, strict=True):
             if isinstance(result, BaseException):
                 errors.append(result)
                 continue
-            node.metadata[DATASET_ID_KEY] = result.dataset_id
-            node.metadata[DOCUMENT_ID_KEY] = result.document_id
-            node.metadata[BATCH_KEY] = result.batch
-            _hide(node, DATASET_ID_KEY, DOCUMENT_ID_KEY, BATCH_KEY)
+            for node in upload.nodes:
+                node.metadata[DATASET_ID_KEY] = result.dataset_id
+                node.metadata[DOCUMENT_ID_KEY] = result.document_id
+                node.metadata[BATCH_KEY] = result.batch
+                _hide(node, DATASET_ID_KEY, DOCUMENT_ID_KEY, BATCH_KEY)
         if errors:
             logger.error(
                 "%d of %d upload(s) to Dify dataset %s failed (the others were uploaded and "
-                "carry their dify_* metadata): %s",
+                "their nodes carry their dify_* metadata): %s",
                 len(errors),
                 len(results),
                 self.dataset_id,
@@ -263,14 +277,32 @@ class DifyDocumentUploader(_DifyComponent):
         return list(nodes)
 
 
+@dataclass
+class _Upload:
+    """One Dify document to create: its name, the nodes it holds and their texts."""
+
+    name: str
+    nodes: list[BaseNode] = dataclass_field(default_factory=list)
+    texts: list[str] = dataclass_field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        # A blank line between the parts: Dify's automatic chunking splits there.
+        return "\n\n".join(part.strip("\n") for part in self.texts)
+
+
 class DifyIndexingWaiter(_DifyComponent):
     """Waits until Dify has indexed the nodes `DifyDocumentUploader` uploaded.
 
     The batches come from each node's ``dify_dataset_id`` / ``dify_batch`` metadata and are
     waited for together, through the client's monitor (shared polls, one dataset sweep for
-    large runs). Each returned node gets ``dify_indexing_status`` in its metadata: ``"ready"``
-    when its document is indexed, ``"failed"`` (with ``on_failure="mark"``) when it ended in
-    error, and then also ``dify_indexing_error``, Dify's error text.
+    large runs). Each returned node gets, for its document:
+
+    * ``dify_indexing_status``: Dify's own ``indexing_status`` (``"completed"``, or with
+      ``on_failure="mark"`` ``"error"``), as Dify names it;
+    * ``dify_indexing_verdict``: this library's reading of it, ``"ready"`` or ``"failed"``
+      (the `BatchIndexingStatus.verdict` vocabulary);
+    * ``dify_indexing_error``: Dify's error text, for a failed document.
 
     While it waits, every `IndexingEvent` is dispatched as a LlamaIndex instrumentation event
     (`DifyIndexingEvent` and its subclasses, see ``dify_ingest_tools.llama_index.events``).
@@ -365,12 +397,13 @@ class DifyIndexingWaiter(_DifyComponent):
             status = by_batch[
                 (str(node.metadata[DATASET_ID_KEY]).lower(), node.metadata[BATCH_KEY])
             ]
-            verdict, error = _verdict(status, node.metadata.get(DOCUMENT_ID_KEY))
+            verdict, dify_status, error = _verdict(status, node.metadata.get(DOCUMENT_ID_KEY))
             if verdict == "failed" and self.on_failure == "drop":
                 dropped.append(f"{node.node_id} ({error})")
                 continue
-            node.metadata[STATUS_KEY] = verdict
-            _hide(node, STATUS_KEY)
+            node.metadata[STATUS_KEY] = dify_status
+            node.metadata[VERDICT_KEY] = verdict
+            _hide(node, STATUS_KEY, VERDICT_KEY)
             if verdict == "failed":
                 node.metadata[ERROR_KEY] = error
                 _hide(node, ERROR_KEY)
@@ -401,8 +434,10 @@ def _batches(nodes: Sequence[BaseNode]) -> list[BatchRef]:
     return list(refs.values())
 
 
-def _verdict(status: BatchIndexingStatus, document_id: object) -> tuple[Verdict, str]:
-    """The node's own verdict (its document's, when the batch reports it) and error text."""
+def _verdict(status: BatchIndexingStatus, document_id: object) -> tuple[Verdict, str | None, str]:
+    """The node's verdict, Dify's ``indexing_status`` and the error text, for its document
+    (or, when the batch does not report that document, for the batch: a status only when
+    all its documents agree)."""
     if isinstance(document_id, str):
         try:
             doc = status.document(document_id)
@@ -410,15 +445,17 @@ def _verdict(status: BatchIndexingStatus, document_id: object) -> tuple[Verdict,
             pass
         else:
             if doc.is_failed:
-                return "failed", doc.error or "Dify gave no error text"
+                return "failed", str(doc.indexing_status), doc.error or "Dify gave no error text"
             if doc.is_completed:
-                return "ready", ""
+                return "ready", str(doc.indexing_status), ""
+    statuses = {str(doc.indexing_status) for doc in status.documents}
+    shared = statuses.pop() if len(statuses) == 1 else None
     if status.is_failed:
         errors = "; ".join(
             doc.error or "Dify gave no error text" for doc in status.failed_documents
         )
-        return "failed", errors
-    return status.verdict, ""
+        return "failed", shared, errors
+    return status.verdict, shared, ""
 
 
 def _hide(node: BaseNode, *keys: str) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import pickle
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core import Document
+from llama_index.core import Document, SimpleDirectoryReader
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.ingestion.pipeline import get_transformation_hash
+from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 
 from dify_ingest_tools import (
@@ -26,7 +29,13 @@ from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .conftest import QUICK
 
-DIFY_KEYS = ("dify_dataset_id", "dify_document_id", "dify_batch", "dify_indexing_status")
+DIFY_KEYS = (
+    "dify_dataset_id",
+    "dify_document_id",
+    "dify_batch",
+    "dify_indexing_status",
+    "dify_indexing_verdict",
+)
 
 
 def documents() -> list[Document]:
@@ -53,7 +62,9 @@ def assert_uploaded(sim: DifySimulator, dataset_id: str, nodes: list[BaseNode]) 
     assert len(nodes) == 2
     for node in nodes:
         assert node.metadata["dify_dataset_id"] == dataset_id
-        assert node.metadata["dify_indexing_status"] == "ready"
+        # Dify's value under Dify's field name; the verdict under its own key.
+        assert node.metadata["dify_indexing_status"] == "completed"
+        assert node.metadata["dify_indexing_verdict"] == "ready"
         assert node.metadata["dify_batch"] and node.metadata["dify_document_id"]
         # Bookkeeping, not content: kept out of embeddings and prompts.
         for mode in (MetadataMode.EMBED, MetadataMode.LLM):
@@ -113,7 +124,8 @@ async def test_a_failing_document_under_each_on_failure_mode(
     with caplog.at_level(logging.WARNING, logger="dify_ingest_tools"):
         nodes = list(await run)
     good = next(node for node in nodes if node.metadata["file_name"] == "good.md")
-    assert good.metadata["dify_indexing_status"] == "ready"
+    assert good.metadata["dify_indexing_status"] == "completed"
+    assert good.metadata["dify_indexing_verdict"] == "ready"
     assert "dify_indexing_error" not in good.metadata
     if on_failure == "drop":
         assert nodes == [good]
@@ -121,7 +133,8 @@ async def test_a_failing_document_under_each_on_failure_mode(
     else:
         assert len(nodes) == 2
         bad = nodes[1]
-        assert bad.metadata["dify_indexing_status"] == "failed"
+        assert bad.metadata["dify_indexing_status"] == "error"
+        assert bad.metadata["dify_indexing_verdict"] == "failed"
         assert bad.metadata["dify_indexing_error"] == "PDFium: Data format error"
         assert "PDFium" not in bad.get_content(metadata_mode=MetadataMode.LLM)
 
@@ -197,22 +210,66 @@ def test_bad_input_is_refused_before_any_upload(
     sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str
 ) -> None:
     uploader = DifyDocumentUploader(dataset_id, client=sync_client)
-    twins = [
-        TextNode(text="a", metadata={"file_name": "x.md"}),
-        TextNode(text="b", metadata={"file_name": "x.md"}),
+    blank = [
+        TextNode(text="  ", metadata={"file_name": "x.md"}),
+        TextNode(text="\n", metadata={"file_name": "x.md"}),
     ]
-    with pytest.raises(ValueError, match="upsert by name"):
-        uploader(twins)
+    with pytest.raises(ValueError, match=r"have no text to upload .* as 'x.md'"):
+        uploader([TextNode(text="fine", metadata={"file_name": "y.md"}), *blank])
     with pytest.raises(ValueError, match="no text"):
         uploader([TextNode(text="  ")])
     assert sim.requests_for(route="create_by_text") == []
-    # name_key=None names by content, so the two nodes become two documents.
-    assert len(DifyDocumentUploader(dataset_id, client=sync_client, name_key=None)(twins)) == 2
     assert uploader([]) == [] and DifyIndexingWaiter(client=sync_client)([]) == []
     with pytest.raises(ValueError, match="put DifyDocumentUploader before"):
         DifyIndexingWaiter(client=sync_client)([TextNode(text="never uploaded")])
     with pytest.raises(ValueError, match="dataset_id must be a UUID"):
         DifyDocumentUploader("nope", client=sync_client)
+
+
+class PagesReader(BaseReader):
+    """Reads a file as one Document per page (pages end in a form feed), like a PDF reader."""
+
+    def load_data(self, file: Path, extra_info: dict[str, Any] | None = None) -> list[Document]:
+        pages = Path(file).read_text().split("\f")
+        return [
+            Document(text=page, metadata={**(extra_info or {}), "page_label": str(number)})
+            for number, page in enumerate(pages, start=1)
+        ]
+
+
+@pytest.mark.usefixtures("ticker")
+def test_the_pages_of_one_file_become_one_dify_document(
+    sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str, tmp_path: Path
+) -> None:
+    (tmp_path / "manual.pdf").write_text("Page one.\fPage two.\f\fPage four.")
+    (tmp_path / "notes.txt").write_text("Just notes.")
+    reader = SimpleDirectoryReader(str(tmp_path), file_extractor={".pdf": PagesReader()})
+    documents = reader.load_data()
+    assert [d.metadata["file_name"] for d in documents] == ["manual.pdf"] * 4 + ["notes.txt"]
+
+    nodes = list(pipeline(sync_client, dataset_id).run(documents=documents))
+
+    # One upload per file ...
+    assert len(sim.requests_for(route="create_by_text")) == 2
+    names = {doc.name for doc in sync_client.list_documents(dataset_id).data}
+    assert names == {"manual.pdf", "notes.txt"}
+    # ... every page carrying its file's document, batch and verdict ...
+    pages = [node for node in nodes if node.metadata["file_name"] == "manual.pdf"]
+    assert len(pages) == 4 and len(nodes) == 5
+    assert len({(n.metadata["dify_document_id"], n.metadata["dify_batch"]) for n in pages}) == 1
+    # ... and the pages' text in order, the blank page adding nothing (Dify's segments).
+    chunks = sync_client.retrieve(dataset_id, "page", top_k=10)
+    manual = sorted(
+        (chunk for chunk in chunks if chunk.document_id == pages[0].metadata["dify_document_id"]),
+        key=lambda chunk: chunk.position or 0,
+    )
+    assert [chunk.content for chunk in manual] == ["Page one.", "Page two.", "Page four."]
+    assert {n.metadata["dify_indexing_verdict"] for n in nodes} == {"ready"}
+    assert pages[0].metadata["dify_document_id"] != nodes[-1].metadata["dify_document_id"]
+    # Without names, every distinct text is its own document (the same text, one document).
+    twins = [TextNode(text="same"), TextNode(text="same"), TextNode(text="other")]
+    uploaded = DifyDocumentUploader(dataset_id, client=sync_client, name_key=None)(twins)
+    assert len({node.metadata["dify_document_id"] for node in uploaded}) == 2
 
 
 async def test_a_failed_upload_raises_after_the_others_settle(
