@@ -57,6 +57,24 @@ class DifyConnection(BaseModel):
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": ENV_API_KEY}
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # Pickling would reach the client's event loop, thread and weak references and fail
+        # with a raw error deep inside them; a copy in another process could not use the
+        # session anyway. Say so, and what to do.
+        raise TypeError(
+            f"{type(self).__name__} holds a live Dify client (an HTTP session, a worker "
+            "thread and the API key) and cannot be pickled. Build it in the process that "
+            "uses it (from api_key / base_url, or DIFY_API_KEY / DIFY_API_BASE_URL); within "
+            "one process, pass one client= to every component."
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        # A deep copy shares the client, as it shares the server: copying a connection
+        # (its session, loop and thread) is neither possible nor wanted.
+        memo = {} if memo is None else memo
+        memo[id(self.client)] = self.client
+        return super().__deepcopy__(memo)
+
     @property
     def _dify_bridge(self) -> ClientBridge:
         assert self.client is not None  # set by the validator

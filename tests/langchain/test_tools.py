@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import pickle
 import time
 from typing import Any
 from uuid import UUID
@@ -431,3 +433,21 @@ def test_async_tools_can_run_concurrently(
     messages = asyncio.run(check_all())
     assert [message.artifact.batch for message in messages] == batches
     assert all("is READY" in message.content for message in messages)
+
+
+def test_components_refuse_to_pickle_with_a_clear_message(
+    sync_client: DifyKnowledgeClient, dataset_id: str
+) -> None:
+    components = [
+        DifyIndexingStatusTool(client=sync_client),
+        DifyWaitForIndexingTool(client=sync_client, dataset_id=dataset_id),
+        DifyDocumentUploader(client=sync_client, dataset_id=dataset_id),
+        DifyIndexingWaiter(client=sync_client),
+        DifyRetriever(client=sync_client, dataset_id=dataset_id),
+    ]
+    for component in components:
+        with pytest.raises(TypeError, match=r"holds a live Dify client .* cannot be pickled"):
+            pickle.dumps(component)
+        # A deep copy is a second component on the same connection.
+        twin = copy.deepcopy(component)
+        assert twin is not component and twin.client is sync_client

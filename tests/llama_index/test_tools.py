@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -197,3 +198,16 @@ def test_the_key_stays_out_of_the_spec(
         spec.close()
     with pytest.raises(ValueError, match="either client"):
         DifyIndexingToolSpec(api_key=sim.api_key, client=sync_client)
+
+
+def test_the_spec_and_the_retriever_refuse_to_pickle_with_a_clear_message(
+    sync_client: DifyKnowledgeClient, dataset_id: str
+) -> None:
+    from dify_ingest_tools.llama_index import DifyRetriever
+
+    for component in (
+        DifyIndexingToolSpec(client=sync_client),
+        DifyRetriever(dataset_id, client=sync_client),
+    ):
+        with pytest.raises(TypeError, match=r"holds a live Dify client .* cannot be pickled"):
+            pickle.dumps(component)
