@@ -1,4 +1,7 @@
-"""Run every notebook in ``notebooks/`` top to bottom, on the simulator, in a real kernel.
+"""Run every notebook in ``notebooks/`` top to bottom in a real kernel: on the simulator, as
+against a real server (the simulator behind ``DIFY_*`` settings, so the notebooks take their
+real-Dify branch), and against a real Dify when ``DIFY_API_KEY``, ``DIFY_API_BASE_URL`` and
+``DIFY_DATASET_ID`` are set.
 
 The kernel is always this test run's own interpreter (``sys.executable -m ipykernel_launcher``),
 whatever kernelspecs the machine has registered, so a fresh ``pip install -e ".[dev]"`` is
@@ -12,14 +15,19 @@ collection, where ``filterwarnings = error`` would turn such a warning into a co
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
+import re
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dify_ingest_tools.testing import DifySimulator
 from dify_ingest_tools.testing.simulator import DEFAULT_API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +43,8 @@ EXPECTED: dict[str, list[str]] = {
         "shipping.md  ready",  # results in input order
         "Indexing failed:",
         "Failed to load document (PDFium: Data format error).",  # the failing document
+        "FAILED: ",  # its progress bar (the widget's text form, refreshed when it closed)
+        " ready: 100%",  # a ready bar's text form shows its final count, not "0seg"
         "is error: Failed to load document",  # err.failed_documents
         "completed  1/1 segments",  # the last change watch_indexing yielded
         "refund",  # the retrieval hit
@@ -55,10 +65,10 @@ EXPECTED: dict[str, list[str]] = {
     "03_llamaindex_pipeline.ipynb": [
         "Using the Dify simulator",
         "[DifyBatchIndexingEvent] batch_completed: Batch",  # the instrumentation handler
-        "refunds.md   ready ",  # node metadata after pipeline.run
-        "broken.md    failed",  # on_failure="mark"
+        "refunds.md   ready  (completed)",  # node metadata: verdict (Dify's status)
+        "broken.md    failed (error)",  # on_failure="mark"
         "Failed to load document (scripted failure).",
-        "warranty.md ready",  # pipeline.arun
+        "warranty.md ready (completed)",  # pipeline.arun
         "refunds.md   'You can ask for a full refund",  # the retriever's hit
         "sources: ['refunds.md'",  # the query engine's source nodes
         "Query: How long do I have to ask for a refund?",  # MockLLM's echoed prompt
@@ -66,6 +76,19 @@ EXPECTED: dict[str, list[str]] = {
         "is NOT READY yet",
         "wait_for_indexing({'batch':",
         "Agent: Here is what Dify says: Batch",
+        "All closed.",
+    ],
+}
+
+#: Text each notebook's outputs must contain against a real server (whatever it indexes).
+EXPECTED_REAL: dict[str, list[str]] = {
+    "01_quickstart.ipynb": ["Using a real Dify server.", "shipping.md  ready", "All closed."],
+    "02_langchain_agent.ipynb": ["Using a real Dify server.", "is READY", "All closed."],
+    "03_llamaindex_pipeline.ipynb": [
+        "Using a real Dify server.",
+        "refunds.md   ready  (completed)",
+        "warranty.md ready (completed)",
+        "wait_for_indexing({'batch':",
         "All closed.",
     ],
 }
@@ -90,13 +113,14 @@ def _kernel_manager() -> Any:
     return manager.AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreter())
 
 
-def _kernel_env() -> dict[str, str]:
-    """This process's environment without any Dify settings, so notebooks use the simulator.
+def _kernel_env(dify: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with only the given Dify settings (none: the simulator).
 
     The checkout goes first on ``PYTHONPATH`` so the kernel imports the same package as the
     tests (the editable install points there too; this also covers a plain checkout).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("DIFY_")}
+    env.update(dify or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -116,15 +140,8 @@ def _output_text(output: Any) -> str:
 # - pyzmq warns on Windows, whose default asyncio loop (Proactor) lacks add_reader, that it
 #   starts a helper selector thread for jupyter_client's zmq sockets. Harmless there; never
 #   emitted on Linux or macOS.
-@pytest.mark.filterwarnings(
-    "ignore:Jupyter is migrating its paths to use standard platformdirs:DeprecationWarning"
-)
-@pytest.mark.filterwarnings(
-    "ignore:Proactor event loop does not implement add_reader family of methods:RuntimeWarning"
-)
-@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks found")
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
-def test_notebook_runs_on_the_simulator(path: Path) -> None:
+def _execute(path: Path, env: dict[str, str]) -> tuple[Any, str]:
+    """Run the notebook; fail on any error or warning output. Returns it and its text."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
@@ -139,15 +156,12 @@ def test_notebook_runs_on_the_simulator(path: Path) -> None:
     )
     # Raises CellExecutionError (with the cell's traceback) on the first failing cell.
     # cleanup_kc: nbclient shuts down only kernels it created itself; ours must go too.
-    client.execute(cleanup_kc=True, env=_kernel_env())
+    client.execute(cleanup_kc=True, env=env)
 
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     outputs = [output for cell in code_cells for output in cell.outputs]
     errors = [_output_text(output) for output in outputs if output.output_type == "error"]
     assert not errors, errors
-    text = "\n".join(_output_text(output) for output in outputs)
-    missing = [wanted for wanted in EXPECTED.get(path.name, []) if wanted not in text]
-    assert not missing, f"not in the outputs of {path.name}: {missing}\n---\n{text}"
     # Warnings the kernel printed into the notebook (e.g. tqdm's "IProgress not found"
     # when ipywidgets is missing, which also means text bars instead of widgets).
     stderr = "".join(
@@ -156,6 +170,150 @@ def test_notebook_runs_on_the_simulator(path: Path) -> None:
         if output.output_type == "stream" and output.get("name") == "stderr"
     )
     assert "Warning" not in stderr, stderr
+    return nb, "\n".join(_output_text(output) for output in outputs)
+
+
+def _assert_says(name: str, text: str, wanted: list[str]) -> None:
+    missing = [line for line in wanted if line not in text]
+    assert not missing, f"not in the outputs of {name}: {missing}\n---\n{text}"
+
+
+def _bar_styles(nb: Any) -> list[str]:
+    """The final style of every progress-bar widget the notebook drew."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return [
+        model["state"].get("bar_style", "")
+        for model in state.get("state", {}).values()
+        if model.get("model_name") == "FloatProgressModel"
+    ]
+
+
+# Warnings ignored, each only for these tests (everything else stays an error):
+# - jupyter_core 5.0-5.8 warn on import of jupyter_client.connect that Jupyter "is migrating
+#   its paths to use standard platformdirs" unless JUPYTER_PLATFORM_DIRS is set. It is about
+#   where Jupyter keeps its config, not about this package; jupyter_core 5.9 dropped it.
+# - pyzmq warns on Windows, whose default asyncio loop (Proactor) lacks add_reader, that it
+#   starts a helper selector thread for jupyter_client's zmq sockets. Harmless there; never
+#   emitted on Linux or macOS.
+kernel_warnings = [
+    pytest.mark.filterwarnings(
+        "ignore:Jupyter is migrating its paths to use standard platformdirs:DeprecationWarning"
+    ),
+    pytest.mark.filterwarnings(
+        "ignore:Proactor event loop does not implement add_reader family of methods:RuntimeWarning"
+    ),
+    pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks found"),
+    pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS]),
+]
+
+
+def _marked(test: Any) -> Any:
+    for mark in reversed(kernel_warnings):
+        test = mark(test)
+    return test
+
+
+@_marked
+def test_notebook_runs_on_the_simulator(path: Path) -> None:
+    nb, text = _execute(path, _kernel_env())
+    _assert_says(path.name, text, EXPECTED.get(path.name, []))
+    if path.name == "01_quickstart.ipynb":
+        # The failed batch's bar ends red ("danger"), the ready ones green ("success").
+        styles = _bar_styles(nb)
+        assert "danger" in styles and "success" in styles, styles
     # The key must not leak anywhere: streams, reprs, widget state, tracebacks.
+    nbformat = pytest.importorskip("nbformat")
     executed = json.dumps(nbformat.from_dict(nb), default=str)
     assert DEFAULT_API_KEY not in executed
+
+
+@pytest.fixture
+def stand_in() -> Iterator[dict[str, str]]:
+    """A simulator behind DIFY_* settings: the notebooks' real-Dify branch runs against it,
+    with no scripted failures and nothing the notebooks set up for a simulator."""
+    sim = DifySimulator(time_scale=0.3)
+    dataset_id = sim.create_dataset("real-server-mode")
+    with sim.serve_in_thread() as base_url:
+        yield {
+            "DIFY_API_KEY": sim.api_key,
+            "DIFY_API_BASE_URL": base_url,
+            "DIFY_DATASET_ID": dataset_id,
+        }
+
+
+@_marked
+def test_notebook_runs_as_against_a_real_server(path: Path, stand_in: dict[str, str]) -> None:
+    nb, text = _execute(path, _kernel_env(stand_in))
+    _assert_says(path.name, text, EXPECTED_REAL.get(path.name, []))
+    nbformat = pytest.importorskip("nbformat")
+    assert stand_in["DIFY_API_KEY"] not in json.dumps(nbformat.from_dict(nb), default=str)
+
+
+LIVE = {name: os.environ.get(name, "") for name in ("DIFY_API_KEY", "DIFY_API_BASE_URL")}
+LIVE["DIFY_DATASET_ID"] = os.environ.get("DIFY_DATASET_ID", "")
+
+
+@pytest.mark.live
+@pytest.mark.skipif(
+    not all(LIVE.values()),
+    reason="set DIFY_API_KEY, DIFY_API_BASE_URL and DIFY_DATASET_ID to run against a real Dify",
+)
+@_marked
+def test_notebook_runs_against_a_real_dify(path: Path) -> None:
+    nb, text = _execute(path, _kernel_env(LIVE))
+    _assert_says(path.name, text, EXPECTED_REAL.get(path.name, []))
+    nbformat = pytest.importorskip("nbformat")
+    assert LIVE["DIFY_API_KEY"] not in json.dumps(nbformat.from_dict(nb), default=str)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(requirements: list[str], extras: dict[str, list[str]]) -> set[str]:
+    """Distribution names the requirements install, following this project's own extras."""
+    names: set[str] = set()
+    for requirement in requirements:
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?", requirement)
+        assert match, requirement
+        name = _canonical(match.group(1))
+        if name == "dify-ingest-tools":
+            for extra in filter(None, (e.strip() for e in (match.group(2) or "").split(","))):
+                names |= _requirement_names(extras[extra], extras)
+        else:
+            names.add(name)
+    return names
+
+
+def _imported_modules(path: Path) -> set[str]:
+    nbformat = pytest.importorskip("nbformat")
+    modules: set[str] = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # cells may `await`
+        tree = compile(cell.source, path.name, "exec", flags=flags)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_the_notebooks_extra_installs_what_running_the_notebooks_needs() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    provided = _requirement_names(extras["notebooks"], extras)
+    provided |= _requirement_names(project["dependencies"], extras)
+    # Something to open them in and to run them headless, a kernel, and widget bars.
+    assert {"jupyterlab", "nbconvert", "ipykernel", "ipywidgets"} <= provided
+    # Every third-party module a notebook imports comes with the extra.
+    distributions = importlib.metadata.packages_distributions()
+    for path in NOTEBOOKS:
+        for module in sorted(_imported_modules(path) - set(sys.stdlib_module_names)):
+            if module == "dify_ingest_tools":
+                continue
+            installers = {_canonical(name) for name in distributions.get(module, [])}
+            assert installers & provided, f"{path.name} imports {module}: not in [notebooks]"
