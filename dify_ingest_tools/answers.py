@@ -298,9 +298,11 @@ def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
 
 def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> Answer:
     details: dict[str, Any] = {"type": type(error).__name__}
+    # What to check, when the library knows (e.g. a base URL that is not Dify's API root).
+    hint_text = getattr(error, "hint", None)
+    hint = f" {_sentence(_bounded(hint_text))}" if isinstance(hint_text, str) and hint_text else ""
     if isinstance(error, DifyAPIError):
         message = _bounded(error.message)
-        hint = f" {_bounded(error.hint)}" if error.hint else ""
         head = (
             f"Dify error (HTTP {error.status}, code {error.code!r}): "
             f"{_sentence(message) if message else 'no message.'}{hint}"
@@ -310,11 +312,11 @@ def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> A
         # The message, not str(): that adds the request's method and URL, which a model
         # cannot act on (and the user configured).
         message = _bounded(error.message)
-        head = f"Could not reach Dify: {_sentence(message)}"
+        head = f"Could not reach Dify: {_sentence(message)}{hint}"
         details.update(message=message)
     else:
         message = _bounded(str(error))
-        head = f"Dify error: {_sentence(message)}"
+        head = f"Dify error: {_sentence(message)}{hint}"
         details.update(message=message)
     outcome: Outcome = (
         "not_found"
