@@ -111,6 +111,8 @@ class DifyRetriever(HoldsClient, BaseRetriever):
     ) -> None:
         if similarity_top_k is not None and similarity_top_k < 1:
             raise ValueError("similarity_top_k must be >= 1 (or None for the dataset's setting)")
+        if not pending_timeout > 0:  # also refuses NaN
+            raise ValueError("pending_timeout must be > 0 seconds")
         if on_pending_timeout not in ("search", "raise"):
             raise ValueError("on_pending_timeout must be 'search' or 'raise'")
         super().__init__(callback_manager=callback_manager, verbose=verbose)

@@ -43,6 +43,10 @@ class DifyToolError(DifyError):
         self.error = answer.error
         super().__init__(answer.text)
 
+    def __reduce__(self) -> tuple[type[DifyToolError], tuple[Answer]]:
+        # Rebuilt from the answer, not from the message (errors cross process pools).
+        return (type(self), (self.answer,))
+
 
 def _raise(answer: Answer) -> NoReturn:
     if isinstance(answer.error, DifyError):

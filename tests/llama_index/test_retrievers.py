@@ -185,3 +185,6 @@ def test_construction_checks(sync_client: DifyKnowledgeClient, dataset_id: str) 
         DifyRetriever(dataset_id, client=sync_client, similarity_top_k=0)
     with pytest.raises(TypeError, match="DifyKnowledgeClient"):
         DifyRetriever(dataset_id, client="not a client")  # type: ignore[arg-type]
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="pending_timeout"):
+            DifyRetriever(dataset_id, client=sync_client, pending_timeout=bad)

@@ -170,6 +170,8 @@ async def test_an_unknown_batch_is_a_clear_error(
         await status.acall(dataset_id=dataset_id, batch="20250101000000000000")
     assert isinstance(raised.value.__cause__, DifyNotFoundError)
     assert raised.value.answer.outcome == "not_found"
+    copied = pickle.loads(pickle.dumps(raised.value))
+    assert str(copied) == str(raised.value) and copied.answer.outcome == "not_found"
     assert "Dify does not know batch 20250101000000000000" in str(raised.value)
     with pytest.raises(ValueError, match="Invalid argument: dataset_id must be a UUID"):
         status.call(dataset_id="not-a-uuid", batch="20250101000000000000")
