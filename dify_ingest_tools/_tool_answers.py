@@ -1,0 +1,109 @@
+"""Answers of the tool set's upload, search and list tools (the status answers are `answers`).
+
+Kept apart from `answers` so each stays one subject: these format what an agent gets back
+from writing and reading a knowledge base, within a size budget a model's context can afford.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._tool_schemas import HitOutput, ListedDocument
+from .models import CreatedDocument
+
+__all__ = ["cut", "documents_answer", "search_answer", "upload_answer"]
+
+_ELLIPSIS = " […]"
+
+
+def cut(text: str, budget: int) -> tuple[str, bool]:
+    """``text`` shortened to ``budget`` characters at a word boundary; and whether it was cut."""
+    text = " ".join(text.split())  # a model reads whitespace runs as noise
+    if len(text) <= budget:
+        return text, False
+    room = max(budget - len(_ELLIPSIS), 1)
+    head = text[:room]
+    space = head.rfind(" ")
+    if space > room // 2:
+        head = head[:space]
+    return head + _ELLIPSIS, True
+
+
+def upload_answer(created: CreatedDocument, indexing: str | None) -> str:
+    """What ``upload_text`` says: where the document went, its batch, and what to do next."""
+    head = (
+        f"Uploaded {created.name!r} to knowledge base {created.dataset_id} as document "
+        f"{created.document_id}, batch {created.batch}."
+    )
+    if indexing is not None:
+        return f"{head} {indexing}"
+    return (
+        f"{head} Dify is indexing it now: it is not searchable until that batch is READY, so "
+        "wait for the batch before searching its content."
+    )
+
+
+def _hit_line(number: int, hit: HitOutput) -> str:
+    name = hit.document_name or (f"document {hit.document_id}" if hit.document_id else "?")
+    where = [] if hit.score is None else [f"score {hit.score:.2f}"]
+    if hit.position is not None:
+        where.append(f"segment {hit.position}")
+    detail = f" ({', '.join(where)})" if where else ""
+    return f"[{number}] {name}{detail}: {hit.content}"
+
+
+def search_answer(
+    dataset_id: str,
+    query: str,
+    hits: Sequence[HitOutput],
+    *,
+    left_out: int,
+    notes: Sequence[str],
+) -> str:
+    """The passages found, one line each, then what may be missing and why."""
+    if hits:
+        lines = [f"{len(hits)} passage(s) from knowledge base {dataset_id} for {query!r}:"]
+        lines += [_hit_line(number, hit) for number, hit in enumerate(hits, 1)]
+        if left_out:
+            lines.append(f"({left_out} more passage(s) left out to keep this answer short.)")
+    else:
+        lines = [
+            f"No passages in knowledge base {dataset_id} match {query!r}. Try other words, or "
+            "check that the documents are indexed (status 'available')."
+        ]
+    return "\n".join([*lines, *notes])
+
+
+def documents_answer(
+    dataset_id: str,
+    documents: Sequence[ListedDocument],
+    *,
+    page: int,
+    first: int,
+    total: int,
+    has_more: bool,
+) -> str:
+    """The documents of one page: name, id, status (and batch when these tools uploaded it)."""
+    if not documents:
+        if page > 1 and total:
+            return (
+                f"Knowledge base {dataset_id} has {total} document(s); page {page} is past "
+                "the last one."
+            )
+        return f"Knowledge base {dataset_id} has no documents matching this request."
+    shown = f"{first}-{first + len(documents) - 1}"
+    lines = [f"Knowledge base {dataset_id} has {total} document(s); showing {shown}:"]
+    for doc in documents:
+        line = f"- {doc.name} (id {doc.id}): {doc.status}"
+        if doc.batch:
+            line += f", batch {doc.batch}"
+        if doc.error:
+            line += f", error: {doc.error}"
+        lines.append(line)
+    if has_more:
+        lines.append(f"More documents follow: ask for page {page + 1}.")
+    lines.append(
+        "Only 'available' documents are searchable. Dify's list does not show upload batches; "
+        "a batch is known only for documents uploaded through these tools."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,605 @@
+"""`DifyToolset`: the agent's whole job (upload → status → wait → search, and a document list),
+defined once, with no agent framework.
+
+An adapter renders these definitions in its framework's shape and delivers the same words:
+`dify_ingest_tools.langchain.DifyKnowledgeToolkit`, `dify_ingest_tools.llama_index.
+DifyKnowledgeToolSpec` and the MCP server (``dify-ingest mcp``). What the model can act on is
+an answer (a batch or dataset Dify does not know, a wait that ran out of time, a failed or
+paused document); what it cannot fix by calling again differently is a `DifyToolError`
+(bad arguments, a dataset outside the allow-list, a key Dify rejects, Dify unreachable).
+Neither ever contains the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ._inputs import check_dataset_id
+from ._policy import OnPaused
+from ._tool_answers import cut, documents_answer, search_answer, upload_answer
+from ._tool_schemas import (
+    OUTPUT_MODELS,
+    TOOL_NAMES,
+    DocumentListOutput,
+    DocumentOutput,
+    HitOutput,
+    IndexingOutput,
+    ListedDocument,
+    SearchOutput,
+    UploadOutput,
+    argument_models,
+    descriptions,
+)
+from .answers import error_answer, failure_answer, stalled_answer, status_answer, timeout_answer
+from .client import AsyncDifyKnowledgeClient
+from .errors import (
+    DifyError,
+    DifyNotFoundError,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
+from .events import EventCallback
+from .models import BatchIndexingStatus, BatchRef, CreatedDocument, RetrievedChunk
+
+__all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "ToolResult"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+_PAGE_SIZE = 20
+# Below this many characters a passage says nothing useful: leave it out instead.
+_MIN_HIT_CHARS = 80
+
+
+class DifyToolError(Exception):
+    """A tool call that cannot be answered; the message says why and what to do (no secrets).
+
+    Adapters turn it into their framework's tool error: a LangChain ``ToolException`` (an
+    error ToolMessage), a raised exception for LlamaIndex (an ``is_error`` tool output), an
+    MCP result with ``isError: true``.
+    """
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """One tool as a model sees it.
+
+    Attributes:
+        name: The name in this rendering (e.g. ``dify_search`` for LangChain).
+        base_name: The tool set's own name (``search``), what `DifyToolset.run` takes.
+        description: What the tool is for, written for the model.
+        args_model: The arguments (its JSON schema is the tool's input schema).
+        output_model: The structured result (``ToolResult.data`` validates against it).
+    """
+
+    name: str
+    base_name: str
+    description: str
+    args_model: type[BaseModel]
+    output_model: type[BaseModel]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a call answered.
+
+    Attributes:
+        text: The answer for the model, identical in every framework.
+        data: The same as JSON-ready structured data (``outcome`` says what happened).
+        artifact: The typed object behind it: a `CreatedDocument`, a `BatchIndexingStatus`
+            (or None), a list of `RetrievedChunk`, or a `DocumentList`.
+    """
+
+    text: str
+    data: dict[str, Any]
+    artifact: Any
+
+    @property
+    def outcome(self) -> str:
+        return str(self.data.get("outcome", ""))
+
+
+def _indexing_data(
+    dataset_id: str, batch: str, status: BatchIndexingStatus | None
+) -> dict[str, Any]:
+    if status is None:
+        return {"dataset_id": dataset_id, "batch": batch}
+    return {
+        "dataset_id": dataset_id,
+        "batch": batch,
+        "progress": status.progress,
+        "completed_segments": status.completed_segments,
+        "total_segments": status.total_segments,
+        "documents": [
+            DocumentOutput(
+                id=doc.id,
+                indexing_status=str(doc.indexing_status),
+                completed_segments=doc.completed_segments,
+                total_segments=doc.total_segments,
+                error=doc.error if doc.is_failed else None,
+            )
+            for doc in status.documents
+        ],
+    }
+
+
+def _outcome(status: BatchIndexingStatus) -> str:
+    return {"ready": "ready", "failed": "failed", "paused": "paused"}.get(
+        status.verdict, "working"
+    )
+
+
+class DifyToolset:
+    """The five agent tools over one Dify client: definitions, execution and answers.
+
+    Adapters hold one toolset per agent: it remembers what its ``upload_text`` sent, so
+    ``search`` first waits (bounded) for those uploads to be indexed.
+
+    Args:
+        dataset_id: Bind every tool to this knowledge base: the model never sees a
+            ``dataset_id`` argument.
+        datasets: When not bound, the knowledge bases the model may name (an enum in the
+            schemas; any other id is refused). None: any dataset the key can reach.
+        max_wait_seconds: The longest ``wait_for_indexing`` call, whatever the model asks.
+        default_wait_seconds: The wait when the model gives no ``timeout_seconds``.
+        max_upload_wait_seconds: The longest wait ``upload_text`` may add (``wait_seconds``).
+        search_wait_seconds: How long ``search`` waits for this toolset's pending uploads
+            (0: never wait, only say they may be missing).
+        top_k: Passages per search by default; ``max_top_k`` bounds what the model may ask.
+        hit_chars: Characters of one passage in the answer (longer ones are cut).
+        answer_chars: Characters of all passages of one search answer together.
+        indexing_technique: Sent with every upload (None: the dataset's own setting).
+        poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
+        on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can
+            resume a paused document; ``"wait"`` keeps waiting.
+
+    Raises:
+        ValueError: For a malformed dataset id or a bound that is not positive.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset_id: str | None = None,
+        datasets: Iterable[str] | None = None,
+        max_wait_seconds: float = 120.0,
+        default_wait_seconds: float = 30.0,
+        max_upload_wait_seconds: float = 30.0,
+        search_wait_seconds: float = 30.0,
+        top_k: int = 4,
+        max_top_k: int = 10,
+        hit_chars: int = 800,
+        answer_chars: int = 4000,
+        indexing_technique: str | None = None,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 5.0,
+        stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
+        on_paused: OnPaused = "fail",
+    ) -> None:
+        allowed = tuple(check_dataset_id(d) for d in datasets) if datasets is not None else None
+        if dataset_id is not None and allowed:
+            raise ValueError("pass dataset_id (one bound knowledge base) or datasets, not both")
+        if allowed is not None and not allowed:
+            raise ValueError("datasets is empty: name at least one knowledge base, or pass None")
+        for what, value in (
+            ("max_wait_seconds", max_wait_seconds),
+            ("default_wait_seconds", default_wait_seconds),
+            ("max_upload_wait_seconds", max_upload_wait_seconds),
+        ):
+            if not value > 0:
+                raise ValueError(f"{what} must be > 0")
+        if search_wait_seconds < 0:
+            raise ValueError("search_wait_seconds must be >= 0")
+        if not 1 <= top_k <= max_top_k:
+            raise ValueError("top_k must be between 1 and max_top_k")
+        if hit_chars < _MIN_HIT_CHARS or answer_chars < hit_chars:
+            raise ValueError(f"need {_MIN_HIT_CHARS} <= hit_chars <= answer_chars")
+        if on_paused not in ("wait", "fail"):
+            raise ValueError("on_paused must be 'wait' or 'fail'")
+        self.dataset_id = check_dataset_id(dataset_id) if dataset_id is not None else None
+        self.datasets = allowed
+        self.max_wait_seconds = float(max_wait_seconds)
+        self.default_wait_seconds = min(float(default_wait_seconds), self.max_wait_seconds)
+        self.max_upload_wait_seconds = float(max_upload_wait_seconds)
+        self.search_wait_seconds = float(search_wait_seconds)
+        self.top_k, self.max_top_k = top_k, max_top_k
+        self.hit_chars, self.answer_chars = hit_chars, answer_chars
+        self.indexing_technique = indexing_technique
+        self.wait_options: dict[str, Any] = {
+            "poll_interval": poll_interval,
+            "max_poll_interval": max(poll_interval, max_poll_interval),
+            "stall_timeout": stall_timeout,
+            "not_found_grace": not_found_grace,
+            "on_paused": on_paused,
+        }
+        self._arguments = argument_models(
+            bound=self.dataset_id is not None,
+            datasets=self.datasets,
+            max_wait_seconds=self.max_wait_seconds,
+            default_wait_seconds=self.default_wait_seconds,
+            max_upload_wait_seconds=self.max_upload_wait_seconds,
+            default_top_k=top_k,
+            max_top_k=max_top_k,
+        )
+        # dataset (lower case) -> batch -> ref: uploads of this toolset not yet seen terminal.
+        self._pending: dict[str, dict[str, BatchRef]] = {}
+        # dataset (lower case) -> document id -> (name, latest batch): names for hits and lists.
+        self._uploads: dict[str, dict[str, tuple[str, str | None]]] = {}
+
+    def __repr__(self) -> str:
+        bound = f"dataset_id={self.dataset_id!r}" if self.dataset_id else f"datasets={self.datasets}"
+        return f"{type(self).__name__}({bound})"
+
+    # -- what the model sees -------------------------------------------------------------------
+
+    def definitions(self, prefix: str = "") -> list[ToolDefinition]:
+        """The five tools, named ``prefix + name`` (LangChain uses ``"dify_"``)."""
+        texts = descriptions(
+            prefix,
+            bound_to=self.dataset_id,
+            max_wait_seconds=self.max_wait_seconds,
+            search_wait_seconds=self.search_wait_seconds,
+        )
+        return [
+            ToolDefinition(
+                name=prefix + name,
+                base_name=name,
+                description=texts[name],
+                args_model=self._arguments[name],
+                output_model=OUTPUT_MODELS[name],
+            )
+            for name in TOOL_NAMES
+        ]
+
+    def definition(self, name: str, prefix: str = "") -> ToolDefinition:
+        """One tool's definition, by its base name."""
+        for definition in self.definitions(prefix):
+            if definition.base_name == name:
+                return definition
+        raise KeyError(f"no tool {name!r}; the tools are {', '.join(TOOL_NAMES)}")
+
+    # -- running a call ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        client: AsyncDifyKnowledgeClient,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        on_event: EventCallback | None = None,
+    ) -> ToolResult:
+        """Run one tool call on ``client`` (on the loop the client lives on).
+
+        Args:
+            client: The client to talk to Dify through.
+            name: A base tool name (see `TOOL_NAMES`).
+            arguments: The model's arguments, validated here against the tool's schema.
+            on_event: Receives the `IndexingEvent`s of any wait the call makes.
+
+        Raises:
+            DifyToolError: The call cannot be answered (its message says why, for the model).
+        """
+        handlers = {
+            "upload_text": self._upload_text,
+            "indexing_status": self._indexing_status,
+            "wait_for_indexing": self._wait_for_indexing,
+            "search": self._search,
+            "list_documents": self._list_documents,
+        }
+        handler = handlers.get(name)
+        if handler is None:
+            raise DifyToolError(f"There is no tool {name!r}; the tools are {', '.join(TOOL_NAMES)}.")
+        try:
+            args = self._arguments[name].model_validate(dict(arguments))
+        except ValidationError as error:
+            raise DifyToolError(f"Invalid arguments for {name}: {_problems(error)}") from None
+        dataset_id = self.dataset_id or args.dataset_id
+        batch = getattr(args, "batch", None)
+        try:
+            return await handler(client, dataset_id, args, on_event)
+        except DifyToolError:
+            raise
+        except DifyError as error:
+            raise DifyToolError(error_answer(error, dataset_id=dataset_id, batch=batch)) from error
+        except ValueError as error:
+            raise DifyToolError(f"Invalid argument: {error}") from error
+        except Exception as error:
+            # A bug here must not crash the agent's loop; the trace goes to the log only.
+            logger.exception("tool %s failed unexpectedly", name)
+            raise DifyToolError(
+                f"The {name} tool failed unexpectedly ({type(error).__name__}); this is not "
+                "something to retry: tell the user."
+            ) from error
+
+    # -- the tools ----------------------------------------------------------------------------
+
+    async def _upload_text(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
+    ) -> ToolResult:
+        created = await client.create_document_by_text(
+            dataset_id, args.name, args.text, indexing_technique=self.indexing_technique
+        )
+        self._remember(created)
+        indexing: str | None = None
+        outcome, status = "uploaded", None
+        if args.wait_seconds > 0:
+            try:
+                indexing, outcome, status = await self._wait(
+                    client,
+                    dataset_id,
+                    created.batch,
+                    args.wait_seconds,
+                    self.max_upload_wait_seconds,
+                    on_event,
+                )
+            except DifyNotFoundError:
+                # Not visible yet even after the grace period: the upload itself succeeded.
+                indexing = "Dify does not show its batch yet; check the batch again shortly."
+        text = upload_answer(created, indexing)
+        data = UploadOutput(
+            answer=text,
+            outcome=outcome,
+            document_id=created.document_id,
+            name=created.name or args.name,
+            **_indexing_data(dataset_id, created.batch, status),
+        )
+        return ToolResult(text, data.model_dump(mode="json"), created)
+
+    async def _indexing_status(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
+    ) -> ToolResult:
+        try:
+            # Reuses the snapshot of a wait already polling this batch, when it is fresh.
+            status = await client.monitor.status(dataset_id, args.batch)
+        except DifyNotFoundError as error:
+            return self._not_found(error, dataset_id, args.batch)
+        self._observed(status)
+        return self._indexing_result(status_answer(status), _outcome(status), status, args.batch)
+
+    async def _wait_for_indexing(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
+    ) -> ToolResult:
+        try:
+            text, outcome, status = await self._wait(
+                client, dataset_id, args.batch, args.timeout_seconds, self.max_wait_seconds, on_event
+            )
+        except DifyNotFoundError as error:
+            return self._not_found(error, dataset_id, args.batch)
+        return self._indexing_result(text, outcome, status, args.batch, dataset_id)
+
+    async def _search(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
+    ) -> ToolResult:
+        notes, still = await self._settle_pending(client, dataset_id, on_event)
+        top_k = min(args.top_k, self.max_top_k)
+        chunks = await client.retrieve(dataset_id, args.query, top_k=top_k)
+        chunks = chunks[:top_k]
+        names = await self._names(client, dataset_id, chunks)
+        hits: list[HitOutput] = []
+        used = left_out = 0
+        for chunk in chunks:
+            budget = min(self.hit_chars, self.answer_chars - used)
+            if budget < _MIN_HIT_CHARS:
+                left_out += 1
+                continue
+            content, truncated = cut(chunk.content, budget)
+            used += len(content)
+            hits.append(
+                HitOutput(
+                    document_id=chunk.document_id,
+                    document_name=chunk.document_name or names.get(chunk.document_id or ""),
+                    score=chunk.score,
+                    segment_id=chunk.segment_id,
+                    position=chunk.position,
+                    content=content,
+                    truncated=truncated,
+                )
+            )
+        text = search_answer(dataset_id, args.query, hits, left_out=left_out, notes=notes)
+        data = SearchOutput(
+            answer=text,
+            outcome="found" if hits else "nothing_found",
+            dataset_id=dataset_id,
+            query=args.query,
+            hits=hits,
+            still_indexing=still,
+        )
+        return ToolResult(text, data.model_dump(mode="json"), chunks)
+
+    async def _list_documents(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
+    ) -> ToolResult:
+        listing = await client.list_documents(
+            dataset_id, status=args.status, page=args.page, limit=_PAGE_SIZE, keyword=args.keyword
+        )
+        known = self._uploads.setdefault(dataset_id.lower(), {})
+        documents = []
+        for doc in listing.data:
+            status = doc.display_status or (str(doc.indexing_status) if doc.indexing_status else "")
+            name, batch = known.get(doc.id, (doc.name, None))
+            known[doc.id] = (doc.name or name, batch)
+            documents.append(
+                ListedDocument(
+                    id=doc.id,
+                    name=doc.name or name or "(no name)",
+                    status=status or "unknown",
+                    batch=batch,
+                    error=doc.error if status == "error" else None,
+                )
+            )
+        text = documents_answer(
+            dataset_id,
+            documents,
+            page=args.page,
+            first=(args.page - 1) * _PAGE_SIZE + 1,
+            total=listing.total,
+            has_more=listing.has_more,
+        )
+        data = DocumentListOutput(
+            answer=text,
+            outcome="listed" if documents else "empty",
+            dataset_id=dataset_id,
+            page=args.page,
+            total=listing.total,
+            has_more=listing.has_more,
+            documents=documents,
+        )
+        return ToolResult(text, data.model_dump(mode="json"), listing)
+
+    # -- shared steps ---------------------------------------------------------------------------
+
+    async def _wait(
+        self,
+        client: AsyncDifyKnowledgeClient,
+        dataset_id: str,
+        batch: str,
+        requested: float,
+        cap: float,
+        on_event: EventCallback | None,
+    ) -> tuple[str, str, BatchIndexingStatus | None]:
+        """A bounded wait, as ``(answer, outcome, last status)``; only API errors raise."""
+        limit = min(requested, cap)
+        try:
+            status = await client.wait_for_indexing(
+                dataset_id,
+                batch,
+                timeout=limit,
+                raise_on_error=True,
+                on_event=on_event,
+                **self.wait_options,
+            )
+        except IndexingTimeoutError as error:
+            text = timeout_answer(error, limit)
+            if requested > limit:
+                text += f" (This tool waits at most {limit:g} s per call.)"
+            return text, "timeout", error.last_status
+        except IndexingStalledError as error:
+            return stalled_answer(error), "stalled", error.last_status
+        except IndexingFailedError as error:
+            last = error.last_status
+            if last is not None:
+                self._observed(last)
+            outcome = "paused" if last is not None and not last.is_failed else "failed"
+            return failure_answer(error), outcome, last
+        self._observed(status)
+        return status_answer(status), "ready", status
+
+    def _indexing_result(
+        self,
+        text: str,
+        outcome: str,
+        status: BatchIndexingStatus | None,
+        batch: str,
+        dataset_id: str | None = None,
+    ) -> ToolResult:
+        dataset = status.dataset_id if status is not None else dataset_id or ""
+        data = IndexingOutput(answer=text, outcome=outcome, **_indexing_data(dataset, batch, status))
+        return ToolResult(text, data.model_dump(mode="json"), status)
+
+    def _not_found(self, error: DifyNotFoundError, dataset_id: str, batch: str) -> ToolResult:
+        """An unknown batch or dataset is an answer: the model can fix the id it passed."""
+        text = error_answer(error, dataset_id=dataset_id, batch=batch)
+        data = IndexingOutput(answer=text, outcome="not_found", dataset_id=dataset_id, batch=batch)
+        return ToolResult(text, data.model_dump(mode="json"), None)
+
+    def _remember(self, created: CreatedDocument) -> None:
+        key = created.dataset_id.lower()
+        pending = self._pending.setdefault(key, {})
+        uploads = self._uploads.setdefault(key, {})
+        previous = uploads.get(created.document_id)
+        if previous is not None and previous[1] is not None:
+            # Same name again (an upsert): the old batch now answers "Documents not found.".
+            pending.pop(previous[1], None)
+        pending[created.batch] = created.ref
+        uploads[created.document_id] = (created.name, created.batch)
+
+    def _observed(self, status: BatchIndexingStatus) -> None:
+        if status.is_terminal:
+            self._pending.get(status.dataset_id.lower(), {}).pop(status.batch, None)
+
+    async def _settle_pending(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, on_event: EventCallback | None
+    ) -> tuple[list[str], list[str]]:
+        """Wait (bounded) for this toolset's uploads to the dataset; notes on what is missing."""
+        pending = list(self._pending.get(dataset_id.lower(), {}).values())
+        if not pending:
+            return [], []
+        if self.search_wait_seconds == 0:
+            batches = [ref.batch for ref in pending]
+            note = (
+                f"Note: {len(pending)} upload(s) made through these tools may still be indexing "
+                f"(batch {', '.join(batches)}); their content may be missing from these results."
+            )
+            return [note], batches
+
+        async def settle(ref: BatchRef) -> tuple[str | None, bool]:
+            try:
+                status = await client.wait_for_indexing(
+                    ref.dataset_id,
+                    ref.batch,
+                    timeout=self.search_wait_seconds,
+                    raise_on_error=False,
+                    on_event=on_event,
+                    **self.wait_options,
+                )
+            except (IndexingTimeoutError, IndexingStalledError):
+                return (
+                    f"Note: batch {ref.batch}, uploaded through these tools, was still indexing "
+                    f"after {self.search_wait_seconds:g} s; its content may be missing or "
+                    "partial in these results."
+                ), True
+            except IndexingFailedError as error:  # paused, with on_paused="fail"
+                return f"Note: {failure_answer(error)}", True
+            except DifyNotFoundError:
+                # Deleted since (or replaced by a newer upload of the same name).
+                self._pending.get(ref.dataset_id.lower(), {}).pop(ref.batch, None)
+                return None, False
+            except DifyError:
+                return None, True  # the search itself will say what is wrong with Dify
+            self._observed(status)
+            if status.is_failed:
+                return f"Note: {status_answer(status)}", False
+            return None, False
+
+        settled = await asyncio.gather(*(settle(ref) for ref in pending))
+        notes = [note for note, _ in settled if note]
+        still = [ref.batch for ref, (_, waiting) in zip(pending, settled, strict=True) if waiting]
+        return notes, still
+
+    async def _names(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, chunks: list[RetrievedChunk]
+    ) -> dict[str, str]:
+        """Document names for hits that lack one (keyword search returns none, recording 06)."""
+        known = self._uploads.setdefault(dataset_id.lower(), {})
+        missing = {
+            chunk.document_id
+            for chunk in chunks
+            if not chunk.document_name and chunk.document_id and chunk.document_id not in known
+        }
+        if missing:
+            try:
+                listing = await client.list_documents(dataset_id, limit=100)
+            except DifyError as error:
+                logger.info("could not read document names of %s: %s", dataset_id, error)
+            else:
+                for doc in listing.data:
+                    if doc.name:
+                        known.setdefault(doc.id, (doc.name, None))
+        return {doc_id: name for doc_id, (name, _) in known.items() if name}
+
+
+def _problems(error: ValidationError) -> str:
+    """Pydantic's errors as one line a model can act on (no input values echoed back)."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
