@@ -8,7 +8,7 @@ arguments with the same descriptions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
@@ -33,7 +33,10 @@ TOOL_NAMES = ("upload_text", "indexing_status", "wait_for_indexing", "search", "
 # Dify refuses longer retrieval queries (its service API validates 250 characters).
 QUERY_MAX_CHARS = 250
 # Dify's own `display_status` filter values for the document list.
-DOCUMENT_STATUSES = ("queuing", "indexing", "paused", "error", "available", "disabled", "archived")
+DocumentStatus = Literal[
+    "queuing", "indexing", "paused", "error", "available", "disabled", "archived"
+]
+DOCUMENT_STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 
 _BATCH = (
     "The `batch` string the upload returned (usually 20 digits, e.g. "
@@ -174,7 +177,7 @@ def argument_models(
                 ),
             ),
             status=(
-                Literal[DOCUMENT_STATUSES] | None,  # type: ignore[valid-type]
+                DocumentStatus | None,
                 Field(
                     default=None,
                     description="Only documents in this state ('available' = searchable).",

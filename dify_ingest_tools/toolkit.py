@@ -130,9 +130,7 @@ def _indexing_data(
 
 
 def _outcome(status: BatchIndexingStatus) -> str:
-    return {"ready": "ready", "failed": "failed", "paused": "paused"}.get(
-        status.verdict, "working"
-    )
+    return {"ready": "ready", "failed": "failed", "paused": "paused"}.get(status.verdict, "working")
 
 
 class DifyToolset:
@@ -234,8 +232,9 @@ class DifyToolset:
         self._uploads: dict[str, dict[str, tuple[str, str | None]]] = {}
 
     def __repr__(self) -> str:
-        bound = f"dataset_id={self.dataset_id!r}" if self.dataset_id else f"datasets={self.datasets}"
-        return f"{type(self).__name__}({bound})"
+        if self.dataset_id:
+            return f"{type(self).__name__}(dataset_id={self.dataset_id!r})"
+        return f"{type(self).__name__}(datasets={self.datasets!r})"
 
     # -- what the model sees -------------------------------------------------------------------
 
@@ -295,12 +294,13 @@ class DifyToolset:
         }
         handler = handlers.get(name)
         if handler is None:
-            raise DifyToolError(f"There is no tool {name!r}; the tools are {', '.join(TOOL_NAMES)}.")
+            known = ", ".join(TOOL_NAMES)
+            raise DifyToolError(f"There is no tool {name!r}; the tools are {known}.")
         try:
             args = self._arguments[name].model_validate(dict(arguments))
         except ValidationError as error:
             raise DifyToolError(f"Invalid arguments for {name}: {_problems(error)}") from None
-        dataset_id = self.dataset_id or args.dataset_id
+        dataset_id: str = self.dataset_id or getattr(args, "dataset_id", "")
         batch = getattr(args, "batch", None)
         try:
             return await handler(client, dataset_id, args, on_event)
@@ -367,8 +367,9 @@ class DifyToolset:
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
     ) -> ToolResult:
         try:
+            requested, cap = args.timeout_seconds, self.max_wait_seconds
             text, outcome, status = await self._wait(
-                client, dataset_id, args.batch, args.timeout_seconds, self.max_wait_seconds, on_event
+                client, dataset_id, args.batch, requested, cap, on_event
             )
         except DifyNotFoundError as error:
             return self._not_found(error, dataset_id, args.batch)
@@ -500,7 +501,8 @@ class DifyToolset:
         dataset_id: str | None = None,
     ) -> ToolResult:
         dataset = status.dataset_id if status is not None else dataset_id or ""
-        data = IndexingOutput(answer=text, outcome=outcome, **_indexing_data(dataset, batch, status))
+        fields = _indexing_data(dataset, batch, status)
+        data = IndexingOutput(answer=text, outcome=outcome, **fields)
         return ToolResult(text, data.model_dump(mode="json"), status)
 
     def _not_found(self, error: DifyNotFoundError, dataset_id: str, batch: str) -> ToolResult:
