@@ -300,7 +300,7 @@ class DifyToolset:
             args = self._arguments[name].model_validate(dict(arguments))
         except ValidationError as error:
             raise DifyToolError(f"Invalid arguments for {name}: {_problems(error)}") from None
-        dataset_id: str = self.dataset_id or getattr(args, "dataset_id", "")
+        dataset_id = self.dataset_id or str(getattr(args, "dataset_id", ""))
         batch = getattr(args, "batch", None)
         try:
             return await handler(client, dataset_id, args, on_event)
