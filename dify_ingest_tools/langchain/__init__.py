@@ -6,6 +6,9 @@
   dispatches every `IndexingEvent` as a custom event ``dify_indexing_<kind>`` (see
   `CUSTOM_EVENT_NAMES`).
 * `DifyRetriever`: retrieval that first waits for this client's pending uploads.
+* `DifyKnowledgeToolkit`: the whole agent job as tools (``dify_upload_text``,
+  ``dify_indexing_status``, ``dify_wait_for_indexing``, ``dify_search``,
+  ``dify_list_documents``).
 
 Every component takes ``api_key`` / ``base_url`` (or ``DIFY_API_KEY`` /
 ``DIFY_API_BASE_URL``), or ``client=`` (an `AsyncDifyKnowledgeClient` for async use only, or
@@ -26,6 +29,12 @@ except ImportError as exc:  # pragma: no cover - exercised in a test with the im
 from .events import CUSTOM_EVENT_NAMES, CUSTOM_EVENT_PREFIX, custom_event_name
 from .retrievers import DifyRetriever
 from .runnables import DifyDocumentUploader, DifyIndexingWaiter
+from .toolkit import (
+    DifyKnowledgeToolkit,
+    DifyListDocumentsTool,
+    DifySearchTool,
+    DifyUploadTextTool,
+)
 from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
 
 __all__ = [
@@ -34,7 +43,11 @@ __all__ = [
     "DifyDocumentUploader",
     "DifyIndexingStatusTool",
     "DifyIndexingWaiter",
+    "DifyKnowledgeToolkit",
+    "DifyListDocumentsTool",
     "DifyRetriever",
+    "DifySearchTool",
+    "DifyUploadTextTool",
     "DifyWaitForIndexingTool",
     "custom_event_name",
 ]
