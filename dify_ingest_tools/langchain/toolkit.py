@@ -11,7 +11,7 @@ so nothing it does ends the agent's loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
@@ -40,6 +40,9 @@ from .events import (
 )
 from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
 
+if TYPE_CHECKING:
+    from pydantic.v1 import ValidationError as ValidationErrorV1
+
 __all__ = [
     "DifyKnowledgeToolkit",
     "DifyListDocumentsTool",
@@ -54,12 +57,16 @@ PREFIX = "dify_"
 _ErrorHandling: TypeAlias = (
     bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
 )
-_ValidationHandling: TypeAlias = bool | str | Callable[[ValidationError], str] | None
+_ValidationHandling: TypeAlias = (
+    "bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None"
+)
 
 
-def validation_answer(error: ValidationError) -> str:
+def validation_answer(error: ValidationError | ValidationErrorV1) -> str:
     """What the model reads when its arguments do not fit the schema (values not echoed)."""
-    return f"Invalid arguments: {_problems(error)}. Fix them and call the tool again."
+    if isinstance(error, ValidationError):
+        return f"Invalid arguments: {_problems(error)}. Fix them and call the tool again."
+    return f"Invalid arguments: {error}. Fix them and call the tool again."
 
 
 class _ToolsetTool(DifyConnection, BaseTool):
