@@ -53,12 +53,9 @@ __all__ = [
 #: LangChain tool names carry this prefix (the tool set's own names do not).
 PREFIX = "dify_"
 
-# BaseTool's own annotations of the two error-handling fields.
+# BaseTool's own annotation of `handle_tool_error`, whose default is changed below.
 _ErrorHandling: TypeAlias = (
     bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
-)
-_ValidationHandling: TypeAlias = (
-    "bool | str | Callable[[ValidationError | ValidationErrorV1], str] | None"
 )
 
 
@@ -88,7 +85,6 @@ class _ToolsetTool(DifyConnection, BaseTool):
     args_schema: Annotated[ArgsSchema | None, SkipValidation()] = None
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: _ErrorHandling = True
-    handle_validation_error: _ValidationHandling = validation_answer
 
     @model_validator(mode="after")
     def _define(self) -> Self:
@@ -97,6 +93,8 @@ class _ToolsetTool(DifyConnection, BaseTool):
         elif self.dataset_id is not None and self.dataset_id != self.toolset.dataset_id:
             raise ValueError("dataset_id differs from the toolset's; bind the toolset instead")
         self.dataset_id = self.toolset.dataset_id
+        if "handle_validation_error" not in self.model_fields_set:
+            self.handle_validation_error = validation_answer
         definition = self.toolset.definition(self.tool_name, PREFIX)
         if not self.name:
             self.name = definition.name
