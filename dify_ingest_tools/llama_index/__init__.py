@@ -3,6 +3,8 @@
 Install with ``pip install "dify-ingest-tools[llama-index]"``.
 
 * `DifyIndexingToolSpec`: ``get_indexing_status`` / ``wait_for_indexing`` tools for agents.
+* `DifyKnowledgeToolSpec`: the whole agent job as tools (``upload_text``, ``indexing_status``,
+  ``wait_for_indexing``, ``search``, ``list_documents``).
 * `DifyDocumentUploader` and `DifyIndexingWaiter`: ``TransformComponent``s for an
   ``IngestionPipeline`` (``run`` and ``arun``) that upload nodes and wait for Dify to index them.
 * `DifyIndexingEvent` and its subclasses: instrumentation events for every wait's progress.
@@ -30,6 +32,7 @@ from .events import (
     DifyPartialResultsEvent,
 )
 from .retrievers import DifyRetriever
+from .toolkit import DifyKnowledgeToolSpec
 from .tools import DifyIndexingToolSpec, DifyToolError
 from .transforms import DifyDocumentUploader, DifyIndexingWaiter
 
@@ -43,6 +46,7 @@ __all__ = [
     "DifyIndexingStalledEvent",
     "DifyIndexingToolSpec",
     "DifyIndexingWaiter",
+    "DifyKnowledgeToolSpec",
     "DifyPartialResultsEvent",
     "DifyRetriever",
     "DifyToolError",
