@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from . import _cli_job
 from ._version import __version__
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError, IndexingFailedError, IndexingStalledError, IndexingTimeoutError
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply the simulated indexing durations (default 1.0)",
     )
+    _cli_job.register(commands, common)  # upload | search | documents | mcp
     return parser
 
 
@@ -126,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "job"):  # the commands of _cli_job
+            return int(asyncio.run(args.job(args, sys.stdout)))
         if args.command == "status":
             return asyncio.run(_status(args, sys.stdout))
         if args.command == "wait":

@@ -1,0 +1,311 @@
+"""``dify-ingest upload | search | documents | mcp``: the whole job from a shell.
+
+Registered on the main parser by `register`; each command is a coroutine taking the parsed
+arguments and stdout, and `cli.main` maps exceptions to the exit codes:
+
+0 success (``upload --wait``: every document ready) · 1 indexing failed (``upload --wait``)
+· 2 usage error (bad arguments, no file matched) · 3 API, auth or connection error (an upload
+Dify rejected included) · 4 not ready (``upload --wait`` ran out of time, or a document is
+paused) · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._config import ENV_API_KEY
+from .client import AsyncDifyKnowledgeClient
+from .errors import DifyError
+from .models import BatchIndexingStatus, CreatedDocument, DifyDocument
+
+__all__ = ["register"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NOT_READY = 0, 1, 2, 3, 4
+ENV_DATASET_ID = "DIFY_DATASET_ID"
+
+Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
+
+_EXIT_CODES = (
+    "Exit codes: 0 success, 1 indexing failed, 2 usage error, 3 API/auth/connection error "
+    "(or an upload Dify rejected), 4 not ready (still indexing or paused), 130 interrupted."
+)
+
+
+def register(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+) -> None:
+    """Add ``upload``, ``search``, ``documents`` and ``mcp`` to the CLI's subcommands.
+
+    Args:
+        commands: The main parser's subparsers.
+        common: The parent parser holding ``--api-key`` / ``--base-url``.
+    """
+    dataset = argparse.ArgumentParser(add_help=False)
+    dataset.add_argument(
+        "--dataset",
+        "--dataset-id",
+        dest="dataset",
+        default=os.environ.get(ENV_DATASET_ID),
+        help=f"knowledge base (dataset) UUID (default: ${ENV_DATASET_ID})",
+    )
+    dataset.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    upload = commands.add_parser(
+        "upload",
+        parents=[common, dataset],
+        help="upload files, folders or stdin text (optionally wait until indexed)",
+        epilog=_EXIT_CODES,
+    )
+    upload.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files, folders, or - for text on stdin"
+    )
+    upload.add_argument(
+        "--glob", default="**/*", help="files to take from folders (default: **/*, recursive)"
+    )
+    upload.add_argument("--name", default="stdin.txt", help="document name for - (stdin.txt)")
+    upload.add_argument(
+        "--concurrency", type=int, default=4, help="uploads in flight at once (default 4)"
+    )
+    upload.add_argument("--wait", action="store_true", help="wait until every upload is indexed")
+    upload.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds --wait may take (600)"
+    )
+    upload.add_argument("--no-progress", action="store_true", help="no progress bars (--wait)")
+    upload.set_defaults(job=_upload)
+
+    search = commands.add_parser(
+        "search", parents=[common, dataset], help="search a knowledge base", epilog=_EXIT_CODES
+    )
+    search.add_argument("query", help="what to look for (Dify allows 250 characters)")
+    search.add_argument("--top-k", type=int, default=4, help="number of hits (default 4)")
+    search.set_defaults(job=_search)
+
+    documents = commands.add_parser(
+        "documents",
+        parents=[common, dataset],
+        help="list a knowledge base's documents",
+        epilog=_EXIT_CODES,
+    )
+    documents.add_argument("--status", help="only this display status (available, indexing...)")
+    documents.add_argument("--keyword", help="only names containing this (case-sensitive)")
+    documents.set_defaults(job=_documents)
+
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve the agent tools as an MCP server (stdio by default)",
+        description=(
+            f"Serve upload_text, indexing_status, wait_for_indexing, search and list_documents "
+            f"over MCP. Configured by ${ENV_API_KEY}, $DIFY_API_BASE_URL and ${ENV_DATASET_ID} "
+            "(optional: binds the tools to one knowledge base). On stdio, stdout carries only "
+            "the protocol; logs go to stderr. Needs: pip install 'dify-ingest-tools[mcp]'."
+        ),
+        epilog="Exit codes: 0 the client disconnected, 2 usage error, 130 interrupted.",
+    )
+    mcp.add_argument(
+        "--transport", choices=("stdio", "streamable-http"), default="stdio", help="(stdio)"
+    )
+    mcp.add_argument("--host", default="127.0.0.1", help="streamable-http interface (127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8000, help="streamable-http port (8000)")
+    mcp.add_argument(
+        "--dataset-id",
+        dest="dataset",
+        default=os.environ.get(ENV_DATASET_ID),
+        help=f"bind the tools to this knowledge base (default: ${ENV_DATASET_ID})",
+    )
+    mcp.add_argument(
+        "--simulator", action="store_true", help="serve against an embedded Dify simulator"
+    )
+    mcp.add_argument(
+        "--max-wait", type=float, default=120.0, help="longest wait_for_indexing call (120 s)"
+    )
+    mcp.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="log level, on stderr (WARNING)",
+    )
+    mcp.set_defaults(job=_mcp)
+
+
+def _dataset(args: argparse.Namespace) -> str:
+    if not args.dataset:
+        raise ValueError(f"--dataset is required (or set {ENV_DATASET_ID})")
+    return str(args.dataset)
+
+
+# -- upload -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    path: Path | None = None
+    text: str | None = None
+
+
+def _sources(args: argparse.Namespace, stdin: TextIO) -> list[_Source]:
+    sources: list[_Source] = []
+    for raw in args.paths:
+        if raw == "-":
+            sources.append(_Source(args.name, text=stdin.read()))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                item
+                for item in path.glob(args.glob)
+                if item.is_file()
+                and not any(part.startswith(".") for part in item.relative_to(path).parts)
+            )
+            sources += [_Source(item.name, path=item) for item in found]
+        elif path.is_file():
+            sources.append(_Source(path.name, path=path))
+        else:
+            raise ValueError(f"{raw}: no such file or folder")
+    if not sources:
+        raise ValueError("no file to upload (check the paths and --glob)")
+    return sources
+
+
+async def _upload(args: argparse.Namespace, out: TextIO) -> int:
+    dataset_id = _dataset(args)
+    if args.concurrency < 1:
+        raise ValueError("--concurrency must be >= 1")
+    sources = _sources(args, sys.stdin)
+    gate = asyncio.Semaphore(args.concurrency)
+    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+
+        async def one(source: _Source) -> CreatedDocument | DifyError:
+            async with gate:
+                try:
+                    if source.text is not None:
+                        return await client.create_document_by_text(
+                            dataset_id, source.name, source.text
+                        )
+                    assert source.path is not None
+                    return await client.create_document_by_file(dataset_id, source.path)
+                except DifyError as error:
+                    return error
+
+        results = await asyncio.gather(*(one(source) for source in sources))
+        created = [result for result in results if isinstance(result, CreatedDocument)]
+        statuses: dict[str, BatchIndexingStatus] = {}
+        if args.wait and created:
+            waited = await client.wait_for_batches(
+                created,
+                timeout=args.timeout,
+                raise_on_error=False,
+                progress=not args.no_progress,
+            )
+            statuses = {status.batch: status for status in waited}
+    rows = [_row(source, result, statuses) for source, result in zip(sources, results, strict=True)]
+    if args.json:
+        print(json.dumps(rows, indent=2), file=out)
+    else:
+        for row in rows:
+            print(_line(row), file=out)
+    return _upload_exit(rows, args.wait)
+
+
+def _row(
+    source: _Source, result: CreatedDocument | DifyError, statuses: dict[str, BatchIndexingStatus]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"source": str(source.path) if source.path else "-", "name": source.name}
+    if isinstance(result, DifyError):
+        return {**row, "error": f"{type(result).__name__}: {result}"}
+    row.update(document_id=result.document_id, batch=result.batch)
+    status = statuses.get(result.batch)
+    if status is not None:
+        row.update(verdict=status.verdict, summary=status.summary())
+    return row
+
+
+def _line(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"FAILED   {row['name']}: {row['error']}"
+    line = f"uploaded {row['name']}: document {row['document_id']}, batch {row['batch']}"
+    if "verdict" in row:
+        line += f"\n         {row['summary']}"
+    return line
+
+
+def _upload_exit(rows: list[dict[str, Any]], waited: bool) -> int:
+    if any("error" in row for row in rows):
+        return EXIT_API
+    if not waited:
+        return EXIT_OK
+    verdicts = {row.get("verdict") for row in rows}
+    if "failed" in verdicts:
+        return EXIT_FAILED
+    return EXIT_OK if verdicts == {"ready"} else EXIT_NOT_READY
+
+
+# -- search and documents ---------------------------------------------------------------------
+
+
+async def _search(args: argparse.Namespace, out: TextIO) -> int:
+    dataset_id = _dataset(args)
+    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        hits = await client.retrieve(dataset_id, args.query, top_k=args.top_k)
+    if args.json:
+        print(json.dumps([hit.model_dump(mode="json") for hit in hits], indent=2), file=out)
+        return EXIT_OK
+    print(f"{len(hits)} hit(s) for {args.query!r}", file=out)
+    for hit in hits:
+        score = "    -" if hit.score is None else f"{hit.score:5.2f}"
+        name = hit.document_name or hit.document_id or "?"
+        text = " ".join(hit.content.split())
+        print(f"{score}  {name}: {text[:200]}{'…' if len(text) > 200 else ''}", file=out)
+    return EXIT_OK
+
+
+async def _documents(args: argparse.Namespace, out: TextIO) -> int:
+    dataset_id = _dataset(args)
+    found: list[DifyDocument] = []
+    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        page = 1
+        while True:
+            listing = await client.list_documents(
+                dataset_id, status=args.status, keyword=args.keyword, page=page, limit=100
+            )
+            found.extend(listing.data)
+            if not listing.has_more or not listing.data:
+                break
+            page += 1
+    if args.json:
+        print(json.dumps([doc.model_dump(mode="json") for doc in found], indent=2), file=out)
+        return EXIT_OK
+    print(f"{len(found)} document(s) in knowledge base {dataset_id}", file=out)
+    for doc in found:
+        status = doc.display_status or str(doc.indexing_status or "-")
+        print(f"  {doc.id}  {status:<10} {doc.name}", file=out)
+    return EXIT_OK
+
+
+# -- mcp --------------------------------------------------------------------------------------
+
+
+async def _mcp(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from .mcp_server import serve
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    await serve(
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        dataset_id=args.dataset,
+        simulator=args.simulator,
+        log_level=args.log_level,
+        max_wait_seconds=args.max_wait,
+    )
+    return EXIT_OK
