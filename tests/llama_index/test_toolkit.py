@@ -121,13 +121,11 @@ def test_answers_are_the_langchain_toolkits_word_for_word(served: tuple[str, str
     url, dataset_id = served
     with DifyKnowledgeClient(SECRET, url) as client:
         spec = DifyKnowledgeToolSpec(client=client, dataset_id=dataset_id, **QUICK)
-        lc_tools = {
-            t.name: t
-            for t in DifyKnowledgeToolkit(client=client, dataset_id=dataset_id, **QUICK).get_tools()
-        }
-        llama = spec.upload_text("same.md", "the same words")
-        batch = llama.split("batch ")[1].split(".")[0]
-        spec.wait_for_indexing(batch)
+        toolkit = DifyKnowledgeToolkit(client=client, dataset_id=dataset_id, **QUICK)
+        lc_tools = {tool.name: tool for tool in toolkit.get_tools()}
+        # Uploaded by neither, so that both tool sets know the same (nothing) about it.
+        batch = client.create_document_by_text(dataset_id, "same.md", "the same words").batch
+        client.wait_for_indexing(dataset_id, batch, timeout=30, **QUICK)
         for name, args in [
             ("indexing_status", {"batch": batch}),
             ("wait_for_indexing", {"batch": batch}),
