@@ -266,3 +266,16 @@ async def test_simulator_mode_needs_no_key(tmp_path: Path) -> None:
             assert wait.structured_content["outcome"] == "ready", texts(wait)
             found = await client.call_tool("search", {"query": "demo"})
             assert "a.md" in texts(found)
+
+
+async def test_build_server_in_memory_serves_the_same_tools(dify: Dify) -> None:
+    """The same checks, with the server in this process (``Client(server)``)."""
+    from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.mcp_server import build_server
+    from dify_ingest_tools.toolkit import DifyToolset
+
+    async with AsyncDifyKnowledgeClient(SECRET, dify.url) as dify_client:
+        toolset = DifyToolset(dataset_id=dify.dataset_id, poll_interval=0.05)
+        async with Client(build_server(toolset, dify_client)) as client:
+            seen = await exercise(client)
+    assert SECRET not in "\n".join(seen)
