@@ -56,10 +56,22 @@ EXPECTED: dict[str, list[str]] = {
         "'dify_indexing_batch_completed': 1",  # counted through astream_events
         "dify_indexing_status     args: ['batch']",  # the bound tools hide dataset_id
         "-> dify_wait_for_indexing({'batch': ",  # the scripted agent's tool calls
+        "-> dify_search({'query': ",  # the toolkit's search tool, no hand-written one
         "is READY: 1 of 1 document(s) completed",  # the wait tool's answer
         "ANSWER: From the knowledge base: Returns policy",  # found only once indexed
         "A restocking fee of 10% applies to opened electronics.",
         "dify_wait_for_indexing   verdict=ready",  # the artifact
+        "All closed.",
+    ],
+    "05_mcp_server.ipynb": [
+        "upload_text        (name, text, wait_seconds)",  # list_tools
+        "is READY: 1 of 1 document(s) completed",  # the wait's answer
+        "progress 100.0%",  # MCP progress notifications
+        "outcome: ready",
+        "[1] returns-policy.md (score",  # the search hit
+        "isError: False | outcome: not_found",
+        "isError: True",
+        "query: must contain some text",
         "All closed.",
     ],
     "03_llamaindex_pipeline.ipynb": [
