@@ -42,7 +42,11 @@ def test_the_public_names() -> None:
         "DifyDocumentUploader",
         "DifyIndexingStatusTool",
         "DifyIndexingWaiter",
+        "DifyKnowledgeToolkit",
+        "DifyListDocumentsTool",
         "DifyRetriever",
+        "DifySearchTool",
+        "DifyUploadTextTool",
         "DifyWaitForIndexingTool",
         "custom_event_name",
     }
