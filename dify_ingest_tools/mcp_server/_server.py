@@ -187,7 +187,8 @@ async def serve(
             sim = DifySimulator(time_scale=0.2, seed=None)
             demo = sim.create_dataset("demo")
             base_url = await stack.enter_async_context(sim.serve())
-            api_key, dataset_id, datasets = sim.api_key, dataset_id or demo, None
+            # A dataset id from the environment means nothing to the embedded simulator.
+            api_key, dataset_id, datasets = sim.api_key, demo, None
         client = AsyncDifyKnowledgeClient(api_key, base_url)
         await stack.enter_async_context(client)
         toolset = DifyToolset(dataset_id=dataset_id, datasets=datasets, **toolset_options)
