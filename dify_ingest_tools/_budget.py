@@ -1,4 +1,9 @@
-"""A request budget: at most N requests per minute, spread evenly, never in bursts."""
+"""Limits shared by every request of a client.
+
+`RequestBudget`: at most N requests per minute, spread evenly, never in bursts.
+`KnowledgeCooldown`: after Dify Cloud's 403 knowledge rate limit, every request that counts
+against that limit pauses until Dify's 60 s window can admit it again.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from .errors import DifyTimeoutError
+from ._inputs import check_number
+from .errors import DifyRateLimitError, DifyTimeoutError
 
-__all__ = ["REQUESTS_PER_MINUTE_PRESETS", "RequestBudget", "resolve_requests_per_minute"]
+__all__ = [
+    "REQUESTS_PER_MINUTE_PRESETS",
+    "KnowledgeCooldown",
+    "RequestBudget",
+    "counts_against_knowledge_limit",
+    "resolve_requests_per_minute",
+]
 
 # Dify Cloud's knowledge request rate limit per workspace and plan (requests per minute;
 # dify.ai/pricing). Dify counts creates, retrievals and deletes in one 60 s sliding window,
@@ -36,9 +48,7 @@ def resolve_requests_per_minute(value: float | str | None) -> float | None:
             raise ValueError(
                 f"unknown requests_per_minute preset {value!r}; use a number or one of {names}"
             ) from None
-    if value <= 0:
-        raise ValueError("requests_per_minute must be > 0")
-    return float(value)
+    return check_number(value, "requests_per_minute", minimum=0, exclusive_minimum=True)
 
 
 class RequestBudget:
@@ -55,7 +65,9 @@ class RequestBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.requests_per_minute = requests_per_minute
+        self.requests_per_minute = check_number(
+            requests_per_minute, "requests_per_minute", minimum=0, exclusive_minimum=True
+        )
         self.spacing = 60.0 / requests_per_minute * _SPACING_MARGIN
         self._clock = clock
         self._sleep = sleep
@@ -63,6 +75,8 @@ class RequestBudget:
 
     async def acquire(self, deadline: float | None = None) -> None:
         """Wait for the next free slot; raise DifyTimeoutError if it is past ``deadline``."""
+        if deadline is not None:
+            check_number(deadline, "deadline")
         now = self._clock()
         slot = max(now, self._next_slot)
         if deadline is not None and slot > deadline:
@@ -73,3 +87,63 @@ class RequestBudget:
         self._next_slot = slot + self.spacing
         if slot > now:
             await self._sleep(slot - now)
+
+
+def counts_against_knowledge_limit(method: str) -> bool:
+    """Whether a request is one Dify Cloud counts in its knowledge rate limit.
+
+    Dify decorates its creating, updating, deleting and retrieving service-API routes with
+    ``cloud_edition_billing_rate_limit_check("knowledge")``: on this API those are exactly
+    the non-GET methods (``retrieve`` is a POST). The reads we poll with (indexing status,
+    document list and detail, dataset detail) are GETs and are not counted.
+    """
+    return method.upper() != "GET"
+
+
+class KnowledgeCooldown:
+    """The client-wide pause after Dify Cloud's 403 knowledge rate limit.
+
+    Dify adds every call, rejected ones too, to the workspace's 60 s sliding window before
+    it checks the count, so a retry sooner than that keeps the workspace locked. One refused
+    call therefore pauses every request of the client that counts against the limit (see
+    `counts_against_knowledge_limit`), not only the loop that hit it.
+    """
+
+    def __init__(self) -> None:
+        self._until = float("-inf")
+        self._error: DifyRateLimitError | None = None
+
+    def start(self, until: float, error: DifyRateLimitError) -> None:
+        """Pause counted requests until the monotonic instant ``until`` (never shortened)."""
+        if until > self._until:
+            self._until = until
+            self._error = error
+
+    def remaining(self, now: float) -> float:
+        """Seconds left in the pause (0 when none is running)."""
+        return max(0.0, self._until - now)
+
+    def until(self) -> float:
+        return self._until
+
+    def refusal(self, now: float, *, url: str, method: str) -> DifyRateLimitError:
+        """The error for a request whose deadline ends before the pause does."""
+        left = self.remaining(now)
+        cause = self._error
+        return DifyRateLimitError(
+            cause.message if cause is not None else "knowledge rate limit",
+            status=403,
+            code=cause.code if cause is not None else "forbidden",
+            url=url,
+            method=method,
+            retry_after=left,
+            from_dify=cause.from_dify if cause is not None else False,
+            hint=(
+                f"Dify Cloud's knowledge rate limit refused a request of this client; it "
+                f"holds its creates, updates, deletes and retrievals for another {left:.0f}s "
+                "(the limit is a 60 s window per workspace that counts refused calls too), "
+                "which is past this call's deadline. Retry later, or give the client the "
+                "plan's budget: requests_per_minute='sandbox' (10/min), 'professional' or "
+                "'team'."
+            ),
+        )

@@ -50,11 +50,27 @@ def resolve_api_key(api_key: str | SecretStr | None) -> SecretStr:
 def resolve_base_url(base_url: str | None) -> URL:
     """The explicit URL, else ``DIFY_API_BASE_URL``, else Dify Cloud; trailing '/' removed."""
     raw = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    url = URL(raw.strip().rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.host:
+    if not isinstance(raw, str):
+        raise TypeError(f"base_url must be a str, got {type(raw).__name__}")
+    try:
+        url = URL(raw.strip().rstrip("/"))
+        host = url.host
+    except ValueError:  # yarl refuses some malformed hosts and ports outright
+        raise ValueError(
+            f"base_url is not a valid URL; use one such as {DEFAULT_BASE_URL} or "
+            "http://localhost/v1"
+        ) from None
+    if url.scheme not in ("http", "https") or not host:
         raise ValueError(
             f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL} or "
             f"http://localhost/v1, got {public_url(url)!r}"
+        )
+    if url.user is not None or url.password is not None:
+        # aiohttp would turn user-info into Basic auth next to our Bearer header and refuse
+        # every request with a bare ValueError; Dify never uses it. The message leaves it out.
+        raise ValueError(
+            f"base_url must not contain a user name or password ({public_url(url)!r} had "
+            "one): Dify authenticates with the API key alone; pass it as api_key"
         )
     return url.with_query(None).with_fragment(None)
 

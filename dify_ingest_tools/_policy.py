@@ -1,6 +1,6 @@
 """Pure decisions, no I/O: is this failure worth retrying, and how long to wait first.
 
-The loops that sleep live in `client` (transport retries) and `monitor` (poll cadence); they
+The loops that sleep live in `_transport` (retries) and `monitor` (poll cadence); they
 ask these functions and do what they say, so every decision is unit-tested without a loop.
 """
 
@@ -10,7 +10,9 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from ._inputs import check_int, check_number
 from .errors import (
+    DifyAPIError,
     DifyConnectionError,
     DifyError,
     DifyNotFoundError,
@@ -26,8 +28,10 @@ _rng = random.Random()
 
 __all__ = [
     "Cadence",
+    "ContactBudget",
     "OnPaused",
     "RetryPolicy",
+    "is_dify_answer",
     "is_rate_limit",
     "is_transient",
     "step_for",
@@ -39,58 +43,119 @@ def is_transient(error: DifyError) -> bool:
     """True for failures that say nothing about the request itself and may pass on their own.
 
     Connection failures and timeouts, 5xx (Dify or a proxy), 429, Dify Cloud's 403
-    knowledge rate limit, and a 200 whose JSON is cut off or garbled (a proxy or a connection
-    dropped mid-body; a well-formed body of the wrong shape is not transient). Everything
-    else (401, other 403s, 404, 400) will fail again.
+    knowledge rate limit, and a 2xx whose JSON is cut off or garbled (``invalid_json``: a
+    proxy or a connection dropped mid-body). Not transient: a 2xx that is not JSON at all
+    (``not_json``: an HTML page, i.e. base_url points at a web page, not the API), a
+    well-formed body of the wrong shape, 401, other 403s, 404 and 400 — they fail again.
     """
     if isinstance(error, DifyResponseError):
         return error.code == "invalid_json"
     return isinstance(error, (DifyConnectionError, DifyServerError, DifyRateLimitError))
 
 
+def is_dify_answer(error: DifyError) -> bool:
+    """Whether a failed request still proves it reached Dify's API (its JSON error envelope).
+
+    A wait that has seen one such answer (or a status) knows ``base_url`` is right, so it
+    rides out later connection errors and proxy pages up to its deadline.
+    """
+    return isinstance(error, DifyAPIError) and error.from_dify
+
+
+# Retries counted past this add nothing (the backoff is at its maximum long before), and
+# 2.0 ** retry would overflow a float after 1,023 of them (~1.7 h of 503s for a poll loop).
+_MAX_EXPONENT = 32
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Transport retry schedule: exponential backoff with jitter, ``Retry-After`` honoured.
+    """Transport retry schedule: exponential backoff with jitter, ``Retry-After`` bounded.
+
+    Every delay is at least the ordinary backoff for its retry number, whatever the server
+    says (``Retry-After: 0``, negative, a past date or ``nan`` cannot make a client storm),
+    and at most ``max_retry_after``.
 
     Attributes:
         max_retries: Retries after the first attempt (so ``max_retries + 1`` attempts at most).
-        backoff_base: First backoff in seconds; doubles per retry.
+        backoff_base: First backoff in seconds (> 0); doubles per retry.
         backoff_max: Upper bound of one exponential backoff.
-        rate_limit_cooldown: First wait after Dify Cloud's 403 knowledge rate limit, which
-            sends no ``Retry-After``; doubles per retry, bounded by ``max_retry_after``. Its
-            window is a sliding 60 s, so a slot usually frees within seconds.
+        rate_limit_cooldown: How long every request that counts against Dify Cloud's 403
+            knowledge rate limit pauses after it (60 s). Dify adds each call, rejected ones
+            too, to a per-workspace 60 s sliding window before checking it, so a retry
+            earlier than the window's length can keep the workspace locked.
         max_retry_after: The longest single wait accepted from a ``Retry-After`` header.
     """
 
     max_retries: int = 3
     backoff_base: float = 0.5
     backoff_max: float = 8.0
-    rate_limit_cooldown: float = 5.0
+    rate_limit_cooldown: float = 60.0
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        for name in ("backoff_base", "backoff_max", "rate_limit_cooldown", "max_retry_after"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+        check_int(self.max_retries, "max_retries", minimum=0, maximum=1000)
+        check_number(self.backoff_base, "backoff_base", minimum=0, exclusive_minimum=True)
+        check_number(self.backoff_max, "backoff_max", minimum=self.backoff_base)
+        check_number(self.rate_limit_cooldown, "rate_limit_cooldown", minimum=0)
+        check_number(self.max_retry_after, "max_retry_after", minimum=0)
+
+    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
+        """The ordinary backoff before retry number ``retry``: the floor of every delay."""
+        exponent = min(max(retry, 0), _MAX_EXPONENT)
+        step = min(self.backoff_max, self.backoff_base * (2.0**exponent))
+        # "Equal jitter": at least half the step, so retries never bunch at zero.
+        return step / 2 + (rng or _rng).uniform(0, step / 2)
 
     def delay(self, retry: int, error: DifyError, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
         rng = rng or _rng
+        floor = self.backoff(retry, rng)
         if isinstance(error, DifyRateLimitError):
-            if error.retry_after is not None:
-                return min(error.retry_after, self.max_retry_after)
             if error.is_knowledge_rate_limit:
-                step = self.rate_limit_cooldown * (2.0**retry)
-                return min(step, self.max_retry_after) * rng.uniform(0.8, 1.0)
-        step = min(self.backoff_max, self.backoff_base * (2.0**retry))
-        # "Equal jitter": at least half the step, so retries never bunch at zero.
-        return step / 2 + rng.uniform(0, step / 2)
+                return max(floor, self.knowledge_cooldown(rng))
+            if error.retry_after is not None:
+                return max(floor, min(error.retry_after, self.max_retry_after))
+        return floor
+
+    def knowledge_cooldown(self, rng: random.Random | None = None) -> float:
+        """The pause after Dify Cloud's 403 rate limit: the window, plus up to 10 % jitter.
+
+        Never shorter than ``rate_limit_cooldown``: the rejected call itself sits in the
+        window until then. The jitter keeps clients that were refused together apart.
+        """
+        return self.rate_limit_cooldown * (rng or _rng).uniform(1.0, 1.1)
 
     def should_retry(self, retry: int, error: DifyError, *, idempotent: bool) -> bool:
         """Whether to try again after ``retry`` retries already made."""
         return idempotent and retry < self.max_retries and is_transient(error)
+
+
+@dataclass(frozen=True)
+class ContactBudget:
+    """How long a wait tries before its first valid answer from Dify.
+
+    A wrong ``base_url`` (nothing listening, a DNS name that does not resolve, a proxy's
+    error page) must not look like slow indexing: until a poll gets a status or Dify's JSON
+    error envelope, a wait gives up after ``attempts`` failed polls or ``seconds`` (whichever
+    comes first) instead of retrying to its deadline. Once Dify has answered, transient
+    failures are retried up to the deadline.
+
+    Attributes:
+        attempts: Failed polls (connection errors, non-Dify answers) before giving up.
+        seconds: Seconds since the wait started before giving up, even while a poll is still
+            in flight (a server that accepts connections and never answers).
+    """
+
+    attempts: int = 3
+    seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_int(self.attempts, "contact attempts", minimum=1)
+        check_number(self.seconds, "contact_timeout", minimum=0, exclusive_minimum=True)
+
+    def exhausted(self, failures: int, elapsed: float) -> bool:
+        """Whether a wait with no Dify answer yet should stop now."""
+        return failures >= self.attempts or elapsed >= self.seconds
 
 
 # -- waiting --------------------------------------------------------------------------------
@@ -116,12 +181,14 @@ class Cadence:
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.initial <= 0:
-            raise ValueError("poll_interval must be > 0")
+        check_number(self.initial, "poll_interval", minimum=0, exclusive_minimum=True)
+        check_number(self.maximum, "max_poll_interval", minimum=0, exclusive_minimum=True)
         if self.maximum < self.initial:
             raise ValueError("max_poll_interval must be >= poll_interval")
-        if self.factor < 1 or not 0 <= self.jitter < 1:
-            raise ValueError("cadence factor must be >= 1 and jitter in [0, 1)")
+        check_number(self.factor, "cadence factor", minimum=1)
+        check_number(self.jitter, "cadence jitter", minimum=0)
+        if self.jitter >= 1:
+            raise ValueError("cadence jitter must be in [0, 1)")
 
     def next_interval(self, current: float | None, changed: bool) -> float:
         """The un-jittered gap after a poll: reset on change, grow while unchanged."""

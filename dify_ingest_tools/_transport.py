@@ -10,6 +10,7 @@ import asyncio
 import json as jsonlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -18,40 +19,55 @@ import aiohttp
 from pydantic import ValidationError
 from yarl import URL
 
-from ._budget import RequestBudget
+from ._budget import KnowledgeCooldown, RequestBudget, counts_against_knowledge_limit
 from ._config import public_url
+from ._inputs import check_number
 from ._policy import RetryPolicy
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
     DifyError,
+    DifyRateLimitError,
     DifyResponseError,
     DifyTimeoutError,
+    decode_json,
     error_from_response,
+    not_dify_hint,
+    register_secret,
+    scrub,
 )
 
 __all__ = [
+    "CALL_TIMEOUT_FACTOR",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "Transport",
     "first_error",
     "invalid_json",
     "loads_or_text",
+    "not_json",
     "shape_error",
     "short",
 ]
 
 logger = logging.getLogger("dify_ingest_tools")
 
-# Bodies larger than this are refused: an indexing-status answer for a 100-document batch is
-# a few tens of KB, so a body this size means a broken or hostile server.
+# Bodies larger than this (once decoded: gzip, deflate, br, ...) are refused: an
+# indexing-status answer for a 100-document batch is a few tens of KB, so a body this size
+# means a broken or hostile server.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
+# One-shot calls end within this many per-attempt timeouts unless told otherwise.
+CALL_TIMEOUT_FACTOR = 2.0
 
 
 class Transport:
     """One ``aiohttp.ClientSession`` (opened on first use) and the request path over it.
 
     A caller-supplied session is used as is and never closed here.
+
+    Time: each attempt gets at most ``timeout`` seconds; a whole call at most its
+    ``deadline`` (a wait's), else ``call_timeout`` seconds from its start. A retry or a
+    rate-limit pause that would end past it is not started: the last error is raised.
     """
 
     def __init__(
@@ -63,12 +79,23 @@ class Transport:
         max_response_bytes: int,
         budget: RequestBudget | None,
         session: aiohttp.ClientSession | None,
+        call_timeout: float | None = None,
     ) -> None:
-        self.timeout = timeout
+        self.timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
+        self.call_timeout = (
+            check_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
+            if call_timeout is not None
+            else self.timeout * CALL_TIMEOUT_FACTOR
+        )
         self.retry_policy = retry_policy
         self.max_response_bytes = max_response_bytes
         self.budget = budget
+        self.cooldown = KnowledgeCooldown()
         self._headers = dict(headers)
+        credential = self._headers.get("Authorization", "")
+        if credential.lower().startswith("bearer "):
+            # Whatever a server echoes back is scrubbed of the key before we show it.
+            register_secret(credential[len("bearer ") :].strip())
         self._default_timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owns_session = session is None
@@ -112,27 +139,37 @@ class Transport:
         idempotent: bool,
         deadline: float | None = None,
         retry: bool = True,
+        rate_limited: bool | None = None,
     ) -> bytes:
         """Send one logical request with transport retries; return the 2xx body.
 
-        ``deadline`` (a `time.monotonic` instant) bounds every attempt and every backoff.
-        ``retry=False`` makes a single attempt (the monitor retries on its own schedule).
+        ``deadline`` (a `time.monotonic` instant) bounds every attempt, backoff and pause;
+        without one the call ends within ``call_timeout``. ``retry=False`` makes a single
+        attempt (the monitor retries on its own schedule). ``rate_limited`` says whether
+        Dify Cloud counts this request in its knowledge rate limit (default: every non-GET);
+        such requests wait out the client's cool-down after a 403 rate limit.
         Error answers are raised as typed errors; callers decode the body (`json`).
         """
         session = self._open()
+        if deadline is None:
+            deadline = self.clock() + self.call_timeout
+        else:
+            check_number(deadline, "deadline")
+        counted = counts_against_knowledge_limit(method) if rate_limited is None else rate_limited
         attempt = 0
         while True:
+            if counted:
+                await self._cool_down(deadline, url, method)
+            left = deadline - self.clock()
+            if left <= 0:
+                raise DifyTimeoutError(
+                    "the deadline passed before the request could be sent",
+                    url=public_url(url),
+                    method=method,
+                )
             timeout = self._default_timeout
-            if deadline is not None:
-                left = deadline - self.clock()
-                if left <= 0:
-                    raise DifyTimeoutError(
-                        "the deadline passed before the request could be sent",
-                        url=public_url(url),
-                        method=method,
-                    )
-                if left < self.timeout:
-                    timeout = aiohttp.ClientTimeout(total=left)
+            if left < self.timeout:
+                timeout = aiohttp.ClientTimeout(total=left)
             if self.budget is not None:
                 await self.budget.acquire(deadline)
             try:
@@ -146,12 +183,14 @@ class Transport:
                     timeout=timeout,
                 )
             except DifyError as error:
+                delay = self._cool_down_after(error)
                 if not self.retry_policy.should_retry(
                     attempt, error, idempotent=idempotent and retry
                 ):
                     raise
-                delay = self.retry_policy.delay(attempt, error, self.rng)
-                if deadline is not None and self.clock() + delay >= deadline:
+                if delay is None:
+                    delay = self.retry_policy.delay(attempt, error, self.rng)
+                if self.clock() + delay >= deadline:
                     raise
                 attempt += 1
                 logger.info(
@@ -164,6 +203,40 @@ class Transport:
                     delay,
                 )
                 await self.sleep(delay)
+
+    def _cool_down_after(self, error: DifyError) -> float | None:
+        """After Dify Cloud's 403 rate limit, pause the client's counted requests; the pause."""
+        if not (isinstance(error, DifyRateLimitError) and error.is_knowledge_rate_limit):
+            return None
+        pause = self.retry_policy.knowledge_cooldown(self.rng)
+        self.cooldown.start(self.clock() + pause, error)
+        if error.retry_after is None:
+            error.retry_after = pause
+        if not error.hint:
+            error.hint = (
+                f"Dify Cloud's knowledge rate limit (a 60 s window per workspace that counts "
+                f"refused calls too): this client holds its creates, updates, deletes and "
+                f"retrievals for {pause:.0f}s. To stay under it, pass "
+                "requests_per_minute='sandbox' (10/min), 'professional' or 'team'."
+            )
+        return pause
+
+    async def _cool_down(self, deadline: float, url: URL, method: str) -> None:
+        """Wait out the knowledge rate-limit pause; refuse at once if it outlasts ``deadline``."""
+        while True:
+            now = self.clock()
+            left = self.cooldown.remaining(now)
+            if left <= 0:
+                return
+            if self.cooldown.until() > deadline:
+                raise self.cooldown.refusal(now, url=public_url(url), method=method)
+            logger.info(
+                "%s %s waits %.1fs for the knowledge rate-limit cool-down",
+                method,
+                public_url(url),
+                left,
+            )
+            await self.sleep(left)
 
     async def _attempt(
         self,
@@ -196,6 +269,11 @@ class Transport:
                 f"no complete answer within {timeout.total or 0:.1f}s",
                 url=public_url(url),
                 method=method,
+                hint=(
+                    "The server accepted the connection but did not answer in time: check "
+                    "base_url (a firewall or proxy that swallows requests looks like this), "
+                    "or raise timeout for a slow server."
+                ),
             ) from exc
         except aiohttp.ClientResponseError as exc:
             # Its repr carries the request headers (and so the key): do not chain it.
@@ -203,29 +281,33 @@ class Transport:
                 f"malformed HTTP answer ({exc.status}: {exc.message})",
                 url=public_url(url),
                 method=method,
+                hint="Something answered that does not speak HTTP properly: check base_url's "
+                "scheme (http:// or https://) and port.",
             ) from None
         except aiohttp.ClientError as exc:
             raise DifyConnectionError(
                 f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                 url=public_url(url),
                 method=method,
+                hint=_connection_hint(exc, url),
             ) from exc
         if logger.isEnabledFor(logging.DEBUG):
             elapsed_ms = (self.clock() - started) * 1000
             logger.debug("%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms)
         if status >= 300:
             shown = public_url(url)
-            text = raw.decode("utf-8", errors="replace")
             if status >= 400:
-                raise error_from_response(status, text, headers, url=shown, method=method)
+                raise error_from_response(status, raw, headers, url=shown, method=method)
             raise DifyResponseError(
-                f"unexpected redirect to {headers.get('Location', '?')!r}; check base_url "
-                "(it should end in /v1)",
+                f"unexpected redirect to {scrub(headers.get('Location', '?'), 300)!r}",
                 status=status,
                 code="redirect",
                 url=shown,
                 method=method,
+                hint=not_dify_hint(shown),
             )
+        if _is_html(headers.get("Content-Type", "")):
+            raise not_json(raw, url, method, status)
         return raw
 
     async def json(self, method: str, url: URL, **kwargs: Any) -> Any:
@@ -234,37 +316,81 @@ class Transport:
         if not raw.strip():
             return None
         try:
-            return jsonlib.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            return decode_json(raw)
+        except ValueError:
             raise invalid_json(raw, url, method) from None
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
+        """The body as aiohttp decodes it, refused once it grows past ``max_response_bytes``.
+
+        The limit is on the decoded bytes: a gzip bomb is small on the wire (and in its
+        Content-Length) and huge once inflated; aiohttp inflates chunk by chunk as we read.
+        """
         limit = self.max_response_bytes
         declared = response.content_length
-        if declared is not None:
-            if declared > limit:
-                raise DifyResponseError(
-                    f"the answer is {declared} bytes, over the {limit}-byte limit",
-                    status=response.status,
-                    code="response_too_large",
-                    url=public_url(url),
-                    method=method,
-                )
-            return await response.read()
+        if declared is not None and declared > limit:
+            raise _too_large(
+                f"the answer is {declared} bytes, over the {limit}-byte limit",
+                response.status,
+                url,
+                method,
+            )
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        if declared is not None and encoding in ("", "identity"):
+            return await response.read()  # exactly `declared` bytes, nothing inflates
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_READ_CHUNK):
             size += len(chunk)
             if size > limit:
-                raise DifyResponseError(
-                    f"the answer exceeded the {limit}-byte limit",
-                    status=response.status,
-                    code="response_too_large",
-                    url=public_url(url),
-                    method=method,
+                raise _too_large(
+                    f"the answer exceeded the {limit}-byte limit"
+                    + (f" once decoded ({encoding})" if encoding else ""),
+                    response.status,
+                    url,
+                    method,
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _too_large(message: str, status: int, url: URL, method: str) -> DifyResponseError:
+    return DifyResponseError(
+        message,
+        status=status,
+        code="response_too_large",
+        url=public_url(url),
+        method=method,
+        hint="A Dify answer is never this large: check base_url, or raise max_response_bytes.",
+    )
+
+
+def _is_html(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml")
+
+
+# aiohttp >= 3.10 has its own class; before, a DNS failure is a connector error on a gaierror.
+_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (getattr(aiohttp, "ClientConnectorDNSError", None),) if cls is not None
+)
+
+
+def _connection_hint(exc: aiohttp.ClientError, url: URL) -> str:
+    where = f"{url.host}:{url.port}" if url.port else str(url.host)
+    if isinstance(exc, _DNS_ERRORS) or isinstance(getattr(exc, "os_error", None), socket.gaierror):
+        return f"The host name {url.host!r} did not resolve: check base_url's host."
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        return (
+            "The TLS handshake failed: check base_url's scheme (https:// vs http://) and "
+            "the server's certificate."
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return (
+            f"Nothing accepted the connection at {where}: is Dify running there, and is "
+            "base_url right (the API root ending in /v1, e.g. https://api.dify.ai/v1)?"
+        )
+    return "The connection broke before a complete answer: check base_url, proxies and the network."
 
 
 def short(error: BaseException) -> str:
@@ -288,23 +414,50 @@ def shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyRespons
         url=public_url(url),
         method=method,
         body=payload,
+        hint=not_dify_hint(public_url(url)),
     )
 
 
 def loads_or_text(raw: bytes) -> Any:
     try:
-        return jsonlib.loads(raw)
-    except (ValueError, RecursionError):
+        return decode_json(raw)
+    except ValueError:
         return raw[:300].decode("utf-8", errors="replace")
 
 
-def invalid_json(raw: bytes, url: URL, method: str) -> DifyResponseError:
-    text = raw.decode("utf-8", errors="replace")
+def invalid_json(raw: bytes, url: URL, method: str, status: int = 200) -> DifyResponseError:
+    """The error for a 2xx body that does not parse.
+
+    JSON that starts but does not parse (cut off, garbled: a dropped connection or a
+    proxy) is ``invalid_json``, transient. Anything else (an HTML page, plain text) is
+    ``not_json``: something other than Dify's API answered, which retrying will not change.
+    """
+    start = raw.lstrip()[:1]
+    if start and start not in (b"{", b"["):
+        return not_json(raw, url, method, status)
+    text = raw[:4000].decode("utf-8", errors="replace")
     return DifyResponseError(
-        f"the answer is not JSON: {text[:200]!r}",
-        status=200,
+        f"the answer is not valid JSON (cut off or garbled): {scrub(text, 200)!r}",
+        status=status,
         code="invalid_json",
         url=public_url(url),
         method=method,
-        body=text[:2000],
+        body=text,
+    )
+
+
+def not_json(raw: bytes, url: URL, method: str, status: int = 200) -> DifyResponseError:
+    """The error for a 2xx that is a web page or text, not Dify's JSON API."""
+    text = raw[:4000].decode("utf-8", errors="replace")
+    looks_html = text.lstrip()[:1] == "<"
+    what = "an HTML page" if looks_html else "text that is not JSON"
+    shown = public_url(url)
+    return DifyResponseError(
+        f"the server answered HTTP {status} with {what}, not Dify's JSON: {scrub(text, 200)!r}",
+        status=status,
+        code="not_json",
+        url=shown,
+        method=method,
+        body=text,
+        hint=not_dify_hint(shown),
     )

@@ -20,7 +20,15 @@ from yarl import URL
 from . import waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
-from ._inputs import check_batch, check_dataset_id, check_document_id, path_part
+from ._inputs import (
+    check_batch,
+    check_dataset_id,
+    check_document_id,
+    check_int,
+    check_number,
+    check_optional_number,
+    path_part,
+)
 from ._policy import RetryPolicy
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -74,6 +82,9 @@ class AsyncDifyKnowledgeClient:
         base_url: API root including ``/v1``. Defaults to ``DIFY_API_BASE_URL``, else
             ``https://api.dify.ai/v1``.
         timeout: Seconds allowed for one HTTP attempt (connect, send, read).
+        call_timeout: Seconds one call that is not a wait (a status check, a create, a
+            retrieve, ...) may take, retries and pauses included; default ``2 * timeout``.
+            Attempts are clamped to what is left, and no retry starts that would end past it.
         max_retries: Transport retries for idempotent requests (reads and retrieve) on
             connection errors, 5xx, 429 and Dify Cloud's 403 rate limit.
         session: An existing ``aiohttp.ClientSession`` to use (not closed by this client).
@@ -81,7 +92,9 @@ class AsyncDifyKnowledgeClient:
             create is an upsert by name, so a repeated create restarts indexing.
         backoff_base: First retry backoff in seconds (doubles per retry, with jitter).
         backoff_max: Upper bound of one backoff.
-        rate_limit_cooldown: First wait after the 403 knowledge rate limit (no Retry-After).
+        rate_limit_cooldown: After Dify Cloud's 403 knowledge rate limit, every create,
+            update, delete and retrieve of this client pauses this long (60 s: Dify's window,
+            which counts refused calls too, so an earlier retry keeps the workspace locked).
         max_response_bytes: Refuse response bodies larger than this.
         requests_per_minute: A budget for every request this client sends (polls included),
             spread evenly; a number or a Dify Cloud plan preset (``"sandbox"`` = 10,
@@ -100,13 +113,16 @@ class AsyncDifyKnowledgeClient:
         retry_creates: bool = False,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
-        rate_limit_cooldown: float = 5.0,
+        rate_limit_cooldown: float = 60.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         requests_per_minute: float | str | None = None,
         max_concurrency: int = 16,
+        call_timeout: float | None = None,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds")
+        timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
+        check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
+        check_int(max_response_bytes, "max_response_bytes", minimum=1)
+        check_int(max_concurrency, "max_concurrency", minimum=1)
         self._api_key = resolve_api_key(api_key)
         self._base_url = resolve_base_url(base_url)
         self.timeout = float(timeout)
@@ -132,9 +148,8 @@ class AsyncDifyKnowledgeClient:
             max_response_bytes=max_response_bytes,
             budget=RequestBudget(rate) if rate is not None else None,
             session=session,
+            call_timeout=call_timeout,
         )
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be >= 1")
         self.max_concurrency = max_concurrency
         self._monitor: IndexingMonitor | None = None
         # dataset -> batch -> (ref, document id): what this client uploaded and has not seen
@@ -661,10 +676,12 @@ class AsyncDifyKnowledgeClient:
         score_threshold: float | None,
         retrieval_model: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
+        if top_k is not None:
+            check_int(top_k, "top_k", minimum=1)
+        # Dify's scores (cosine similarity, rerank, weighted) are between 0 and 1.
+        check_optional_number(score_threshold, "score_threshold", minimum=0, maximum=1)
         if top_k is None and score_threshold is None:
             return dict(retrieval_model) if retrieval_model is not None else None
-        if top_k is not None and top_k < 1:
-            raise ValueError("top_k must be >= 1")
         if retrieval_model is not None:
             model = dict(retrieval_model)
         else:

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-from ._policy import Cadence, OnPaused, is_rate_limit, is_transient, step_for, tolerate_not_found
+from ._inputs import check_number, check_optional_number
+from ._policy import (
+    Cadence,
+    ContactBudget,
+    OnPaused,
+    is_dify_answer,
+    is_rate_limit,
+    is_transient,
+    step_for,
+    tolerate_not_found,
+)
 from .errors import (
     DifyAPIError,
+    DifyConnectionError,
     DifyError,
+    DifyTimeoutError,
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
@@ -36,6 +49,7 @@ class WaitKwargs(TypedDict, total=False):
     max_poll_interval: float
     stall_timeout: float | None
     not_found_grace: float
+    contact_timeout: float
     on_paused: OnPaused
     raise_on_error: bool
     on_event: EventCallback | None
@@ -55,6 +69,11 @@ class WaitOptions:
             long (None: only the deadline applies).
         not_found_grace: Seconds ``Documents not found.`` is tolerated after the wait starts
             (10 s: a batch can be invisible for a moment right after creation).
+        contact_timeout: Until a poll gets a status or one of Dify's JSON errors, the wait
+            gives up after 3 failed polls (connection errors, HTML pages, proxy errors) or
+            this many seconds, whichever comes first (10 s), with the error and a hint on
+            what to check: a wrong ``base_url`` is not slow indexing. Once Dify has answered,
+            transient failures are retried up to ``timeout``.
         on_paused: ``"wait"`` (a paused document may be resumed from Dify's console; it counts
             toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
         raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
@@ -66,22 +85,30 @@ class WaitOptions:
     max_poll_interval: float = 10.0
     stall_timeout: float | None = None
     not_found_grace: float = 10.0
+    contact_timeout: float = 10.0
     on_paused: OnPaused = "wait"
     raise_on_error: bool = True
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds")
-        if self.stall_timeout is not None and self.stall_timeout <= 0:
-            raise ValueError("stall_timeout must be > 0 seconds (or None)")
-        if self.not_found_grace < 0:
-            raise ValueError("not_found_grace must be >= 0")
+        check_number(self.timeout, "timeout", minimum=0, exclusive_minimum=True)
+        check_optional_number(
+            self.stall_timeout, "stall_timeout", minimum=0, exclusive_minimum=True
+        )
+        check_number(self.not_found_grace, "not_found_grace", minimum=0)
         if self.on_paused not in ("wait", "fail"):
             raise ValueError("on_paused must be 'wait' or 'fail'")
+        if not isinstance(self.raise_on_error, bool):
+            raise TypeError(
+                f"raise_on_error must be True or False, got {self.raise_on_error!r:.40}"
+            )
         self.cadence()  # validates the intervals
+        self.contact()
 
     def cadence(self) -> Cadence:
         return Cadence(initial=self.poll_interval, maximum=self.max_poll_interval)
+
+    def contact(self) -> ContactBudget:
+        return ContactBudget(seconds=self.contact_timeout)
 
     @classmethod
     def split(cls, options: WaitKwargs) -> tuple[WaitOptions, EventCallback | None, bool]:
@@ -115,6 +142,10 @@ async def observe(
     last_change = started
     previous: BatchIndexingStatus | None = None
     last_error: DifyError | None = None
+    # Until Dify answers once, failures are more likely a wrong base_url than slow indexing.
+    contact = options.contact()
+    reached_dify = False
+    failures_before_contact = 0
 
     async def emit(event: IndexingEvent) -> None:
         await dispatch(callbacks, event)
@@ -124,7 +155,14 @@ async def observe(
     ) as updates:
         while True:
             now = clock()
+            if not reached_dify and (
+                now >= deadline or contact.exhausted(failures_before_contact, now - started)
+            ):
+                raise _unreachable(ref, last_error, failures_before_contact, now - started)
             wait = deadline - now
+            if not reached_dify:
+                # Wake when the contact budget runs out (checked above, on the next turn).
+                wait = min(wait, max(0.001, contact.seconds - (now - started)))
             if options.stall_timeout is not None:
                 wait = min(wait, last_change + options.stall_timeout - now)
             if wait <= 0:
@@ -138,6 +176,12 @@ async def observe(
                 continue
             if update.error is not None:
                 error = update.error
+                if is_dify_answer(error):
+                    reached_dify = True
+                elif not reached_dify and is_transient(error):
+                    failures_before_contact += 1
+                    if contact.exhausted(failures_before_contact, clock() - started):
+                        raise _unreachable(ref, error, failures_before_contact, clock() - started)
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
@@ -165,6 +209,7 @@ async def observe(
             if status is None:  # pragma: no cover - the monitor always sends one or the other
                 continue
             last_error = None
+            reached_dify = True
             events = events_between(previous, status)
             previous = status
             if events:
@@ -252,6 +297,34 @@ def _last_seen(status: BatchIndexingStatus | None, error: DifyError | None) -> s
     if error is not None:
         seen += f" Last poll failed: {error}"
     return seen
+
+
+def _unreachable(
+    ref: BatchRef, error: DifyError | None, failures: int, elapsed: float
+) -> DifyError:
+    """The error a wait raises when Dify never answered: the last failure, with a hint."""
+    tried = (
+        f"The wait for batch {ref.batch} gave up after {failures} failed poll(s) in "
+        f"{elapsed:.1f}s without one answer from Dify's API"
+    )
+    if error is None:
+        return DifyTimeoutError(
+            f"no answer from Dify within {elapsed:.1f}s while waiting for batch {ref.batch} "
+            f"of dataset {ref.dataset_id}",
+            hint=(
+                "The server accepts connections but does not answer: check base_url (the "
+                "API root ending in /v1), proxies and firewalls."
+            ),
+        )
+    # A copy: the poll loop hands the same error to every waiter of the batch.
+    error = copy.copy(error)
+    if isinstance(error, (DifyAPIError, DifyConnectionError)):
+        advice = error.hint or (
+            "Check base_url (the API root ending in /v1) and that Dify's API is up."
+        )
+        error.hint = f"{advice} ({tried}.)"
+    error.last_status = None
+    return error
 
 
 def _timeout(

@@ -17,7 +17,7 @@ from dify_ingest_tools import (
     DifyServerError,
     DifyTimeoutError,
 )
-from dify_ingest_tools._policy import RetryPolicy, is_transient
+from dify_ingest_tools._policy import ContactBudget, RetryPolicy, is_dify_answer, is_transient
 
 
 def api(cls: type[DifyAPIError], status: int, **kw: object) -> DifyAPIError:
@@ -38,6 +38,7 @@ def test_transient_failures() -> None:
         api(DifyNotFoundError, 404),
         api(DifyAPIError, 400),
         api(DifyResponseError, 200),
+        DifyResponseError("an HTML page", status=200, code="not_json"),
     ):
         assert not is_transient(fatal)
 
@@ -63,21 +64,42 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert 0.0 < policy.delay(0, error) <= 1.0  # default rng
 
 
-def test_retry_after_wins_and_is_bounded() -> None:
+def test_retry_count_never_overflows() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=8.0)
+    error = api(DifyServerError, 503)
+    for retry in (1_023, 1_024, 10**6, 10**100):
+        assert 4.0 <= policy.delay(retry, error) <= 8.0
+    assert 0.25 <= policy.delay(-5, error) <= 0.5
+
+
+@pytest.mark.parametrize("retry_after", [0.0, None])
+def test_retry_after_zero_or_unusable_never_goes_below_the_backoff(
+    retry_after: float | None,
+) -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=8.0)
+    rng = random.Random(3)
+    limited = api(DifyRateLimitError, 429, retry_after=retry_after)
+    for retry, floor in [(0, 0.25), (1, 0.5), (3, 2.0), (40, 4.0)]:
+        assert policy.delay(retry, limited, rng) >= floor
+
+
+def test_retry_after_wins_when_longer_and_is_bounded() -> None:
     policy = RetryPolicy(max_retry_after=10)
     assert policy.delay(0, api(DifyRateLimitError, 429, retry_after=3.0)) == 3.0
-    assert policy.delay(4, api(DifyRateLimitError, 429, retry_after=0.0)) == 0.0
     assert policy.delay(0, api(DifyRateLimitError, 429, retry_after=999.0)) == 10
+    assert policy.delay(0, api(DifyRateLimitError, 429, retry_after=1e300)) == 10
 
 
-def test_knowledge_rate_limit_cools_down_longer() -> None:
-    policy = RetryPolicy(rate_limit_cooldown=5.0, max_retry_after=60)
+def test_knowledge_rate_limit_waits_out_difys_window() -> None:
+    policy = RetryPolicy()  # defaults: the 60 s window
     rng = random.Random(1)
     limited = api(DifyRateLimitError, 403)
-    first = policy.delay(0, limited, rng)
-    assert 4.0 <= first <= 5.0
-    assert 16.0 <= policy.delay(2, limited, rng) <= 20.0
-    assert policy.delay(9, limited, rng) <= 60
+    for retry in (0, 1, 5, 2000):
+        delay = policy.delay(retry, limited, rng)
+        assert 60.0 <= delay <= 66.0  # never before the window can admit again
+    assert 60.0 <= policy.knowledge_cooldown(rng) <= 66.0
+    short = RetryPolicy(rate_limit_cooldown=5.0)
+    assert 5.0 <= short.delay(0, limited, rng) <= 5.5
     # A 429 without Retry-After falls back to ordinary backoff.
     assert policy.delay(0, api(DifyRateLimitError, 429), rng) <= policy.backoff_base
 
@@ -86,3 +108,53 @@ def test_knowledge_rate_limit_cools_down_longer() -> None:
 def test_negative_settings_are_rejected(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         RetryPolicy(**{field: -1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "field", ["backoff_base", "backoff_max", "rate_limit_cooldown", "max_retry_after"]
+)
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (float("-inf"), ValueError),
+        (True, TypeError),
+        ("5", TypeError),
+    ],
+)
+def test_non_finite_or_non_numeric_settings_are_rejected(
+    field: str, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=field):
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_zero_backoff_is_refused_since_it_would_let_retries_storm() -> None:
+    with pytest.raises(ValueError, match="backoff_base"):
+        RetryPolicy(backoff_base=0)
+    with pytest.raises(TypeError, match="max_retries"):
+        RetryPolicy(max_retries=True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_retries"):
+        RetryPolicy(max_retries=2.5)  # type: ignore[arg-type]
+
+
+def test_contact_budget_gives_up_on_attempts_or_seconds() -> None:
+    budget = ContactBudget(attempts=3, seconds=10.0)
+    assert not budget.exhausted(0, 0.0)
+    assert not budget.exhausted(2, 9.9)
+    assert budget.exhausted(3, 0.5)
+    assert budget.exhausted(0, 10.0)
+    with pytest.raises(ValueError):
+        ContactBudget(seconds=float("nan"))
+
+
+def test_only_difys_json_envelope_counts_as_reaching_dify() -> None:
+    from dify_ingest_tools.errors import error_from_response
+
+    assert is_dify_answer(error_from_response(404, '{"code":"not_found","message":"x"}'))
+    assert is_dify_answer(error_from_response(500, '{"code":"internal","message":"x"}'))
+    assert not is_dify_answer(error_from_response(502, "<html>bad gateway</html>"))
+    assert not is_dify_answer(error_from_response(404, "<html>Not Found</html>"))
+    assert not is_dify_answer(DifyConnectionError("refused"))
+    assert not is_dify_answer(DifyResponseError("html", status=200, code="not_json"))

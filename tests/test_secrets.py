@@ -89,10 +89,12 @@ def test_blocking_client_repr_hides_the_key() -> None:
         client.close()
 
 
-def test_user_info_in_base_url_is_never_shown() -> None:
-    client = AsyncDifyKnowledgeClient(SECRET, "https://user:pw@dify.example.com/v1")
-    assert client.base_url == "https://dify.example.com/v1"
-    assert "pw" not in repr(client)
+def test_user_info_in_base_url_is_refused_without_showing_it() -> None:
+    with pytest.raises(ValueError, match="user name or password") as caught:
+        AsyncDifyKnowledgeClient(SECRET, "https://user:s3cr3tpw@dify.example.com/v1")
+    assert "s3cr3tpw" not in str(caught.value) and "user" not in str(caught.value).split("(")[1]
+    with pytest.raises(ValueError, match="user name or password"):
+        DifyKnowledgeClient(SECRET, "https://user@dify.example.com/v1")
 
 
 def test_plain_http_to_a_remote_host_warns_once(
