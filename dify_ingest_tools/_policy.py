@@ -134,28 +134,39 @@ class RetryPolicy:
 class ContactBudget:
     """How long a wait tries before its first valid answer from Dify.
 
-    A wrong ``base_url`` (nothing listening, a DNS name that does not resolve, a proxy's
-    error page) must not look like slow indexing: until a poll gets a status or Dify's JSON
-    error envelope, a wait gives up after ``attempts`` failed polls or ``seconds`` (whichever
-    comes first) instead of retrying to its deadline. Once Dify has answered, transient
-    failures are retried up to the deadline.
+    A wrong ``base_url`` (nothing listening, a DNS name that does not resolve, a web page
+    or a proxy's error page instead of the API) must not look like slow indexing: until a
+    poll gets a status or Dify's JSON error envelope, a wait gives up once ``attempts``
+    polls have failed and ``min_seconds`` have passed (a blip at the start is ridden out),
+    or after ``seconds`` in any case, even while a poll is still in flight (a server that
+    accepts connections and never answers). Once Dify has answered, transient failures are
+    retried up to the wait's deadline.
 
     Attributes:
         attempts: Failed polls (connection errors, non-Dify answers) before giving up.
-        seconds: Seconds since the wait started before giving up, even while a poll is still
-            in flight (a server that accepts connections and never answers).
+        min_seconds: ... and at least this many seconds since the wait started.
+        seconds: Give up this long after the start whatever happened (``contact_timeout``).
     """
 
     attempts: int = 3
+    min_seconds: float = 2.0
     seconds: float = 10.0
 
     def __post_init__(self) -> None:
         check_int(self.attempts, "contact attempts", minimum=1)
+        check_number(self.min_seconds, "contact min_seconds", minimum=0)
         check_number(self.seconds, "contact_timeout", minimum=0, exclusive_minimum=True)
+
+    def time_left(self, failures: int, elapsed: float) -> float:
+        """Seconds until a wait with no Dify answer yet gives up (<= 0: now)."""
+        left = self.seconds - elapsed
+        if failures >= self.attempts:
+            left = min(left, self.min_seconds - elapsed)
+        return left
 
     def exhausted(self, failures: int, elapsed: float) -> bool:
         """Whether a wait with no Dify answer yet should stop now."""
-        return failures >= self.attempts or elapsed >= self.seconds
+        return self.time_left(failures, elapsed) <= 0
 
 
 # -- waiting --------------------------------------------------------------------------------

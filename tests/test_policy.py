@@ -139,12 +139,15 @@ def test_zero_backoff_is_refused_since_it_would_let_retries_storm() -> None:
         RetryPolicy(max_retries=2.5)  # type: ignore[arg-type]
 
 
-def test_contact_budget_gives_up_on_attempts_or_seconds() -> None:
-    budget = ContactBudget(attempts=3, seconds=10.0)
+def test_contact_budget_gives_up_after_a_few_attempts_and_seconds() -> None:
+    budget = ContactBudget(attempts=3, min_seconds=2.0, seconds=10.0)
     assert not budget.exhausted(0, 0.0)
     assert not budget.exhausted(2, 9.9)
-    assert budget.exhausted(3, 0.5)
+    assert not budget.exhausted(3, 0.5)  # a blip at the very start is ridden out
+    assert budget.time_left(3, 0.5) == pytest.approx(1.5)
+    assert budget.exhausted(3, 2.0)
     assert budget.exhausted(0, 10.0)
+    assert budget.time_left(1, 4.0) == pytest.approx(6.0)
     with pytest.raises(ValueError):
         ContactBudget(seconds=float("nan"))
 
