@@ -13,7 +13,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("dify_ingest_tools")
+
+_T = TypeVar("_T")
 
 # Bodies larger than this (once decoded: gzip, deflate, br, ...) are refused: an
 # indexing-status answer for a 100-document batch is a few tens of KB, so a body this size
@@ -143,6 +145,40 @@ class Transport:
     ) -> bytes:
         """Send one logical request with transport retries; return the 2xx body.
 
+        See `decoded` for the arguments; this is it with the raw body as the result.
+        """
+        return await self.decoded(
+            method,
+            url,
+            _raw,
+            json_body=json_body,
+            form=form,
+            params=params,
+            idempotent=idempotent,
+            deadline=deadline,
+            retry=retry,
+            rate_limited=rate_limited,
+        )
+
+    async def decoded(
+        self,
+        method: str,
+        url: URL,
+        decode: Callable[[bytes], _T],
+        *,
+        json_body: Any = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        deadline: float | None = None,
+        retry: bool = True,
+        rate_limited: bool | None = None,
+    ) -> _T:
+        """Send one logical request with transport retries; return ``decode(2xx body)``.
+
+        ``decode`` runs inside the retry loop, so a body it rejects as transient (JSON cut
+        off mid-way: ``invalid_json``) is retried like a dropped connection.
+
         ``deadline`` (a `time.monotonic` instant) bounds every attempt, backoff and pause;
         without one the call ends within ``call_timeout``. ``retry=False`` makes a single
         attempt (the monitor retries on its own schedule). ``rate_limited`` says whether
@@ -173,7 +209,7 @@ class Transport:
             if self.budget is not None:
                 await self.budget.acquire(deadline)
             try:
-                return await self._attempt(
+                raw = await self._attempt(
                     session,
                     method,
                     url,
@@ -182,6 +218,7 @@ class Transport:
                     params=params,
                     timeout=timeout,
                 )
+                return decode(raw)
             except DifyError as error:
                 delay = self._cool_down_after(error)
                 if not self.retry_policy.should_retry(
@@ -312,13 +349,16 @@ class Transport:
 
     async def json(self, method: str, url: URL, **kwargs: Any) -> Any:
         """`request`, then decode the JSON body (None for an empty body, e.g. a 204)."""
-        raw = await self.request(method, url, **kwargs)
-        if not raw.strip():
-            return None
-        try:
-            return decode_json(raw)
-        except ValueError:
-            raise invalid_json(raw, url, method) from None
+
+        def decode(raw: bytes) -> Any:
+            if not raw.strip():
+                return None
+            try:
+                return decode_json(raw)
+            except ValueError:
+                raise invalid_json(raw, url, method) from None
+
+        return await self.decoded(method, url, decode, **kwargs)
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
         """The body as aiohttp decodes it, refused once it grows past ``max_response_bytes``.
@@ -352,6 +392,10 @@ class Transport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _raw(body: bytes) -> bytes:
+    return body
 
 
 def _too_large(message: str, status: int, url: URL, method: str) -> DifyResponseError:

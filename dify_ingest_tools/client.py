@@ -237,16 +237,20 @@ class AsyncDifyKnowledgeClient:
     ) -> BatchIndexingStatus:
         """One ``indexing-status`` request (the monitor calls this; use the public methods)."""
         url = self._status_url(dataset_id, batch)
-        raw = await self._transport.request(
-            "GET", url, idempotent=True, deadline=deadline, retry=retry
+
+        def decode(raw: bytes) -> IndexingStatusPayload:
+            try:
+                # pydantic parses and validates the bytes in one pass: this is the hot path.
+                return IndexingStatusPayload.model_validate_json(raw)
+            except ValidationError as exc:
+                if any(error["type"] == "json_invalid" for error in exc.errors()):
+                    raise invalid_json(raw, url, "GET") from None
+                raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
+
+        # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
+        payload = await self._transport.decoded(
+            "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
         )
-        try:
-            # pydantic parses and validates the bytes in one pass: this is the hot path.
-            payload = IndexingStatusPayload.model_validate_json(raw)
-        except ValidationError as exc:
-            if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise invalid_json(raw, url, "GET") from None
-            raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
         status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
         if self._uploaded:
             self._forget_if_done(status)
