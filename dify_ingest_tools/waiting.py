@@ -33,6 +33,7 @@ from .errors import (
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
+    scrub,
 )
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
 from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
@@ -362,12 +363,19 @@ def _stalled(
     )
 
 
+# A failure message names this many failed documents; `.failed_documents` has them all.
+_FAILED_SHOWN = 20
+
+
 def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
     if status.is_failed:
         details = "; ".join(
-            f"document {doc.id}: {doc.error or 'Dify gave no error text'}"
-            for doc in status.failed_documents
+            # Dify's error text is server-provided: bounded and redacted like any other.
+            f"document {doc.id}: {scrub(doc.error, 500) if doc.error else 'Dify gave no error text'}"
+            for doc in status.failed_documents[:_FAILED_SHOWN]
         )
+        if len(status.failed_documents) > _FAILED_SHOWN:
+            details += f"; and {len(status.failed_documents) - _FAILED_SHOWN} more"
         message = (
             f"Indexing failed for batch {status.batch} of dataset {status.dataset_id}: "
             f"{len(status.failed_documents)} of {len(status.documents)} document(s) in error — "
