@@ -367,11 +367,15 @@ def _stalled(
 _FAILED_SHOWN = 20
 
 
+def _error_text(text: str | None) -> str:
+    return scrub(text, 500) if text else "Dify gave no error text"
+
+
 def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
     if status.is_failed:
         details = "; ".join(
             # Dify's error text is server-provided: bounded and redacted like any other.
-            f"document {doc.id}: {scrub(doc.error, 500) if doc.error else 'Dify gave no error text'}"
+            f"document {doc.id}: {_error_text(doc.error)}"
             for doc in status.failed_documents[:_FAILED_SHOWN]
         )
         if len(status.failed_documents) > _FAILED_SHOWN:
