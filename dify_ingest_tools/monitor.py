@@ -291,6 +291,10 @@ class IndexingMonitor:
 
     async def _pause(self, poller: _Poller, delay: float) -> None:
         """Sleep ``delay`` seconds, or less if woken (by a sweep or a stop)."""
+        if not poller.subscribers:
+            # Stopped: a cancellation that raced aiohttp's own timeout can be lost there, so
+            # do not back off for a loop nobody waits on.
+            return
         waiter = asyncio.ensure_future(poller.wake.wait())
         try:
             await asyncio.wait({waiter}, timeout=delay)
