@@ -316,15 +316,19 @@ async def test_empty_query_is_difys_400(client: AsyncDifyKnowledgeClient, datase
 async def test_malformed_json_and_wrong_shape_are_response_errors(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    sim.inject(Fault.malformed_json(), route="indexing_status")
+    sim.inject(Fault.malformed_json(), route="indexing_status", times=-1)
     with pytest.raises(DifyResponseError) as broken:
         await client.get_indexing_status(dataset_id, BATCH)
     assert broken.value.status == 200 and broken.value.code == "invalid_json"
+    # JSON cut off mid-way is transient (a dropped connection, a proxy): retried.
+    assert len(sim.requests_for(route="indexing_status")) == 1 + client.retry_policy.max_retries
+    sim.clear_faults()
     sim.inject(Fault.wrong_shape(), route="indexing_status")
     with pytest.raises(DifyResponseError) as shaped:
         await client.get_indexing_status(dataset_id, BATCH)
     assert shaped.value.code == "unexpected_shape"
-    assert len(sim.requests_for(route="indexing_status")) == 2  # a 200 is never retried
+    # Well-formed JSON of the wrong shape will be wrong again: not retried.
+    assert len(sim.requests_for(route="indexing_status")) == 2 + client.retry_policy.max_retries
 
 
 async def test_dropped_connection_is_a_connection_error(
