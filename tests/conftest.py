@@ -17,7 +17,8 @@ from dify_ingest_tools.testing import DifySimulator, ManualClock
 # The fixture users get: `pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]`.
 pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "contract" / "recorded"
+#: Real Dify 1.14.1 exchanges, kept in the repository (tests/data/README.md).
+RECORDED = Path(__file__).resolve().parent / "data" / "recorded"
 
 # Small backoffs keep retry tests in milliseconds; the schedule itself is unit-tested.
 FAST = {"backoff_base": 0.001, "backoff_max": 0.004, "rate_limit_cooldown": 0.001}
@@ -26,10 +27,8 @@ QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
 def load_recording(name: str) -> dict[str, Any]:
-    path = RECORDED / name
-    if not path.exists():
-        pytest.skip(f"contract recordings not found at {RECORDED}")
-    data: dict[str, Any] = json.loads(path.read_text())
+    """One recording of ``tests/data/recorded``; a missing one fails the test (never skips)."""
+    data: dict[str, Any] = json.loads((RECORDED / name).read_text(encoding="utf-8"))
     return data
 
 

@@ -17,7 +17,8 @@ from yarl import URL
 from dify_ingest_tools.testing import DifySimulator
 
 ECONOMY_DATA = '{"indexing_technique": "economy", "process_rule": {"mode": "automatic"}}'
-RECORDED = Path(__file__).resolve().parents[2] / ".." / "shared" / "contract" / "recorded"
+#: Real Dify 1.14.1 exchanges, kept in the repository (tests/data/README.md).
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 DEFAULT = object()
 
 
