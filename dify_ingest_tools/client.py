@@ -30,12 +30,11 @@ from ._inputs import (
     path_part,
 )
 from ._policy import RetryPolicy
+from ._status_body import parse_status_body
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Transport,
     first_error,
-    invalid_json,
-    loads_or_text,
     shape_error,
     short,
 )
@@ -51,8 +50,8 @@ from .models import (
     BatchRef,
     CreatedDocument,
     DifyDocument,
+    DocumentIndexingStatus,
     DocumentList,
-    IndexingStatusPayload,
     RetrievedChunk,
 )
 from .monitor import IndexingMonitor
@@ -238,20 +237,14 @@ class AsyncDifyKnowledgeClient:
         """One ``indexing-status`` request (the monitor calls this; use the public methods)."""
         url = self._status_url(dataset_id, batch)
 
-        def decode(raw: bytes) -> IndexingStatusPayload:
-            try:
-                # pydantic parses and validates the bytes in one pass: this is the hot path.
-                return IndexingStatusPayload.model_validate_json(raw)
-            except ValidationError as exc:
-                if any(error["type"] == "json_invalid" for error in exc.errors()):
-                    raise invalid_json(raw, url, "GET") from None
-                raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
+        def decode(raw: bytes) -> tuple[DocumentIndexingStatus, ...]:
+            return parse_status_body(raw, url)
 
         # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
-        payload = await self._transport.decoded(
+        documents = await self._transport.decoded(
             "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
         )
-        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=payload.data)
+        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=documents)
         if self._uploaded:
             self._forget_if_done(status)
         return status

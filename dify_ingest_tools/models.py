@@ -17,11 +17,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     computed_field,
-    field_validator,
 )
+from pydantic_core import core_schema
 
 __all__ = [
+    "MAX_BATCH_DOCUMENTS",
     "BatchIndexingStatus",
     "BatchLike",
     "BatchRef",
@@ -84,10 +86,39 @@ class IndexingStatus(str, Enum):
             return value
 
 
+def _or_default(default: Any) -> GetPydanticSchema:
+    """Validate as the annotated type; a value that does not fit becomes ``default``.
+
+    pydantic-core's own ``on_error="default"``: good values cost no Python call, which keeps
+    the polling hot path native, and one odd informational field never rejects a status.
+    """
+    return GetPydanticSchema(
+        lambda source, handler: core_schema.with_default_schema(
+            handler(source), default=default, on_error="default"
+        )
+    )
+
+
 # Left to right: the enum first, then any other string. Validated natively by pydantic-core
 # (no Python call per document on the polling hot path).
 StatusValue: TypeAlias = Annotated[IndexingStatus | str, Field(union_mode="left_to_right")]
 """A known `IndexingStatus`, or an unknown status string kept verbatim (counts as working)."""
+
+_Status: TypeAlias = Annotated[
+    IndexingStatus | str | None, Field(union_mode="left_to_right"), _or_default(None)
+]
+# Epoch seconds; NaN and infinities would make every fingerprint differ from itself.
+_Stamp: TypeAlias = Annotated[float | None, Field(allow_inf_nan=False), _or_default(None)]
+_Count: TypeAlias = Annotated[int, Field(ge=0), _or_default(0)]
+_Text: TypeAlias = Annotated[str | None, _or_default(None)]
+_Flag: TypeAlias = Annotated[bool | None, _or_default(None)]
+_OptionalCount: TypeAlias = Annotated[int | None, Field(ge=0), _or_default(None)]
+
+#: More documents than this in one indexing-status answer is refused (``too_many_documents``).
+#: A batch holds the documents of one create call: one through the service API, a few hundred
+#: at most from the console. Checked before the documents are built, so a hostile answer costs
+#: memory in proportion to this cap, not to its own size.
+MAX_BATCH_DOCUMENTS = 10_000
 
 Verdict: TypeAlias = Literal["ready", "failed", "paused", "working"]
 
@@ -105,36 +136,41 @@ _TIMESTAMP_FIELDS = (
 class DocumentIndexingStatus(BaseModel):
     """One document of a batch, as ``GET .../documents/{batch}/indexing-status`` reports it.
 
-    Timestamps are epoch seconds (Dify sends integers; floats and null are accepted). They are
-    informational: after a retry or a re-upload they can be left over from an earlier run.
-    ``error`` can likewise linger while a retried document is ``waiting`` again.
+    Readiness is decided on ``indexing_status`` alone, so only ``id`` must be well formed.
+    ``indexing_status`` is None when Dify sent null or a non-string: unknown, which counts as
+    still working. Timestamps are epoch seconds (Dify sends integers; floats are accepted);
+    one that is not a finite number (an ISO string, NaN) is kept as None. Segment counters
+    that are not non-negative integers (``1.5``, ``-1``, ``"many"``, null) are kept as 0,
+    what Dify itself reports before the ``indexing`` stage. All of these are informational:
+    after a retry or a re-upload they can be left over from an earlier run, and ``error``
+    can likewise linger while a retried document is ``waiting`` again.
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
 
     id: str
-    indexing_status: StatusValue
-    processing_started_at: float | None = None
-    parsing_completed_at: float | None = None
-    cleaning_completed_at: float | None = None
-    splitting_completed_at: float | None = None
-    completed_at: float | None = None
-    paused_at: float | None = None
-    error: str | None = None
-    stopped_at: float | None = None
-    completed_segments: int = 0
-    total_segments: int = 0
-
-    @field_validator("completed_segments", "total_segments", mode="before")
-    @classmethod
-    def _none_is_zero(cls, value: Any) -> Any:
-        # Declared `int | None` by Dify; the view always computes them, but be lenient.
-        return 0 if value is None else value
+    indexing_status: _Status = None
+    processing_started_at: _Stamp = None
+    parsing_completed_at: _Stamp = None
+    cleaning_completed_at: _Stamp = None
+    splitting_completed_at: _Stamp = None
+    completed_at: _Stamp = None
+    paused_at: _Stamp = None
+    error: _Text = None
+    stopped_at: _Stamp = None
+    completed_segments: _Count = 0
+    total_segments: _Count = 0
 
     @property
-    def status(self) -> IndexingStatus | str:
+    def status(self) -> IndexingStatus | str | None:
         """Alias of ``indexing_status``."""
         return self.indexing_status
+
+    @property
+    def status_name(self) -> str:
+        """``indexing_status`` as text: ``"unknown"`` when Dify sent none (or a non-string)."""
+        status = self.indexing_status
+        return "unknown" if status is None else str(status)
 
     @property
     def is_completed(self) -> bool:
@@ -160,7 +196,7 @@ class DocumentIndexingStatus(BaseModel):
         """Everything observable about this document; a change here is progress."""
         return (
             self.id,
-            str(self.indexing_status),
+            self.status_name,
             *(getattr(self, name) for name in _TIMESTAMP_FIELDS),
             self.error,
             self.completed_segments,
@@ -241,7 +277,8 @@ class BatchIndexingStatus(BaseModel):
         live = [
             doc
             for doc in self.documents
-            if doc.indexing_status
+            if doc.indexing_status is not None
+            and doc.indexing_status
             not in (IndexingStatus.waiting, IndexingStatus.parsing, IndexingStatus.cleaning)
         ]
         total = sum(doc.total_segments for doc in live)
@@ -262,8 +299,11 @@ class BatchIndexingStatus(BaseModel):
         return "working"
 
     def status_counts(self) -> dict[str, int]:
-        """How many documents are in each status, e.g. ``{"indexing": 2, "completed": 1}``."""
-        return dict(Counter(str(doc.indexing_status) for doc in self.documents))
+        """How many documents are in each status, e.g. ``{"indexing": 2, "completed": 1}``.
+
+        A document whose status Dify did not report is counted as ``"unknown"``.
+        """
+        return dict(Counter(doc.status_name for doc in self.documents))
 
     def document(self, document_id: str) -> DocumentIndexingStatus:
         """The document with this id. Raises KeyError when the batch does not hold it."""
@@ -305,7 +345,10 @@ class BatchIndexingStatus(BaseModel):
 
 
 class IndexingStatusPayload(BaseModel):
-    """The wire envelope of ``indexing-status``: ``{"data": [document, ...]}``."""
+    """The wire envelope of ``indexing-status``: ``{"data": [document, ...]}``.
+
+    A ``data`` that is not a list, or a document without a string ``id``, is a shape error.
+    """
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
@@ -345,7 +388,7 @@ class CreatedDocument(BaseModel):
     document_id: str
     batch: str
     name: str
-    indexing_status: StatusValue | None = None
+    indexing_status: _Status = None
     document: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @property
@@ -391,24 +434,25 @@ class DifyDocument(BaseModel):
     """A document as the list and detail endpoints report it (all other keys kept as extras).
 
     ``display_status`` is Dify's user-facing state: ``available`` means completed, enabled and
-    not archived — the strictest notion of "retrievable".
+    not archived — the strictest notion of "retrievable". Only ``id`` must be well formed;
+    other fields of an unexpected type are kept as None (``name`` as ``""``).
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
 
     id: str
-    name: str = ""
-    indexing_status: StatusValue | None = None
-    display_status: str | None = None
-    enabled: bool | None = None
-    archived: bool | None = None
-    error: str | None = None
-    created_at: float | None = None
-    completed_at: float | None = None
-    word_count: int | None = None
-    tokens: int | None = None
-    segment_count: int | None = None
-    doc_form: str | None = None
+    name: Annotated[str, _or_default("")] = ""
+    indexing_status: _Status = None
+    display_status: _Text = None
+    enabled: _Flag = None
+    archived: _Flag = None
+    error: _Text = None
+    created_at: _Stamp = None
+    completed_at: _Stamp = None
+    word_count: _OptionalCount = None
+    tokens: _OptionalCount = None
+    segment_count: _OptionalCount = None
+    doc_form: _Text = None
 
 
 class DocumentList(BaseModel):
@@ -417,10 +461,10 @@ class DocumentList(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 
     data: tuple[DifyDocument, ...]
-    has_more: bool = False
-    limit: int = 0
-    total: int = 0
-    page: int = 1
+    has_more: Annotated[bool, _or_default(False)] = False
+    limit: _Count = 0
+    total: _Count = 0
+    page: Annotated[int, Field(ge=1), _or_default(1)] = 1
 
 
 class RetrievedChunk(BaseModel):
