@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +20,14 @@ from ._core import Core
 from ._http import error_response, invalid_param, json_response, no_content, not_found
 from ._retrieval import keyword_search
 from ._state import Dataset, Document, FileInfo
-from ._uploads import extract_text, read_multipart, supported
+from ._uploads import (
+    MAX_NAME_LENGTH,
+    extract_text,
+    read_multipart,
+    refused_file_name,
+    stored_file_name,
+    supported,
+)
 from ._validation import Payload
 from ._views import (
     dataset_json,
@@ -102,6 +111,22 @@ def _created(core: Core, document: Document) -> web.Response:
     epoch, account = core.store.epoch, core.store.account_id
     document_body = document_json(document, epoch, account, indexing_status=status)
     return json_response({"document": document_body, "batch": document.batch})
+
+
+def like_pattern(keyword: str) -> re.Pattern[str]:
+    """Dify's ``name LIKE '%keyword%'``: case-sensitive, and ``%``/``_`` are wildcards (15)."""
+    parts: list[str] = []
+    chars = iter(keyword)
+    for char in chars:
+        if char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        elif char == "\\":  # PostgreSQL's default escape character
+            parts.append(re.escape(next(chars, "")))
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _int_arg(value: str | None, default: int) -> int:
@@ -194,6 +219,8 @@ async def create_by_text(
             return invalid_param(message)
         assert name is not None  # missing or invalid: a validation error above
         assert text is not None
+        # FileService.upload_text keeps the first 200 characters of the name.
+        name = name[:MAX_NAME_LENGTH]
         if doc_form not in DOC_FORMS:
             return invalid_param("Invalid doc_form.")
         technique = _resolve_technique(dataset, requested)
@@ -245,7 +272,11 @@ async def create_by_file(
             return error_response(
                 400, "filename_not_exists_error", "The specified filename does not exist."
             )
-        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        if refused_file_name(filename):
+            # FileService raises a ValueError, which Dify's API answers as invalid_param.
+            return invalid_param("Filename contains invalid characters")
+        filename = stored_file_name(filename)
+        extension = os.path.splitext(filename)[1].lstrip(".").lower()
         if not supported(extension):
             # Dify's UnsupportedFileTypeError carries no text, hence the empty message (02b).
             return invalid_param("")
@@ -298,8 +329,8 @@ async def list_documents(
     page = max(1, _int_arg(query.get("page"), 1))
     limit = _int_arg(query.get("limit"), 20)
     limit = limit if limit >= 1 else 20
-    keyword = (query.get("keyword") or "").lower()
-    status = query.get("status")
+    keyword = query.get("keyword") or ""
+    status = (query.get("status") or "").lower()  # INDEXING works too (15)
     store = core.store
     with store.lock:
         dataset = _dataset(core, request, params, "list_documents")
@@ -312,7 +343,8 @@ async def list_documents(
         for document in documents:
             document.timeline.advance(now)
         if keyword:
-            documents = [d for d in documents if keyword in d.name.lower()]
+            matches = like_pattern(keyword).search
+            documents = [d for d in documents if matches(d.name)]
         if status in DISPLAY_STATUSES:
             documents = [
                 d

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 
+from ._disposition import parse_options_header
 from ._script import PDF_ERROR
+
+#: Dify's file service cuts longer names, and refuses names holding these characters.
+MAX_NAME_LENGTH = 200
+REFUSED_FILE_NAME_CHARACTERS = frozenset('/\\:*?"<>|')
 
 #: Dify's default ETL extensions; anything else is refused with an empty message (02b).
 TEXT_EXTENSIONS = frozenset(
@@ -33,7 +39,11 @@ def supported(extension: str) -> bool:
 async def read_multipart(request: web.BaseRequest) -> tuple[list[UploadPart], dict[str, str]]:
     """The file parts, in order, and the plain form fields (first value of each).
 
-    A body that is not ``multipart/*``, or is malformed, has neither.
+    Each part's name and file name are read from its ``Content-Disposition`` as Werkzeug reads
+    them (`parse_options_header`), not as aiohttp would: a part with a ``filename`` parameter
+    is a file, percent escapes in a quoted name are kept, and a later parameter wins. A body
+    that is not ``multipart/*``, or is malformed, has neither files nor fields: Werkzeug's
+    form parser gives up silently, part headers that are not UTF-8 included.
     """
     files: list[UploadPart] = []
     form: dict[str, str] = {}
@@ -44,15 +54,36 @@ async def read_multipart(request: web.BaseRequest) -> tuple[list[UploadPart], di
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
-            name = part.name or ""
-            if part.filename is not None:
+            disposition = part.headers.get(hdrs.CONTENT_DISPOSITION)
+            if disposition is not None:
+                # aiohttp keeps undecodable header bytes as surrogates; Werkzeug decodes
+                # part headers strictly as UTF-8 and fails.
+                disposition.encode("utf-8")
+            _, options = parse_options_header(disposition)
+            name = options.get("name", "")
+            filename = options.get("filename")
+            if filename is not None:
                 content = bytes(await part.read(decode=False))
-                files.append((name, part.filename, content, part.headers.get("Content-Type")))
+                files.append((name, filename, content, part.headers.get(hdrs.CONTENT_TYPE)))
             else:
                 form.setdefault(name, await part.text())
-    except ValueError:
+    except ValueError:  # UnicodeError included
         return [], {}
     return files, form
+
+
+def stored_file_name(filename: str) -> str:
+    """The name Dify's file service stores: over 200 characters, the part before the first
+    dot cut to 200, then the extension."""
+    if len(filename) <= MAX_NAME_LENGTH:
+        return filename
+    extension = os.path.splitext(filename)[1].lstrip(".").lower()
+    return filename.split(".")[0][:MAX_NAME_LENGTH] + "." + extension
+
+
+def refused_file_name(filename: str) -> bool:
+    """Whether Dify's file service refuses the name (400 "Filename contains invalid ...")."""
+    return any(char in REFUSED_FILE_NAME_CHARACTERS for char in filename)
 
 
 def extract_text(extension: str, content: bytes, token: str) -> tuple[str, str | None]:

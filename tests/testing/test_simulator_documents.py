@@ -178,9 +178,30 @@ async def test_list_filters_on_display_status(
     assert [d["name"] for d in reply.json["data"]] == names
 
 
-async def test_list_filters_on_keyword(api: Api, dataset_id: str, shelf: dict[str, str]) -> None:
-    reply = await api.get(f"/v1/datasets/{dataset_id}/documents?keyword=BET")
-    assert [d["name"] for d in reply.json["data"]] == ["beta.txt"]
+@pytest.mark.parametrize(
+    ("keyword", "names"),
+    [
+        ("bet", ["beta.txt"]),
+        ("BET", []),  # case-sensitive, as recorded (15)
+        ("%", ["queued.txt", "paused.txt", "broken.pdf", "beta.txt", "alpha.txt"]),
+        ("a%a", ["alpha.txt"]),  # LIKE wildcards
+        ("_eta", ["beta.txt"]),
+        ("\\_eta", []),
+        (".txt", ["queued.txt", "paused.txt", "beta.txt", "alpha.txt"]),
+    ],
+)
+async def test_list_filters_on_keyword_like_a_sql_like(
+    api: Api, dataset_id: str, shelf: dict[str, str], keyword: str, names: list[str]
+) -> None:
+    reply = await api.get(f"/v1/datasets/{dataset_id}/documents", params={"keyword": keyword})
+    assert [d["name"] for d in reply.json["data"]] == names
+
+
+async def test_list_status_filter_ignores_case(
+    api: Api, dataset_id: str, shelf: dict[str, str]
+) -> None:
+    reply = await api.get(f"/v1/datasets/{dataset_id}/documents?status=AVAILABLE")
+    assert [d["name"] for d in reply.json["data"]] == ["beta.txt", "alpha.txt"]
 
 
 async def test_get_document(api: Api, dataset_id: str, shelf: dict[str, str]) -> None:
