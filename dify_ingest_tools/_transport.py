@@ -136,7 +136,7 @@ class Transport:
         url: URL,
         *,
         json_body: Any = None,
-        form: Callable[[], aiohttp.FormData] | None = None,
+        form: Callable[[], aiohttp.FormData | aiohttp.MultipartWriter] | None = None,
         params: Mapping[str, str] | None = None,
         idempotent: bool,
         deadline: float | None = None,
@@ -282,7 +282,7 @@ class Transport:
         url: URL,
         *,
         json_body: Any,
-        data: aiohttp.FormData | None,
+        data: aiohttp.FormData | aiohttp.MultipartWriter | None,
         params: Mapping[str, str] | None,
         timeout: aiohttp.ClientTimeout,
     ) -> bytes:

@@ -29,6 +29,7 @@ from ._inputs import (
     check_optional_number,
     path_part,
 )
+from ._multipart import check_document_name, check_file_name, file_form
 from ._policy import RetryPolicy
 from ._status_body import parse_status_body
 from ._transport import (
@@ -359,7 +360,9 @@ class AsyncDifyKnowledgeClient:
 
         Args:
             dataset_id: The knowledge base UUID.
-            name: Document name (unique within the dataset unless you mean to replace).
+            name: Document name (unique within the dataset unless you mean to replace); at
+                most 200 characters, since Dify cuts longer names. A file uploaded under the
+                same name lands on the same document.
             text: The content.
             indexing_technique: ``"high_quality"`` or ``"economy"``. When omitted, the
                 dataset's own technique is looked up (Dify 1.14 requires the field).
@@ -368,8 +371,7 @@ class AsyncDifyKnowledgeClient:
             **extra: Other body fields (``doc_language``, ``retrieval_model``, ...).
         """
         check_dataset_id(dataset_id)
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError("name must be a non-empty string")
+        check_document_name(name)
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         body = await self._create_fields(dataset_id, indexing_technique, process_rule, doc_form)
@@ -389,6 +391,10 @@ class AsyncDifyKnowledgeClient:
     ) -> CreatedDocument:
         """Upload a file as a new document (multipart: ``file`` plus the ``data`` JSON string).
 
+        The document is named exactly after the file (spaces, accents, CJK and all): the name
+        is sent as raw UTF-8, which Dify stores verbatim. Create is an upsert by name, so a
+        file and a text document of the same name are one document.
+
         Args:
             dataset_id: The knowledge base UUID.
             file: A path, bytes, or a binary file object. The file name (and so its
@@ -397,9 +403,17 @@ class AsyncDifyKnowledgeClient:
             filename: The document name; required for bytes.
             **data: Fields of the ``data`` JSON (``indexing_technique``, ``process_rule``,
                 ``doc_form``, ``duplicate``, ...). ``process_rule`` defaults to automatic.
+
+        Raises:
+            ValueError: The name is empty, longer than 200 characters, or holds a character
+                Dify refuses in file names (``/ \\ : * ? " < > |``) or a control character
+                (no request is sent).
         """
         check_dataset_id(dataset_id)
+        if filename is not None:
+            check_file_name(filename)
         content, name = await _load_file(file, filename)
+        check_file_name(name)
         technique = data.pop("indexing_technique", None)
         fields = await self._create_fields(
             dataset_id, technique, data.pop("process_rule", None), data.pop("doc_form", None)
@@ -407,11 +421,8 @@ class AsyncDifyKnowledgeClient:
         fields.update(data)
         data_json = json.dumps(fields)
 
-        def form() -> aiohttp.FormData:
-            built = aiohttp.FormData()
-            built.add_field("file", content, filename=name)
-            built.add_field("data", data_json)
-            return built
+        def form() -> aiohttp.MultipartWriter:
+            return file_form(name, content, data_json)
 
         url = self._url("datasets", dataset_id, "document", "create-by-file")
         payload = await self._create(url, form=form, technique_given=technique)
@@ -440,7 +451,7 @@ class AsyncDifyKnowledgeClient:
         url: URL,
         *,
         json_body: Any = None,
-        form: Callable[[], aiohttp.FormData] | None = None,
+        form: Callable[[], aiohttp.MultipartWriter] | None = None,
         technique_given: str | None,
     ) -> Any:
         try:
