@@ -232,10 +232,11 @@ def record_json(
     created_by: str,
     now: float,
 ) -> dict[str, Any]:
-    """One retrieve record (recording 06), with ``segment.document`` filled in.
+    """One retrieve record, as Dify 1.14.1 answers it (recordings 06, 12).
 
-    Real keyword search left ``segment.document`` all null; semantic search fills id and name,
-    which is what clients should be ready to use.
+    ``segment.document`` has every field null, whatever the document's name and metadata:
+    only ``segment.document_id`` says where a hit comes from. Clients must name hits from the
+    document list or detail, and the simulator makes them do so.
     """
     stamps = document.timeline.stamps
     completed = stamps["completed_at"] if document.timeline.status == COMPLETED else now
@@ -264,9 +265,9 @@ def record_json(
             "error": None,
             "stopped_at": None,
             "document": {
-                "id": document.id,
-                "data_source_type": "upload_file",
-                "name": document.name,
+                "id": None,
+                "data_source_type": None,
+                "name": None,
                 "doc_type": None,
                 "doc_metadata": None,
             },

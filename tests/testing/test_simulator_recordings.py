@@ -307,6 +307,36 @@ async def test_06_retrieve(world: World, name: str) -> None:
     if reply.status == 200:
         assert reply.json["query"] == case["request"]["json"]["query"]
         assert reply.json["records"]
+        # The record names no document (every field null), exactly as recorded.
+        recorded = [r["segment"]["document"] for r in case["response"]["body"]["records"]]
+        actual = [r["segment"]["document"] for r in reply.json["records"]]
+        assert actual == recorded[: len(actual)] and len(set(map(str, recorded))) == 1
+
+
+def _retrieves(file: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, case)
+        for name, case in recording(file).items()
+        if isinstance(case, dict)
+        and case.get("request", {}).get("path", "").endswith("/retrieve")
+        and case["response"]["status"] == 200
+    ]
+
+
+@pytest.mark.parametrize("file", ["06_retrieve.json", "12_document_metadata.json"])
+async def test_retrieve_records_name_no_document_whatever_it_holds(world: World, file: str) -> None:
+    created = await world.api.create_text(VALID, "named.txt", "ocelotmeta kappa theta")
+    world.clock.advance(60)
+    reply = await world.api.post(
+        f"/v1/datasets/{VALID}/retrieve",
+        json={"query": "ocelotmeta", "retrieval_model": {"search_method": "keyword_search"}},
+    )
+    (record,) = reply.json["records"]
+    assert record["segment"]["document_id"] == created["document"]["id"]
+    for name, case in _retrieves(file):
+        for recorded in case["response"]["body"]["records"]:
+            assert record["segment"]["document"] == recorded["segment"]["document"], name
+            assert_same_shape(recorded, record, name)
 
 
 async def test_08_dataset_detail_error(world: World) -> None:
