@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeGuard, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -20,6 +20,7 @@ from yarl import URL
 from . import waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
+from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from ._inputs import (
     check_batch,
     check_dataset_id,
@@ -155,6 +156,8 @@ class AsyncDifyKnowledgeClient:
         # dataset -> batch -> (ref, document id): what this client uploaded and has not seen
         # finish, for the retrievers' gate (`wait_for_pending`).
         self._uploaded: dict[str, dict[str, tuple[BatchRef, str]]] = {}
+        # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
+        self._doc_names = DocumentNames()
         warn_if_plaintext(self._base_url)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -482,6 +485,8 @@ class AsyncDifyKnowledgeClient:
                 "POST",
             ) from None
         self._remember(created)
+        # An upsert can rename nothing but can re-index: let the next retrieve ask again.
+        self._doc_names.forget(dataset_id, created.document_id)
         return created
 
     def _remember(self, created: CreatedDocument) -> None:
@@ -633,6 +638,7 @@ class AsyncDifyKnowledgeClient:
         check_dataset_id(dataset_id)
         check_document_id(document_id)
         url = self._url("datasets", dataset_id, "documents", document_id)
+        self._doc_names.forget(dataset_id, document_id)
         await self._transport.request("DELETE", url, idempotent=False)
 
     # -- retrieval ------------------------------------------------------------------------
@@ -673,9 +679,22 @@ class AsyncDifyKnowledgeClient:
         if not isinstance(records, list):
             raise shape_error("expected {'records': [...]}", payload, url, "POST")
         try:
-            return [RetrievedChunk.from_record(record) for record in records]
+            chunks = [RetrievedChunk.from_record(record) for record in records]
         except (AttributeError, TypeError, ValidationError) as exc:
             raise shape_error(f"bad record ({type(exc).__name__})", payload, url, "POST") from None
+        return await self._named(dataset_id, chunks)
+
+    async def _named(self, dataset_id: str, chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
+        """Fill in the names (and Dify metadata) Dify's retrieve records leave null."""
+        unnamed = [
+            chunk.document_id
+            for chunk in chunks
+            if chunk.document_name is None and _looks_like_document_id(chunk.document_id)
+        ]
+        if not unnamed:
+            return chunks
+        known = await self._doc_names.resolve(dataset_id, unnamed, _DocumentLookups(self))
+        return [_labelled(chunk, known.get(chunk.document_id or "")) for chunk in chunks]
 
     async def _retrieval_model(
         self,
@@ -726,6 +745,47 @@ class AsyncDifyKnowledgeClient:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+class _DocumentLookups:
+    """The reads `DocumentNames` looks documents up with: one attempt each, to a deadline."""
+
+    def __init__(self, client: AsyncDifyKnowledgeClient) -> None:
+        self._client = client
+
+    def deadline(self, seconds: float) -> float:
+        return self._client._transport.clock() + seconds
+
+    async def list_page(self, dataset_id: str, page: int, deadline: float) -> DocumentList:
+        return await self._client._list_page(
+            dataset_id, page=page, limit=LIST_PAGE_SIZE, deadline=deadline
+        )
+
+    async def detail(self, dataset_id: str, document_id: str, deadline: float) -> DifyDocument:
+        client = self._client
+        url = client._url("datasets", dataset_id, "documents", document_id)
+        payload = await client._transport.json(
+            "GET", url, idempotent=True, deadline=deadline, retry=False
+        )
+        return client._parse(DifyDocument, payload, url, "GET")
+
+
+def _looks_like_document_id(value: str | None) -> TypeGuard[str]:
+    # Only what Dify's document route matches is looked up (a hostile id is left alone).
+    try:
+        check_document_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _labelled(chunk: RetrievedChunk, info: DocumentInfo | None) -> RetrievedChunk:
+    if info is None:
+        return chunk
+    update: dict[str, Any] = {"document_name": info.name}
+    if info.doc_metadata and "doc_metadata" not in chunk.metadata:
+        update["metadata"] = {**chunk.metadata, "doc_metadata": dict(info.doc_metadata)}
+    return chunk.model_copy(update=update)
 
 
 @contextlib.contextmanager

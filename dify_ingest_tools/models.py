@@ -471,8 +471,11 @@ class RetrievedChunk(BaseModel):
     """One hit of ``POST /datasets/{id}/retrieve``.
 
     ``score`` is None when Dify sent none; keyword search on economy datasets always scores
-    0.0, which is a real score. ``document_name`` can be None: keyword search returns the
-    segment's document with every field null (only ``segment.document_id`` is set).
+    0.0, which is a real score. Dify's records carry the segment's document with every field
+    null (only ``segment.document_id`` is set), so the client's ``retrieve`` fills
+    ``document_name`` and ``metadata["doc_metadata"]`` (the document's metadata fields as
+    ``{name: value}``) from the document list or detail, cached; ``document_name`` stays None
+    only when that lookup fails.
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True)
