@@ -118,3 +118,37 @@ def test_blocking_client_reads_a_real_dataset() -> None:
     with DifyKnowledgeClient() as client:
         page = client.list_documents(dataset, limit=5)
     assert page.limit == 5
+
+
+async def test_a_file_keeps_its_name_and_its_hits_are_named(
+    client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    # The name aiohttp's FormData used to turn into my%20notes%20r%C3%A9sum%C3%A9.txt (11).
+    name = f"my notes résumé {uuid.uuid4().hex[:6]}.txt"
+    marker = f"quokkafile{uuid.uuid4().hex[:6]}"
+    created = await client.create_document_by_file(
+        dataset_id,
+        f"A file about {marker}.".encode(),
+        filename=name,
+        indexing_technique=TECHNIQUE,
+    )
+    try:
+        assert created.name == name
+        await client.wait_for_indexing(dataset_id, created.batch, timeout=180, stall_timeout=120)
+        assert (await client.get_document(dataset_id, created.document_id)).name == name
+        again = await client.create_document_by_text(
+            dataset_id, name, f"Text about {marker}.", indexing_technique=TECHNIQUE
+        )
+        assert again.document_id == created.document_id  # one document per name
+        await client.wait_for_indexing(dataset_id, again.batch, timeout=180, stall_timeout=120)
+        model = {
+            "search_method": "keyword_search" if TECHNIQUE == "economy" else "semantic_search",
+            "reranking_enable": False,
+            "top_k": 5,
+            "score_threshold_enabled": False,
+        }
+        hits = await client.retrieve(dataset_id, marker, retrieval_model=model)
+        ours = [hit for hit in hits if hit.document_id == created.document_id]
+        assert ours and all(hit.document_name == name for hit in ours)
+    finally:
+        await client.delete_document(dataset_id, created.document_id)
