@@ -167,7 +167,7 @@ class Transport:
         decode: Callable[[bytes], _T],
         *,
         json_body: Any = None,
-        form: Callable[[], aiohttp.FormData] | None = None,
+        form: Callable[[], aiohttp.FormData | aiohttp.MultipartWriter] | None = None,
         params: Mapping[str, str] | None = None,
         idempotent: bool,
         deadline: float | None = None,

@@ -223,7 +223,7 @@ def test_commas_that_are_not_documents_do_not_count(raw: bytes) -> None:
         (b'{"data": [1, 2, 3, 4, 5', "invalid_json"),  # cut off
         (b'{"data": [1, 2,, 3, 4, 5, 6]}', "invalid_json"),
         (b'{"data": [1, 2] "x": [3, 4, 5, 6]}', "invalid_json"),
-        (b'\xff{"data": [1, 2, 3, 4, 5, 6]}', "invalid_json"),
+        (b'\xff{"data": [1, 2, 3, 4, 5, 6]}', "not_json"),  # garbage first: not Dify's JSON
         (b"[1, 2, 3, 4, 5, 6, 7]", "unexpected_shape"),
     ],
 )
