@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+RequestListener = Callable[["RequestRecord"], None]
 
 
 @dataclass(frozen=True)
@@ -35,12 +41,14 @@ class RequestRecord:
 class RequestLog:
     """Records in arrival order, even when a slow request finishes after a later one.
 
-    Callers hold the store lock around every method.
+    Callers hold the store lock around every method. ``listeners`` are called with each
+    record as its request finishes (completion order), under that lock: keep them quick.
     """
 
     def __init__(self) -> None:
         self._slots: list[RequestRecord | None] = []
         self._generation = 0
+        self.listeners: list[RequestListener] = []
 
     def reserve(self) -> tuple[int, int]:
         """Claim the next position; returns a ticket for :meth:`fill`."""
@@ -52,6 +60,12 @@ class RequestLog:
         generation, index = ticket
         if generation == self._generation:
             self._slots[index] = record
+        for listener in tuple(self.listeners):
+            try:
+                listener(record)
+            except Exception:
+                # A broken log sink must not break the simulated server.
+                logger.exception("Dify simulator request listener %r failed", listener)
 
     def records(self) -> list[RequestRecord]:
         """The finished requests, in arrival order."""

@@ -6,6 +6,7 @@ import hashlib
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -140,6 +141,8 @@ class Store:
         self.time_scale = time_scale
         self.datasets: dict[str, Dataset] = {}
         self.scripts: dict[str, DocumentScript] = {}
+        #: Consulted for names without a script of their own (e.g. name patterns).
+        self.script_resolver: Callable[[str], DocumentScript | None] | None = None
         self.default_script = DocumentScript()
         self.account_id = self.new_id()
         self.tenant_id = self.new_id()
@@ -211,6 +214,9 @@ class Store:
 
     # -- documents -------------------------------------------------------------------------
 
+    def _resolved(self, name: str) -> DocumentScript | None:
+        return self.script_resolver(name) if self.script_resolver is not None else None
+
     def find_document(self, document_id: str) -> tuple[Dataset, Document]:
         """Find a document in any dataset; ``KeyError`` if it does not exist."""
         for dataset in self.datasets.values():
@@ -265,7 +271,7 @@ class Store:
             ValueError: If ``batch`` is not a batch of ``dataset``.
         """
         now = self.clock()
-        chosen = script or self.scripts.get(name) or self.default_script
+        chosen = script or self.scripts.get(name) or self._resolved(name) or self.default_script
         if unreadable is not None and chosen.fail_at is None:
             working = [
                 stage for stage, _ in chosen.stage_plan(self.time_scale) if stage != "waiting"

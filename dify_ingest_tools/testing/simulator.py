@@ -20,7 +20,7 @@ from aiohttp import web
 from ._app import build_app, start_server
 from ._core import Core
 from ._faults import Fault
-from ._records import RequestRecord
+from ._records import RequestListener, RequestRecord
 from ._routing import ROUTE_NAMES
 from ._script import DocumentScript
 from ._state import Store
@@ -170,6 +170,21 @@ class DifySimulator:
                 self._core.store.scripts.pop(name, None)
             else:
                 self._core.store.scripts[name] = script
+
+    @property
+    def script_resolver(self) -> Callable[[str], DocumentScript | None] | None:
+        """A function giving the script of a document by name, or ``None`` (settable).
+
+        Consulted when a document is created whose name has no script of its own (see
+        :meth:`script`), before :attr:`default_script`; returning ``None`` falls through to
+        the default. ``dify-ingest simulate --fail 'bad*'`` scripts name patterns this way.
+        """
+        return self._core.store.script_resolver
+
+    @script_resolver.setter
+    def script_resolver(self, resolver: Callable[[str], DocumentScript | None] | None) -> None:
+        with self._lock:
+            self._core.store.script_resolver = resolver
 
     def clear_scripts(self) -> None:
         """Forget every script registered with :meth:`script`."""
@@ -332,6 +347,21 @@ class DifySimulator:
         """Empty the request log."""
         with self._lock:
             self._core.log.clear()
+
+    def add_request_listener(self, listener: RequestListener) -> None:
+        """Call ``listener(record)`` as each request finishes, e.g. to stream a request log.
+
+        Listeners run on the serving loop while the simulator is locked: keep them quick. One
+        that raises is logged and does not disturb the response.
+        """
+        with self._lock:
+            self._core.log.listeners.append(listener)
+
+    def remove_request_listener(self, listener: RequestListener) -> None:
+        """Stop calling a listener added with :meth:`add_request_listener` (no-op if absent)."""
+        with self._lock:
+            if listener in self._core.log.listeners:
+                self._core.log.listeners.remove(listener)
 
     # -- serving -----------------------------------------------------------------------------
 
