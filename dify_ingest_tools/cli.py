@@ -1,37 +1,61 @@
-"""``dify-ingest``: status | demo | simulate, for operators, scripts and CI jobs.
+"""``dify-ingest``: status | wait | demo | simulate, for operators, scripts and CI jobs.
 
-Exit codes: 0 ready / success, 1 indexing failed, 2 usage error, 3 API, auth or connection
-error, 4 not ready (still indexing or paused), 130 interrupted.
+Every failure is one line on stderr and a documented exit code (``dify-ingest --help``):
+0 ready / success, 1 indexing failed, 2 usage error, 3 API, auth, connection or configuration
+error, 4 not ready (still indexing, stalled or paused), 70 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
+import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import IO, Any
 
-from . import _cli_job
+from . import _cli_job, _cli_simulate
+from ._cli_common import (
+    EXIT_API,
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    OneLineParser,
+    check_base_url,
+    describe_error,
+    exit_code_for,
+    one_line,
+    redacted,
+    require_api_key,
+    run_command,
+    seconds,
+    stop_reason,
+)
+from ._config import ENV_API_KEY
 from ._version import __version__
 from .client import AsyncDifyKnowledgeClient
-from .errors import DifyError, IndexingFailedError, IndexingStalledError, IndexingTimeoutError
+from .errors import DifyError
 from .events import IndexingEvent
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
 from .progress import ProgressBars
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_API = 3
-EXIT_NOT_READY = 4
-EXIT_INTERRUPTED = 130
+__all__ = [
+    "EXIT_API",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_READY",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "main",
+]
 
 DEMO_DOCUMENTS = {
     "dify-indexing.txt": (
@@ -55,103 +79,173 @@ BROKEN_BYTES = b"this is not really a PDF file"
 BROKEN_ERROR = "Failed to load document (PDFium: Data format error)."
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+#: Total seconds `status` may take, retries included (a server that accepts and never answers
+#: otherwise costs 30 s per attempt).
+STATUS_TIMEOUT = 30.0
+#: Seconds per HTTP attempt, as the library's default; a shorter --timeout clamps it.
+ATTEMPT_TIMEOUT = 30.0
+
+
+def _parser() -> OneLineParser:
+    common = OneLineParser(add_help=False)
     common.add_argument(
-        "--api-key", help="Dify Knowledge API key (default: $DIFY_API_KEY); never printed"
+        "--api-key",
+        help=f"Dify Knowledge (dataset) API key (default: ${ENV_API_KEY}); never printed. "
+        "Prefer the variable: a command-line key is visible to other users of this machine",
     )
     common.add_argument(
-        "--base-url", help="API root with /v1 (default: $DIFY_API_BASE_URL or Dify Cloud)"
+        "--base-url",
+        help="Dify's API root ending in /v1 (default: $DIFY_API_BASE_URL or Dify Cloud)",
     )
-    parser = argparse.ArgumentParser(
+    progress = OneLineParser(add_help=False)
+    bars = progress.add_mutually_exclusive_group()
+    bars.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_const",
+        const=True,
+        default=None,
+        help="draw progress bars on stderr (default: only when stderr is a terminal)",
+    )
+    bars.add_argument(
+        "--no-progress", dest="progress", action="store_const", const=False, help="no bars"
+    )
+    layout: dict[str, Any] = {
+        "epilog": EXIT_CODES_HELP,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    parser = OneLineParser(
         prog="dify-ingest",
         description="Check and wait for Dify knowledge-base indexing.",
-        epilog="Exit codes: 0 ready, 1 indexing failed, 2 usage error, "
-        "3 API/auth/connection error, 4 not ready, 130 interrupted.",
+        **layout,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     status = commands.add_parser(
-        "status", parents=[common], help="show a batch's indexing status once"
+        "status",
+        parents=[common],
+        help="show a batch's indexing status once",
+        description="Show a batch's indexing status once (one request, retried within --timeout).",
+        **layout,
     )
     status.add_argument("dataset_id", help="knowledge base (dataset) UUID")
     status.add_argument("batch", help="the batch string document creation returned")
+    status.add_argument(
+        "--timeout",
+        type=seconds,
+        default=STATUS_TIMEOUT,
+        help=f"seconds for the whole call, retries included ({STATUS_TIMEOUT:g})",
+    )
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=_status)
 
     wait = commands.add_parser(
         "wait",
-        parents=[common],
-        help="wait until batches are indexed (progress bars on stderr, statuses on stdout)",
+        parents=[common, progress],
+        help="wait until batches are indexed (statuses on stdout)",
+        description=(
+            "Wait until every batch is indexed. Statuses go to stdout (with --json: one JSON "
+            "object saying why the wait stopped, on success and on failure alike), progress "
+            "bars and the one-line reason for a failure to stderr."
+        ),
+        **layout,
     )
     wait.add_argument("dataset_id", help="knowledge base (dataset) UUID")
     wait.add_argument("batches", nargs="+", metavar="BATCH", help="one or more batches")
     wait.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds for the whole wait (600)"
+        "--timeout", type=seconds, default=600.0, help="seconds for the whole wait (600)"
     )
     wait.add_argument(
         "--stall-timeout",
-        type=float,
+        type=seconds,
         default=None,
-        help="fail when nothing changes for this many seconds (default: off)",
+        help="give up when nothing changes for this many seconds (default: off)",
     )
     wait.add_argument(
-        "--poll-interval", type=float, default=1.0, help="first gap between polls (1 s)"
+        "--poll-interval", type=seconds, default=1.0, help="first gap between polls (1 s)"
     )
-    wait.add_argument("--json", action="store_true", help="print the final statuses as JSON")
-    wait.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    wait.add_argument(
+        "--max-poll-interval",
+        type=seconds,
+        default=None,
+        help="longest gap between polls while nothing changes (10 s, at least --poll-interval)",
+    )
+    wait.add_argument(
+        "--on-paused",
+        choices=("wait", "fail"),
+        default="wait",
+        help="a paused document: keep waiting (it may be resumed in Dify's console; counts "
+        "toward --stall-timeout) or stop at once with exit 4 (default: wait)",
+    )
+    wait.add_argument(
+        "--json", action="store_true", help="print one JSON object: why it stopped, statuses"
+    )
+    wait.set_defaults(handler=_wait)
 
     demo = commands.add_parser(
         "demo",
-        parents=[common],
+        parents=[common, progress],
         help="upload, wait, retrieve: on the built-in simulator unless --dataset-id is given",
+        description=(
+            "Upload three documents and a broken one, wait for them, and retrieve: on the "
+            "built-in simulator (no key needed) unless --dataset-id names a real knowledge base."
+        ),
+        **layout,
     )
     demo.add_argument(
         "--dataset-id", help="run against this real knowledge base instead of the simulator"
     )
+    demo.set_defaults(handler=_demo)
 
-    simulate = commands.add_parser("simulate", help="serve the Dify simulator on a port")
-    simulate.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    simulate.add_argument("--port", type=int, default=5001, help="port (default 5001)")
-    simulate.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        help="multiply the simulated indexing durations (default 1.0)",
-    )
+    _cli_simulate.add_parser(commands)
     _cli_job.register(commands, common)  # upload | search | documents | mcp
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (the console script exits with it)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
+    """Run the CLI; returns the exit code (the console script exits with it).
+
+    Usage errors exit through `SystemExit` (code 2) as argparse does; everything else that
+    ends a command becomes one line on stderr and the returned exit code, never a traceback.
+    """
+    err = redacted(sys.stderr)
+
+    def run() -> int:
+        nonlocal err
+        args = _parser().parse_args(argv)
+        secrets = _secrets(args)
+        out = redacted(sys.stdout, secrets)
+        err = redacted(sys.stderr, secrets)
         if hasattr(args, "job"):  # the commands of _cli_job
-            return int(asyncio.run(args.job(args, sys.stdout)))
-        if args.command == "status":
-            return asyncio.run(_status(args, sys.stdout))
-        if args.command == "wait":
-            return asyncio.run(_wait(args, sys.stdout))
-        if args.command == "demo":
-            return asyncio.run(_demo(args, sys.stdout))
-        return asyncio.run(_simulate(args, sys.stdout))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except ValueError as error:
-        print(f"dify-ingest: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (IndexingTimeoutError, IndexingStalledError) as error:
-        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_NOT_READY
-    except IndexingFailedError as error:
-        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except DifyError as error:
-        print(f"dify-ingest: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_API
+            return int(asyncio.run(args.job(args, out)))
+        code: int = asyncio.run(args.handler(args, out, err))
+        return code
+
+    return run_command(run, lambda: err)
+
+
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """The key this command sends: masked in everything it prints."""
+    if not hasattr(args, "api_key"):
+        return []
+    key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY, "")
+    return [key.strip()] if key and key.strip() else []
+
+
+def _show_progress(asked: bool | None, err: IO[str]) -> bool:
+    if asked is not None:
+        return asked
+    isatty = getattr(err, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _client(
+    args: argparse.Namespace, *, timeout: float = ATTEMPT_TIMEOUT
+) -> AsyncDifyKnowledgeClient:
+    require_api_key(args.api_key)
+    check_base_url(args.base_url)
+    return AsyncDifyKnowledgeClient(args.api_key, args.base_url, timeout=timeout)
 
 
 def _exit_code(status: BatchIndexingStatus) -> int:
@@ -162,7 +256,7 @@ def _exit_code(status: BatchIndexingStatus) -> int:
     return EXIT_NOT_READY
 
 
-def _print_status(status: BatchIndexingStatus, out: TextIO) -> None:
+def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
     print(status.summary(), file=out)
     for doc in status.documents:
         line = (
@@ -174,9 +268,10 @@ def _print_status(status: BatchIndexingStatus, out: TextIO) -> None:
         print(line, file=out)
 
 
-async def _status(args: argparse.Namespace, out: TextIO) -> int:
-    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
-        status = await client.get_indexing_status(args.dataset_id, args.batch)
+async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    deadline = time.monotonic() + args.timeout
+    async with _client(args, timeout=min(ATTEMPT_TIMEOUT, args.timeout)) as client:
+        status = await client.get_indexing_status(args.dataset_id, args.batch, deadline=deadline)
     if args.json:
         print(status.model_dump_json(indent=2), file=out)
     else:
@@ -184,72 +279,112 @@ async def _status(args: argparse.Namespace, out: TextIO) -> int:
     return _exit_code(status)
 
 
-async def _wait(args: argparse.Namespace, out: TextIO) -> int:
-    if args.poll_interval <= 0:
-        raise ValueError("--poll-interval must be > 0")
+async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    poll = args.poll_interval
+    longest = args.max_poll_interval if args.max_poll_interval is not None else max(10.0, poll)
+    if longest < poll:
+        raise CLIError("--max-poll-interval must be at least --poll-interval")
     refs = [BatchRef(dataset_id=args.dataset_id, batch=batch) for batch in args.batches]
-    async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
-        statuses = await client.wait_for_batches(
-            refs,
-            timeout=args.timeout,
-            stall_timeout=args.stall_timeout,
-            poll_interval=args.poll_interval,
-            max_poll_interval=max(10.0, args.poll_interval),
-            raise_on_error=False,
-            progress=not args.no_progress,
-        )
-    if args.json:
-        payload = [status.model_dump(mode="json") for status in statuses]
-        print(json.dumps(payload, indent=2), file=out)
-    else:
-        for status in statuses:
-            _print_status(status, out)
+    latest: dict[tuple[str, str], BatchIndexingStatus] = {}
+    bars = ProgressBars(file=err) if _show_progress(args.progress, err) else None
+
+    def record(event: IndexingEvent) -> None:
+        if event.status is not None:
+            latest[(event.dataset_id, event.batch)] = event.status
+        if bars is not None:
+            bars(event)
+
+    try:
+        async with _client(args) as client:
+            statuses = await client.wait_for_batches(
+                refs,
+                timeout=args.timeout,
+                stall_timeout=args.stall_timeout,
+                poll_interval=poll,
+                max_poll_interval=longest,
+                on_paused=args.on_paused,
+                raise_on_error=False,
+                on_event=record,
+            )
+    except BaseException as error:
+        if bars is not None:
+            bars.close()
+        if isinstance(error, DifyError) and error.last_status is not None:
+            last = error.last_status
+            latest[(last.dataset_id, last.batch)] = last
+        observed = [latest.get((ref.dataset_id, ref.batch)) for ref in refs]
+        _report_wait(args, refs, observed, error, out)
+        raise
+    if bars is not None:
+        bars.close()
+    _report_wait(args, refs, list(statuses), None, out)
     if all(status.is_completed for status in statuses):
         return EXIT_OK
-    return EXIT_FAILED
+    failed = [status for status in statuses if status.is_failed]
+    if failed:
+        more = f" (and {len(failed) - 1} more failed batches)" if len(failed) > 1 else ""
+        print(f"dify-ingest: {one_line(failed[0].summary())}{more}", file=err)
+        return EXIT_FAILED
+    print("dify-ingest: not ready: some batches have no documents", file=err)
+    return EXIT_NOT_READY
 
 
-async def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    from .testing import DifySimulator
-    from .testing.simulator import describe, serve_forever
+def _report_wait(
+    args: argparse.Namespace,
+    refs: Sequence[BatchRef],
+    statuses: Sequence[BatchIndexingStatus | None],
+    error: BaseException | None,
+    out: IO[str],
+) -> None:
+    """What a wait saw, on stdout: per-batch lines, or (``--json``) one object with the reason."""
+    if not args.json:
+        for status in statuses:
+            if status is not None:
+                _print_status(status, out)
+        return
+    if error is not None:
+        reason, code, message = stop_reason(error), exit_code_for(error), describe_error(error)
+    else:
+        done = [s for s in statuses if s is not None]
+        ready = sum(s.is_completed for s in done)
+        failed = sum(s.is_failed for s in done)
+        reason = "ready" if ready == len(refs) else "failed" if failed else "not_ready"
+        code = {"ready": EXIT_OK, "failed": EXIT_FAILED}.get(reason, EXIT_NOT_READY)
+        message = f"{ready} of {len(refs)} batches ready, {failed} failed"
+    batches: list[dict[str, Any]] = []
+    for ref, status in zip(refs, statuses, strict=True):
+        if status is None:
+            batches.append({"dataset_id": ref.dataset_id, "batch": ref.batch, "observed": False})
+        else:
+            batches.append({**status.model_dump(mode="json"), "observed": True})
+    payload = {"reason": reason, "exit_code": code, "message": message, "batches": batches}
+    print(json.dumps(payload, indent=2), file=out, flush=True)
 
-    simulator = DifySimulator(time_scale=args.time_scale)
 
-    def ready(base_url: str) -> None:
-        print(describe(simulator), file=out, flush=True)
-        print("Press Ctrl-C to stop.", file=out, flush=True)
-
-    serving = asyncio.ensure_future(serve_forever(simulator, args.host, args.port, on_ready=ready))
-    loop = asyncio.get_running_loop()
-    # Ctrl-C cancels the server task, so it shuts down cleanly on every Python version
-    # (before 3.11, asyncio.run let KeyboardInterrupt land anywhere in the loop).
-    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
-        loop.add_signal_handler(signal.SIGINT, serving.cancel)
+async def _demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    bars = ProgressBars(file=err) if _show_progress(args.progress, err) else None
     try:
-        await serving
-    except asyncio.CancelledError:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK  # pragma: no cover - serve_forever only ends by cancellation
+        if args.dataset_id:
+            async with _client(args) as client:
+                return await _walkthrough(client, args.dataset_id, out, bars)
+        from .testing import DifySimulator, DocumentScript
+
+        simulator = DifySimulator(time_scale=0.5)
+        dataset_id = simulator.create_dataset("demo knowledge base")
+        # A real Dify fails a corrupt PDF this way (recording 02a); the simulator is told to.
+        simulator.script(BROKEN_NAME, DocumentScript(fail_at="parsing", error=BROKEN_ERROR))
+        async with simulator.serve() as base_url:
+            print(f"Dify simulator listening on {base_url} (no API key needed)", file=out)
+            async with AsyncDifyKnowledgeClient(simulator.api_key, base_url) as client:
+                return await _walkthrough(client, dataset_id, out, bars)
+    finally:
+        if bars is not None:
+            bars.close()
 
 
-async def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    if args.dataset_id:
-        async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
-            return await _walkthrough(client, args.dataset_id, out)
-    from .testing import DifySimulator, DocumentScript
-
-    simulator = DifySimulator(time_scale=0.5)
-    dataset_id = simulator.create_dataset("demo knowledge base")
-    # A real Dify fails a corrupt PDF this way (recording 02a); the simulator is told to.
-    simulator.script(BROKEN_NAME, DocumentScript(fail_at="parsing", error=BROKEN_ERROR))
-    async with simulator.serve() as base_url:
-        print(f"Dify simulator listening on {base_url} (no API key needed)", file=out)
-        async with AsyncDifyKnowledgeClient(simulator.api_key, base_url) as client:
-            return await _walkthrough(client, dataset_id, out)
-
-
-async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: TextIO) -> int:
+async def _walkthrough(
+    client: AsyncDifyKnowledgeClient, dataset_id: str, out: IO[str], bars: ProgressBars | None
+) -> int:
     started = time.monotonic()
     created: list[CreatedDocument] = []
     for name, text in DEMO_DOCUMENTS.items():
@@ -262,8 +397,6 @@ async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: T
         )
     names = {doc.document_id: doc.name for doc in [*created, broken]}
 
-    bars = ProgressBars()
-
     def report(event: IndexingEvent) -> None:
         if event.kind in ("document_completed", "document_failed") and event.document:
             name = names.get(event.document.id, event.document.id)
@@ -274,16 +407,19 @@ async def _walkthrough(client: AsyncDifyKnowledgeClient, dataset_id: str, out: T
             line = f"  {event.describe()}"
         else:
             line = ""
-        if line:
+        if line and bars is not None:
             bars.write(line, file=out)
-        bars(event)
+        elif line:
+            print(line, file=out, flush=True)
+        if bars is not None:
+            bars(event)
 
-    print("waiting for indexing (progress bars on stderr):", file=out)
-    try:
-        statuses = await client.wait_for_batches(
-            [*created, broken], timeout=120, raise_on_error=False, on_event=report
-        )
-    finally:
+    where = " (progress bars on stderr)" if bars is not None else ""
+    print(f"waiting for indexing{where}:", file=out, flush=True)
+    statuses = await client.wait_for_batches(
+        [*created, broken], timeout=120, raise_on_error=False, on_event=report
+    )
+    if bars is not None:
         bars.close()
     ready = [s for s in statuses if s.is_completed]
     failed = [s for s in statuses if s.is_failed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -62,31 +63,40 @@ def test_status_errors_exit_3_with_a_message_and_no_key(
 
 
 @pytest.mark.usefixtures("env")
-def test_usage_errors_exit_2(dataset_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2_with_one_line(
+    dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["status", "not-a-uuid", "1"]) == cli.EXIT_USAGE
     assert "dataset_id must be a UUID" in capsys.readouterr().err
     with pytest.raises(SystemExit) as caught:
         cli.main(["status"])
     assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("dify-ingest status: error: the following arguments are required")
 
 
-def test_missing_key_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["status", "wait"])
+def test_missing_key_is_a_usage_error_in_cli_words(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     monkeypatch.delenv("DIFY_API_KEY", raising=False)
-    code = cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"])
+    code = cli.main([command, "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"])
     assert code == cli.EXIT_USAGE
-    assert "DIFY_API_KEY" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--api-key" in err and "DIFY_API_KEY" in err and "api_key=" not in err
+    assert err.count("\n") == 1
 
 
 def test_demo_runs_on_the_embedded_simulator(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DIFY_API_KEY", raising=False)
-    assert cli.main(["demo"]) == cli.EXIT_OK
+    assert cli.main(["demo", "--progress"]) == cli.EXIT_OK
     captured = capsys.readouterr()
     out = captured.out
     assert "ready" in captured.err  # the progress bars went to stderr
+    assert "progress bars on stderr" in out
     assert "Dify simulator listening on http://127.0.0.1:" in out
     for name in cli.DEMO_DOCUMENTS:
         assert f"uploaded {name!r}" in out and f"{name} indexed" in out
@@ -119,6 +129,18 @@ def test_demo_against_a_given_dataset(
 FAST_WAIT = ["--poll-interval", "0.01", "--no-progress"]
 
 
+def test_demo_draws_no_bars_when_stderr_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DIFY_API_KEY", raising=False)
+    assert cli.main(["demo"]) == cli.EXIT_OK  # pytest's capture is not a terminal
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "readiness.txt indexed" in captured.out and "progress bars" not in captured.out
+    assert cli.main(["demo", "--no-progress"]) == cli.EXIT_OK
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.usefixtures("env", "ticker")
 def test_wait_exit_codes_and_json(
     sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
@@ -127,8 +149,9 @@ def test_wait_exit_codes_and_json(
     _, two = sim.add_document(dataset_id, "b.txt", "beta")
     assert cli.main(["wait", dataset_id, one, two, "--json", *FAST_WAIT]) == cli.EXIT_OK
     payload = json.loads(capsys.readouterr().out)
-    assert [p["batch"] for p in payload] == [one, two]
-    assert all(p["is_completed"] for p in payload)
+    assert (payload["reason"], payload["exit_code"]) == ("ready", 0)
+    assert [p["batch"] for p in payload["batches"]] == [one, two]
+    assert all(p["is_completed"] and p["observed"] for p in payload["batches"])
     sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="Failed to parse"))
     _, bad = sim.add_document(dataset_id, "bad.pdf", "x")
     assert cli.main(["wait", dataset_id, one, bad, *FAST_WAIT]) == cli.EXIT_FAILED
@@ -150,18 +173,91 @@ def test_wait_timeout_stall_and_api_errors(
     code = cli.main(["wait", dataset_id, batch, "--api-key", "dataset-wrong", *FAST_WAIT])
     assert code == cli.EXIT_API
     assert cli.main(["wait", dataset_id, "a/b", *FAST_WAIT]) == cli.EXIT_USAGE
-    assert cli.main(["wait", dataset_id, batch, "--poll-interval", "0"]) == cli.EXIT_USAGE
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["wait", dataset_id, batch, "--poll-interval", "0"])
+    assert caught.value.code == cli.EXIT_USAGE
+
+
+def _wait_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    code = cli.main(["wait", *args, "--json", *FAST_WAIT])
+    captured = capsys.readouterr()
+    payload: dict[str, Any] = json.loads(captured.out)  # one JSON object, whatever happened
+    assert payload["exit_code"] == code
+    assert captured.err.count("\n") == (0 if code == cli.EXIT_OK else 1)
+    return code, payload
+
+
+@pytest.mark.usefixtures("env")
+def test_wait_json_says_why_it_stopped_on_timeout_and_stall_with_the_last_status(
+    sim: DifySimulator, clock: ManualClock, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "slow.txt", "alpha")
+    clock.advance(0.3)  # parsing, and then the clock stands still
+    code, payload = _wait_json([dataset_id, batch, "--timeout", "0.3"], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_NOT_READY, "timeout")
+    assert "Timed out after 0.3s" in payload["message"]
+    [seen] = payload["batches"]
+    assert seen["observed"] is True and seen["batch"] == batch
+    assert seen["documents"][0]["indexing_status"] == "parsing"
+    code, payload = _wait_json([dataset_id, batch, "--stall-timeout", "0.2"], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_NOT_READY, "stalled")
+    assert payload["batches"][0]["documents"][0]["indexing_status"] == "parsing"
 
 
 @pytest.mark.usefixtures("env", "ticker")
-def test_wait_draws_progress_bars_on_stderr(
+def test_wait_json_reports_failures_with_dify_error_text(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.script("bad.pdf", DocumentScript(fail_at="parsing", error="Failed to parse"))
+    _, good = sim.add_document(dataset_id, "good.txt", "alpha")
+    _, bad = sim.add_document(dataset_id, "bad.pdf", "x")
+    code, payload = _wait_json([dataset_id, good, bad], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_FAILED, "failed")
+    verdicts = [p["verdict"] for p in payload["batches"]]
+    assert verdicts == ["ready", "failed"]
+    assert payload["batches"][1]["documents"][0]["error"] == "Failed to parse"
+
+
+@pytest.mark.usefixtures("env")
+def test_wait_json_reports_a_paused_document(
+    sim: DifySimulator, clock: ManualClock, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.script("held.txt", DocumentScript(pause_at="indexing"))
+    _, batch = sim.add_document(dataset_id, "held.txt", "alpha")
+    clock.advance(60)
+    code, payload = _wait_json([dataset_id, batch, "--on-paused", "fail"], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_NOT_READY, "paused")
+    assert payload["batches"][0]["documents"][0]["indexing_status"] == "paused"
+    # By default a paused document is waited on, and a stall timeout ends the wait.
+    code, payload = _wait_json([dataset_id, batch, "--stall-timeout", "0.2"], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_NOT_READY, "stalled")
+
+
+@pytest.mark.usefixtures("env")
+def test_wait_json_reports_api_errors_with_nothing_observed(
     sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
-    assert cli.main(["wait", dataset_id, batch, "--poll-interval", "0.01"]) == cli.EXIT_OK
+    code, payload = _wait_json([dataset_id, batch, "--api-key", "dataset-wrong-key"], capsys)
+    assert (code, payload["reason"]) == (cli.EXIT_API, "error")
+    assert "DifyAuthenticationError" in payload["message"] and "--api-key" in payload["message"]
+    assert payload["batches"] == [{"dataset_id": dataset_id, "batch": batch, "observed": False}]
+    assert "dataset-wrong-key" not in json.dumps(payload)
+
+
+@pytest.mark.usefixtures("env", "ticker")
+def test_wait_draws_progress_bars_on_stderr_only_when_asked_or_on_a_terminal(
+    sim: DifySimulator, dataset_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    fast = ["--poll-interval", "0.01"]
+    assert cli.main(["wait", dataset_id, batch, *fast, "--progress"]) == cli.EXIT_OK
     captured = capsys.readouterr()
     assert f"batch {batch} ready" in captured.err
     assert "ready" in captured.out and "seg/s" not in captured.out
+    assert cli.main(["wait", dataset_id, batch, *fast]) == cli.EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.err == "" and "ready" in captured.out
 
 
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:

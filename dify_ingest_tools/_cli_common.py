@@ -1,0 +1,368 @@
+"""What every ``dify-ingest`` command shares: exit codes, value checks, one-line errors, redaction.
+
+A command never shows a traceback: `run_command` turns whatever ends it into one line on
+stderr and an exit code, and every line the CLI writes passes through `RedactingStream`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import math
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from typing import IO, Any, NoReturn, cast
+
+from ._config import ENV_API_KEY, ENV_BASE_URL
+from .errors import (
+    DifyAuthenticationError,
+    DifyConnectionError,
+    DifyError,
+    DifyNotFoundError,
+    DifyResponseError,
+    DifyTimeoutError,
+    IndexingFailedError,
+    IndexingStalledError,
+    IndexingTimeoutError,
+)
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_CODES_HELP",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_READY",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CLIError",
+    "OneLineParser",
+    "RedactingStream",
+    "check_base_url",
+    "describe_error",
+    "exit_code_for",
+    "finite_float",
+    "listen_failure",
+    "one_line",
+    "port_number",
+    "redacted",
+    "require_api_key",
+    "run_command",
+    "seconds",
+    "stop_reason",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_API = 3
+EXIT_NOT_READY = 4
+#: sysexits' EX_SOFTWARE: a bug in this program, not in the user's setup.
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    ready / success
+  1    indexing failed (a document ended in `error`)
+  2    usage error: bad arguments, no API key, malformed id
+  3    API, auth, connection or configuration error (wrong --base-url, nothing
+       listening, an HTML page instead of Dify's API, bad key, unknown dataset or
+       batch, simulate cannot listen)
+  4    not ready: still indexing at --timeout, stalled, or paused
+  70   internal error (a bug: please report it)
+  130  interrupted (Ctrl-C)"""
+
+#: Longest line the CLI prints for one error; server text beyond it is cut and marked.
+MAX_LINE = 2000
+_SHORTEST_SECRET = 8
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+
+
+class CLIError(Exception):
+    """A failure the CLI explains itself: ``message`` is printed as is, with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose usage errors are one line on stderr (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def finite_float(
+    *, minimum: float = 0.0, inclusive: bool = False, unit: str = ""
+) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number above ``minimum`` (NaN and ±inf refused)."""
+    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+    what = f"a finite number{unit} {bound}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"  # what argparse names in its own messages
+    return parse
+
+
+#: Seconds for a timeout or an interval: finite and > 0.
+seconds = finite_float(unit=" of seconds")
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type=`` for a TCP port: 0 (any free port) to 65535."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return value
+
+
+def require_api_key(api_key: str | None) -> None:
+    """Fail in the CLI's own words when no key is given (the library speaks ``api_key=``)."""
+    if (api_key if api_key is not None else os.environ.get(ENV_API_KEY, "")).strip():
+        return
+    raise CLIError(
+        f"no Dify API key: pass --api-key KEY or set {ENV_API_KEY} to a Knowledge (dataset) "
+        "API key from Dify's Knowledge > API page. To try without one, run `dify-ingest demo`."
+    )
+
+
+def check_base_url(base_url: str | None) -> None:
+    """Refuse a ``--base-url`` that is not an http(s) URL, in the CLI's own words."""
+    from yarl import URL
+
+    raw = base_url if base_url is not None else os.environ.get(ENV_BASE_URL)
+    if not raw:
+        return
+    where = "--base-url" if base_url is not None else ENV_BASE_URL
+    try:
+        url = URL(raw.strip())
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise CLIError(
+            f"{where} must be an http(s) URL of Dify's API root, such as "
+            "https://api.dify.ai/v1 or http://localhost/v1"
+        )
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def stop_reason(error: BaseException | None) -> str:
+    """Why a wait stopped, in one word: ready, failed, timeout, stalled, paused, error, ..."""
+    if error is None:
+        return "ready"
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        return "interrupted"
+    if isinstance(error, IndexingTimeoutError):
+        return "timeout"
+    if isinstance(error, IndexingStalledError):
+        return "stalled"
+    if isinstance(error, IndexingFailedError):
+        status = error.last_status
+        return "paused" if status is not None and not status.is_failed else "failed"
+    return "error"
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The documented exit code for whatever ended a command (see `EXIT_CODES_HELP`)."""
+    if isinstance(error, CLIError):
+        return error.exit_code
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        return EXIT_INTERRUPTED
+    reason = stop_reason(error)
+    if reason in ("timeout", "stalled", "paused"):
+        return EXIT_NOT_READY
+    if reason == "failed":
+        return EXIT_FAILED
+    if isinstance(error, DifyError):
+        return EXIT_API
+    if isinstance(error, (ValueError, TypeError)):
+        return EXIT_USAGE
+    if isinstance(error, (OSError, TimeoutError)):
+        return EXIT_API
+    return EXIT_INTERNAL
+
+
+def _cli_hint(error: BaseException) -> str | None:
+    """What to check, in CLI words, for errors whose text does not say it already."""
+    base_url = f"--base-url / {ENV_BASE_URL}"
+    if isinstance(error, DifyAuthenticationError):
+        return (
+            f"Check --api-key / {ENV_API_KEY}: it must be a Knowledge (dataset) API key "
+            "(dataset-...), not an app key."
+        )
+    if isinstance(error, DifyNotFoundError) and error.resource == "route":
+        return f"Check {base_url}: it must be Dify's API root ending in /v1."
+    if isinstance(error, DifyNotFoundError) and error.resource == "dataset":
+        return "Check the dataset id, and that the key belongs to the dataset's workspace."
+    if isinstance(error, DifyResponseError):
+        return (
+            f"This does not look like Dify's Knowledge API: check {base_url} (the API root "
+            "ending in /v1, not the web console)."
+        )
+    if isinstance(error, DifyTimeoutError):
+        return f"No answer in time: check {base_url}, or allow more with --timeout."
+    if isinstance(error, DifyConnectionError):
+        return f"Check {base_url} and that the server is up and reachable."
+    return None
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for stderr: the error's type and text, and what to check."""
+    if isinstance(error, CLIError):
+        text = str(error)
+    elif isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        text = "interrupted"
+    elif isinstance(error, DifyError):
+        text = f"{type(error).__name__}: {error}"
+        hint = getattr(error, "hint", None)
+        if hint and hint not in text:
+            text += f" {hint}"
+        cli_hint = None if hint else _cli_hint(error)
+        if cli_hint:
+            text += f" {cli_hint}"
+    elif isinstance(error, (ValueError, TypeError)):
+        text = f"error: {error}"
+    elif isinstance(error, OSError):
+        text = f"error: {error.strerror or error}" if error.errno else f"error: {error}"
+    else:
+        text = (
+            f"internal error, please report it: {type(error).__name__}: {error} "
+            "(set DIFY_INGEST_DEBUG=1 for the traceback)"
+        )
+    return one_line(text)
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` on one line (newlines and runs of spaces collapsed), cut to ``limit``."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - 20].rstrip() + " … [cut]"
+
+
+def run_command(command: Callable[[], int], err: Callable[[], IO[str]]) -> int:
+    """Run ``command`` and turn anything that ends it into one stderr line and an exit code.
+
+    Args:
+        command: The command; returns its exit code.
+        err: Gives the stream for that line (a `RedactingStream` over stderr).
+    """
+    try:
+        return command()
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more can be said; keep Python's shutdown
+        # flush of stdout from complaining too.
+        _silence_stdout()
+        return EXIT_FAILED
+    except BaseException as error:
+        stream = err()
+        with _quiet():
+            if os.environ.get("DIFY_INGEST_DEBUG") and not isinstance(error, KeyboardInterrupt):
+                import traceback
+
+                traceback.print_exc(file=stream)
+            print(f"dify-ingest: {describe_error(error)}", file=stream, flush=True)
+        return exit_code_for(error)
+
+
+class _quiet:
+    """Ignore a broken stream while reporting: the exit code still tells the story."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, OSError)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def listen_failure(host: str, port: int, error: OSError) -> CLIError:
+    """A one-line explanation of why a server could not listen on ``host:port``."""
+    where = f"{host}:{port}"
+    code = error.errno
+    if code == errno.EADDRINUSE:
+        why = f"port {port} is already in use; pick another with --port, or --port 0 for a free one"
+    elif code == errno.EADDRNOTAVAIL:
+        why = f"{host} is not an address of this machine (try --host 127.0.0.1)"
+    elif code == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges; try --port 0)"
+    elif isinstance(error, socket.gaierror):
+        why = f"cannot resolve host {host!r} ({error.strerror or error})"
+    else:
+        why = str(error.strerror or error)
+    return CLIError(f"cannot listen on {where}: {why}", EXIT_API)
+
+
+# -- redaction -------------------------------------------------------------------------------
+
+
+class RedactingStream:
+    """A text stream that masks secrets (and any ``Bearer <token>``) in everything written.
+
+    The last defence for the key: a server or proxy that echoes the ``Authorization`` header
+    into an error body or a document's error text does not get it printed by the CLI.
+    """
+
+    def __init__(self, stream: IO[str], secrets: Iterable[str] = ()) -> None:
+        self._stream = stream
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _BEARER.sub(r"\1 ***", text)
+
+    def write(self, text: str) -> int:
+        self._stream.write(self.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(self._stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    def __getattr__(self, name: str) -> Any:
+        # fileno, encoding, ... for tqdm's terminal probing.
+        return getattr(self._stream, name)
+
+
+def redacted(stream: IO[str], secrets: Iterable[str] = ()) -> IO[str]:
+    """``stream`` behind a `RedactingStream`, typed as the stream it stands for."""
+    return cast(IO[str], RedactingStream(stream, secrets))
