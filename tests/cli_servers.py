@@ -23,10 +23,14 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 def aiohttp_server(handler: Handler) -> Iterator[str]:
     """Serve ``handler`` for every request on 127.0.0.1; yields ``http://127.0.0.1:PORT``."""
     loop = asyncio.new_event_loop()
-    runner = web.ServerRunner(web.Server(handler), shutdown_timeout=0.1)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
+
+    async def start() -> web.ServerRunner:
+        runner = web.ServerRunner(web.Server(handler), shutdown_timeout=0.1)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    runner = loop.run_until_complete(start())
     port = runner.addresses[0][1]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
