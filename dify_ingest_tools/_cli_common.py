@@ -80,6 +80,8 @@ exit codes:
 #: Longest line the CLI prints for one error; server text beyond it is cut and marked.
 MAX_LINE = 2000
 _SHORTEST_SECRET = 8
+#: The library's own marker for redacted text (errors.scrub), so output reads the same.
+REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 
 
@@ -344,8 +346,8 @@ class RedactingStream:
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _BEARER.sub(r"\1 ***", text)
+            text = text.replace(secret, REDACTED)
+        return _BEARER.sub(r"\1 " + REDACTED, text)
 
     def write(self, text: str) -> int:
         self._stream.write(self.redact(text))

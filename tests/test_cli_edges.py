@@ -248,7 +248,7 @@ def test_a_server_echoing_the_authorization_header_does_not_get_the_key_printed(
             assert cli.main([*command, "--base-url", f"{root}/v1"]) == cli.EXIT_API
             captured = capsys.readouterr()
             assert KEY not in captured.out + captured.err
-            assert "Bearer ***" in captured.err
+            assert "Bearer [redacted]" in captured.err
 
 
 def test_document_error_text_quoting_the_key_is_masked(
@@ -269,7 +269,7 @@ def test_document_error_text_quoting_the_key_is_masked(
     assert cli.main(["wait", dataset_id, batch, "--json", "--no-progress"]) == cli.EXIT_FAILED
     captured = capsys.readouterr()
     assert sim.api_key not in captured.out + captured.err
-    assert "worker could not index with key ***" in captured.out
+    assert "worker could not index with key [redacted]" in captured.out
 
 
 # -- help, internal errors ---------------------------------------------------------------------
