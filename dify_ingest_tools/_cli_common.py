@@ -208,27 +208,44 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def _cli_hint(error: BaseException) -> str | None:
-    """What to check, in CLI words, for errors whose text does not say it already."""
+    """What to check, in the CLI's words (options and variables, not ``base_url=``)."""
     base_url = f"--base-url / {ENV_BASE_URL}"
+    api_root = "Dify's API root ending in /v1, e.g. https://api.dify.ai/v1"
     if isinstance(error, DifyAuthenticationError):
         return (
             f"Check --api-key / {ENV_API_KEY}: it must be a Knowledge (dataset) API key "
             "(dataset-...), not an app key."
         )
     if isinstance(error, DifyNotFoundError) and error.resource == "route":
-        return f"Check {base_url}: it must be Dify's API root ending in /v1."
+        return f"Check {base_url}: it must be {api_root}."
     if isinstance(error, DifyNotFoundError) and error.resource == "dataset":
         return "Check the dataset id, and that the key belongs to the dataset's workspace."
     if isinstance(error, DifyResponseError):
         return (
-            f"This does not look like Dify's Knowledge API: check {base_url} (the API root "
-            "ending in /v1, not the web console)."
+            f"This does not look like Dify's Knowledge API: check {base_url} ({api_root}; "
+            "not the web console)."
         )
     if isinstance(error, DifyTimeoutError):
-        return f"No answer in time: check {base_url}, or allow more with --timeout."
+        return (
+            f"No answer in time: check {base_url} (a firewall or proxy that swallows requests "
+            "looks like this), or allow more with --timeout."
+        )
     if isinstance(error, DifyConnectionError):
-        return f"Check {base_url} and that the server is up and reachable."
+        return f"Is Dify running there? Check {base_url}: it must be {api_root}."
     return None
+
+
+def _with_hint(error: DifyError) -> str:
+    """``str(error)`` with its hint in the CLI's words where the CLI has its own."""
+    text = str(error)
+    hint = getattr(error, "hint", None)
+    cli_hint = _cli_hint(error)
+    if cli_hint is None:
+        return text if not hint or hint in text else f"{text} {hint}"
+    if hint and text.rstrip().endswith(hint.strip()):
+        # The library's hint names its arguments (base_url=...); say the same for the CLI.
+        text = text.rstrip()[: -len(hint.strip())].rstrip()
+    return f"{text} {cli_hint}"
 
 
 def describe_error(error: BaseException) -> str:
@@ -238,13 +255,7 @@ def describe_error(error: BaseException) -> str:
     elif isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         text = "interrupted"
     elif isinstance(error, DifyError):
-        text = f"{type(error).__name__}: {error}"
-        hint = getattr(error, "hint", None)
-        if hint and hint not in text:
-            text += f" {hint}"
-        cli_hint = None if hint else _cli_hint(error)
-        if cli_hint:
-            text += f" {cli_hint}"
+        text = f"{type(error).__name__}: {_with_hint(error)}"
     elif isinstance(error, (ValueError, TypeError)):
         text = f"error: {error}"
     elif isinstance(error, OSError):
