@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+import textwrap
 from collections.abc import Callable, Iterable
 from typing import IO, Any, NoReturn, cast
 
@@ -32,6 +33,7 @@ from .errors import (
 
 __all__ = [
     "EXIT_API",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES_HELP",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
@@ -54,6 +56,7 @@ __all__ = [
     "run_command",
     "seconds",
     "stop_reason",
+    "wrapped",
 ]
 
 EXIT_OK = 0
@@ -64,6 +67,8 @@ EXIT_NOT_READY = 4
 #: sysexits' EX_SOFTWARE: a bug in this program, not in the user's setup.
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+#: What a shell reports for a writer killed by SIGPIPE (Python ignores the signal).
+EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -83,6 +88,11 @@ _SHORTEST_SECRET = 8
 #: The library's own marker for redacted text (errors.scrub), so output reads the same.
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+
+
+def wrapped(text: str) -> str:
+    """A help paragraph wrapped for the terminal (the help keeps the epilog's own layout)."""
+    return textwrap.fill(" ".join(text.split()), width=79)
 
 
 class CLIError(Exception):
@@ -291,7 +301,7 @@ def run_command(command: Callable[[], int], err: Callable[[], IO[str]]) -> int:
         # The reader went away (`| head`): nothing more can be said; keep Python's shutdown
         # flush of stdout from complaining too.
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_BROKEN_PIPE
     except BaseException as error:
         stream = err()
         with _quiet():

@@ -26,6 +26,7 @@ from ._cli_common import (
     finite_float,
     listen_failure,
     port_number,
+    wrapped,
 )
 
 if TYPE_CHECKING:
@@ -69,10 +70,11 @@ class DocumentRule:
     def matches(self, name: str) -> bool:
         return fnmatch.fnmatchcase(name, self.pattern)
 
-    def describe(self) -> str:
+    def describe(self, time_scale: float = 1.0) -> str:
         """One line for the banner."""
-        if self.kind == "slow":
-            return f"{self.pattern!r} takes {self.seconds:g}s to index"
+        if self.kind == "slow" and self.seconds is not None:
+            scaled = "" if time_scale == 1 else f" ({self.seconds * time_scale:g}s at this scale)"
+            return f"{self.pattern!r} takes {self.seconds:g}s to index{scaled}"
         verb = {"fail": "fails", "stall": "stalls", "pause": "is paused"}[self.kind]
         text = f"{self.pattern!r} {verb} at {self.stage}"
         if self.kind == "fail":
@@ -189,7 +191,7 @@ def add_parser(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     simulate = commands.add_parser(
         "simulate",
         help="serve the Dify simulator on a port, optionally with scripted failures",
-        description=(
+        description=wrapped(
             "Serve a local stand-in for Dify's Knowledge API (as recorded from Dify 1.14.1) "
             "and script how documents behave by name pattern, to rehearse failures. "
             "PATTERN is shell-style (fnmatch, case-sensitive) on the document name; STAGE is "
@@ -283,8 +285,10 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     def ready(base_url: str) -> None:
         print(describe(simulator), file=out)
+        if rules or log is not None:
+            print(file=out)
         for rule in rules:
-            print(f"  script   : {rule.describe()}", file=out)
+            print(f"  script   : {rule.describe(args.time_scale)}", file=out)
         if log is not None:
             print(f"  requests : logged to {'stderr' if args.log == '-' else args.log}", file=out)
         print("Press Ctrl-C to stop.", file=out, flush=True)

@@ -19,6 +19,7 @@ from typing import IO, Any
 from . import _cli_job, _cli_simulate
 from ._cli_common import (
     EXIT_API,
+    EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -37,6 +38,7 @@ from ._cli_common import (
     run_command,
     seconds,
     stop_reason,
+    wrapped,
 )
 from ._config import ENV_API_KEY
 from ._version import __version__
@@ -48,6 +50,7 @@ from .progress import ProgressBars
 
 __all__ = [
     "EXIT_API",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
@@ -126,7 +129,9 @@ def _parser() -> OneLineParser:
         "status",
         parents=[common],
         help="show a batch's indexing status once",
-        description="Show a batch's indexing status once (one request, retried within --timeout).",
+        description=wrapped(
+            "Show a batch's indexing status once (one request, retried within --timeout)."
+        ),
         **layout,
     )
     status.add_argument("dataset_id", help="knowledge base (dataset) UUID")
@@ -144,7 +149,7 @@ def _parser() -> OneLineParser:
         "wait",
         parents=[common, progress],
         help="wait until batches are indexed (statuses on stdout)",
-        description=(
+        description=wrapped(
             "Wait until every batch is indexed. Statuses go to stdout (with --json: one JSON "
             "object saying why the wait stopped, on success and on failure alike), progress "
             "bars and the one-line reason for a failure to stderr."
@@ -187,7 +192,7 @@ def _parser() -> OneLineParser:
         "demo",
         parents=[common, progress],
         help="upload, wait, retrieve: on the built-in simulator unless --dataset-id is given",
-        description=(
+        description=wrapped(
             "Upload three documents and a broken one, wait for them, and retrieve: on the "
             "built-in simulator (no key needed) unless --dataset-id names a real knowledge base."
         ),

@@ -334,3 +334,24 @@ def test_ctrl_c_during_a_wait_exits_130_with_one_line_and_the_json_report() -> N
     assert process.returncode == cli.EXIT_INTERRUPTED
     assert one_error_line(err) == "dify-ingest: interrupted"
     assert json.loads(out)["reason"] == "interrupted"
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(
+    sim: DifySimulator, threaded_url: str, dataset_id: str, clock: ManualClock
+) -> None:
+    _, batch = sim.add_document(dataset_id, "doc-0.txt", "alpha")
+    for index in range(1, 600):  # about 300 KB of JSON: more than a pipe holds
+        sim.add_document(dataset_id, f"doc-{index}.txt", "alpha", batch=batch)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dify_ingest_tools.cli", "status", dataset_id, batch, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(DIFY_API_KEY=sim.api_key, DIFY_API_BASE_URL=threaded_url),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(1) == b"{"
+    process.stdout.close()  # like `| head -c 1`
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=30) == cli.EXIT_BROKEN_PIPE
+    assert err == ""
