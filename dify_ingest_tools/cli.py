@@ -285,11 +285,7 @@ async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    poll = args.poll_interval
-    longest = args.max_poll_interval if args.max_poll_interval is not None else max(10.0, poll)
-    if longest < poll:
-        raise CLIError("--max-poll-interval must be at least --poll-interval")
-    refs = [BatchRef(dataset_id=args.dataset_id, batch=batch) for batch in args.batches]
+    wanted = [(args.dataset_id, batch) for batch in args.batches]
     latest: dict[tuple[str, str], BatchIndexingStatus] = {}
     bars = ProgressBars(file=err) if _show_progress(args.progress, err) else None
 
@@ -300,6 +296,11 @@ async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             bars(event)
 
     try:
+        poll = args.poll_interval
+        longest = args.max_poll_interval if args.max_poll_interval is not None else max(10.0, poll)
+        if longest < poll:
+            raise CLIError("--max-poll-interval must be at least --poll-interval")
+        refs = [BatchRef(dataset_id=dataset_id, batch=batch) for dataset_id, batch in wanted]
         async with _client(args) as client:
             statuses = await client.wait_for_batches(
                 refs,
@@ -317,12 +318,11 @@ async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if isinstance(error, DifyError) and error.last_status is not None:
             last = error.last_status
             latest[(last.dataset_id, last.batch)] = last
-        observed = [latest.get((ref.dataset_id, ref.batch)) for ref in refs]
-        _report_wait(args, refs, observed, error, out)
+        _report_wait(args, wanted, [latest.get(key) for key in wanted], error, out)
         raise
     if bars is not None:
         bars.close()
-    _report_wait(args, refs, list(statuses), None, out)
+    _report_wait(args, wanted, list(statuses), None, out)
     if all(status.is_completed for status in statuses):
         return EXIT_OK
     failed = [status for status in statuses if status.is_failed]
@@ -336,7 +336,7 @@ async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def _report_wait(
     args: argparse.Namespace,
-    refs: Sequence[BatchRef],
+    wanted: Sequence[tuple[str, str]],
     statuses: Sequence[BatchIndexingStatus | None],
     error: BaseException | None,
     out: IO[str],
@@ -353,13 +353,13 @@ def _report_wait(
         done = [s for s in statuses if s is not None]
         ready = sum(s.is_completed for s in done)
         failed = sum(s.is_failed for s in done)
-        reason = "ready" if ready == len(refs) else "failed" if failed else "not_ready"
+        reason = "ready" if ready == len(wanted) else "failed" if failed else "not_ready"
         code = {"ready": EXIT_OK, "failed": EXIT_FAILED}.get(reason, EXIT_NOT_READY)
-        message = f"{ready} of {len(refs)} batches ready, {failed} failed"
+        message = f"{ready} of {len(wanted)} batches ready, {failed} failed"
     batches: list[dict[str, Any]] = []
-    for ref, status in zip(refs, statuses, strict=True):
+    for (dataset_id, batch), status in zip(wanted, statuses, strict=True):
         if status is None:
-            batches.append({"dataset_id": ref.dataset_id, "batch": ref.batch, "observed": False})
+            batches.append({"dataset_id": dataset_id, "batch": batch, "observed": False})
         else:
             batches.append({**status.model_dump(mode="json"), "observed": True})
     payload = {"reason": reason, "exit_code": code, "message": message, "batches": batches}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -267,3 +268,44 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cli.asyncio, "run", interrupted)
     assert cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"]) == cli.EXIT_INTERRUPTED
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_demo_draws_bars_by_default_when_stderr_is_a_terminal() -> None:
+    import os
+    import pty
+    import subprocess
+
+    from .cli_servers import cli_env
+
+    controller, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # a terminal's buffer is small: keep reading while the demo runs
+        while True:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # the terminal side closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "dify_ingest_tools.cli", "demo"],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=60,
+            env=cli_env(),
+        )
+    finally:
+        os.close(terminal)
+        reader.join(10)
+        os.close(controller)
+    assert done.returncode == cli.EXIT_OK
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert "ready" in drawn and "seg" in drawn
+    assert b"progress bars on stderr" in done.stdout
