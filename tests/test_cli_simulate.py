@@ -265,3 +265,42 @@ async def test_slow_documents_take_their_seconds_scaled_by_the_time_scale(
         "big.txt": "completed",
         "big-bad": "error",
     }
+
+
+def test_simulate_in_process_serves_scripts_logs_and_stops_on_sigint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import threading
+    import time
+
+    from .cli_servers import unused_port
+
+    port, log = unused_port(), tmp_path / "requests.log"
+    seen: dict[str, int] = {}
+
+    def drive() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:  # the SIGINT handler is installed before the server listens
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/probe", timeout=5)
+            except urllib.error.HTTPError as error:
+                seen["status"] = error.code
+                break
+            except OSError:  # not listening yet
+                time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    try:
+        code = cli.main(["simulate", "--port", str(port), "--log", str(log), "--fail", "bad*"])
+    finally:
+        driver.join(30)
+    assert code == cli.EXIT_INTERRUPTED
+    captured = capsys.readouterr()
+    assert f"base URL : http://127.0.0.1:{port}/v1" in captured.out
+    assert "script   : 'bad*' fails at parsing" in captured.out
+    assert captured.err == "dify-ingest: interrupted\n"
+    assert seen == {"status": 404}
+    assert "GET /v1/probe -> 404 (no route, no valid key)" in log.read_text()
