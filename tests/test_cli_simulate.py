@@ -106,6 +106,13 @@ def test_simulate_on_an_address_of_another_machine_is_one_line_and_exit_3() -> N
     assert "not an address of this machine" in one_error_line(done.stderr)
 
 
+def test_simulate_on_a_host_name_that_does_not_resolve_is_one_line_and_exit_3() -> None:
+    # glibc refuses a name with a space without asking any DNS server (checked with strace).
+    done = run_cli("simulate", "--host", "no such host", "--port", "0", timeout=30)
+    assert done.returncode == cli.EXIT_API
+    assert "cannot resolve host 'no such host'" in one_error_line(done.stderr)
+
+
 def test_simulate_with_an_out_of_range_port_is_one_line_and_exit_2() -> None:
     done = run_cli("simulate", "--port", "99999", timeout=30)
     assert done.returncode == cli.EXIT_USAGE
