@@ -269,7 +269,9 @@ def describe_error(error: BaseException) -> str:
     elif isinstance(error, (ValueError, TypeError)):
         text = f"error: {error}"
     elif isinstance(error, OSError):
-        text = f"error: {error.strerror or error}" if error.errno else f"error: {error}"
+        text = f"error: {error.strerror or error}"
+        if error.filename:
+            text += f": {error.filename}"
     else:
         text = (
             f"internal error, please report it: {type(error).__name__}: {error} "

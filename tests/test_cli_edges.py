@@ -288,6 +288,12 @@ def test_help_documents_the_exit_codes(
         assert f"\n  {code}" in out
 
 
+def test_an_os_error_is_one_line_naming_the_file_with_exit_3() -> None:
+    error = PermissionError(13, "Permission denied", "/etc/dify.log")
+    assert exit_code_for(error) == cli.EXIT_API
+    assert describe_error(error) == "error: Permission denied: /etc/dify.log"
+
+
 def test_an_unexpected_exception_is_one_line_with_exit_70() -> None:
     error = RuntimeError("boom\nsecond line")
     assert exit_code_for(error) == cli.EXIT_INTERNAL
