@@ -45,6 +45,7 @@ __all__ = [
     "OneLineParser",
     "RedactingStream",
     "check_base_url",
+    "check_client_args",
     "describe_error",
     "exit_code_for",
     "finite_float",
@@ -157,6 +158,12 @@ def require_api_key(api_key: str | None) -> None:
         f"no Dify API key: pass --api-key KEY or set {ENV_API_KEY} to a Knowledge (dataset) "
         "API key from Dify's Knowledge > API page. To try without one, run `dify-ingest demo`."
     )
+
+
+def check_client_args(api_key: str | None, base_url: str | None) -> None:
+    """`require_api_key` and `check_base_url`: what a command checks before making a client."""
+    require_api_key(api_key)
+    check_base_url(base_url)
 
 
 def check_base_url(base_url: str | None) -> None:

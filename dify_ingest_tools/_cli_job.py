@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._cli_common import check_client_args, port_number, seconds
 from ._config import ENV_API_KEY
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
@@ -77,7 +78,7 @@ def register(
     )
     upload.add_argument("--wait", action="store_true", help="wait until every upload is indexed")
     upload.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds --wait may take (600)"
+        "--timeout", type=seconds, default=600.0, help="seconds --wait may take (600)"
     )
     upload.add_argument("--no-progress", action="store_true", help="no progress bars (--wait)")
     upload.set_defaults(job=_upload)
@@ -114,7 +115,7 @@ def register(
         "--transport", choices=("stdio", "streamable-http"), default="stdio", help="(stdio)"
     )
     mcp.add_argument("--host", default="127.0.0.1", help="streamable-http interface (127.0.0.1)")
-    mcp.add_argument("--port", type=int, default=8000, help="streamable-http port (8000)")
+    mcp.add_argument("--port", type=port_number, default=8000, help="streamable-http port (8000)")
     mcp.add_argument(
         "--dataset-id",
         dest="dataset",
@@ -125,7 +126,7 @@ def register(
         "--simulator", action="store_true", help="serve against an embedded Dify simulator"
     )
     mcp.add_argument(
-        "--max-wait", type=float, default=120.0, help="longest wait_for_indexing call (120 s)"
+        "--max-wait", type=seconds, default=120.0, help="longest wait_for_indexing call (120 s)"
     )
     mcp.add_argument(
         "--log-level",
@@ -182,6 +183,7 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
         raise ValueError("--concurrency must be >= 1")
     sources = _sources(args, sys.stdin)
     gate = asyncio.Semaphore(args.concurrency)
+    check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
 
         async def one(source: _Source) -> CreatedDocument | DifyError:
@@ -254,6 +256,7 @@ def _upload_exit(rows: list[dict[str, Any]], waited: bool) -> int:
 
 async def _search(args: argparse.Namespace, out: TextIO) -> int:
     dataset_id = _dataset(args)
+    check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
         hits = await client.retrieve(dataset_id, args.query, top_k=args.top_k)
     if args.json:
@@ -271,6 +274,7 @@ async def _search(args: argparse.Namespace, out: TextIO) -> int:
 async def _documents(args: argparse.Namespace, out: TextIO) -> int:
     dataset_id = _dataset(args)
     found: list[DifyDocument] = []
+    check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
         page = 1
         while True:

@@ -29,12 +29,11 @@ from ._cli_common import (
     EXIT_USAGE,
     CLIError,
     OneLineParser,
-    check_base_url,
+    check_client_args,
     describe_error,
     exit_code_for,
     one_line,
     redacted,
-    require_api_key,
     run_command,
     seconds,
     stop_reason,
@@ -248,8 +247,7 @@ def _show_progress(asked: bool | None, err: IO[str]) -> bool:
 def _client(
     args: argparse.Namespace, *, timeout: float = ATTEMPT_TIMEOUT
 ) -> AsyncDifyKnowledgeClient:
-    require_api_key(args.api_key)
-    check_base_url(args.base_url)
+    check_client_args(args.api_key, args.base_url)
     return AsyncDifyKnowledgeClient(args.api_key, args.base_url, timeout=timeout)
 
 

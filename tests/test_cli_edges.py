@@ -6,6 +6,7 @@ never printed. Misconfigured servers are real sockets on 127.0.0.1, written here
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -204,6 +205,9 @@ def test_wait_exits_3_not_4_when_base_url_is_an_html_page(
         ["simulate", "--port", "99999"],
         ["simulate", "--port", "-1"],
         ["simulate", "--port", "http"],
+        ["upload", "a.txt", "--timeout", "nan"],
+        ["mcp", "--port", "99999"],
+        ["mcp", "--max-wait", "inf"],
     ],
 )
 def test_bad_numbers_are_refused_with_one_line_before_any_request(
@@ -234,6 +238,24 @@ def test_a_base_url_that_is_no_http_url_is_a_usage_error_in_cli_words(
 ) -> None:
     assert cli.main(["status", DATASET, BATCH, "--base-url", url]) == cli.EXIT_USAGE
     assert "--base-url must be an http(s) URL" in _one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search", "query", "--dataset", DATASET],
+        ["documents", "--dataset", DATASET],
+        ["upload", "-", "--dataset", DATASET],
+    ],
+)
+def test_every_command_asks_for_a_missing_key_in_cli_words(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DIFY_API_KEY", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("some text"))
+    assert cli.main(command) == cli.EXIT_USAGE
+    line = one_error_line(capsys.readouterr().err)
+    assert "--api-key" in line and "DIFY_API_KEY" in line and "api_key=" not in line
 
 
 # -- the key is never printed ------------------------------------------------------------------
