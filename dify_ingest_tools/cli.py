@@ -263,7 +263,7 @@ def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
     print(status.summary(), file=out)
     for doc in status.documents:
         line = (
-            f"  {doc.id}  {doc.indexing_status!s:<10} "
+            f"  {doc.id}  {doc.status_name:<10} "
             f"{doc.completed_segments}/{doc.total_segments} segments"
         )
         if doc.is_failed:
