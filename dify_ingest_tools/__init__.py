@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         DifyAPIError,
         DifyAuthenticationError,
         DifyConnectionError,
+        DifyDocumentNotAvailableError,
         DifyError,
         DifyNotFoundError,
         DifyPermissionError,
@@ -52,6 +53,14 @@ if TYPE_CHECKING:
         IndexingStatus,
         RetrievedChunk,
     )
+    from .models_documents import (
+        DifySegment,
+        MetadataEntry,
+        MetadataField,
+        MetadataFieldList,
+        SegmentList,
+        UpdatedDocument,
+    )
     from .monitor import (
         IndexingMonitor,
     )
@@ -66,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "DifyAuthenticationError": "errors",
     "DifyConnectionError": "errors",
     "DifyDocument": "models",
+    "DifyDocumentNotAvailableError": "errors",
+    "DifySegment": "models_documents",
     "DifyError": "errors",
     "DifyKnowledgeClient": "_sync",
     "DifyNotFoundError": "errors",
@@ -83,7 +94,12 @@ _EXPORTS: dict[str, str] = {
     "IndexingStalledError": "errors",
     "IndexingStatus": "models",
     "IndexingTimeoutError": "errors",
+    "MetadataEntry": "models_documents",
+    "MetadataField": "models_documents",
+    "MetadataFieldList": "models_documents",
     "RetrievedChunk": "models",
+    "SegmentList": "models_documents",
+    "UpdatedDocument": "models_documents",
 }
 
 __all__ = [
@@ -95,12 +111,14 @@ __all__ = [
     "DifyAuthenticationError",
     "DifyConnectionError",
     "DifyDocument",
+    "DifyDocumentNotAvailableError",
     "DifyError",
     "DifyKnowledgeClient",
     "DifyNotFoundError",
     "DifyPermissionError",
     "DifyRateLimitError",
     "DifyResponseError",
+    "DifySegment",
     "DifyServerError",
     "DifyTimeoutError",
     "DocumentIndexingStatus",
@@ -112,7 +130,12 @@ __all__ = [
     "IndexingStalledError",
     "IndexingStatus",
     "IndexingTimeoutError",
+    "MetadataEntry",
+    "MetadataField",
+    "MetadataFieldList",
     "RetrievedChunk",
+    "SegmentList",
+    "UpdatedDocument",
     "__version__",
 ]
 

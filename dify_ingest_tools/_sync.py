@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from ._documents_sync import DocumentsSyncAPI
 from .client import AsyncDifyKnowledgeClient, FileInput
 from .models import (
     BatchIndexingStatus,
@@ -148,7 +149,7 @@ def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
         worker.stop()
 
 
-class DifyKnowledgeClient:
+class DifyKnowledgeClient(DocumentsSyncAPI):
     """Blocking twin of `AsyncDifyKnowledgeClient`: same arguments, same methods, same errors.
 
     Safe to call from a running event loop (e.g. a Jupyter cell). Use it as a context manager
@@ -320,6 +321,7 @@ class DifyKnowledgeClient:
         top_k: int | None = None,
         score_threshold: float | None = None,
         retrieval_model: Mapping[str, Any] | None = None,
+        metadata_filter: Mapping[str, Any] | None = None,
     ) -> list[RetrievedChunk]:
         """See `AsyncDifyKnowledgeClient.retrieve`."""
         return self._run(
@@ -329,6 +331,7 @@ class DifyKnowledgeClient:
                 top_k=top_k,
                 score_threshold=score_threshold,
                 retrieval_model=retrieval_model,
+                metadata_filter=metadata_filter,
             )
         )
 

@@ -21,6 +21,7 @@ from . import waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
+from ._documents_api import DocumentsAPI
 from ._inputs import (
     check_batch,
     check_dataset_id,
@@ -72,7 +73,7 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 _URL_CACHE_SIZE = 4096
 
 
-class AsyncDifyKnowledgeClient:
+class AsyncDifyKnowledgeClient(DocumentsAPI):
     """Async client for Dify's Knowledge (dataset) Service API.
 
     One ``aiohttp.ClientSession`` per client, opened on first use and closed by `aclose` or
@@ -651,6 +652,7 @@ class AsyncDifyKnowledgeClient:
         top_k: int | None = None,
         score_threshold: float | None = None,
         retrieval_model: Mapping[str, Any] | None = None,
+        metadata_filter: Mapping[str, Any] | None = None,
     ) -> list[RetrievedChunk]:
         """Search the knowledge base (``POST /datasets/{id}/retrieve``).
 
@@ -664,12 +666,17 @@ class AsyncDifyKnowledgeClient:
             retrieval_model: Dify's retrieval settings (``search_method``, ...). When only
                 ``top_k``/``score_threshold`` are given, the dataset's own settings are used
                 as the base.
+            metadata_filter: Only chunks of documents whose metadata matches: Dify's
+                ``metadata_filtering_conditions``, or ``{"field": value}`` /
+                ``{"field": {"$gt": 1}}`` / ``{"$or": [...]}`` (see ``_filters``).
         """
         check_dataset_id(dataset_id)
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
         body: dict[str, Any] = {"query": query}
         model = await self._retrieval_model(dataset_id, top_k, score_threshold, retrieval_model)
+        if metadata_filter is not None:
+            model = await self._with_metadata_filter(dataset_id, model, metadata_filter)
         if model is not None:
             body["retrieval_model"] = model
         url = self._url("datasets", dataset_id, "retrieve")

@@ -8,6 +8,7 @@ DifyError
 │   ├── DifyRateLimitError            429, and Dify Cloud's 403 knowledge rate limit
 │   ├── DifyNotFoundError             404 (.resource tells dataset / documents / document / route)
 │   ├── DifyServerError               5xx, JSON or a proxy's HTML page
+│   ├── DifyDocumentNotAvailableError 400: the document cannot take that change right now
 │   └── DifyResponseError             2xx whose body is not the JSON we expect
 ├── DifyConnectionError               the request never got an HTTP answer
 │   └── DifyTimeoutError              ... because it ran out of time (also a TimeoutError)
@@ -38,6 +39,7 @@ __all__ = [
     "DifyAPIError",
     "DifyAuthenticationError",
     "DifyConnectionError",
+    "DifyDocumentNotAvailableError",
     "DifyError",
     "DifyNotFoundError",
     "DifyPermissionError",
@@ -296,6 +298,18 @@ class DifyServerError(DifyAPIError):
     """5xx from Dify or a proxy in front of it. Transient for reads."""
 
 
+class DifyDocumentNotAvailableError(DifyAPIError):
+    """400: the document cannot take this change now.
+
+    Dify refuses updates of a document that is not ``available`` (still indexing, paused,
+    disabled, archived or failed: ``invalid_param`` "Document is not available"), and status
+    changes of a document locked by a recent one or still indexing (``invalid_action``
+    "... is being indexed, please try again later" / "... is not completed."). Waiting can
+    clear the first kinds, never a disabled or archived document. Methods retry it only when
+    asked (``retry_unavailable=``).
+    """
+
+
 class DifyResponseError(DifyAPIError):
     """A 2xx answer whose body is not JSON, or not the shape this endpoint returns."""
 
@@ -518,7 +532,21 @@ def error_from_response(
         return DifyRateLimitError(message, retry_after=retry_after, **common)
     if status >= 500:
         return DifyServerError(message, **common)
+    if status == 400 and _is_unavailable(message):
+        return DifyDocumentNotAvailableError(message, **common)
     return DifyAPIError(message, **common)
+
+
+_UNAVAILABLE_MARKERS = (
+    "document is not available",
+    "please try again later",
+    "is not completed.",
+)
+
+
+def _is_unavailable(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in _UNAVAILABLE_MARKERS)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -1,0 +1,234 @@
+"""Waits scoped to documents rather than to whole batches.
+
+An update answers with the document's *original* batch, which can hold other documents still
+indexing (a console upload of several files, recording 05b). Waiting on that batch would wait
+for them too, so these sources feed `waiting.observe` only the documents asked for:
+
+* `ScopedSource` joins the monitor's shared poll loop of the batch and projects every
+  snapshot onto the wanted documents (the usual cadence, single flight and budget apply);
+* `DetailSource` polls each document's detail when its batch is unknown (a document this
+  client neither created nor updated): ``display_status`` and ``indexing_status`` say the
+  same as the batch would, minus the segment counters.
+
+Both hand `waiting.observe` the queue interface of `IndexingMonitor.subscribe`, so deadline,
+stall detection, events and failure rules are exactly those of every other wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._policy import Cadence, is_transient
+from .errors import DifyError, DifyNotFoundError
+from .models import BatchIndexingStatus, DifyDocument, DocumentIndexingStatus, IndexingStatus
+from .monitor import IndexingMonitor, PollUpdate
+
+if TYPE_CHECKING:
+    from ._policy import RetryPolicy
+
+__all__ = ["UNKNOWN_BATCH", "DetailSource", "ScopedSource", "merge_statuses"]
+
+#: The ``batch`` shown for documents whose batch this client does not know.
+UNKNOWN_BATCH = "(unknown batch)"
+
+
+class _ProjectedQueue:
+    """The ``get`` side of a queue, with every update passed through ``project``."""
+
+    def __init__(
+        self, inner: asyncio.Queue[PollUpdate], project: Callable[[PollUpdate], PollUpdate]
+    ) -> None:
+        self._inner = inner
+        self._project = project
+
+    async def get(self) -> PollUpdate:
+        return self._project(await self._inner.get())
+
+
+def _missing_error(dataset_id: str, batch: str, missing: Sequence[str]) -> DifyNotFoundError:
+    ids = ", ".join(missing)
+    return DifyNotFoundError(
+        f"Document {ids} is not in batch {batch} of dataset {dataset_id}: it was deleted, "
+        "or uploaded again under the same name (which moves it to a new batch).",
+        resource="documents",
+        status=404,
+        code="not_found",
+    )
+
+
+def project(
+    status: BatchIndexingStatus, document_ids: Sequence[str]
+) -> tuple[BatchIndexingStatus, list[str]]:
+    """``status`` reduced to ``document_ids`` (in that order), and the ids it lacks."""
+    by_id = {doc.id.lower(): doc for doc in status.documents}
+    kept = [by_id[key] for key in (i.lower() for i in document_ids) if key in by_id]
+    missing = [i for i in document_ids if i.lower() not in by_id]
+    scoped = BatchIndexingStatus(
+        dataset_id=status.dataset_id,
+        batch=status.batch,
+        documents=tuple(kept),
+        observed_at=status.observed_at,
+    )
+    return scoped, missing
+
+
+class ScopedSource:
+    """`IndexingMonitor.subscribe`, narrowed to some documents of the batch."""
+
+    def __init__(self, monitor: IndexingMonitor, document_ids: Sequence[str]) -> None:
+        self._monitor = monitor
+        self._ids = list(document_ids)
+
+    def _project(self, update: PollUpdate) -> PollUpdate:
+        if update.status is None:
+            return update
+        scoped, missing = project(update.status, self._ids)
+        if missing:
+            error = _missing_error(scoped.dataset_id, scoped.batch, missing)
+            return PollUpdate(error=error, retry_in=None, final=update.final)
+        # Final when the wanted documents are done, whatever the others in the batch do.
+        return PollUpdate(status=scoped, final=update.final or scoped.is_terminal)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+    ) -> AsyncIterator[_ProjectedQueue]:
+        async with self._monitor.subscribe(
+            dataset_id, batch, deadline=deadline, cadence=cadence
+        ) as queue:
+            yield _ProjectedQueue(queue, self._project)
+
+
+def detail_status(document: DifyDocument) -> DocumentIndexingStatus:
+    """What indexing-status would say of a document, from its detail.
+
+    The detail reports the stage a paused document stopped in (``display_status`` says
+    ``paused``, recording 16); its ``segment_count`` stands in for the counters.
+    """
+    status: IndexingStatus | str | None = document.indexing_status
+    if document.display_status == "paused":
+        status = IndexingStatus.paused
+    segments = document.segment_count or 0
+    done = status == IndexingStatus.completed
+    return DocumentIndexingStatus(
+        id=document.id,
+        indexing_status=status if status is not None else "unknown",
+        completed_at=document.completed_at,
+        error=document.error,
+        completed_segments=segments if done else 0,
+        total_segments=segments,
+    )
+
+
+Fetch = Callable[[str, float], Coroutine[Any, Any, DifyDocument]]
+
+
+class DetailSource:
+    """A poll loop over document details, shaped like `IndexingMonitor.subscribe`.
+
+    Args:
+        fetch: ``fetch(document_id, deadline)``: one detail request, no retries.
+        document_ids: The documents.
+        retry_policy: Backoff for transient failures.
+    """
+
+    def __init__(
+        self, fetch: Fetch, document_ids: Sequence[str], retry_policy: RetryPolicy
+    ) -> None:
+        self._fetch = fetch
+        self._ids = list(document_ids)
+        self._policy = retry_policy
+        self._rng = random.Random()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+    ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
+        queue: asyncio.Queue[PollUpdate] = asyncio.Queue()
+        task = asyncio.ensure_future(self._run(queue, dataset_id, batch, deadline, cadence))
+        try:
+            yield queue
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(
+        self,
+        queue: asyncio.Queue[PollUpdate],
+        dataset_id: str,
+        batch: str,
+        deadline: float,
+        cadence: Cadence,
+    ) -> None:
+        interval: float | None = None
+        failures = 0
+        last: BatchIndexingStatus | None = None
+        while True:
+            try:
+                details = await asyncio.gather(*(self._fetch(i, deadline) for i in self._ids))
+            except DifyError as error:
+                if is_transient(error) and time.monotonic() < deadline:
+                    delay = self._policy.delay(failures, error, self._rng)
+                    failures += 1
+                    queue.put_nowait(PollUpdate(error=error, retry_in=delay))
+                    await asyncio.sleep(delay)
+                    continue
+                # A deleted document does not come back: no grace period here.
+                queue.put_nowait(PollUpdate(error=error, final=True))
+                return
+            failures = 0
+            status = BatchIndexingStatus(
+                dataset_id=dataset_id,
+                batch=batch,
+                documents=tuple(detail_status(detail) for detail in details),
+            )
+            changed = last is None or last.fingerprint() != status.fingerprint()
+            last = status
+            queue.put_nowait(PollUpdate(status=status, final=status.is_terminal))
+            if status.is_terminal:
+                return
+            interval = cadence.next_interval(interval, changed)
+            await asyncio.sleep(cadence.jittered(interval, self._rng))
+
+
+def merge_statuses(
+    dataset_id: str, statuses: Sequence[BatchIndexingStatus], document_ids: Sequence[str]
+) -> BatchIndexingStatus:
+    """One status holding ``document_ids`` (in that order) from per-batch results.
+
+    ``batch`` is the batch they share, or the batches joined by commas.
+    """
+    by_id = {doc.id.lower(): doc for status in statuses for doc in status.documents}
+    batches = list(dict.fromkeys(s.batch for s in statuses if s.batch != UNKNOWN_BATCH))
+    observed = max((s.observed_at for s in statuses), default=None)
+    extra: dict[str, Any] = {"observed_at": observed} if observed is not None else {}
+    return BatchIndexingStatus(
+        dataset_id=dataset_id,
+        batch=",".join(batches) or UNKNOWN_BATCH,
+        documents=tuple(by_id[i.lower()] for i in document_ids if i.lower() in by_id),
+        **extra,
+    )
+
+
+async def gather_first_error(
+    coros: Sequence[Coroutine[Any, Any, BatchIndexingStatus]],
+) -> list[BatchIndexingStatus]:
+    """Run the waits together; the first error cancels the others and is raised."""
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            error = task.exception() if task in done else None
+            if error is not None:
+                raise error
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
