@@ -240,8 +240,9 @@ class DocumentsAPI:
         data_json = json.dumps(fields)
 
         def form() -> aiohttp.FormData:
-            # quote_fields=False: the file name goes out as raw UTF-8 (recording 11).
-            built = aiohttp.FormData(quote_fields=False)
+            # quote_fields=False: the file name goes out as raw UTF-8 (recording 11);
+            # multipart even without a file, as Dify's PATCH reads the form parts.
+            built = aiohttp.FormData(quote_fields=False, default_to_multipart=True)
             if upload is not None:
                 content, upload_name = upload
                 built.add_field("file", content, filename=upload_name)

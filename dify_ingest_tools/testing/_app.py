@@ -26,6 +26,7 @@ from ._http import (
 )
 from ._records import RequestRecord
 from ._routes import HANDLERS
+from ._routes_documents import DOCUMENT_HANDLERS
 from ._routing import match
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class Dispatcher:
                     response = await respond_with_fault(fault, request)
                 if response is None:
                     if failure is None:
-                        response = await HANDLERS[found.route](core, request, found.params)
+                        handler = HANDLERS.get(found.route) or DOCUMENT_HANDLERS[found.route]
+                        response = await handler(core, request, found.params)
                     elif failure.status == 401:
                         response = unauthorized(failure.message)
                     else:

@@ -110,5 +110,7 @@ def preflight(request: web.BaseRequest, allowed: list[str]) -> web.Response:
 
 
 def no_content() -> web.Response:
-    """The empty 204 of a successful delete."""
-    return web.Response(status=204, headers={**SERVER_HEADERS, **CORS_HEADERS})
+    """The empty 204 of a successful delete (still labelled JSON, as recorded in 09-15)."""
+    return web.Response(
+        status=204, headers={**SERVER_HEADERS, **CORS_HEADERS, "Content-Type": JSON_TYPE}
+    )

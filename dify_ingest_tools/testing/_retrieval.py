@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._state import Dataset, Document, Segment
@@ -24,6 +25,8 @@ def keyword_search(
     top_k: int,
     score_threshold: float | None,
     now: float,
+    accept: Callable[[Document], bool] | None = None,
+    include_unmatched: bool = False,
 ) -> list[Hit]:
     """Rank completed segments by the share of the query's words they contain.
 
@@ -38,6 +41,10 @@ def keyword_search(
         top_k: The maximum number of hits.
         score_threshold: Drop hits scoring below this, when not ``None``.
         now: The clock reading (documents are advanced to it first).
+        accept: Only documents it accepts are searched (disabled or archived documents,
+            metadata filters).
+        include_unmatched: Rank segments without any query word too (score 0.0), as a
+            vector index returns its nearest neighbours whatever they say.
 
     Returns:
         Hits, best first; ties keep document order, then segment order.
@@ -48,9 +55,11 @@ def keyword_search(
     hits: list[Hit] = []
     for document in dataset.documents.values():
         document.timeline.advance(now)
+        if accept is not None and not accept(document):
+            continue
         for segment in document.retrievable_segments():
             found = len(wanted & terms(segment.content))
-            if not found:
+            if not found and not include_unmatched:
                 continue
             score = found / len(wanted)
             if score_threshold is not None and score < score_threshold:

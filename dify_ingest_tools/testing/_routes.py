@@ -18,8 +18,10 @@ from aiohttp import web
 
 from ._core import Core
 from ._http import error_response, invalid_param, json_response, no_content, not_found
+from ._metadata_filter import document_filter, ranks_everything
 from ._retrieval import keyword_search
 from ._state import Dataset, Document, FileInfo
+from ._updates import document_display_status
 from ._uploads import (
     MAX_NAME_LENGTH,
     extract_text,
@@ -31,7 +33,6 @@ from ._uploads import (
 from ._validation import Payload
 from ._views import (
     dataset_json,
-    display_status,
     document_detail_json,
     document_json,
     indexing_status_json,
@@ -346,11 +347,7 @@ async def list_documents(
             matches = like_pattern(keyword).search
             documents = [d for d in documents if matches(d.name)]
         if status in DISPLAY_STATUSES:
-            documents = [
-                d
-                for d in documents
-                if display_status(d.timeline.status, d.timeline.is_paused) == status
-            ]
+            documents = [d for d in documents if document_display_status(d) == status]
         # Dify caps a page at 100 items but computes has_more as `len(items) == limit`.
         per_page = min(limit, 100)
         items = documents[(page - 1) * per_page : page * per_page]
@@ -408,6 +405,11 @@ async def delete_document(
         dataset = _dataset(core, request, params, "delete_document")
         if isinstance(dataset, web.Response):
             return dataset
+        document = dataset.documents.get(params["document_id"].lower())
+        if document is not None and document.state.archived:
+            return error_response(
+                403, "archived_document_immutable", "The archived document is not editable."
+            )
         if not store.delete_document(dataset, params["document_id"]):
             return not_found("Document Not Exists.")
         return no_content()
@@ -456,12 +458,17 @@ async def retrieve(core: Core, request: web.BaseRequest, params: dict[str, str])
         if not query:
             return invalid_param("Query or attachment_ids is required")
         now = store.clock()
+        accept = document_filter(dataset, model, now, store.epoch)
+        if isinstance(accept, web.Response):
+            return accept
         hits = keyword_search(
             dataset,
             query,
             top_k=_top_k(model, dataset),
             score_threshold=_threshold(model, dataset),
             now=now,
+            accept=accept,
+            include_unmatched=ranks_everything(dataset, model),
         )
         records = [
             record_json(hit.document, hit.segment, hit.score, store.epoch, store.account_id, now)

@@ -15,6 +15,7 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 # Werkzeug's string converter: anything without a slash (batch ids are not validated).
 _STRING = r"[^/]+"
 _DATASET = rf"/v1/datasets/(?P<dataset_id>{_UUID})"
+_DOCUMENT = rf"{_DATASET}/documents/(?P<document_id>{_UUID})"
 
 ROUTE_NAMES = (
     "create_dataset",
@@ -27,6 +28,17 @@ ROUTE_NAMES = (
     "get_document",
     "delete_document",
     "retrieve",
+    # Document maintenance (recordings 09-16, handlers in _routes_documents).
+    "update_by_text",
+    "update_by_file",
+    "document_status",
+    "metadata_fields",
+    "metadata_field",
+    "builtin_fields",
+    "builtin_action",
+    "documents_metadata",
+    "list_segments",
+    "get_segment",
 )
 
 
@@ -55,8 +67,34 @@ RULES: tuple[PathRule, ...] = (
         rf"{_DATASET}/documents/(?P<document_id>{_UUID})",
         GET="get_document",
         DELETE="delete_document",
+        PATCH="update_by_file",
     ),
     _rule(rf"{_DATASET}/(?:retrieve|hit-testing)", POST="retrieve"),
+    *(
+        _rule(
+            rf"{_DOCUMENT}/update(?:-by-|_by_)text",
+            POST="update_by_text",
+        ),
+        _rule(
+            rf"{_DOCUMENT}/update(?:-by-|_by_)file",
+            POST="update_by_file",
+        ),
+        _rule(rf"{_DATASET}/documents/status/(?P<action>{_STRING})", PATCH="document_status"),
+        _rule(rf"{_DATASET}/documents/metadata", POST="documents_metadata"),
+        _rule(rf"{_DATASET}/metadata", GET="metadata_fields", POST="metadata_fields"),
+        _rule(rf"{_DATASET}/metadata/built-in", GET="builtin_fields"),
+        _rule(rf"{_DATASET}/metadata/built-in/(?P<action>{_STRING})", POST="builtin_action"),
+        _rule(
+            rf"{_DATASET}/metadata/(?P<metadata_id>{_UUID})",
+            PATCH="metadata_field",
+            DELETE="metadata_field",
+        ),
+        _rule(rf"{_DOCUMENT}/segments", GET="list_segments"),
+        _rule(
+            rf"{_DOCUMENT}/segments/(?P<segment_id>{_UUID})",
+            GET="get_segment",
+        ),
+    ),
 )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._clock import Clock, Epoch
+from ._documents_state import DatasetMetadata, DocumentState
 from ._script import DocumentScript
 from ._text import keywords, split_segments
 from ._timeline import Leftovers, Timeline
@@ -83,6 +84,8 @@ class Document:
     previous_segments: tuple[Segment, ...]
     updated_at: float
     initial_status: str | None
+    #: Enable/disable/archive flags and metadata values (the maintenance endpoints).
+    state: DocumentState = field(default_factory=DocumentState)
 
     def retrievable_segments(self) -> tuple[Segment, ...]:
         """Segments a retrieve can return now: only completed ones (partial hits while indexing).
@@ -114,6 +117,8 @@ class Dataset:
     #: batch -> document ids, in the order they joined it.
     batches: dict[str, list[str]] = field(default_factory=dict)
     next_position: int = 1
+    #: Metadata fields and the built-in switch.
+    metadata: DatasetMetadata = field(default_factory=DatasetMetadata)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._clock import Epoch
+from ._documents_views import metadata_json, state_json
 from ._state import Dataset, Document, Segment, UploadFile
 from ._timeline import COMPLETED, ERROR
 
@@ -81,6 +82,8 @@ def document_json(
         "doc_metadata": None,
         "summary_index_status": None,
         "need_summary": False,
+        # Status actions, updates and metadata (recordings 09-16); same keys, same order.
+        **state_json(document, epoch, created_by, status=status),
     }
 
 
@@ -110,7 +113,8 @@ def document_detail_json(
 ) -> dict[str, Any]:
     """``GET .../documents/{document_id}`` (recording 08), honouring ``?metadata=``."""
     if metadata == "only":
-        return {"id": document.id, "doc_type": None, "doc_metadata": None}
+        doc_metadata = metadata_json(document, epoch, as_strings=False)
+        return {"id": document.id, "doc_type": None, "doc_metadata": doc_metadata}
     timeline = document.timeline
     stamps = timeline.stamps
     _, total = timeline.counts()
@@ -161,6 +165,7 @@ def document_detail_json(
         "doc_language": document.doc_language,
         "summary_index_status": None,
         "need_summary": False,
+        **state_json(document, epoch, created_by, as_strings=False),
     }
     if metadata == "without":
         del detail["doc_type"], detail["doc_metadata"]
