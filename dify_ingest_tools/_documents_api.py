@@ -63,6 +63,8 @@ _ACTIONS = get_args(DocumentAction)
 _METADATA_TYPES = get_args(MetadataType)
 # Dify's segment list serves at most 100 per page; `all_segments` stops after this many pages.
 _SEGMENT_PAGE = 100
+# Polls while waiting to retry a refused change: it is usually seconds away.
+_RETRY_POLL = 0.25
 _MAX_SEGMENT_PAGES = 1_000
 
 
@@ -281,8 +283,15 @@ class DocumentsAPI:
         document_id: str | Sequence[str],
         retry_unavailable: bool,
         retry_timeout: float,
+        *,
+        needs_available: bool = True,
     ) -> Any:
-        """``send()``; on "not available", wait for the document(s) and try again if asked."""
+        """``send()``; on "not available", wait for the document(s) and try again if asked.
+
+        ``needs_available``: the change needs ``display_status == available`` (updates), so
+        a disabled, archived or failed document is reported at once. Status changes only
+        wait out indexing and the short lock a previous change holds.
+        """
         if not retry_unavailable:
             return await send()
         ids = [document_id] if isinstance(document_id, str) else list(document_id)
@@ -298,14 +307,19 @@ class DocumentsAPI:
                 # Indexing-status polls are cheap and not rate limited; refused updates are.
                 try:
                     await self.wait_for_documents(
-                        dataset_id, ids, timeout=left, raise_on_error=False, not_found_grace=0
+                        dataset_id,
+                        ids,
+                        timeout=left,
+                        raise_on_error=False,
+                        not_found_grace=0,
+                        poll_interval=_RETRY_POLL,
+                        max_poll_interval=_RETRY_POLL * 8,
                     )
                 except IndexingTimeoutError as timeout:
                     error.hint = f"Still not available after {retry_timeout:g}s. {timeout}"
                     raise error from None
-                for document in await asyncio.gather(
-                    *(self.get_document(dataset_id, i) for i in ids)
-                ):
+                details = await asyncio.gather(*(self.get_document(dataset_id, i) for i in ids))
+                for document in details if needs_available else ():
                     if document.display_status not in ("available", "queuing", "indexing"):
                         error.hint = (
                             f"Document {document.id} is {document.display_status}: waiting "
@@ -737,7 +751,9 @@ class DocumentsAPI:
                 "PATCH", url, json_body={"document_ids": ids}, idempotent=True
             )
 
-        await self._retrying(send, dataset_id, ids, retry_unavailable, retry_timeout)
+        await self._retrying(
+            send, dataset_id, ids, retry_unavailable, retry_timeout, needs_available=False
+        )
 
     async def enable_documents(
         self, dataset_id: str, document_ids: Iterable[str], **options: Any
