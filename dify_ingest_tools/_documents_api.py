@@ -527,6 +527,7 @@ class DocumentsAPI:
         *,
         partial_update: bool = False,
         create_fields: bool = True,
+        fields: Mapping[str, MetadataField] | None = None,
     ) -> None:
         """Set metadata values of several documents in one request.
 
@@ -539,6 +540,8 @@ class DocumentsAPI:
             partial_update: Merge into the document's values; by default (as in Dify) the
                 given values replace the document's whole set.
             create_fields: Create missing fields; with False a missing field is a ValueError.
+            fields: The dataset's fields by name, when the caller already knows them (saves
+                the listing request).
 
         Raises:
             ValueError: A built-in field name, a boolean or nested value, a value that does
@@ -554,21 +557,24 @@ class DocumentsAPI:
                 wanted.setdefault(name, _type_of(name, value))
         if not values:
             return
-        if create_fields:
-            fields = await self.ensure_metadata_fields(dataset_id, wanted)
+        known: Mapping[str, MetadataField]
+        if fields is not None and set(wanted) <= set(fields):
+            known = fields
+        elif create_fields:
+            known = await self.ensure_metadata_fields(dataset_id, wanted)
         else:
             listing = await self.list_metadata_fields(dataset_id)
-            fields = {field.name: field for field in listing.fields}
-            missing = sorted(set(wanted) - set(fields))
-            if missing:
-                raise ValueError(f"no metadata field named {', '.join(missing)} in the dataset")
+            known = {field.name: field for field in listing.fields}
+        missing = sorted(set(wanted) - set(known))
+        if missing:
+            raise ValueError(f"no metadata field named {', '.join(missing)} in the dataset")
         operations = []
         for document_id, entries in values.items():
             metadata_list = [
                 {
-                    "id": fields[name].id,
+                    "id": known[name].id,
                     "name": name,
-                    "value": _fit(name, value, fields[name].type),
+                    "value": _fit(name, value, known[name].type),
                 }
                 for name, value in entries.items()
             ]

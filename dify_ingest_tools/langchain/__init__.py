@@ -9,6 +9,8 @@
 * `DifyKnowledgeToolkit`: the whole agent job as tools (``dify_upload_text``,
   ``dify_indexing_status``, ``dify_wait_for_indexing``, ``dify_search``,
   ``dify_list_documents``).
+* `DifyVectorStore`: the knowledge base as a `VectorStore` whose writes return once indexed
+  (works with ``langchain_core.indexing.index``).
 
 Every component takes ``api_key`` / ``base_url`` (or ``DIFY_API_KEY`` /
 ``DIFY_API_BASE_URL``), or ``client=`` (an `AsyncDifyKnowledgeClient` for async use only, or
@@ -36,6 +38,7 @@ from .toolkit import (
     DifyUploadTextTool,
 )
 from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
+from .vectorstores import DifyVectorStore
 
 __all__ = [
     "CUSTOM_EVENT_NAMES",
@@ -48,6 +51,7 @@ __all__ = [
     "DifyRetriever",
     "DifySearchTool",
     "DifyUploadTextTool",
+    "DifyVectorStore",
     "DifyWaitForIndexingTool",
     "custom_event_name",
 ]
