@@ -9,6 +9,8 @@ Install with ``pip install "dify-ingest-tools[llama-index]"``.
   ``IngestionPipeline`` (``run`` and ``arun``) that upload nodes and wait for Dify to index them.
 * `DifyIndexingEvent` and its subclasses: instrumentation events for every wait's progress.
 * `DifyRetriever`: retrieval that first waits for pending uploads.
+* `DifyIndex`: the knowledge base as a managed index (like ``LlamaCloudIndex``) whose writes
+  return once Dify has indexed them; ``refresh_ref_docs`` skips unchanged sources.
 
 Give them all the same client (``client=DifyKnowledgeClient(...)``): the retriever then knows
 what the uploader sent, and every wait shares one session and one set of poll loops.
@@ -31,6 +33,7 @@ from .events import (
     DifyIndexingStalledEvent,
     DifyPartialResultsEvent,
 )
+from .managed import DifyIndex, DifyIndexRetriever
 from .retrievers import DifyRetriever
 from .toolkit import DifyKnowledgeToolSpec
 from .tools import DifyIndexingToolSpec, DifyToolError
@@ -40,6 +43,8 @@ __all__ = [
     "DifyBatchIndexingEvent",
     "DifyDocumentIndexingEvent",
     "DifyDocumentUploader",
+    "DifyIndex",
+    "DifyIndexRetriever",
     "DifyIndexingEvent",
     "DifyIndexingProgressEvent",
     "DifyIndexingRetryEvent",

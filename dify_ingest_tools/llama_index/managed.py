@@ -1,0 +1,505 @@
+"""`DifyIndex`: a Dify knowledge base as a LlamaIndex managed index, read-after-write.
+
+Like ``LlamaCloudIndex``, Dify parses, chunks and embeds server-side; this index sends whole
+documents and, by default, returns from every write only once Dify has indexed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.data_structs.data_structs import IndexDict
+from llama_index.core.indices.managed.base import BaseManagedIndex
+from llama_index.core.schema import (
+    BaseNode,
+    Document,
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
+from llama_index.core.storage.docstore.types import RefDocInfo
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+from pydantic import SecretStr
+
+from .._inputs import check_dataset_id
+from .._store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
+from ..client import AsyncDifyKnowledgeClient
+from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
+
+__all__ = ["DifyIndex", "DifyIndexRetriever"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+SourceKey = str | Callable[[Document], str]
+#: Metadata keys that name a document's source file, in order of preference (what
+#: ``SimpleDirectoryReader`` sets on every page of a file).
+SOURCE_KEYS = ("file_path", "file_name")
+_REF_DOCS = "ref_docs"
+
+
+def _fit_key(key: str) -> str:
+    """A Dify name for ``key``: itself, or a shortened form with a hash when too long."""
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[: MAX_KEY_LENGTH - 17]}~{digest}"
+
+
+class DifyIndex(HoldsClient, BaseManagedIndex):
+    """A Dify knowledge base as a LlamaIndex ``BaseManagedIndex`` (like ``LlamaCloudIndex``).
+
+    One Dify document per **source**: documents that share a source file (the pages of a
+    PDF, from ``SimpleDirectoryReader``: same ``file_path``) are joined into one Dify
+    document named after it; a document without a file is its own source (``doc_id``).
+    Writing a source again updates that Dify document in place. Each Dify document keeps
+    the ``doc_id`` and ``hash`` of the documents it holds, so `refresh_ref_docs` skips
+    unchanged sources without uploading anything.
+
+    Writes (``from_documents``, ``insert``, ``update_ref_doc``, ``refresh_ref_docs``) return
+    once Dify has indexed what they wrote (``wait=True``); with ``wait=False`` they return at
+    once and this index's retrievers first wait for those writes.
+
+    Example:
+        >>> index = DifyIndex.from_documents(docs, dataset_id=ds, client=client)  # doctest: +SKIP
+        >>> index.as_query_engine(llm=llm).query("What is the refund policy?")  # doctest: +SKIP
+
+    Args:
+        dataset_id: The knowledge base UUID (it must exist).
+        client: A `DifyKnowledgeClient` (sync and async) or an `AsyncDifyKnowledgeClient`
+            (async methods only); otherwise one is built from ``api_key`` / ``base_url``.
+        api_key: The Knowledge API key (default ``DIFY_API_KEY``).
+        base_url: The API root ending in ``/v1`` (default ``DIFY_API_BASE_URL``).
+        source_key: What groups documents into one Dify document: a metadata key, a
+            function of the document, or None (``file_path``, else ``file_name``, else the
+            document's own id).
+        wait: Return from writes only once Dify has indexed them.
+        show_progress: Draw progress bars while waiting.
+        timeout: Seconds a write's wait may take.
+        poll_interval: First gap between status polls.
+        max_poll_interval: Longest gap between polls.
+        stall_timeout: Fail a wait when nothing changes for this long (None: off).
+        indexing_technique: For creates (by default the dataset's own).
+        process_rule: Dify chunking rules (default automatic).
+        cache_ttl: Seconds a Dify document's metadata is trusted for search results.
+        callback_manager: LlamaIndex's callback manager.
+    """
+
+    def __init__(
+        self,
+        dataset_id: str,
+        *,
+        client: AnyClient | None = None,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        source_key: SourceKey | None = None,
+        wait: bool = True,
+        show_progress: bool = False,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stall_timeout: float | None = None,
+        indexing_technique: str | None = None,
+        process_rule: Mapping[str, Any] | None = None,
+        cache_ttl: float | None = 300.0,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.dataset_id = check_dataset_id(dataset_id)
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        self._bridge, self._owns_client = connect(client, api_key, base_url)
+        self.source_key = source_key
+        self.wait = wait
+        self.wait_options: dict[str, Any] = {
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+            "max_poll_interval": max(poll_interval, max_poll_interval),
+            "stall_timeout": stall_timeout,
+        }
+        self._core = StoreCore(
+            dataset_id,
+            key_is_id=True,
+            indexing_technique=indexing_technique,
+            process_rule=process_rule,
+            cache_ttl=cache_ttl,
+        )
+        super().__init__(
+            index_struct=IndexDict(),
+            show_progress=show_progress,
+            callback_manager=callback_manager,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dataset_id={self.dataset_id!r})"
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_documents(  # type: ignore[override]
+        cls,
+        documents: Sequence[Document],
+        *,
+        dataset_id: str,
+        wait: bool = True,
+        show_progress: bool = True,
+        **kwargs: Any,
+    ) -> DifyIndex:
+        """Write ``documents`` to the knowledge base and return the index over it.
+
+        Returns once Dify has indexed them (``wait=True``). Other keyword arguments are the
+        constructor's (``client``, ``api_key``, ``source_key``, ``timeout``, ...).
+        """
+        index = cls(dataset_id, wait=wait, show_progress=show_progress, **kwargs)
+        index.insert_documents(documents)
+        return index
+
+    @classmethod
+    async def afrom_documents(
+        cls,
+        documents: Sequence[Document],
+        *,
+        dataset_id: str,
+        wait: bool = True,
+        show_progress: bool = True,
+        **kwargs: Any,
+    ) -> DifyIndex:
+        """Async `from_documents`."""
+        index = cls(dataset_id, wait=wait, show_progress=show_progress, **kwargs)
+        await index.ainsert_documents(documents)
+        return index
+
+    # -- mapping documents ------------------------------------------------------------------
+
+    def _source_of(self, document: Document) -> str:
+        if callable(self.source_key):
+            key = str(self.source_key(document))
+        elif self.source_key is not None:
+            value = document.metadata.get(self.source_key)
+            key = str(value) if value not in (None, "") else document.doc_id
+        else:
+            key = next(
+                (str(document.metadata[k]) for k in SOURCE_KEYS if document.metadata.get(k)),
+                document.doc_id,
+            )
+        return _fit_key(key)
+
+    def _group(self, documents: Sequence[Document]) -> dict[str, list[Document]]:
+        groups: dict[str, list[Document]] = {}
+        for document in documents:
+            groups.setdefault(self._source_of(document), []).append(document)
+        return groups
+
+    @staticmethod
+    def _stored(key: str, members: Sequence[Document]) -> StoredDocument:
+        return StoredDocument(
+            key=key,
+            id=key,
+            text="\n\n".join(member.get_content() for member in members),
+            metadata=dict(members[0].metadata),
+            manifest={_REF_DOCS: {member.doc_id: member.hash for member in members}},
+        )
+
+    def _options(self, relay: EventRelay) -> dict[str, Any]:
+        options = {**self.wait_options, "on_event": relay}
+        if self._show_progress:
+            options["progress"] = True
+        return options
+
+    def _write(self, documents: Sequence[Document], relay: EventRelay) -> Work[list[bool]]:
+        """Upsert every source of ``documents``; ``refresh``-style result per document."""
+        groups = self._group(documents)
+
+        async def work(client: AsyncDifyKnowledgeClient) -> list[bool]:
+            stored = [self._stored(key, members) for key, members in groups.items()]
+            await self._core.write(
+                client, stored, wait=self.wait, wait_options=self._options(relay)
+            )
+            return [True] * len(documents)
+
+        return work
+
+    def _refresh(self, documents: Sequence[Document], relay: EventRelay) -> Work[list[bool]]:
+        groups = self._group(documents)
+
+        async def work(client: AsyncDifyKnowledgeClient) -> list[bool]:
+            found = await self._core.resolve_ids(client, list(groups))
+            knowns = await asyncio.gather(*(self._core.known(client, d) for d in found.values()))
+            by_key = {known.key: known for known in knowns if known is not None}
+            changed = {
+                key
+                for key, members in groups.items()
+                if _hashes(by_key.get(key)) != {m.doc_id: m.hash for m in members}
+            }
+            stored = [self._stored(key, groups[key]) for key in groups if key in changed]
+            if stored:
+                await self._core.write(
+                    client, stored, wait=self.wait, wait_options=self._options(relay)
+                )
+            return [self._source_of(document) in changed for document in documents]
+
+        return work
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def insert_documents(self, documents: Sequence[Document], **kwargs: Any) -> None:
+        """Write these documents (grouped by source) and wait for Dify to index them."""
+        with self._callback_manager.as_trace("insert"):
+            self._bridge.call(self._write(documents, EventRelay(None)))
+
+    async def ainsert_documents(self, documents: Sequence[Document], **kwargs: Any) -> None:
+        """Async `insert_documents`."""
+        relay = EventRelay(asyncio.get_running_loop())
+        with self._callback_manager.as_trace("insert"):
+            await self._bridge.acall(self._write(documents, relay))
+
+    def insert(self, document: Document, **insert_kwargs: Any) -> None:
+        """Write one document as its source's Dify document (replacing what it held)."""
+        self.insert_documents([document])
+
+    async def ainsert(self, document: Document, **insert_kwargs: Any) -> None:
+        """Async `insert`."""
+        await self.ainsert_documents([document])
+
+    def _insert(self, nodes: Sequence[BaseNode], **insert_kwargs: Any) -> None:
+        """Nodes are sent as documents: Dify does its own chunking."""
+        self.insert_documents([_as_document(node) for node in nodes])
+
+    def update_ref_doc(self, document: Document, **update_kwargs: Any) -> None:
+        """Replace the Dify document of this document's source (updated in place)."""
+        with self._callback_manager.as_trace("update"):
+            self._bridge.call(self._write([document], EventRelay(None)))
+
+    async def aupdate_ref_doc(self, document: Document, **update_kwargs: Any) -> None:
+        """Async `update_ref_doc`."""
+        relay = EventRelay(asyncio.get_running_loop())
+        with self._callback_manager.as_trace("update"):
+            await self._bridge.acall(self._write([document], relay))
+
+    def refresh_ref_docs(self, documents: Sequence[Document], **update_kwargs: Any) -> list[bool]:
+        """Write only the sources whose documents changed (by ``doc_id`` and ``hash``).
+
+        Returns, per input document, whether its source was written.
+        """
+        with self._callback_manager.as_trace("refresh"):
+            return self._bridge.call(self._refresh(documents, EventRelay(None)))
+
+    async def arefresh_ref_docs(
+        self, documents: Sequence[Document], **update_kwargs: Any
+    ) -> list[bool]:
+        """Async `refresh_ref_docs`."""
+        relay = EventRelay(asyncio.get_running_loop())
+        with self._callback_manager.as_trace("refresh"):
+            return await self._bridge.acall(self._refresh(documents, relay))
+
+    def _delete(self, ref_doc_id: str, raise_if_not_found: bool) -> Work[None]:
+        async def work(client: AsyncDifyKnowledgeClient) -> None:
+            keys = [
+                known.key
+                for known in await self._core.scan_known(client)
+                if ref_doc_id == known.key or ref_doc_id in _hashes(known)
+            ]
+            deleted = await self._core.delete(client, keys) if keys else 0
+            if not deleted:
+                message = f"no Dify document holds ref_doc_id {ref_doc_id!r}"
+                if raise_if_not_found:
+                    raise ValueError(message)
+                logger.warning("%s in dataset %s", message, self.dataset_id)
+
+        return work
+
+    def delete_ref_doc(
+        self,
+        ref_doc_id: str,
+        delete_from_docstore: bool = False,
+        raise_if_not_found: bool = False,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Delete the Dify document holding this document (its whole source).
+
+        An unknown id logs a warning, or raises ValueError with ``raise_if_not_found``.
+        """
+        self._bridge.call(self._delete(ref_doc_id, raise_if_not_found))
+
+    async def adelete_ref_doc(
+        self,
+        ref_doc_id: str,
+        delete_from_docstore: bool = False,
+        raise_if_not_found: bool = False,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Async `delete_ref_doc`."""
+        await self._bridge.acall(self._delete(ref_doc_id, raise_if_not_found))
+
+    @property
+    def ref_doc_info(self) -> dict[str, RefDocInfo]:
+        """Every document this kind of index wrote to the knowledge base (no node ids)."""
+
+        async def work(client: AsyncDifyKnowledgeClient) -> dict[str, RefDocInfo]:
+            info: dict[str, RefDocInfo] = {}
+            for known in await self._core.scan_known(client):
+                for ref_doc_id in _hashes(known) or {known.key: ""}:
+                    info[ref_doc_id] = RefDocInfo(node_ids=[], metadata=dict(known.metadata))
+            return info
+
+        return self._bridge.call(work)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def as_retriever(self, **kwargs: Any) -> BaseRetriever:
+        """A retriever over the knowledge base.
+
+        Args:
+            similarity_top_k: Number of chunks (default 4).
+            filters: LlamaIndex ``MetadataFilters`` (mapped to Dify metadata filters).
+            score_threshold: Drop chunks scoring below this.
+            retrieval_model: Dify's retrieval settings (``search_method``, ...).
+
+        Other keyword arguments (what ``as_query_engine`` passes along) are ignored.
+        """
+        return DifyIndexRetriever(
+            self,
+            similarity_top_k=kwargs.get("similarity_top_k") or 4,
+            filters=kwargs.get("filters"),
+            score_threshold=kwargs.get("score_threshold"),
+            retrieval_model=kwargs.get("retrieval_model"),
+            callback_manager=self._callback_manager,
+        )
+
+    def _search(
+        self,
+        query: str,
+        top_k: int,
+        filters: Mapping[str, Any] | None,
+        score_threshold: float | None,
+        retrieval_model: Mapping[str, Any] | None,
+        relay: EventRelay,
+    ) -> Work[list[Hit]]:
+        async def work(client: AsyncDifyKnowledgeClient) -> list[Hit]:
+            if self._core.pending:
+                await self._core.gate(client, {**self.wait_options, "on_event": relay})
+            return await self._core.search(
+                client,
+                query,
+                k=top_k,
+                score_threshold=score_threshold,
+                filter=filters,
+                retrieval_model=retrieval_model,
+            )
+
+        return work
+
+
+class DifyIndexRetriever(BaseRetriever):
+    """The retriever of a `DifyIndex`: Dify's chunks, with their source's metadata.
+
+    Each hit is a ``TextNode`` with the chunk's text, the segment id as ``id_``, the
+    source's metadata, and a ``SOURCE`` relationship to the first document of the source.
+    """
+
+    def __init__(
+        self,
+        index: DifyIndex,
+        *,
+        similarity_top_k: int = 4,
+        filters: MetadataFilters | Mapping[str, Any] | None = None,
+        score_threshold: float | None = None,
+        retrieval_model: Mapping[str, Any] | None = None,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
+        if similarity_top_k < 1:
+            raise ValueError("similarity_top_k must be >= 1")
+        super().__init__(callback_manager=callback_manager)
+        self._index = index
+        self.similarity_top_k = similarity_top_k
+        self.filters = _dify_filter(filters)
+        self.score_threshold = score_threshold
+        self.retrieval_model = dict(retrieval_model) if retrieval_model is not None else None
+
+    def _work(self, query: str, relay: EventRelay) -> Work[list[Hit]]:
+        return self._index._search(
+            query,
+            self.similarity_top_k,
+            self.filters,
+            self.score_threshold,
+            self.retrieval_model,
+            relay,
+        )
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self._index._bridge.call(self._work(query_bundle.query_str, EventRelay(None)))
+        return [_node(hit) for hit in hits]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        relay = EventRelay(asyncio.get_running_loop())
+        hits = await self._index._bridge.acall(self._work(query_bundle.query_str, relay))
+        return [_node(hit) for hit in hits]
+
+
+def _hashes(known: Known | None) -> dict[str, str]:
+    if known is None:
+        return {}
+    found = known.manifest.get(_REF_DOCS)
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _as_document(node: BaseNode) -> Document:
+    return Document(
+        text=node.get_content(),
+        metadata=dict(node.metadata),
+        id_=node.ref_doc_id or node.node_id,
+    )
+
+
+def _node(hit: Hit) -> NodeWithScore:
+    node = TextNode(text=hit.content, metadata=dict(hit.document.metadata))
+    if hit.segment_id:
+        node.id_ = hit.segment_id
+    source = next(iter(_hashes(hit.document)), hit.document.id)
+    node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=source)
+    return NodeWithScore(node=node, score=hit.score)
+
+
+_OPERATORS: dict[FilterOperator, str] = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.TEXT_MATCH: "$contains",
+    FilterOperator.CONTAINS: "$contains",
+}
+
+
+def _dify_filter(filters: MetadataFilters | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """LlamaIndex ``MetadataFilters`` as the filter dict the store core translates."""
+    if filters is None or isinstance(filters, Mapping):
+        return filters
+    clauses: list[dict[str, Any]] = []
+    for item in filters.filters:
+        if not isinstance(item, MetadataFilter):
+            raise ValueError("Dify filters on one level only: nested MetadataFilters")
+        operator = _OPERATORS.get(item.operator)
+        if operator is None:
+            raise ValueError(f"Dify metadata filters cannot express {item.operator.value!r}")
+        clauses.append({item.key: {operator: item.value}})
+    if filters.condition == FilterCondition.NOT:
+        raise ValueError("Dify metadata filters cannot negate a group of filters")
+    key = "$or" if filters.condition == FilterCondition.OR else "$and"
+    return {key: clauses}
