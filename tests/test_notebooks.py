@@ -90,6 +90,20 @@ EXPECTED: dict[str, list[str]] = {
         "Agent: Here is what Dify says: Batch",
         "All closed.",
     ],
+    "04_sync_and_update.ipynb": [
+        "Using the Dify simulator",
+        "'num_added': 3, 'num_updated': 0, 'num_skipped': 0, 'num_deleted': 0}",
+        "refunds.md -> Refunds: ask within 30 days",  # searchable when index() returns
+        "'num_added': 0, 'num_updated': 0, 'num_skipped': 3, 'num_deleted': 0} | requests: "
+        "{'creates': 0, 'updates': 0, 'deletes': 0}",  # the second sync uploads nothing
+        "{'creates': 0, 'updates': 1, 'deletes': 0}",  # the edit: one update in place
+        "shipping.md -> Shipping: express parcels",
+        "{'creates': 0, 'updates': 0, 'deletes': 1}",  # the removed file
+        "warranty hits: []",
+        "sources: ['shipping.md']",  # DifyIndex's query engine
+        "deleted: 2",
+        "All closed.",
+    ],
 }
 
 #: Text each notebook's outputs must contain against a real server (whatever it indexes).
