@@ -47,6 +47,7 @@ def test_the_public_names() -> None:
         "DifyRetriever",
         "DifySearchTool",
         "DifyUploadTextTool",
+        "DifyVectorStore",
         "DifyWaitForIndexingTool",
         "custom_event_name",
     }
