@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._filters import metadata_conditions
-from .errors import DifyNotFoundError
+from .errors import DifyDocumentNotAvailableError, DifyNotFoundError
 from .models import CreatedDocument, DifyDocument, RetrievedChunk
 from .models_documents import BUILT_IN_METADATA_FIELDS, MetadataEntry, MetadataField
 
@@ -344,6 +344,12 @@ class StoreCore:
                 if error.resource != "document":
                     raise
                 self._forget(existing)  # deleted meanwhile by someone else: create it again
+            except DifyDocumentNotAvailableError:
+                # A document whose indexing failed cannot be updated, but a create under its
+                # name re-indexes it (same document, new batch); anything else is reported.
+                detail = await client.get_document(self.dataset_id, existing)
+                if detail.display_status != "error":
+                    raise
         created = await client.create_document_by_text(
             self.dataset_id,
             document.key,

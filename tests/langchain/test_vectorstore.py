@@ -19,6 +19,7 @@ from langchain_core.indexing import InMemoryRecordManager, aindex, index
 
 from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
+    DifyDocumentNotAvailableError,
     DifyKnowledgeClient,
     IndexingFailedError,
 )
@@ -266,6 +267,33 @@ def test_failed_indexing_is_raised_from_add(served: Served) -> None:
     store = served.store()
     with pytest.raises(IndexingFailedError, match="splitter broke"):
         store.add_texts(["Will fail."], ids=["bad"])
+    store.close()
+
+
+def test_a_failed_document_is_replaced_by_adding_its_id_again(served: Served) -> None:
+    served.sim.script("flaky", DocumentScript(fail_at="parsing", error="parser broke"))
+    store = served.store()
+    with pytest.raises(IndexingFailedError):
+        store.add_texts(["First try."], ids=["flaky"])
+    served.sim.script("flaky", None)
+    # Dify refuses to update a failed document; a create under its name re-indexes it.
+    assert store.add_texts(["Second try."], ids=["flaky"]) == ["flaky"]
+    assert served.writes() == {"creates": 2, "updates": 0, "deletes": 0}
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        assert len(client.list_documents(served.dataset_id).data) == 1
+    [doc] = store.get_by_ids(["flaky"])
+    assert doc.page_content == "Second try."
+    store.close()
+
+
+def test_an_archived_document_is_not_silently_replaced(served: Served) -> None:
+    store = served.store()
+    store.add_texts(["Kept."], ids=["kept"])
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        [item] = client.list_documents(served.dataset_id).data
+        client.archive_documents(served.dataset_id, [item.id])
+    with pytest.raises(DifyDocumentNotAvailableError, match="archived"):
+        store.add_texts(["Replaced?"], ids=["kept"])
     store.close()
 
 
