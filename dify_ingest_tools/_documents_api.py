@@ -91,10 +91,12 @@ class DocumentsAPI:
 
     @property
     def _document_batches(self) -> OrderedDict[tuple[str, str], str]:
-        batches: OrderedDict[tuple[str, str], str] | None = self.__dict__.get("_h7_batches")
+        batches: OrderedDict[tuple[str, str], str] | None = self.__dict__.get(
+            "_document_batch_memory"
+        )
         if batches is None:
             batches = OrderedDict()
-            self.__dict__["_h7_batches"] = batches
+            self.__dict__["_document_batch_memory"] = batches
         return batches
 
     def _note_batch(self, dataset_id: str, document_id: str, batch: str) -> None:
