@@ -49,6 +49,7 @@ from .progress import ProgressBars
 from .waiting import WaitKwargs, WaitOptions
 
 if TYPE_CHECKING:
+    from ._doc_names import DocumentNames
     from ._policy import RetryPolicy
     from ._transport import Transport
     from .client import FileInput
@@ -73,6 +74,7 @@ class DocumentsAPI:
 
     if TYPE_CHECKING:
         _transport: Transport
+        _doc_names: DocumentNames
         retry_policy: RetryPolicy
         retry_creates: bool
 
@@ -276,6 +278,7 @@ class DocumentsAPI:
                 method,
             ) from None
         self._note_batch(dataset_id, updated.document_id, updated.batch)
+        self._doc_names.forget(dataset_id, updated.document_id)  # a rename shows at once
         return cast(UpdatedDocument, updated)
 
     async def _retrying(
@@ -588,6 +591,9 @@ class DocumentsAPI:
         await self._transport.json(
             "POST", url, json_body={"operation_data": operations}, idempotent=True
         )
+        for document_id in values:
+            # Retrieval joins names and metadata from a cache: drop what just changed.
+            self._doc_names.forget(dataset_id, document_id)
 
     async def get_document_metadata(self, dataset_id: str, document_id: str) -> list[MetadataEntry]:
         """A document's metadata entries, built-in ones included (``?metadata=only``).

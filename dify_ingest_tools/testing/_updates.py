@@ -9,7 +9,6 @@ longer retrieved) and queues the document again (recordings 09, 10).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -30,17 +29,6 @@ def document_display_status(document: Document) -> str:
         if not document.state.enabled:
             return "disabled"
     return shown
-
-
-def name_matches(name: str, keyword: str) -> bool:
-    """The list's ``keyword`` filter: SQL ``LIKE '%keyword%'``, case-sensitive (15).
-
-    ``%`` and ``_`` keep their wildcard meaning: ``keyword=%`` matched every document.
-    """
-    pattern = "".join(
-        ".*" if char == "%" else "." if char == "_" else re.escape(char) for char in keyword
-    )
-    return re.search(pattern, name, re.DOTALL) is not None
 
 
 def update_in_place(
