@@ -15,17 +15,21 @@ leak into an attribute.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
 from ._version import __version__
+from .errors import scrub
 
 if TYPE_CHECKING:
     from .events import IndexingEvent
+    from .models import BatchIndexingStatus
 
 __all__ = ["AttemptSpan", "Telemetry", "WaitSpan", "url_template"]
 
@@ -35,6 +39,9 @@ _SCOPE = "dify_ingest_tools"
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _POLL_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200)
+_TEMPLATE_CACHE_SIZE = 4096
+# Server text in span events (document errors) is cut to this, as in exceptions.
+_TEXT_LIMIT = 1000
 
 # After these path segments comes an id; the name is what the template shows instead.
 _ID_AFTER = {
@@ -94,13 +101,14 @@ def url_template(path: str) -> str:
     return "/".join(out)
 
 
-def _load_api() -> tuple[Any, Any] | None:
+def _load_api() -> tuple[Any, Any, Any] | None:
     try:
         trace = importlib.import_module("opentelemetry.trace")
         metrics = importlib.import_module("opentelemetry.metrics")
+        context = importlib.import_module("opentelemetry.context")
     except ImportError:
         return None
-    return trace, metrics
+    return trace, metrics, context
 
 
 @dataclass(eq=False)
@@ -136,10 +144,12 @@ class Telemetry:
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         api = _load_api()
         self.enabled = api is not None
+        self._templates: dict[str, str] = {}
         if api is None:
             return
-        trace, metrics = api
+        trace, metrics, context = api
         self._trace = trace
+        self._context = context
         self._client_kind = trace.SpanKind.CLIENT
         self._internal_kind = trace.SpanKind.INTERNAL
         self._error = trace.Status(trace.StatusCode.ERROR)
@@ -182,7 +192,12 @@ class Telemetry:
         """Open the CLIENT span of one attempt (a child of the caller's current span)."""
         if not self.enabled:
             return None
-        template = url_template(url.path)
+        path = url.path
+        template = self._templates.get(path)
+        if template is None:
+            if len(self._templates) >= _TEMPLATE_CACHE_SIZE:
+                self._templates.clear()
+            template = self._templates[path] = url_template(path)
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "server.address": url.host or "",
@@ -243,13 +258,24 @@ class Telemetry:
 
     # -- waits --------------------------------------------------------------------------------
 
-    def start_wait(self, dataset_id: str, batch: str, name: str) -> WaitSpan | None:
-        """Open the INTERNAL span of one wait (``dify.wait_for_indexing`` and friends)."""
+    def start_wait(
+        self, dataset_id: str, batch: str, name: str = "dify.wait_for_indexing"
+    ) -> WaitSpan | None:
+        """Open the INTERNAL span of one wait (not yet current: see `current`)."""
         if not self.enabled:
             return None
         attributes = {"dify.dataset_id": dataset_id, "dify.batch": batch}
         span = self._tracer.start_span(name, kind=self._internal_kind, attributes=attributes)
         return WaitSpan(span=span, started=time.perf_counter())
+
+    @contextlib.contextmanager
+    def current(self, wait: WaitSpan) -> Iterator[None]:
+        """Make the wait's span the current one for the block (attach, then detach)."""
+        token = self._context.attach(self._trace.set_span_in_context(wait.span))
+        try:
+            yield
+        finally:
+            self._context.detach(token)
 
     def wait_event(self, wait: WaitSpan | None, event: IndexingEvent) -> None:
         """Add an `IndexingEvent` to the wait's span as a span event."""
@@ -263,9 +289,10 @@ class Telemetry:
         if event.document is not None:
             attributes["dify.document_id"] = event.document.id
             attributes["dify.indexing_status"] = str(event.document.indexing_status)
+            if event.document.error:
+                attributes["dify.document_error"] = scrub(event.document.error, _TEXT_LIMIT)
         if event.error is not None:
-            # Server text reaches events already bounded and redacted (see errors.py).
-            attributes["dify.error"] = event.error
+            attributes["dify.error"] = scrub(event.error, _TEXT_LIMIT)
         if event.error_type is not None:
             attributes["error.type"] = event.error_type
         if event.retry_in is not None:
@@ -273,17 +300,22 @@ class Telemetry:
         wait.span.add_event(event.kind, attributes=attributes)
 
     def end_wait(
-        self, wait: WaitSpan | None, verdict: str, error: BaseException | None = None
+        self,
+        wait: WaitSpan | None,
+        *,
+        status: BatchIndexingStatus | None = None,
+        error: BaseException | None = None,
     ) -> None:
         """Close a wait's span with its verdict, poll count and duration; record metrics."""
         if wait is None:
             return
         elapsed = time.perf_counter() - wait.started
+        verdict = _verdict(status, error)
         span = wait.span
         span.set_attribute("dify.wait.verdict", verdict)
         span.set_attribute("dify.wait.polls", wait.polls)
         span.set_attribute("dify.wait.duration", elapsed)
-        if error is not None:
+        if error is not None and verdict not in ("cancelled", "abandoned"):
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(self._error)
         span.end()
@@ -303,7 +335,11 @@ def _error_type(status: int | None, error: BaseException | None) -> str | None:
 
 def _outcome(status: int | None, error: BaseException | None) -> str:
     if status is None:
-        return "timeout" if isinstance(error, TimeoutError) else "connection_error"
+        if isinstance(error, TimeoutError):
+            return "timeout"
+        if error is not None and not isinstance(error, Exception):
+            return "cancelled"  # CancelledError, KeyboardInterrupt: the caller gave up
+        return "connection_error"
     if status == 429:
         return "rate_limited"
     if status >= 500:
@@ -315,14 +351,17 @@ def _outcome(status: int | None, error: BaseException | None) -> str:
     return "ok"
 
 
-def verdict_for(error: BaseException | None, completed: bool) -> str:
-    """The verdict a wait span records, from how the wait ended."""
+def _verdict(status: BatchIndexingStatus | None, error: BaseException | None) -> str:
+    """How a wait ended, in one low-cardinality word."""
     if error is None:
-        return "ready" if completed else "terminal"
-    name = type(error).__name__
+        if status is not None and status.is_completed:
+            return "ready"
+        return "failed" if status is not None and status.is_failed else "terminal"
+    if isinstance(error, GeneratorExit):
+        return "abandoned"  # a watch the caller stopped reading
     return {
         "IndexingFailedError": "failed",
         "IndexingTimeoutError": "timeout",
         "IndexingStalledError": "stalled",
         "CancelledError": "cancelled",
-    }.get(name, "error")
+    }.get(type(error).__name__, "error")

@@ -23,6 +23,7 @@ from ._budget import KnowledgeCooldown, RequestBudget, counts_against_knowledge_
 from ._config import public_url
 from ._inputs import check_number
 from ._policy import RetryPolicy
+from ._telemetry import Telemetry
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
@@ -82,7 +83,9 @@ class Transport:
         budget: RequestBudget | None,
         session: aiohttp.ClientSession | None,
         call_timeout: float | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         self.call_timeout = (
             check_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
@@ -207,9 +210,12 @@ class Transport:
             if left < self.timeout:
                 timeout = aiohttp.ClientTimeout(total=left)
             if self.budget is not None:
+                queued = self.clock()
                 await self.budget.acquire(deadline)
+                self.telemetry.record_budget_wait(self.clock() - queued, "budget")
+            span = self.telemetry.start_attempt(method, url, attempt)
             try:
-                raw = await self._attempt(
+                status, raw = await self._attempt(
                     session,
                     method,
                     url,
@@ -218,8 +224,15 @@ class Transport:
                     params=params,
                     timeout=timeout,
                 )
-                return decode(raw)
+                result = decode(raw)
             except DifyError as error:
+                self.telemetry.end_attempt(
+                    span,
+                    status=error.status if isinstance(error, DifyAPIError) else None,
+                    # An HTTP error status is its own error.type; anything else is named.
+                    error=None if _is_http_error(error) else error,
+                    rate_limited=isinstance(error, DifyRateLimitError),
+                )
                 delay = self._cool_down_after(error)
                 if not self.retry_policy.should_retry(
                     attempt, error, idempotent=idempotent and retry
@@ -240,6 +253,12 @@ class Transport:
                     delay,
                 )
                 await self.sleep(delay)
+            except BaseException as error:  # cancelled mid-attempt: the span still ends
+                self.telemetry.end_attempt(span, error=error)
+                raise
+            else:
+                self.telemetry.end_attempt(span, status=status)
+                return result
 
     def _cool_down_after(self, error: DifyError) -> float | None:
         """After Dify Cloud's 403 rate limit, pause the client's counted requests; the pause."""
@@ -274,6 +293,7 @@ class Transport:
                 left,
             )
             await self.sleep(left)
+            self.telemetry.record_budget_wait(left, "cooldown")
 
     async def _attempt(
         self,
@@ -285,7 +305,8 @@ class Transport:
         data: aiohttp.FormData | aiohttp.MultipartWriter | None,
         params: Mapping[str, str] | None,
         timeout: aiohttp.ClientTimeout,
-    ) -> bytes:
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange: ``(status, body)`` of a 2xx answer, else a typed error."""
         started = self.clock()
         try:
             async with session.request(
@@ -345,7 +366,7 @@ class Transport:
             )
         if _is_html(headers.get("Content-Type", "")):
             raise not_json(raw, url, method, status)
-        return raw
+        return status, raw
 
     async def json(self, method: str, url: URL, **kwargs: Any) -> Any:
         """`request`, then decode the JSON body (None for an empty body, e.g. a 204)."""
@@ -396,6 +417,11 @@ class Transport:
 
 def _raw(body: bytes) -> bytes:
     return body
+
+
+def _is_http_error(error: DifyError) -> bool:
+    """An error status from the server (its code is the span's ``error.type``)."""
+    return isinstance(error, DifyAPIError) and error.status >= 400
 
 
 def _too_large(message: str, status: int, url: URL, method: str) -> DifyResponseError:

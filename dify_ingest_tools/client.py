@@ -34,6 +34,7 @@ from ._inputs import (
 from ._multipart import check_document_name, check_file_name, file_form
 from ._policy import RetryPolicy
 from ._status_body import parse_status_body
+from ._telemetry import Telemetry
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Transport,
@@ -102,6 +103,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             spread evenly; a number or a Dify Cloud plan preset (``"sandbox"`` = 10,
             ``"professional"`` = 100, ``"team"`` = 1000). None means no budget.
         max_concurrency: At most this many status polls in flight at once (the monitor's cap).
+        tracer_provider: An OpenTelemetry ``TracerProvider`` for this client's spans instead
+            of the global one (see "Tracing and metrics" in the README).
+        meter_provider: An OpenTelemetry ``MeterProvider`` for its metrics, likewise.
     """
 
     def __init__(
@@ -120,6 +124,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         requests_per_minute: float | str | None = None,
         max_concurrency: int = 16,
         call_timeout: float | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
@@ -151,6 +157,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             budget=RequestBudget(rate) if rate is not None else None,
             session=session,
             call_timeout=call_timeout,
+            telemetry=Telemetry(tracer_provider, meter_provider),
         )
         self.max_concurrency = max_concurrency
         self._monitor: IndexingMonitor | None = None
@@ -307,7 +314,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with _callbacks(on_event, progress) as callbacks:
-            return await waiting.wait_for_indexing(self.monitor, ref, wait, callbacks)
+            return await waiting.wait_for_indexing(
+                self.monitor, ref, wait, callbacks, telemetry=self._transport.telemetry
+            )
 
     async def wait_for_batches(
         self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]
@@ -324,7 +333,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         """
         wait, on_event, progress = WaitOptions.split(options)
         with _callbacks(on_event, progress) as callbacks:
-            return await waiting.wait_for_batches(self.monitor, batches, wait, callbacks)
+            return await waiting.wait_for_batches(
+                self.monitor, batches, wait, callbacks, telemetry=self._transport.telemetry
+            )
 
     async def watch_indexing(
         self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
@@ -337,7 +348,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with _callbacks(on_event, progress) as callbacks:
-            stream = waiting.observe(self.monitor, ref, wait, callbacks)
+            stream = waiting.observe(
+                self.monitor, ref, wait, callbacks, telemetry=self._transport.telemetry
+            )
             # Close the inner generator now (not at garbage collection) when the caller stops.
             async with contextlib.aclosing(stream):
                 async for status in stream:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from ._inputs import check_number, check_optional_number
 from ._policy import (
@@ -38,6 +39,9 @@ from .errors import (
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
 from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
 from .monitor import IndexingMonitor, PollUpdate
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry, WaitSpan
 
 __all__ = ["WaitKwargs", "WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
 
@@ -130,13 +134,52 @@ async def observe(
     callbacks: Sequence[EventCallback] = (),
     *,
     clock: Callable[[], float] = time.monotonic,
+    telemetry: Telemetry | None = None,
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
     """Yield every observed change of a batch until it is done; raise as the options say.
 
     The last yielded status is the result of a wait. Ends after a ready batch (or a terminal
     one with ``raise_on_error=False``); raises `IndexingFailedError`,
     `IndexingTimeoutError`, `IndexingStalledError` or the fatal `DifyError`.
+
+    With ``telemetry``, the wait is one span: current while the wait works (so its polls and
+    callbacks nest under it), never while the caller holds a yielded status.
     """
+    span = telemetry.start_wait(ref.dataset_id, ref.batch) if telemetry is not None else None
+    if telemetry is None or span is None:
+        plain = _observe(monitor, ref, options, callbacks, clock=clock)
+        async with contextlib.aclosing(plain):
+            async for status in plain:
+                yield status
+        return
+    recorded: list[EventCallback] = [*callbacks, functools.partial(telemetry.wait_event, span)]
+    stream = _observe(monitor, ref, options, recorded, clock=clock, span=span)
+    last: BatchIndexingStatus | None = None
+    try:
+        async with contextlib.aclosing(stream):
+            while True:
+                with telemetry.current(span):
+                    try:
+                        status = await stream.__anext__()
+                    except StopAsyncIteration:
+                        break
+                last = status
+                yield status
+    except BaseException as error:
+        telemetry.end_wait(span, error=error)
+        raise
+    telemetry.end_wait(span, status=last)
+
+
+async def _observe(
+    monitor: IndexingMonitor,
+    ref: BatchRef,
+    options: WaitOptions,
+    callbacks: Sequence[EventCallback] = (),
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    span: WaitSpan | None = None,
+) -> AsyncGenerator[BatchIndexingStatus, None]:
     dataset_id, batch = ref.dataset_id, ref.batch
     started = clock()
     deadline = started + options.timeout
@@ -173,6 +216,8 @@ async def observe(
                 await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
                 raise stalled
             update = await _next_update(updates, wait)
+            if span is not None and update is not None:
+                span.poll()
             if update is None:
                 continue
             if update.error is not None:
@@ -252,10 +297,12 @@ async def wait_for_indexing(
     ref: BatchRef,
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
+    *,
+    telemetry: Telemetry | None = None,
 ) -> BatchIndexingStatus:
     """Wait until the batch is ready; see `AsyncDifyKnowledgeClient.wait_for_indexing`."""
     last: BatchIndexingStatus | None = None
-    stream = observe(monitor, ref, options, callbacks)
+    stream = observe(monitor, ref, options, callbacks, telemetry=telemetry)
     async with contextlib.aclosing(stream):
         async for status in stream:
             last = status
@@ -269,11 +316,16 @@ async def wait_for_batches(
     batches: Iterable[BatchLike],
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
+    *,
+    telemetry: Telemetry | None = None,
 ) -> list[BatchIndexingStatus]:
     """Wait for many batches at once; results in input order; the first error cancels the rest."""
     refs = [as_batch_ref(item) for item in batches]
     tasks = [
-        asyncio.ensure_future(wait_for_indexing(monitor, ref, options, callbacks)) for ref in refs
+        asyncio.ensure_future(
+            wait_for_indexing(monitor, ref, options, callbacks, telemetry=telemetry)
+        )
+        for ref in refs
     ]
     if not tasks:
         return []

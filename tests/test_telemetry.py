@@ -1,4 +1,4 @@
-"""OpenTelemetry: attempt spans, wait spans with events, and metrics, read from in-memory exporters."""
+"""OpenTelemetry: attempt and wait spans, events and metrics, read from in-memory exporters."""
 
 from __future__ import annotations
 
