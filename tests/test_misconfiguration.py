@@ -287,7 +287,7 @@ def test_cli_wait_exits_3_not_4_when_nothing_listens(capsys: pytest.CaptureFixtu
     assert code == 3
     assert time.monotonic() - started < FAST_FAIL + 2
     err = capsys.readouterr().err
-    assert "still indexing" not in err and "base_url" in err
+    assert "still indexing" not in err and "--base-url" in err  # the hint in CLI words
 
 
 async def test_unreachable_error_copies_are_independent_per_waiter() -> None:
