@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .errors import (
         DifyAPIError,
         DifyAuthenticationError,
+        DifyClientClosedError,
         DifyConnectionError,
         DifyDocumentNotAvailableError,
         DifyError,
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "CreatedDocument": "models",
     "DifyAPIError": "errors",
     "DifyAuthenticationError": "errors",
+    "DifyClientClosedError": "errors",
     "DifyConnectionError": "errors",
     "DifyDocument": "models",
     "DifyDocumentNotAvailableError": "errors",
@@ -109,6 +111,7 @@ __all__ = [
     "CreatedDocument",
     "DifyAPIError",
     "DifyAuthenticationError",
+    "DifyClientClosedError",
     "DifyConnectionError",
     "DifyDocument",
     "DifyDocumentNotAvailableError",

@@ -12,6 +12,7 @@ DifyError
 │   └── DifyResponseError             2xx whose body is not the JSON we expect
 ├── DifyConnectionError               the request never got an HTTP answer
 │   └── DifyTimeoutError              ... because it ran out of time (also a TimeoutError)
+├── DifyClientClosedError             the client was closed (also a RuntimeError)
 └── IndexingError                     a wait ended without the batch being ready (.last_status)
     ├── IndexingFailedError           a document ended in `error` (or paused with on_paused="fail")
     ├── IndexingTimeoutError          the deadline passed (also a TimeoutError)
@@ -38,6 +39,7 @@ __all__ = [
     "RATE_LIMIT_MESSAGE",
     "DifyAPIError",
     "DifyAuthenticationError",
+    "DifyClientClosedError",
     "DifyConnectionError",
     "DifyDocumentNotAvailableError",
     "DifyError",
@@ -345,6 +347,15 @@ class DifyConnectionError(DifyError):
 
 class DifyTimeoutError(DifyConnectionError, TimeoutError):
     """The request got no complete answer within its time budget."""
+
+
+class DifyClientClosedError(DifyError, RuntimeError):
+    """The client was closed: every call in flight ends with this, and later calls are refused.
+
+    Closing a client (``aclose``/``close``, or leaving its ``with`` block) ends its running
+    waits, watches and requests within moments, from any thread. Also a `RuntimeError`, which
+    is what a closed client raised before this class existed.
+    """
 
 
 class IndexingError(DifyError):
