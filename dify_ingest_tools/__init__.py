@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     )
     from .monitor import (
         IndexingMonitor,
+        StatusSource,
     )
 
 # public name -> the module that defines it
@@ -101,6 +102,7 @@ _EXPORTS: dict[str, str] = {
     "MetadataFieldList": "models_documents",
     "RetrievedChunk": "models",
     "SegmentList": "models_documents",
+    "StatusSource": "monitor",
     "UpdatedDocument": "models_documents",
 }
 
@@ -138,6 +140,7 @@ __all__ = [
     "MetadataFieldList",
     "RetrievedChunk",
     "SegmentList",
+    "StatusSource",
     "UpdatedDocument",
     "__version__",
 ]

@@ -20,10 +20,10 @@ from yarl import URL
 from . import waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
+from ._datasets import DatasetSettings
 from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from ._documents_api import DocumentsAPI
 from ._inputs import (
-    check_batch,
     check_dataset_id,
     check_document_id,
     check_int,
@@ -32,8 +32,9 @@ from ._inputs import (
     path_part,
 )
 from ._multipart import check_document_name, check_file_name, file_form
+from ._pending import PendingUploads
 from ._policy import RetryPolicy
-from ._status_body import parse_status_body
+from ._status_source import HTTPStatusSource
 from ._telemetry import Telemetry
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -54,7 +55,6 @@ from .models import (
     BatchRef,
     CreatedDocument,
     DifyDocument,
-    DocumentIndexingStatus,
     DocumentList,
     RetrievedChunk,
 )
@@ -70,8 +70,6 @@ FileInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 """A path, raw bytes, or a binary file object opened for reading."""
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
-
-_URL_CACHE_SIZE = 4096
 
 
 class AsyncDifyKnowledgeClient(DocumentsAPI):
@@ -141,10 +139,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             rate_limit_cooldown=rate_limit_cooldown,
         )
         self.retry_creates = retry_creates
-        self._dataset_cache: dict[str, dict[str, Any]] = {}
-        self._techniques: dict[str, str] = {}
-        self._status_urls: dict[tuple[str, str], URL] = {}
+        self._datasets = DatasetSettings()
         rate = resolve_requests_per_minute(requests_per_minute)
+        self._requests_per_minute = rate
         self._transport = Transport(
             headers={
                 "Authorization": f"Bearer {self._api_key.get_secret_value()}",
@@ -160,10 +157,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             telemetry=Telemetry(tracer_provider, meter_provider),
         )
         self.max_concurrency = max_concurrency
+        # What this client uploaded and has not seen finish, for the retrievers' gate.
+        self._pending = PendingUploads()
+        self._source = HTTPStatusSource(self._transport, self._url, self._pending.forget_if_done)
         self._monitor: IndexingMonitor | None = None
-        # dataset -> batch -> (ref, document id): what this client uploaded and has not seen
-        # finish, for the retrievers' gate (`wait_for_pending`).
-        self._uploaded: dict[str, dict[str, tuple[BatchRef, str]]] = {}
         # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
         self._doc_names = DocumentNames()
         warn_if_plaintext(self._base_url)
@@ -187,7 +184,12 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
     def monitor(self) -> IndexingMonitor:
         """The `IndexingMonitor` every status request and wait of this client goes through."""
         if self._monitor is None:
-            self._monitor = IndexingMonitor(self)
+            self._monitor = IndexingMonitor(
+                self._source,
+                max_concurrency=self.max_concurrency,
+                retry_policy=self.retry_policy,
+                requests_per_minute=self._requests_per_minute,
+            )
         return self._monitor
 
     def __repr__(self) -> str:
@@ -242,36 +244,6 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             DifyAPIError: Any other error answer; see the error table in the README.
         """
         return await self.monitor.fetch(dataset_id, batch, deadline=deadline)
-
-    async def _fetch_status(
-        self, dataset_id: str, batch: str, *, deadline: float | None, retry: bool = True
-    ) -> BatchIndexingStatus:
-        """One ``indexing-status`` request (the monitor calls this; use the public methods)."""
-        url = self._status_url(dataset_id, batch)
-
-        def decode(raw: bytes) -> tuple[DocumentIndexingStatus, ...]:
-            return parse_status_body(raw, url)
-
-        # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
-        documents = await self._transport.decoded(
-            "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
-        )
-        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=documents)
-        if self._uploaded:
-            self._forget_if_done(status)
-        return status
-
-    def _status_url(self, dataset_id: str, batch: str) -> URL:
-        key = (dataset_id, batch)
-        url = self._status_urls.get(key)
-        if url is None:
-            check_dataset_id(dataset_id)
-            check_batch(batch)
-            url = self._url("datasets", dataset_id, "documents", batch, "indexing-status")
-            if len(self._status_urls) >= _URL_CACHE_SIZE:
-                self._status_urls.clear()
-            self._status_urls[key] = url
-        return url
 
     # -- waiting ----------------------------------------------------------------------------
 
@@ -458,7 +430,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         if technique:
             fields["indexing_technique"] = technique
             # A dataset keeps its first technique: remember it for retrieval defaults.
-            self._techniques.setdefault(dataset_id.lower(), technique)
+            self._datasets.remember_technique(dataset_id, technique)
         if doc_form:
             fields["doc_form"] = doc_form
         return fields
@@ -498,23 +470,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 url,
                 "POST",
             ) from None
-        self._remember(created)
+        self._pending.remember(created)
         # An upsert can rename nothing but can re-index: let the next retrieve ask again.
         self._doc_names.forget(dataset_id, created.document_id)
         return created
-
-    def _remember(self, created: CreatedDocument) -> None:
-        pending = self._uploaded.setdefault(created.dataset_id.lower(), {})
-        for batch, (_, document_id) in list(pending.items()):
-            if document_id == created.document_id:
-                # Uploaded again under the same name (an upsert): the document moved to the
-                # new batch, and the old one now answers "Documents not found.".
-                del pending[batch]
-        pending[created.batch] = (created.ref, created.document_id)
-
-    def _forget_if_done(self, status: BatchIndexingStatus) -> None:
-        if status.is_terminal:
-            self._uploaded.get(status.dataset_id.lower(), {}).pop(status.batch, None)
 
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
         """Batches this client created in the dataset and has not yet seen finish.
@@ -522,7 +481,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         A batch is forgotten as soon as any status request of this client (a wait, a check)
         sees it terminal, or when its document is uploaded again under the same name.
         """
-        return [ref for ref, _ in self._uploaded.get(dataset_id.lower(), {}).values()]
+        return self._pending.batches(dataset_id)
 
     async def wait_for_pending(
         self,
@@ -570,24 +529,19 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         technique = info.get("indexing_technique")
         return technique if isinstance(technique, str) and technique else None
 
-    def _known_technique(self, dataset_id: str, info: Mapping[str, Any]) -> str | None:
-        technique = info.get("indexing_technique") or self._techniques.get(dataset_id.lower())
-        return technique if isinstance(technique, str) else None
-
     # -- datasets and documents -----------------------------------------------------------
 
     async def get_dataset(self, dataset_id: str) -> dict[str, Any]:
         """The knowledge base's settings (``GET /datasets/{id}``), cached per client."""
         check_dataset_id(dataset_id)
-        key = dataset_id.lower()
-        cached = self._dataset_cache.get(key)
+        cached = self._datasets.cached(dataset_id)
         if cached is not None:
             return cached
         url = self._url("datasets", dataset_id)
         payload = await self._transport.json("GET", url, idempotent=True)
         if not isinstance(payload, dict):
             raise shape_error("expected a dataset object", payload, url, "GET")
-        self._dataset_cache[key] = payload
+        self._datasets.store(dataset_id, payload)
         return payload
 
     async def get_document(self, dataset_id: str, document_id: str) -> DifyDocument:
@@ -621,31 +575,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             raise ValueError("limit must be between 1 and 100 (Dify caps pages at 100)")
         if page < 1:
             raise ValueError("page must be >= 1")
-        return await self._list_page(
+        return await self._source.list_page(
             dataset_id, page=page, limit=limit, status=status, keyword=keyword
         )
-
-    async def _list_page(
-        self,
-        dataset_id: str,
-        *,
-        page: int,
-        limit: int,
-        status: str | None = None,
-        keyword: str | None = None,
-        deadline: float | None = None,
-    ) -> DocumentList:
-        params = {"page": str(page), "limit": str(limit)}
-        if status:
-            params["status"] = status
-        if keyword:
-            params["keyword"] = keyword
-        url = self._url("datasets", dataset_id, "documents")
-        retry = deadline is None  # the monitor's sweeps make one attempt and fall back
-        payload = await self._transport.json(
-            "GET", url, params=params, idempotent=True, deadline=deadline, retry=retry
-        )
-        return self._parse(DocumentList, payload, url, "GET")
 
     async def delete_document(self, dataset_id: str, document_id: str) -> None:
         """Delete a document (Dify answers 204; older servers 200 JSON)."""
@@ -759,7 +691,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             model = {k: v for k, v in stored.items() if v is not None}
         # An economy dataset has no embeddings, only its keyword table: a new one still reports
         # semantic_search as its default (recording 00), which cannot work.
-        if self._known_technique(dataset_id, info) == "economy":
+        if self._datasets.known_technique(dataset_id, info) == "economy":
             model["search_method"] = "keyword_search"
         return model
 
@@ -777,7 +709,7 @@ class _DocumentLookups:
         return self._client._transport.clock() + seconds
 
     async def list_page(self, dataset_id: str, page: int, deadline: float) -> DocumentList:
-        return await self._client._list_page(
+        return await self._client._source.list_page(
             dataset_id, page=page, limit=LIST_PAGE_SIZE, deadline=deadline
         )
 

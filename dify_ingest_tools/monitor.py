@@ -11,6 +11,9 @@ the documents that finished and wakes just their poll loops, which confirm with 
 interval, as a safety net. The list is a hint, never the verdict: readiness is always
 decided on ``indexing-status``. If the list endpoint fails, sweeping stops for that dataset
 and every loop goes back to its own cadence.
+
+The monitor depends on nothing but a `StatusSource` (a client builds one over its own
+transport), so imports point one way: the client uses the monitor, never the reverse.
 """
 
 from __future__ import annotations
@@ -22,16 +25,13 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ._policy import Cadence, is_transient
+from ._policy import Cadence, RetryPolicy, is_transient
 from .errors import DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
-if TYPE_CHECKING:
-    from .client import AsyncDifyKnowledgeClient
-
-__all__ = ["IndexingMonitor", "PollUpdate"]
+__all__ = ["IndexingMonitor", "PollUpdate", "StatusSource"]
 
 logger = logging.getLogger("dify_ingest_tools")
 
@@ -44,6 +44,23 @@ SWEEP_MIN_BATCHES = 8
 # (batches that old are left to their own safety-net polls).
 SWEEP_PAGE_SIZE = 100
 SWEEP_MAX_PAGES = 20
+
+
+class StatusSource(Protocol):
+    """Where a monitor's polls go: the three calls it needs, and nothing else of a client."""
+
+    def validate(self, dataset_id: str, batch: str) -> None:
+        """Raise `ValueError` for a malformed dataset id or batch, before any request."""
+
+    async def fetch_status(
+        self, dataset_id: str, batch: str, *, deadline: float | None = None, retry: bool = True
+    ) -> BatchIndexingStatus:
+        """One ``indexing-status`` request; ``retry=False`` makes a single attempt."""
+
+    async def list_page(
+        self, dataset_id: str, *, page: int, limit: int, deadline: float | None = None
+    ) -> DocumentList:
+        """One page of the dataset's document list (newest first), in a single attempt."""
 
 
 @dataclass(frozen=True)
@@ -108,13 +125,35 @@ class IndexingMonitor:
     to a per-batch poll loop; the loop runs while it has subscribers and stops at a terminal
     state, on a fatal error, or when the last subscriber leaves (cancelling a wait cancels
     its share immediately).
+
+    Args:
+        source: Where the polls go (a client's is ``client.monitor``'s).
+        max_concurrency: At most this many poll-loop and sweep requests in flight at once.
+        retry_policy: The backoff after a failed poll (the client's own).
+        requests_per_minute: The client's request budget, if any: sweeps keep to a share.
     """
 
-    def __init__(self, client: AsyncDifyKnowledgeClient) -> None:
-        self._client = client
+    def __init__(
+        self,
+        source: StatusSource,
+        *,
+        max_concurrency: int = 16,
+        retry_policy: RetryPolicy | None = None,
+        requests_per_minute: float | None = None,
+    ) -> None:
+        if not callable(getattr(source, "fetch_status", None)):
+            raise TypeError(
+                "IndexingMonitor needs a StatusSource (validate, fetch_status, list_page); "
+                "every client already has its monitor: use client.monitor"
+            )
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self._source = source
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._requests_per_minute = requests_per_minute
         self._pollers: dict[_Key, _Poller] = {}
         self._inflight: dict[_Key, asyncio.Future[BatchIndexingStatus]] = {}
-        self._semaphore = asyncio.Semaphore(client.max_concurrency)
+        self._semaphore = asyncio.Semaphore(max_concurrency)
         self._rng = random.Random()
         self._closed = False
         self._sweepers: dict[str, asyncio.Task[None]] = {}
@@ -136,7 +175,7 @@ class IndexingMonitor:
         callers arriving meanwhile await its outcome. If that first caller is cancelled, the
         others are not: they make the request themselves.
         """
-        self._client._status_url(dataset_id, batch)  # validates before anything else
+        self._source.validate(dataset_id, batch)  # before anything else
         key = _key(dataset_id, batch)
         while True:
             shared = self._inflight.get(key)
@@ -151,7 +190,7 @@ class IndexingMonitor:
         self._inflight[key] = shared
         try:
             # A caller's own request: not held to the poll loops' concurrency cap.
-            result = await self._client._fetch_status(dataset_id, batch, deadline=deadline)
+            result = await self._source.fetch_status(dataset_id, batch, deadline=deadline)
         except asyncio.CancelledError:
             shared.cancel()
             raise
@@ -189,7 +228,7 @@ class IndexingMonitor:
         self, dataset_id: str, batch: str, deadline: float | None, retry: bool
     ) -> BatchIndexingStatus:
         async with self._semaphore:
-            return await self._client._fetch_status(
+            return await self._source.fetch_status(
                 dataset_id, batch, deadline=deadline, retry=retry
             )
 
@@ -202,7 +241,7 @@ class IndexingMonitor:
         """Join (or start) the poll loop of a batch; yields the queue its updates arrive on."""
         if self._closed:
             raise RuntimeError("the client is closed")
-        self._client._status_url(dataset_id, batch)
+        self._source.validate(dataset_id, batch)
         key = _key(dataset_id, batch)
         poller = self._pollers.get(key)
         if poller is None or poller.task is None or poller.task.done():
@@ -258,7 +297,7 @@ class IndexingMonitor:
                     )
                 except DifyError as error:
                     if is_transient(error):
-                        delay = self._client.retry_policy.delay(failures, error, self._rng)
+                        delay = self._retry_policy.delay(failures, error, self._rng)
                         failures += 1
                     elif isinstance(error, DifyNotFoundError) and error.resource == "documents":
                         # Possibly not visible yet: subscribers apply their own grace period.
@@ -365,7 +404,7 @@ class IndexingMonitor:
 
         async def page(number: int) -> DocumentList:
             async with self._semaphore:
-                return await self._client._list_page(
+                return await self._source.list_page(
                     dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
                 )
 
