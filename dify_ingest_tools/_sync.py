@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
+import os
+import selectors
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
@@ -19,8 +23,11 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from . import _fork
 from ._documents_sync import DocumentsSyncAPI
+from ._lifecycle import closed_error
 from .client import AsyncDifyKnowledgeClient, FileInput
+from .errors import DifyClientClosedError
 from .models import (
     BatchIndexingStatus,
     BatchLike,
@@ -36,16 +43,36 @@ __all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync"]
 
 T = TypeVar("T")
 
+logger = logging.getLogger("dify_ingest_tools")
+
+# How long stopping a loop waits for cancelled work (and worker threads) to finish.
+_DRAIN_SECONDS = 1.0
+
 
 class LoopThread:
-    """An event loop running in its own daemon thread; `run` blocks until a coroutine is done."""
+    """An event loop running in its own daemon thread; `run` blocks until a coroutine is done.
+
+    `stop` cancels whatever still runs on the loop, so no caller is left blocked. Across
+    ``os.fork()`` the child gets a loop and thread of its own on first use; the parent's loop
+    (whose kernel objects the child shares) is cut off in the child and never run or closed
+    there.
+    """
 
     def __init__(self, name: str = "dify-ingest-tools") -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._name = name
         self._lock = threading.Lock()
-        self._started = False
         self._stopped = False
+        self._futures: set[concurrent.futures.Future[Any]] = set()
+        self._fresh_loop()
+        _fork.register(self)
+
+    def _fresh_loop(self) -> None:
+        # Our own selector, so that a forked child can cut this loop off from the parent's.
+        self._selector = selectors.DefaultSelector()
+        self._loop = asyncio.SelectorEventLoop(self._selector)
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+        self._started = False
+        self._inherited = False
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -54,6 +81,15 @@ class LoopThread:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    @property
+    def started(self) -> bool:
+        """Whether the loop has run in this process (a fork's child starts without)."""
+        return self._started
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the worker loop and return its result (or raise its exception).
@@ -69,6 +105,10 @@ class LoopThread:
         future = self.submit(coro)
         try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            if self._stopped:  # cancelled by `stop`, not by the caller
+                raise closed_error(running=True) from None
+            raise
         except BaseException:
             if not future.done():
                 future.cancel()
@@ -81,11 +121,16 @@ class LoopThread:
         with self._lock:
             if self._stopped:
                 coro.close()
-                raise RuntimeError("the client is closed; create a new one")
+                raise closed_error(running=False)
+            if self._inherited:
+                self._fresh_loop()
             if not self._started:
                 self._thread.start()
                 self._started = True
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        return future
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` running on the worker loop, from another event loop.
@@ -115,19 +160,100 @@ class LoopThread:
         finally:
             closer = getattr(stream, "aclose", None)
             if closer is not None and not self._stopped:
-                self.run(closer())
+                # The client may be closing meanwhile: then the loop closes the stream.
+                with contextlib.suppress(DifyClientClosedError):
+                    self.run(closer())
 
     def stop(self) -> None:
-        """Stop the loop and join the thread. Idempotent."""
+        """Cancel what still runs, stop the loop and join the thread. Idempotent.
+
+        From the worker thread itself (a callback), the stop finishes on a helper thread as
+        soon as the callback returns.
+        """
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
-            started = self._started
-        if started:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        self._loop.close()
+            started = self._started and not self._inherited
+        if not started:
+            if not self._inherited:  # a child never closes the parent's loop
+                self._loop.close()
+            return
+        if threading.current_thread() is self._thread:
+            threading.Thread(target=self._finish, name=f"{self._name}-stop").start()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        drained = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
+        with contextlib.suppress(Exception):
+            drained.result(timeout=_DRAIN_SECONDS * 3)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # a callback blocks the loop: leave it to the daemon
+            logger.warning("the Dify client's event loop did not stop within 10 s")
+        else:
+            self._loop.close()
+        for future in list(self._futures):  # only if the loop could not finish them
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_exception(closed_error(running=True))
+
+    async def _drain(self) -> None:
+        """Cancel every task still on the loop and let them, and worker threads, finish."""
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_DRAIN_SECONDS)
+        loop = asyncio.get_running_loop()
+        await loop.shutdown_asyncgens()
+        # asyncio.to_thread (file uploads) runs on the default executor: join its threads.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(loop.shutdown_default_executor(), _DRAIN_SECONDS)
+
+    def _after_fork_in_child(self) -> None:
+        # The worker thread did not survive the fork; the loop's epoll instance, self-pipe
+        # and sockets are shared with the parent. Cut them off here, keep the loop object
+        # alive (its finalizer must not run), and build a new loop on first use.
+        _cut_off(self._loop, self._selector)
+        _fork.abandon(self._loop, self._selector, self._thread)
+        self._lock = threading.Lock()
+        self._futures = set()
+        self._started = False
+        self._inherited = True
+
+
+def _cut_off(loop: asyncio.AbstractEventLoop, selector: selectors.BaseSelector) -> None:
+    """In a forked child: point the parent's loop at nothing the parent still uses.
+
+    Every descriptor the loop watches becomes ``/dev/null`` in this process and its epoll (or
+    kqueue) descriptor a fresh, empty instance: whatever later happens to the loop here (its
+    finalizer closing it, a connection's finalizer sending a TLS close) reaches neither the
+    parent's sockets nor its event registrations.
+    """
+    loop.set_exception_handler(_ignore)  # finalizers' "unclosed ..." reports are ours to drop
+    keys = selector.get_map()
+    if keys is None:  # already closed
+        return
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for key in list(keys.values()):
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, key.fd, inheritable=False)
+        fileno = getattr(selector, "fileno", None)
+        if fileno is not None:
+            fresh = type(selector)()
+            try:
+                os.dup2(fresh.fileno(), fileno(), inheritable=False)  # type: ignore[attr-defined]
+            finally:
+                fresh.close()
+    finally:
+        os.close(devnull)
+
+
+def _ignore(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    pass
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -141,9 +267,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
     try:
-        if not client.closed:
-            worker.run(client.aclose())
-    except RuntimeError:
+        if worker.started:
+            if not client.closed:
+                worker.run(client.aclose())
+        else:
+            # Nothing ran in this process (never used, or a forked child that only exits):
+            # no session or task to end here, and no loop worth starting to end them.
+            client._lifecycle.closed = True
+    except DifyClientClosedError:
         pass
     finally:
         worker.stop()
@@ -196,7 +327,15 @@ class DifyKnowledgeClient(DocumentsSyncAPI):
         return self._worker.run(coro)
 
     def close(self) -> None:
-        """Close the HTTP session and stop the worker thread."""
+        """Close the client from any thread: end its waits, watches and requests, then stop.
+
+        Calls blocked in other threads raise `DifyClientClosedError` within moments; later
+        calls raise it at once. Called from a callback running on the client's own loop (an
+        ``on_event``), the close completes as soon as that callback returns.
+        """
+        if threading.current_thread() is self._worker.thread:
+            threading.Thread(target=self._finalizer, name="dify-ingest-tools-close").start()
+            return
         self._finalizer()
 
     def __enter__(self) -> DifyKnowledgeClient:

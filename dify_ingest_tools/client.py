@@ -17,7 +17,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from typing_extensions import Unpack
 from yarl import URL
 
-from . import waiting
+from . import _fork, waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._datasets import DatasetSettings
@@ -31,6 +31,7 @@ from ._inputs import (
     check_optional_number,
     path_part,
 )
+from ._lifecycle import GuardedTransport, Lifecycle
 from ._multipart import check_document_name, check_file_name, file_form
 from ._pending import PendingUploads
 from ._policy import RetryPolicy
@@ -38,7 +39,6 @@ from ._status_source import HTTPStatusSource
 from ._telemetry import Telemetry
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
-    Transport,
     first_error,
     shape_error,
     short,
@@ -142,7 +142,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._datasets = DatasetSettings()
         rate = resolve_requests_per_minute(requests_per_minute)
         self._requests_per_minute = rate
-        self._transport = Transport(
+        self._lifecycle = Lifecycle()
+        self._transport = GuardedTransport(
+            self._lifecycle,
             headers={
                 "Authorization": f"Bearer {self._api_key.get_secret_value()}",
                 "Accept": "application/json",
@@ -164,6 +166,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
         self._doc_names = DocumentNames()
         warn_if_plaintext(self._base_url)
+        _fork.register(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -178,7 +181,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
     @property
     def closed(self) -> bool:
-        return self._transport.closed
+        """True once `aclose` has been called."""
+        return self._lifecycle.closed
 
     @property
     def monitor(self) -> IndexingMonitor:
@@ -207,10 +211,27 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session this client opened (a caller-supplied one stays open)."""
+        """Close the client, ending everything it is doing. Idempotent.
+
+        Every wait, watch and request in flight ends at once with `DifyClientClosedError`
+        (a wait's carries its ``last_status``), and later calls are refused with it. Then the
+        session this client opened is closed; a caller-supplied one stays open.
+        """
+        self._lifecycle.closed = True
         if self._monitor is not None:
             await self._monitor.aclose()
+        await self._lifecycle.close()
         await self._transport.aclose()
+
+    def _after_fork_in_child(self) -> None:
+        # Start afresh in a forked child: the parent's session, poll loops and tasks stay the
+        # parent's (see `_fork`). Settings, caches and pending uploads are plain data: kept.
+        if isinstance(self._transport, GuardedTransport):
+            self._transport.after_fork_in_child()
+        self._lifecycle.after_fork_in_child()
+        if self._monitor is not None:
+            _fork.abandon(self._monitor)
+            self._monitor = None
 
     # -- the one request path -------------------------------------------------------------
 

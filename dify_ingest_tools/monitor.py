@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from ._policy import Cadence, RetryPolicy, is_transient
-from .errors import DifyError, DifyNotFoundError
+from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
 __all__ = ["IndexingMonitor", "PollUpdate", "StatusSource"]
@@ -176,6 +176,8 @@ class IndexingMonitor:
         others are not: they make the request themselves.
         """
         self._source.validate(dataset_id, batch)  # before anything else
+        if self._closed:
+            raise DifyClientClosedError("the Dify client is closed; create a new one")
         key = _key(dataset_id, batch)
         while True:
             shared = self._inflight.get(key)
@@ -240,7 +242,7 @@ class IndexingMonitor:
     ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
         """Join (or start) the poll loop of a batch; yields the queue its updates arrive on."""
         if self._closed:
-            raise RuntimeError("the client is closed")
+            raise DifyClientClosedError("the Dify client is closed; create a new one")
         self._source.validate(dataset_id, batch)
         key = _key(dataset_id, batch)
         poller = self._pollers.get(key)
@@ -270,18 +272,26 @@ class IndexingMonitor:
                 await task
 
     async def aclose(self) -> None:
-        """Stop every poll loop (the client calls this when it closes)."""
+        """End every wait with `DifyClientClosedError` and stop every poll loop.
+
+        The client calls this when it closes. Each wait gets its own error (carrying its own
+        ``last_status``) as its next update, so it ends at once, not at its deadline.
+        """
         self._closed = True
+        for poller in list(self._pollers.values()):
+            for sub in poller.subscribers:
+                closed = DifyClientClosedError("the Dify client was closed during the wait")
+                sub.queue.put_nowait(PollUpdate(error=closed, final=True))
         for poller in list(self._pollers.values()):
             await self._stop(poller)
         sweepers = list(self._sweepers.values())
         for sweeper in sweepers:
             sweeper.cancel()
         await asyncio.gather(*sweepers, return_exceptions=True)
-        pending = list(self._inflight.values())
-        for future in pending:
-            future.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for future in list(self._inflight.values()):
+            if not future.done():
+                future.set_exception(DifyClientClosedError("the Dify client was closed"))
+                future.exception()  # retrieved: nobody else may be waiting on it
 
     # -- the poll loop ----------------------------------------------------------------------
 

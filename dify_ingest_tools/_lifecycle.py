@@ -1,0 +1,132 @@
+"""A client's lifecycle: open until closed, and closing ends every request in flight.
+
+Each request runs inside `Lifecycle.guard`, which knows the task it runs in. Closing cancels
+those tasks and turns the cancellation into `DifyClientClosedError` where it surfaces, so a
+caller blocked in a retry backoff, a budget slot or a slow answer gets one typed error at
+once instead of waiting out its timeout. Waits are ended by the monitor, which tells each of
+them the client closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from yarl import URL
+
+from . import _fork
+from ._transport import Transport
+from .errors import DifyClientClosedError
+
+__all__ = ["GuardedTransport", "Lifecycle", "closed_error"]
+
+_T = TypeVar("_T")
+
+#: How long closing waits for cancelled requests to unwind (sockets released).
+CLOSE_GRACE = 1.0
+
+
+def closed_error(*, running: bool) -> DifyClientClosedError:
+    if running:
+        return DifyClientClosedError("the Dify client was closed while this call was running")
+    return DifyClientClosedError("the Dify client is closed; create a new one")
+
+
+class Lifecycle:
+    """Whether a client is closed, and the tasks that are running one of its requests."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        #: Set in a forked child when the client cannot start afresh there.
+        self.unusable: str | None = None
+        self._running: dict[asyncio.Task[Any], int] = {}
+        self._ended: set[asyncio.Task[Any]] = set()
+
+    def check(self) -> None:
+        """Raise `DifyClientClosedError` if no new request may start."""
+        if self.unusable is not None:
+            raise DifyClientClosedError(self.unusable)
+        if self.closed:
+            raise closed_error(running=False)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run a request so that closing the client ends it with `DifyClientClosedError`."""
+        self.check()
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - requests always run in a task
+            yield
+            return
+        self._running[task] = self._running.get(task, 0) + 1
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._ended:
+                raise
+            self._ended.discard(task)
+            # Another cancellation as well (the caller's own timeout): let that one win.
+            if sys.version_info >= (3, 11) and task.uncancel() > 0:
+                raise
+            raise closed_error(running=True) from None
+        finally:
+            depth = self._running.pop(task) - 1
+            if depth:
+                self._running[task] = depth
+
+    async def close(self) -> None:
+        """Refuse new requests; end those in flight and give them a moment to unwind."""
+        self.closed = True
+        current = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        ending = [task for task in self._running if task is not current and not task.done()]
+        for task in ending:
+            self._ended.add(task)
+            if task.get_loop() is loop:
+                task.cancel()
+            else:  # a client shared across loops: cancel it where it runs
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        local = [task for task in ending if task.get_loop() is loop]
+        if local:
+            await asyncio.wait(local, timeout=CLOSE_GRACE)
+
+    def after_fork_in_child(self) -> None:
+        # The parent's tasks do not run here.
+        self._running = {}
+        self._ended = set()
+
+
+class GuardedTransport(Transport):
+    """The client's transport: every request runs under the client's `Lifecycle`."""
+
+    def __init__(self, lifecycle: Lifecycle, **options: Any) -> None:
+        super().__init__(**options)
+        self.lifecycle = lifecycle
+
+    async def decoded(
+        self, method: str, url: URL, decode: Callable[[bytes], _T], **options: Any
+    ) -> _T:
+        # Every request (`request`, `json`) goes through here.
+        with self.lifecycle.guard():
+            return await super().decoded(method, url, decode, **options)
+
+    def after_fork_in_child(self) -> None:
+        """Let go of the parent's session: the child opens its own on first use."""
+        session = self._session
+        if session is None:
+            return
+        if not self._owns_session:
+            self.lifecycle.unusable = (
+                "this client was created in another process (before os.fork) with an aiohttp "
+                "session of its own; sessions cannot cross fork: create the session and the "
+                "client in this process"
+            )
+            return
+        # Detached, the session counts as closed; its connector (the parent's connections)
+        # is kept alive so that its finalizer never closes them from here.
+        connector = session.connector
+        session.detach()
+        _fork.abandon(session, connector)
+        self._session = None
