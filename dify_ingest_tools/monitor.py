@@ -9,8 +9,16 @@ Many batches in one dataset (an ingestion run) are watched by a *sweep*: one
 the documents that finished and wakes just their poll loops, which confirm with one
 ``indexing-status`` request each. Meanwhile each loop polls on its own only at its longest
 interval, as a safety net. The list is a hint, never the verdict: readiness is always
-decided on ``indexing-status``. If the list endpoint fails, sweeping stops for that dataset
-and every loop goes back to its own cadence.
+decided on ``indexing-status``.
+
+A sweep has to earn its requests. It reads one page per 8 batches it covers (or down to
+where it last saw their documents), sends at most two list requests per safety-net poll
+of those batches (and, under a request budget, at most a quarter of it), wakes a loop once
+per state the list shows, and ends with the last wait on its dataset. It gives up, and
+every loop goes back to its own cadence, when the list endpoint fails, when two rounds in a
+row find none of its batches' documents (the list does not show them: a large dataset, or
+a server that filters them), or when the list keeps announcing changes that
+``indexing-status`` does not confirm.
 
 The monitor depends on nothing but a `StatusSource` (a client builds one over its own
 transport), so imports point one way: the client uses the monitor, never the reverse.
@@ -44,6 +52,15 @@ SWEEP_MIN_BATCHES = 8
 # (batches that old are left to their own safety-net polls).
 SWEEP_PAGE_SIZE = 100
 SWEEP_MAX_PAGES = 20
+# Give up on a dataset after this many rounds in a row that found none of the documents.
+SWEEP_BLIND_ROUNDS = 2
+# ... or once the list's announcements proved wrong this many times more than right.
+SWEEP_MISLEADING_WAKES = SWEEP_MIN_BATCHES
+# A sweep sends at most this many list requests per safety-net poll of the batches it
+# covers (each loop polls on its own at its longest interval meanwhile) ...
+SWEEP_POLL_SHARE = 2.0
+# ... and at most this share of a client's request budget.
+SWEEP_BUDGET_SHARE = 0.25
 
 
 class StatusSource(Protocol):
@@ -89,6 +106,29 @@ class _Subscription:
 
 
 @dataclass(eq=False)
+class _Sweep:
+    """One dataset's sweep: its task and how useful it has been."""
+
+    dataset_id: str
+    task: asyncio.Task[None] | None = None
+    blind_rounds: int = 0
+    depth: int = 0  # the deepest page that showed one of its documents last round
+    true_wakes: int = 0
+    false_wakes: int = 0
+
+    def confirmed(self, changed: bool) -> None:
+        """Record whether the poll a wake caused saw the change the list announced."""
+        if changed:
+            self.true_wakes += 1
+        else:
+            self.false_wakes += 1
+
+    @property
+    def misleading(self) -> bool:
+        return self.false_wakes - self.true_wakes >= SWEEP_MISLEADING_WAKES
+
+
+@dataclass(eq=False)
 class _Poller:
     key: _Key
     dataset_id: str
@@ -97,6 +137,9 @@ class _Poller:
     last: BatchIndexingStatus | None = None
     task: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # document id -> the state the list showed when the sweep last woke this loop for it
+    hints: dict[str, IndexingStatus | str | None] = field(default_factory=dict)
+    woken_by: _Sweep | None = None
 
     def cadence(self) -> Cadence:
         """The most demanding cadence among the subscribers."""
@@ -156,8 +199,10 @@ class IndexingMonitor:
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._rng = random.Random()
         self._closed = False
+        self._polled: dict[str, int] = {}  # dataset -> how many of its batches have a loop
         self._sweepers: dict[str, asyncio.Task[None]] = {}
-        self._no_sweep: set[str] = set()
+        # dataset -> why it is not swept; "unhelpful" ones are tried again on the next run
+        self._no_sweep: dict[str, str] = {}
 
     @property
     def active_batches(self) -> int:
@@ -247,6 +292,8 @@ class IndexingMonitor:
         key = _key(dataset_id, batch)
         poller = self._pollers.get(key)
         if poller is None or poller.task is None or poller.task.done():
+            if poller is None:
+                self._polled[key[0]] = self._polled.get(key[0], 0) + 1
             poller = _Poller(key=key, dataset_id=dataset_id, batch=batch)
             self._pollers[key] = poller
         sub = _Subscription(queue=asyncio.Queue(), deadline=deadline, cadence=cadence)
@@ -263,13 +310,30 @@ class IndexingMonitor:
                 await self._stop(poller)
 
     async def _stop(self, poller: _Poller) -> None:
+        dataset_key = poller.key[0]
+        last_of_dataset = False
         if self._pollers.get(poller.key) is poller:
             del self._pollers[poller.key]
+            left = self._polled[dataset_key] - 1
+            if left:
+                self._polled[dataset_key] = left
+            else:
+                del self._polled[dataset_key]
+                last_of_dataset = True
         task = poller.task
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if last_of_dataset:
+            # The sweep ends with the last wait on its dataset, its request in flight too.
+            if self._no_sweep.get(dataset_key) == "unhelpful":
+                del self._no_sweep[dataset_key]
+            sweeper = self._sweepers.get(dataset_key)
+            if sweeper is not None and not sweeper.done():
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     async def aclose(self) -> None:
         """End every wait with `DifyClientClosedError` and stop every poll loop.
@@ -320,6 +384,9 @@ class IndexingMonitor:
                     continue
                 failures = 0
                 changed = poller.last is None or poller.last.fingerprint() != status.fingerprint()
+                if poller.woken_by is not None:
+                    poller.woken_by.confirmed(changed)
+                    poller.woken_by = None
                 final = status.is_terminal
                 poller.publish(PollUpdate(status=status, final=final))
                 if final:
@@ -371,12 +438,16 @@ class IndexingMonitor:
         task = self._sweepers.get(dataset_key)
         if task is not None and not task.done():
             return True
+        if self._polled.get(dataset_key, 0) < SWEEP_MIN_BATCHES:
+            return False
         if len(self._swept(dataset_key)) < SWEEP_MIN_BATCHES:
             return False
-        self._sweepers[dataset_key] = asyncio.ensure_future(self._sweep(dataset_id))
+        sweep = _Sweep(dataset_id=dataset_id)
+        self._sweepers[dataset_key] = asyncio.ensure_future(self._sweep(sweep))
         return True
 
-    async def _sweep(self, dataset_id: str) -> None:
+    async def _sweep(self, sweep: _Sweep) -> None:
+        dataset_id = sweep.dataset_id
         dataset_key = dataset_id.lower()
         loop = asyncio.get_running_loop()
         try:
@@ -385,15 +456,27 @@ class IndexingMonitor:
                 if len(pollers) < SWEEP_MIN_BATCHES:
                     return
                 started = loop.time()
+                pages = 1
                 try:
-                    await self._sweep_once(dataset_id, pollers)
+                    found, pages = await self._sweep_once(sweep, pollers)
                 except DifyError as error:
                     if not is_transient(error):
                         raise
                     # A blip: the loops' own safety-net polls cover this round.
                     logger.debug("dataset sweep of %s failed once: %s", dataset_id, error)
+                else:
+                    sweep.blind_rounds = 0 if found else sweep.blind_rounds + 1
+                why = self._unhelpful(sweep)
+                if why is not None:
+                    logger.info(
+                        "dataset sweep of %s stopped: %s; polling each batch on its own",
+                        dataset_id,
+                        why,
+                    )
+                    self._no_sweep[dataset_key] = "unhelpful"
+                    return
                 # A fixed period (not a gap after the sweep) keeps detection lag bounded.
-                period = min(poller.cadence().initial for poller in pollers)
+                period = self._sweep_period(pollers, pages)
                 await asyncio.sleep(max(0.0, started + period - loop.time()))
         except asyncio.CancelledError:
             raise
@@ -401,16 +484,56 @@ class IndexingMonitor:
             logger.info(
                 "dataset sweep of %s stopped (%s); polling each batch on its own", dataset_id, error
             )
-            self._no_sweep.add(dataset_key)
+            self._no_sweep[dataset_key] = "failed"
         finally:
             if self._sweepers.get(dataset_key) is asyncio.current_task():
                 del self._sweepers[dataset_key]
             for poller in self._swept(dataset_key):
                 poller.wake.set()  # back to their own cadence
 
-    async def _sweep_once(self, dataset_id: str, pollers: list[_Poller]) -> None:
+    @staticmethod
+    def _unhelpful(sweep: _Sweep) -> str | None:
+        if sweep.blind_rounds >= SWEEP_BLIND_ROUNDS:
+            return (
+                f"{sweep.blind_rounds} rounds found none of its batches' documents in the "
+                "document list"
+            )
+        if sweep.misleading:
+            return (
+                f"the document list announced {sweep.false_wakes} changes that indexing-status "
+                f"did not show (and {sweep.true_wakes} that it did)"
+            )
+        return None
+
+    def _sweep_period(self, pollers: list[_Poller], pages: int) -> float:
+        """Seconds between sweep rounds: the fastest cadence, unless that costs too much.
+
+        The sweep may send `SWEEP_POLL_SHARE` list requests per safety-net poll of its
+        batches (each at its longest interval), and under a budget at most
+        `SWEEP_BUDGET_SHARE` of it.
+        """
+        cadences = [poller.cadence() for poller in pollers]
+        fastest = min(cadence.initial for cadence in cadences)
+        # requests per second
+        rate = SWEEP_POLL_SHARE * sum(1.0 / cadence.maximum for cadence in cadences)
+        if self._requests_per_minute is not None:
+            rate = min(rate, SWEEP_BUDGET_SHARE * self._requests_per_minute / 60.0)
+        return max(fastest, pages / rate)
+
+    async def _sweep_once(self, sweep: _Sweep, pollers: list[_Poller]) -> tuple[int, int]:
+        """One round: read the pages, wake the loops whose documents look finished.
+
+        Returns how many of the covered documents the pages showed, and how many pages
+        were read.
+        """
+        dataset_id = sweep.dataset_id
         wanted = {doc.id: poller for poller in pollers for doc in poller.last.documents}  # type: ignore[union-attr]
         deadline = max(poller.deadline() for poller in pollers)
+        # Read one page per SWEEP_MIN_BATCHES batches covered, or one page past where its
+        # documents were last seen (they are still there: the list is newest first).
+        max_pages = min(SWEEP_MAX_PAGES, max(1, len(pollers) // SWEEP_MIN_BATCHES, sweep.depth + 1))
+        found = 0
+        depth = 0
 
         async def page(number: int) -> DocumentList:
             async with self._semaphore:
@@ -418,32 +541,52 @@ class IndexingMonitor:
                     dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
                 )
 
-        def look(listing: DocumentList) -> None:
+        def look(number: int, listing: DocumentList) -> None:
+            nonlocal found, depth
             for item in listing.data:
                 poller = wanted.pop(item.id, None)
-                if poller is not None and _looks_finished(item, poller.last):
+                if poller is None:
+                    continue
+                found += 1
+                depth = max(depth, number)
+                shown = _shown(item)
+                if _looks_finished(item.id, shown, poller.last) and (
+                    poller.hints.get(item.id) != shown  # once per state the list shows
+                ):
+                    poller.hints[item.id] = shown
+                    poller.woken_by = sweep
                     poller.wake.set()
 
         first = await page(1)
-        look(first)
-        if not wanted or not first.has_more or not first.data:
-            return
-        # Page 1 says how many there are: read the rest at once (newest first, so the
-        # documents being waited on are usually on the first pages).
-        pages = min(SWEEP_MAX_PAGES, -(-first.total // SWEEP_PAGE_SIZE))
-        for listing in await asyncio.gather(*(page(n) for n in range(2, pages + 1))):
-            look(listing)
+        look(1, first)
+        pages = 1
+        if wanted and first.has_more and first.data:
+            # Page 1 says how many there are: read the rest at once (newest first, so the
+            # documents being waited on are usually on the first pages).
+            pages = max(1, min(max_pages, -(-first.total // SWEEP_PAGE_SIZE)))
+            numbers = range(2, pages + 1)
+            listings = await asyncio.gather(*map(page, numbers))
+            for number, listing in zip(numbers, listings, strict=True):
+                look(number, listing)
+        sweep.depth = depth
+        return found, pages
 
 
-def _looks_finished(item: DifyDocument, last: BatchIndexingStatus | None) -> bool:
+def _shown(item: DifyDocument) -> IndexingStatus | str | None:
+    """The state a list item shows (Dify's list marks pauses in ``display_status`` only)."""
+    return IndexingStatus.paused if item.display_status == "paused" else item.indexing_status
+
+
+def _looks_finished(
+    document_id: str, shown: IndexingStatus | str | None, last: BatchIndexingStatus | None
+) -> bool:
     """The list shows a state worth confirming: finished, failed or paused, and new to us."""
     if last is None:
         return False
-    shown = IndexingStatus.paused if item.display_status == "paused" else item.indexing_status
     if shown not in (IndexingStatus.completed, IndexingStatus.error, IndexingStatus.paused):
         return False
     try:
-        known = last.document(item.id).indexing_status
+        known = last.document(document_id).indexing_status
     except KeyError:
         return False
     return known != shown

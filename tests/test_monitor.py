@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import logging
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 import dify_ingest_tools
-from dify_ingest_tools import AsyncDifyKnowledgeClient, IndexingMonitor, StatusSource
+from dify_ingest_tools import (
+    AsyncDifyKnowledgeClient,
+    IndexingMonitor,
+    IndexingTimeoutError,
+    StatusSource,
+)
+from dify_ingest_tools.monitor import (
+    SWEEP_BLIND_ROUNDS,
+    SWEEP_BUDGET_SHARE,
+    SWEEP_MIN_BATCHES,
+    SWEEP_POLL_SHARE,
+)
 from dify_ingest_tools.testing import DifySimulator
+
+from .conftest import FAST
 
 PACKAGE = Path(dify_ingest_tools.__file__).parent
 
@@ -60,3 +79,205 @@ async def test_a_monitor_is_built_on_a_status_source_not_on_a_client(
     await monitor.aclose()
     with pytest.raises(ValueError, match="max_concurrency"):
         IndexingMonitor(source, max_concurrency=0)
+
+
+# -- sweeps against a dataset list that does not help ---------------------------------------
+
+DATASET = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
+#: Fast cadence: rounds and safety-net polls every few tens of milliseconds.
+BRISK: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.2}
+
+
+class UnhelpfulDify:
+    """Batches that index for ever, and a document list that does not help to watch them.
+
+    ``listing`` says what the list shows: ``"others"`` (5,000 newer documents, none of ours:
+    a big dataset), ``"partial"`` (2,000 documents, all but one of ours on page 1, still
+    indexing), ``"indexing"`` (all of ours, still indexing: right, but no news),
+    ``"completed"`` (ours, falsely completed) or ``"hang"`` (no answer at all).
+    """
+
+    def __init__(self, listing: str) -> None:
+        self.listing = listing
+        self.log: list[str] = []
+        self.lists_in_flight = 0
+        self.lists_abandoned = 0
+
+    def count(self, route: str) -> int:
+        return self.log.count(route)
+
+    async def status(self, request: web.Request) -> web.Response:
+        self.log.append("indexing_status")
+        batch = request.match_info["batch"]
+        doc = {"id": f"doc-{batch}", "indexing_status": "indexing", "total_segments": 3}
+        return web.json_response({"data": [doc]})
+
+    async def documents(self, request: web.Request) -> web.Response:
+        self.log.append("list_documents")
+        page = int(request.query.get("page", "1"))
+        if self.listing == "hang":
+            self.lists_in_flight += 1
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.lists_abandoned += 1
+                raise
+            finally:
+                self.lists_in_flight -= 1
+        others = [{"id": f"other-{page}-{i}", "indexing_status": "completed"} for i in range(100)]
+        if self.listing == "others":
+            body = {"data": others, "has_more": True, "limit": 100, "total": 5000, "page": page}
+            return web.json_response(body)
+        status = "completed" if self.listing == "completed" else "indexing"
+        ours = [{"id": f"doc-{10**19 + i}", "indexing_status": status} for i in range(40)]
+        if self.listing == "partial":
+            data = [*ours[:7], *others[7:]] if page == 1 else others
+            body = {"data": data, "has_more": True, "limit": 100, "total": 2000, "page": page}
+            return web.json_response(body)
+        return web.json_response({"data": ours, "has_more": False, "limit": 100, "total": 40})
+
+
+@pytest.fixture
+async def unhelpful() -> AsyncIterator[Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]]]:
+    runners: list[web.AppRunner] = []
+
+    async def serve(listing: str) -> tuple[UnhelpfulDify, str]:
+        server = UnhelpfulDify(listing)
+        app = web.Application()
+        app.router.add_get(
+            "/v1/datasets/{dataset}/documents/{batch}/indexing-status", server.status
+        )
+        app.router.add_get("/v1/datasets/{dataset}/documents", server.documents)
+        runner = web.AppRunner(app, shutdown_timeout=0.1, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return server, f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _library_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks running this library's code (the test's own server tasks aside)."""
+    package = str(PACKAGE)
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "cr_code", None) is not None
+        and task.get_coro().cr_code.co_filename.startswith(package)  # type: ignore[union-attr]
+    ]
+
+
+def _batches(count: int) -> list[tuple[str, str]]:
+    return [(DATASET, str(10**19 + i)) for i in range(count)]
+
+
+async def _wait_out(client: AsyncDifyKnowledgeClient, count: int, timeout: float) -> None:
+    with pytest.raises(IndexingTimeoutError):
+        await client.wait_for_batches(_batches(count), timeout=timeout, **BRISK)
+
+
+@pytest.mark.parametrize("batches", [8, 16, 40])
+async def test_a_sweep_that_never_finds_its_documents_stops_after_two_rounds(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+    batches: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dify_ingest_tools")
+    server, url = await unhelpful("others")
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        await _wait_out(client, batches, timeout=1.0)
+    # Two rounds, each of at most one page per 8 batches covered.
+    pages_per_round = max(1, batches // SWEEP_MIN_BATCHES)
+    assert server.count("list_documents") <= SWEEP_BLIND_ROUNDS * pages_per_round
+    assert server.count("list_documents") < server.count("indexing_status") / 4
+    assert "found none of its batches' documents" in caplog.text
+    # (Before: 20 pages a round, every round — 160 list requests against 15 polls in 8 s.)
+
+
+async def test_a_dataset_is_swept_again_on_the_next_run_after_an_unhelpful_one(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+) -> None:
+    server, url = await unhelpful("others")
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        await _wait_out(client, 8, timeout=1.0)
+        first_run = server.count("list_documents")
+        assert DATASET not in client.monitor._no_sweep  # every wait left: forgiven
+        server.listing = "indexing"  # the next run's documents show in the list
+        await _wait_out(client, 8, timeout=1.0)
+        assert server.count("list_documents") > first_run + SWEEP_BLIND_ROUNDS
+
+
+async def test_a_sweep_takes_at_most_a_quarter_of_the_request_budget(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+) -> None:
+    # The list shows 7 of the 8 batches on page 1 (the sweep goes on) but not the eighth:
+    # reading all 20 pages for it each round once took most of the budget.
+    server, url = await unhelpful("partial")
+    rpm = 1200.0
+    async with AsyncDifyKnowledgeClient(
+        "dataset-k", url, requests_per_minute=rpm, **FAST
+    ) as client:
+        started = time.monotonic()
+        await _wait_out(client, 8, timeout=3.0)
+        elapsed = time.monotonic() - started
+    lists, polls = server.count("list_documents"), server.count("indexing_status")
+    assert lists >= 2, "the sweep should keep running: it sees its documents"
+    budget = elapsed * rpm / 60
+    assert lists <= SWEEP_BUDGET_SHARE * budget + 1, (lists, polls, budget)
+    assert lists <= 0.3 * (lists + polls), (lists, polls)
+    # (Before: 40 of the 56 requests a budget allowed went to the sweep.)
+
+
+async def test_a_sweep_without_budget_costs_at_most_twice_its_batches_safety_net_polls(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+) -> None:
+    server, url = await unhelpful("indexing")  # the list is right, but has no news
+    cadence = {"poll_interval": 0.02, "max_poll_interval": 2.0}
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        with pytest.raises(IndexingTimeoutError):
+            await client.wait_for_batches(_batches(8), timeout=1.5, **cadence)
+    # Each of the 8 loops polls every 2 s at its slowest: 8 list requests a second at most
+    # (a round every 20 ms, as the fastest cadence alone would allow, is 75 in 1.5 s).
+    lists = server.count("list_documents")
+    assert 2 <= lists <= SWEEP_POLL_SHARE * 8 / 2.0 * 1.5 + 1, lists
+
+
+async def test_a_list_announcing_changes_that_never_come_wakes_each_batch_once(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dify_ingest_tools")
+    server, url = await unhelpful("completed")  # the list says done; indexing-status says not
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        await _wait_out(client, 8, timeout=1.5)
+    assert "changes that indexing-status did not show" in caplog.text
+    # Safety-net polls every 0.2 s would be ~60; a wake storm would be 8 per round on top.
+    assert server.count("indexing_status") <= 8 * (1.5 / 0.05) / 2
+    assert server.count("list_documents") <= 3
+
+
+async def test_a_sweep_ends_with_its_last_waiter_even_mid_request(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+) -> None:
+    server, url = await unhelpful("hang")
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        wait = asyncio.create_task(client.wait_for_batches(_batches(8), **BRISK))
+        for _ in range(400):
+            if server.lists_in_flight:
+                break
+            await asyncio.sleep(0.005)
+        assert server.lists_in_flight == 1, "the sweep never asked for the list"
+        wait.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await wait
+        assert not client.monitor._sweepers
+        assert not _library_tasks()
+        for _ in range(400):  # the server sees the request abandoned
+            if server.lists_abandoned:
+                break
+            await asyncio.sleep(0.005)
+        assert server.lists_abandoned == 1
+    # (Before: the sweep's list request ran on for its full 30 s attempt timeout.)
