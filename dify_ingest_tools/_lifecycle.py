@@ -124,9 +124,14 @@ class GuardedTransport(Transport):
                 "client in this process"
             )
             return
-        # Detached, the session counts as closed; its connector (the parent's connections)
-        # is kept alive so that its finalizer never closes them from here.
+        # Detached, the session counts as closed. Its connector holds the parent's pooled
+        # connections: closing them here (its finalizer would, at the latest when this
+        # process exits) unregisters their sockets from the epoll instance the parent's loop
+        # shares with us, and the parent then never hears its answers. Marked closed, the
+        # connector leaves them alone; the OS closes our copies of the sockets at exit.
         connector = session.connector
         session.detach()
+        if connector is not None and isinstance(getattr(connector, "_closed", None), bool):
+            connector._closed = True
         _fork.abandon(session, connector)
         self._session = None

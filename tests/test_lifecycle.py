@@ -245,13 +245,16 @@ async def test_the_callers_own_timeout_still_wins_over_a_close(
 # -- fork -----------------------------------------------------------------------------------
 
 CHILD_ONLY_EXITS = r"""
-import json, os, sys, time
-from dify_ingest_tools import DifyKnowledgeClient
+import asyncio, json, os, sys, time
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
 
 url, key, dataset_id, batch = sys.argv[1:5]
 used = DifyKnowledgeClient(key, url)
 used.get_indexing_status(dataset_id, batch)  # its loop, thread and session are live
 unused = DifyKnowledgeClient(key, url)  # its loop exists, never ran
+loop = asyncio.new_event_loop()  # an async client with a pooled connection on a loop
+async_client = AsyncDifyKnowledgeClient(key, url, timeout=20)
+loop.run_until_complete(async_client.get_indexing_status(dataset_id, batch))
 pid = os.fork()
 if pid == 0:
     sys.exit(0)  # a normal exit runs the clients' finalizers in the child
@@ -268,10 +271,13 @@ while True:
 started = time.monotonic()
 used.get_indexing_status(dataset_id, batch)
 unused.get_indexing_status(dataset_id, batch)
+loop.run_until_complete(async_client.get_indexing_status(dataset_id, batch))
 elapsed = time.monotonic() - started
 print(json.dumps({"child": os.waitstatus_to_exitcode(status), "parent": elapsed}))
 used.close()
 unused.close()
+loop.run_until_complete(async_client.aclose())
+loop.close()
 """
 
 
