@@ -283,8 +283,11 @@ def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
 class DifyKnowledgeClient(DocumentsSyncAPI):
     """Blocking twin of `AsyncDifyKnowledgeClient`: same arguments, same methods, same errors.
 
-    Safe to call from a running event loop (e.g. a Jupyter cell). Use it as a context manager
-    or call `close` when done.
+    Safe to call from a running event loop (e.g. a Jupyter cell) and from many threads at
+    once. Use it as a context manager or call `close` when done; closing, from any thread,
+    ends the calls other threads are blocked in with `DifyClientClosedError`. A process
+    forked from this one (multiprocessing) can keep using it: the child gets its own worker
+    thread, loop and session on first use, and never touches the parent's.
     """
 
     def __init__(

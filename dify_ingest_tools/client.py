@@ -76,7 +76,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
     """Async client for Dify's Knowledge (dataset) Service API.
 
     One ``aiohttp.ClientSession`` per client, opened on first use and closed by `aclose` or
-    ``async with``. A caller-supplied ``session`` is used as is and never closed here.
+    ``async with``; closing ends every wait and request in flight with
+    `DifyClientClosedError`. A caller-supplied ``session`` is used as is and never closed
+    here. In a process forked from this one the client opens a session of its own (one
+    built on a caller-supplied session cannot follow and says so).
 
     Args:
         api_key: A Knowledge API key (``dataset-...``). Defaults to ``DIFY_API_KEY``.
