@@ -136,6 +136,20 @@ def test_closing_a_blocking_client_ends_watches_and_requests_in_other_threads(
     assert _no_library_threads_within(5), _library_threads()
 
 
+def test_a_blocking_watch_left_open_is_closed_with_the_client(
+    sim: DifySimulator, threaded_url: str, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
+    client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
+    stream = iter(client.watch_indexing(dataset_id, batch, timeout=30, **QUICK))
+    assert next(stream).batch == batch  # the consumer stops here, the watch left open
+    client.close()
+    with pytest.raises(DifyClientClosedError):
+        next(stream)
+    del stream  # nothing left to finalize: the close closed the watch
+    assert _no_library_threads_within(5), _library_threads()
+
+
 def test_close_from_an_event_callback_ends_its_own_wait(
     sim: DifySimulator, threaded_url: str, dataset_id: str
 ) -> None:
