@@ -36,15 +36,26 @@ ROOT = Path(__file__).resolve().parents[1]
 FORK_WARNING = "ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning"
 
 
-def _library_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("dify-ingest-tools")]
+@pytest.fixture
+def library_threads() -> Callable[[], list[threading.Thread]]:
+    """The library's threads started since the test began (other tests' are not ours)."""
+    before = set(threading.enumerate())
+
+    def started() -> list[threading.Thread]:
+        return [
+            thread
+            for thread in threading.enumerate()
+            if thread not in before and thread.name.startswith("dify-ingest-tools")
+        ]
+
+    return started
 
 
-def _no_library_threads_within(seconds: float) -> bool:
+def _none_left(threads: Callable[[], list[threading.Thread]], seconds: float = 5.0) -> bool:
     deadline = time.monotonic() + seconds
-    while _library_threads() and time.monotonic() < deadline:
+    while threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return not _library_threads()
+    return not threads()
 
 
 class Outcome:
@@ -90,7 +101,10 @@ def _requests_in_flight(client: AsyncDifyKnowledgeClient) -> int:
 
 
 def test_closing_a_blocking_client_ends_a_wait_blocked_in_another_thread(
-    sim: DifySimulator, threaded_url: str, dataset_id: str
+    sim: DifySimulator,
+    threaded_url: str,
+    dataset_id: str,
+    library_threads: Callable[[], list[threading.Thread]],
 ) -> None:
     _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
     client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
@@ -104,13 +118,16 @@ def test_closing_a_blocking_client_ends_a_wait_blocked_in_another_thread(
     assert isinstance(wait.error, RuntimeError)  # what a closed client raised before
     last = wait.error.last_status
     assert isinstance(last, BatchIndexingStatus) and last.batch == batch
-    assert _no_library_threads_within(5), _library_threads()
+    assert _none_left(library_threads), library_threads()
     with pytest.raises(DifyClientClosedError, match="closed"):
         client.wait_for_indexing(dataset_id, batch, timeout=1)
 
 
 def test_closing_a_blocking_client_ends_watches_and_requests_in_other_threads(
-    sim: DifySimulator, threaded_url: str, dataset_id: str
+    sim: DifySimulator,
+    threaded_url: str,
+    dataset_id: str,
+    library_threads: Callable[[], list[threading.Thread]],
 ) -> None:
     _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
     sim.inject(Fault.latency(30), route="get_dataset", times=-1)
@@ -133,11 +150,14 @@ def test_closing_a_blocking_client_ends_watches_and_requests_in_other_threads(
     for call in calls:
         assert call.ended.wait(5), "a call outlived close()"
         assert isinstance(call.error, DifyClientClosedError), repr(call.error)
-    assert _no_library_threads_within(5), _library_threads()
+    assert _none_left(library_threads), library_threads()
 
 
 def test_a_blocking_watch_left_open_is_closed_with_the_client(
-    sim: DifySimulator, threaded_url: str, dataset_id: str
+    sim: DifySimulator,
+    threaded_url: str,
+    dataset_id: str,
+    library_threads: Callable[[], list[threading.Thread]],
 ) -> None:
     _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
     client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
@@ -147,11 +167,14 @@ def test_a_blocking_watch_left_open_is_closed_with_the_client(
     with pytest.raises(DifyClientClosedError):
         next(stream)
     del stream  # nothing left to finalize: the close closed the watch
-    assert _no_library_threads_within(5), _library_threads()
+    assert _none_left(library_threads), library_threads()
 
 
 def test_close_from_an_event_callback_ends_its_own_wait(
-    sim: DifySimulator, threaded_url: str, dataset_id: str
+    sim: DifySimulator,
+    threaded_url: str,
+    dataset_id: str,
+    library_threads: Callable[[], list[threading.Thread]],
 ) -> None:
     _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
     client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
@@ -164,7 +187,7 @@ def test_close_from_an_event_callback_ends_its_own_wait(
     )
     assert wait.ended.wait(5), "the wait outlived close()"
     assert isinstance(wait.error, DifyClientClosedError)
-    assert _no_library_threads_within(5), _library_threads()
+    assert _none_left(library_threads), library_threads()
 
 
 # -- the async client ---------------------------------------------------------------------
@@ -259,7 +282,9 @@ async def test_the_callers_own_timeout_still_wins_over_a_close(
 # -- fork -----------------------------------------------------------------------------------
 
 CHILD_ONLY_EXITS = r"""
-import asyncio, json, os, sys, time
+import asyncio, json, os, sys, time, warnings
+# Python 3.12+ warns that this process forks with threads running; that is the point here.
+warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
 
 url, key, dataset_id, batch = sys.argv[1:5]
