@@ -1,7 +1,8 @@
 """Answers of the tool set's upload, search and list tools (the status answers are `answers`).
 
 Kept apart from `answers` so each stays one subject: these format what an agent gets back
-from writing and reading a knowledge base, within a size budget a model's context can afford.
+from writing and reading a knowledge base, within a size budget a model's context can afford
+(cut with `answers.cut`, the one way every answer shortens text).
 """
 
 from __future__ import annotations
@@ -11,22 +12,7 @@ from collections.abc import Sequence
 from ._tool_schemas import HitOutput, ListedDocument
 from .models import CreatedDocument
 
-__all__ = ["cut", "documents_answer", "search_answer", "upload_answer"]
-
-_ELLIPSIS = " […]"
-
-
-def cut(text: str, budget: int) -> tuple[str, bool]:
-    """``text`` shortened to ``budget`` characters at a word boundary; and whether it was cut."""
-    text = " ".join(text.split())  # a model reads whitespace runs as noise
-    if len(text) <= budget:
-        return text, False
-    room = max(budget - len(_ELLIPSIS), 1)
-    head = text[:room]
-    space = head.rfind(" ")
-    if space > room // 2:
-        head = head[:space]
-    return head + _ELLIPSIS, True
+__all__ = ["documents_answer", "search_answer", "upload_answer"]
 
 
 def upload_answer(created: CreatedDocument, indexing: str | None) -> str:

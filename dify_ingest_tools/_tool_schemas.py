@@ -250,7 +250,7 @@ class DocumentOutput(BaseModel):
 
 class IndexingOutput(_Output):
     """``indexing_status`` / ``wait_for_indexing``. ``outcome``: ready, working, paused,
-    failed, stalled, timeout or not_found."""
+    failed, empty, stalled, timeout or not_found."""
 
     dataset_id: str
     batch: str
@@ -261,9 +261,11 @@ class IndexingOutput(_Output):
 
 
 class UploadOutput(IndexingOutput):
-    """``upload_text``. ``outcome``: uploaded (no wait), or a wait's outcome."""
+    """``upload_text``. ``outcome``: uploaded (no wait), a wait's outcome, or not_found (no
+    such knowledge base: nothing was uploaded, so no ``document_id`` nor ``batch``)."""
 
-    document_id: str
+    batch: str | None = None  # type: ignore[assignment]
+    document_id: str | None = None
     name: str
 
 
@@ -280,7 +282,7 @@ class HitOutput(BaseModel):
 
 
 class SearchOutput(_Output):
-    """``search``. ``outcome``: found or nothing_found."""
+    """``search``. ``outcome``: found, nothing_found or not_found (no such knowledge base)."""
 
     dataset_id: str
     query: str
@@ -303,7 +305,7 @@ class ListedDocument(BaseModel):
 
 
 class DocumentListOutput(_Output):
-    """``list_documents``. ``outcome``: listed or empty."""
+    """``list_documents``. ``outcome``: listed, empty or not_found (no such knowledge base)."""
 
     dataset_id: str
     page: int

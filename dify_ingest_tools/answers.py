@@ -4,16 +4,19 @@ Each function takes what Dify said (a `BatchIndexingStatus`) or what went wrong 
 and returns an `Answer`: the paragraph the model reads (``text``), an ``outcome`` to branch
 on, whether it is a tool *error* (``is_error``), and ``data``, the same facts as a JSON-ready
 dict (for structured tool outputs and artifacts). Nothing here does I/O or imports a
-framework: the LangChain and LlamaIndex adapters only decide when to call these, and render
-``is_error`` answers their framework's way (a ``ToolException``; a raised `DifyToolError`),
-so an agent reads the same text whichever framework runs it.
+framework: the LangChain and LlamaIndex adapters, the tool set (`dify_ingest_tools.toolkit`) and the
+MCP server only decide when to call these, and render ``is_error`` answers their framework's
+way (a ``ToolException``; a raised `DifyToolError`; an MCP ``isError`` result), so an agent
+reads the same text whichever framework runs it.
 
 What is an answer and what is an error:
 
-* a ready, working, paused or failed batch, a wait that ran out of time and a stall are
-  answers about the batch (``is_error=False``): the model can wait again, report or re-upload;
-* an API error (bad key, unknown dataset or batch, rate limit, outage) and an invalid
-  argument are tool errors (``is_error=True``), with Dify's message and what to do next.
+* a ready, working, paused or failed batch, a wait that ran out of time, a stall, and a
+  dataset or batch Dify does not know are answers (``is_error=False``): the model can wait
+  again, report, re-upload or fix the id it passed;
+* any other API error (bad key, rate limit, outage, a base URL that is not Dify's API) and
+  an invalid argument are tool errors (``is_error=True``), with Dify's message and what to do
+  next.
 
 Answers never contain the API key or the server's URL, and server-provided text (Dify's
 error messages) is cut to a few hundred characters.
@@ -44,14 +47,17 @@ from .models import BatchIndexingStatus
 
 __all__ = [
     "Answer",
+    "DifyToolError",
     "Outcome",
     "answer_error",
     "answer_status",
+    "cut",
     "error_answer",
     "failure_answer",
     "stalled_answer",
     "status_answer",
     "timeout_answer",
+    "tool_error_answer",
 ]
 
 Outcome: TypeAlias = Literal[
@@ -62,7 +68,7 @@ Outcome: TypeAlias = Literal[
     "empty",  # Dify reports no documents for the batch
     "timeout",  # a bounded wait ran out of time (Dify keeps indexing)
     "stalled",  # nothing changed for the stall timeout (worker down?)
-    "not_found",  # Dify knows no such dataset or batch (a tool error)
+    "not_found",  # Dify knows no such dataset or batch (an answer: fix the id)
     "error",  # any other Dify or connection error (a tool error)
     "invalid",  # the tool's arguments were invalid (a tool error)
 ]
@@ -71,7 +77,7 @@ Outcome: TypeAlias = Literal[
 # Dify's error texts reach the model verbatim, but bounded: a hostile or broken server can
 # send megabytes, and a model needs a sentence.
 _MAX_SERVER_TEXT = 500
-_CUT_MARK = " [...cut]"
+_CUT_MARK = " […]"
 
 
 @dataclass(frozen=True)
@@ -103,14 +109,51 @@ class Answer:
         return self.text
 
 
+class DifyToolError(DifyError):
+    """A tool call the tools cannot answer; its message is what the model should read.
+
+    One class for every framework: the tool set (`dify_ingest_tools.toolkit.DifyToolset`)
+    and the LlamaIndex tool specs raise it, the LangChain tools turn it into a
+    ``ToolException`` (an error ``ToolMessage``), the MCP server into a result with
+    ``isError: true``. The message never contains the API key or the server's URL.
+
+    Args:
+        answer: The `Answer` to carry, or the text of one (outcome ``invalid``).
+
+    Attributes:
+        answer: The `Answer` (``text``, ``outcome``, ``is_error``, ``data``).
+        error: The error behind it, if any (also the ``__cause__`` when raised).
+    """
+
+    def __init__(self, answer: Answer | str) -> None:
+        self.answer = tool_error_answer(answer) if isinstance(answer, str) else answer
+        self.error = self.answer.error
+        super().__init__(self.answer.text)
+
+    def __reduce__(self) -> tuple[type[DifyToolError], tuple[Answer]]:
+        # Rebuilt from the answer, not from the message (errors cross process pools).
+        return (type(self), (self.answer,))
+
+
 # -- building blocks ----------------------------------------------------------------------------
 
 
+def cut(text: str, budget: int) -> tuple[str, bool]:
+    """``text`` on one line, shortened to ``budget`` characters at a word boundary, and
+    whether it was cut (then it ends in `` […]``)."""
+    text = " ".join(text.split())  # a model reads whitespace runs (and newlines) as noise
+    if len(text) <= budget:
+        return text, False
+    room = max(budget - len(_CUT_MARK), 1)
+    head = text[:room]
+    space = head.rfind(" ")
+    if space > room // 2:
+        head = head[:space]
+    return head.rstrip() + _CUT_MARK, True
+
+
 def _bounded(text: str) -> str:
-    text = " ".join(text.split())  # one line: newlines in a server message break a paragraph
-    if len(text) <= _MAX_SERVER_TEXT:
-        return text
-    return text[: _MAX_SERVER_TEXT - len(_CUT_MARK)].rstrip() + _CUT_MARK
+    return cut(text, _MAX_SERVER_TEXT)[0]
 
 
 def _sentence(text: str) -> str:
@@ -318,15 +361,13 @@ def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> A
         message = _bounded(str(error))
         head = f"Dify error: {_sentence(message)}{hint}"
         details.update(message=message)
-    outcome: Outcome = (
-        "not_found"
-        if isinstance(error, DifyNotFoundError) and error.resource in ("dataset", "documents")
-        else "error"
-    )
+    # An id Dify does not know is an answer: the model can fix (or re-check) the id it passed.
+    # Any other 404 means the base URL is not Dify's API: only the user can fix that.
+    not_found = isinstance(error, DifyNotFoundError) and error.resource in ("dataset", "documents")
     return _answer(
         f"{head} {_advice(error, dataset_id, batch)}",
-        outcome,
-        is_error=True,
+        "not_found" if not_found else "error",
+        is_error=not not_found,
         status=error.last_status,
         dataset_id=dataset_id,
         batch=batch,
@@ -373,6 +414,18 @@ def answer_error(
         error=error,
         details={"type": type(error).__name__, "message": _bounded(str(error))},
     )
+
+
+def tool_error_answer(
+    text: str,
+    outcome: Outcome = "invalid",
+    *,
+    dataset_id: str | None = None,
+    batch: str | None = None,
+    error: BaseException | None = None,
+) -> Answer:
+    """A tool error worded by its caller (e.g. arguments that do not fit a tool's schema)."""
+    return _answer(text, outcome, is_error=True, dataset_id=dataset_id, batch=batch, error=error)
 
 
 # -- the texts alone (what the adapters of earlier versions called) ---------------------------

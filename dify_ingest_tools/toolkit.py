@@ -22,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
 from ._policy import OnPaused
-from ._tool_answers import cut, documents_answer, search_answer, upload_answer
+from ._tool_answers import documents_answer, search_answer, upload_answer
+from ._tool_calls import check_batch, wait_for_batch
 from ._tool_schemas import (
     OUTPUT_MODELS,
     TOOL_NAMES,
@@ -36,7 +37,15 @@ from ._tool_schemas import (
     argument_models,
     descriptions,
 )
-from .answers import error_answer, failure_answer, stalled_answer, status_answer, timeout_answer
+from .answers import (
+    Answer,
+    DifyToolError,
+    answer_error,
+    cut,
+    failure_answer,
+    status_answer,
+    tool_error_answer,
+)
 from .client import AsyncDifyKnowledgeClient
 from .errors import (
     DifyError,
@@ -55,15 +64,6 @@ logger = logging.getLogger("dify_ingest_tools")
 _PAGE_SIZE = 20
 # Below this many characters a passage says nothing useful: leave it out instead.
 _MIN_HIT_CHARS = 80
-
-
-class DifyToolError(Exception):
-    """A tool call that cannot be answered; the message says why and what to do (no secrets).
-
-    Adapters turn it into their framework's tool error: a LangChain ``ToolException`` (an
-    error ToolMessage), a raised exception for LlamaIndex (an ``is_error`` tool output), an
-    MCP result with ``isError: true``.
-    """
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,11 @@ def _indexing_data(
     }
 
 
-def _outcome(status: BatchIndexingStatus) -> str:
-    return {"ready": "ready", "failed": "failed", "paused": "paused"}.get(status.verdict, "working")
+def _settled(answer: Answer) -> Answer:
+    """The answer, or the tool error it is."""
+    if answer.is_error:
+        raise DifyToolError(answer) from answer.error
+    return answer
 
 
 class DifyToolset:
@@ -306,17 +309,17 @@ class DifyToolset:
             return await handler(client, dataset_id, args, on_event)
         except DifyToolError:
             raise
-        except DifyError as error:
-            raise DifyToolError(error_answer(error, dataset_id=dataset_id, batch=batch)) from error
-        except ValueError as error:
-            raise DifyToolError(f"Invalid argument: {error}") from error
+        except (DifyError, ValueError) as error:
+            answer = _settled(answer_error(error, dataset_id=dataset_id, batch=batch))
+            return self._answered(name, answer, dataset_id, args)
         except Exception as error:
             # A bug here must not crash the agent's loop; the trace goes to the log only.
             logger.exception("tool %s failed unexpectedly", name)
-            raise DifyToolError(
+            text = (
                 f"The {name} tool failed unexpectedly ({type(error).__name__}); this is not "
                 "something to retry: tell the user."
-            ) from error
+            )
+            raise DifyToolError(tool_error_answer(text, "error", error=error)) from error
 
     # -- the tools ----------------------------------------------------------------------------
 
@@ -330,18 +333,19 @@ class DifyToolset:
         indexing: str | None = None
         outcome, status = "uploaded", None
         if args.wait_seconds > 0:
-            try:
-                indexing, outcome, status = await self._wait(
-                    client,
-                    dataset_id,
-                    created.batch,
-                    args.wait_seconds,
-                    self.max_upload_wait_seconds,
-                    on_event,
-                )
-            except DifyNotFoundError:
+            answer = await self._wait(
+                client,
+                dataset_id,
+                created.batch,
+                args.wait_seconds,
+                self.max_upload_wait_seconds,
+                on_event,
+            )
+            if answer.outcome == "not_found":
                 # Not visible yet even after the grace period: the upload itself succeeded.
                 indexing = "Dify does not show its batch yet; check the batch again shortly."
+            else:
+                indexing, outcome, status = answer.text, answer.outcome, answer.status
         text = upload_answer(created, indexing)
         data = UploadOutput(
             answer=text,
@@ -355,25 +359,19 @@ class DifyToolset:
     async def _indexing_status(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
     ) -> ToolResult:
-        try:
-            # Reuses the snapshot of a wait already polling this batch, when it is fresh.
-            status = await client.monitor.status(dataset_id, args.batch)
-        except DifyNotFoundError as error:
-            return self._not_found(error, dataset_id, args.batch)
-        self._observed(status)
-        return self._indexing_result(status_answer(status), _outcome(status), status, args.batch)
+        # Reuses the snapshot of a wait already polling this batch, when it is fresh.
+        answer = _settled(await check_batch(client, dataset_id, args.batch))
+        if answer.status is not None:
+            self._observed(answer.status)
+        return self._indexing_result(answer, dataset_id, args.batch)
 
     async def _wait_for_indexing(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
     ) -> ToolResult:
-        try:
-            requested, cap = args.timeout_seconds, self.max_wait_seconds
-            text, outcome, status = await self._wait(
-                client, dataset_id, args.batch, requested, cap, on_event
-            )
-        except DifyNotFoundError as error:
-            return self._not_found(error, dataset_id, args.batch)
-        return self._indexing_result(text, outcome, status, args.batch, dataset_id)
+        answer = await self._wait(
+            client, dataset_id, args.batch, args.timeout_seconds, self.max_wait_seconds, on_event
+        )
+        return self._indexing_result(answer, dataset_id, args.batch)
 
     async def _search(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
@@ -464,52 +462,41 @@ class DifyToolset:
         requested: float,
         cap: float,
         on_event: EventCallback | None,
-    ) -> tuple[str, str, BatchIndexingStatus | None]:
-        """A bounded wait, as ``(answer, outcome, last status)``; only API errors raise."""
-        limit = min(requested, cap)
-        try:
-            status = await client.wait_for_indexing(
-                dataset_id,
-                batch,
-                timeout=limit,
-                raise_on_error=True,
-                on_event=on_event,
-                **self.wait_options,
-            )
-        except IndexingTimeoutError as error:
-            text = timeout_answer(error, limit)
-            if requested > limit:
-                text += f" (This tool waits at most {limit:g} s per call.)"
-            return text, "timeout", error.last_status
-        except IndexingStalledError as error:
-            return stalled_answer(error), "stalled", error.last_status
-        except IndexingFailedError as error:
-            last = error.last_status
-            if last is not None:
-                self._observed(last)
-            outcome = "paused" if last is not None and not last.is_failed else "failed"
-            return failure_answer(error), outcome, last
-        self._observed(status)
-        return status_answer(status), "ready", status
+    ) -> Answer:
+        """A bounded wait; every way it ends is an answer, except the tool errors it raises."""
+        answer = await wait_for_batch(
+            client,
+            dataset_id,
+            batch,
+            timeout=min(requested, cap),
+            asked=requested,
+            on_event=on_event,
+            **self.wait_options,
+        )
+        if answer.status is not None:
+            self._observed(answer.status)
+        return _settled(answer)
 
-    def _indexing_result(
-        self,
-        text: str,
-        outcome: str,
-        status: BatchIndexingStatus | None,
-        batch: str,
-        dataset_id: str | None = None,
-    ) -> ToolResult:
-        dataset = status.dataset_id if status is not None else dataset_id or ""
-        fields = _indexing_data(dataset, batch, status)
-        data = IndexingOutput(answer=text, outcome=outcome, **fields)
-        return ToolResult(text, data.model_dump(mode="json"), status)
+    def _indexing_result(self, answer: Answer, dataset_id: str, batch: str) -> ToolResult:
+        dataset = answer.status.dataset_id if answer.status is not None else dataset_id
+        fields = _indexing_data(dataset, batch, answer.status)
+        data = IndexingOutput(answer=answer.text, outcome=answer.outcome, **fields)
+        return ToolResult(answer.text, data.model_dump(mode="json"), answer.status)
 
-    def _not_found(self, error: DifyNotFoundError, dataset_id: str, batch: str) -> ToolResult:
-        """An unknown batch or dataset is an answer: the model can fix the id it passed."""
-        text = error_answer(error, dataset_id=dataset_id, batch=batch)
-        data = IndexingOutput(answer=text, outcome="not_found", dataset_id=dataset_id, batch=batch)
-        return ToolResult(text, data.model_dump(mode="json"), None)
+    def _answered(self, name: str, answer: Answer, dataset_id: str, args: Any) -> ToolResult:
+        """An answer to a call that raised, in the tool's own result shape: a dataset or
+        batch Dify does not know (the model can fix the id it passed)."""
+        common = {"answer": answer.text, "outcome": answer.outcome, "dataset_id": dataset_id}
+        data: BaseModel
+        if name == "search":
+            data = SearchOutput(**common, query=args.query)
+        elif name == "list_documents":
+            data = DocumentListOutput(**common, page=args.page, total=0, has_more=False)
+        elif name == "upload_text":
+            data = UploadOutput(**common, name=args.name)
+        else:
+            data = IndexingOutput(**common, batch=args.batch)
+        return ToolResult(answer.text, data.model_dump(mode="json"), None)
 
     def _remember(self, created: CreatedDocument) -> None:
         key = created.dataset_id.lower()

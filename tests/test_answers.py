@@ -107,13 +107,13 @@ def test_a_huge_server_message_is_cut_in_every_answer() -> None:
     huge = "x" * 1_000_000
     failed = batch({"id": "a", "indexing_status": "error", "error": huge})
     answer = answer_status(failed)
-    assert len(answer.text) < 2_000 and "[...cut]" in answer.text
+    assert len(answer.text) < 2_000 and "[…]" in answer.text
     assert len(answer.data["failed_documents"][0]["error"]) <= 500
     from dify_ingest_tools.errors import error_from_response
 
     body = json.dumps({"code": "c", "message": huge, "status": 400})
     error = answer_error(error_from_response(400, body), dataset_id=DS, batch="b1")
-    assert len(error.text) < 2_000 and error.text.count("[...cut]") == 1
+    assert len(error.text) < 2_000 and error.text.count("[…]") == 1
 
 
 def test_answers_carry_an_outcome_and_json_ready_data() -> None:

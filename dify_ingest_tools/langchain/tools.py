@@ -2,9 +2,11 @@
 (`DifyWaitForIndexingTool`).
 
 Both answer in text an LLM can act on, with the `BatchIndexingStatus` as the ToolMessage's
-artifact. A wait that runs out of time, stalls or ends in a failed document is an answer, not
-an error; Dify API errors (bad key, unknown dataset or batch, rate limit, outage) are raised
-as `ToolException`, which agents receive as an error ToolMessage (``handle_tool_error=True``).
+artifact. A wait that runs out of time, stalls or ends in a failed document, and a batch or
+dataset Dify does not know, are answers, not errors; other Dify API errors (bad key, rate
+limit, outage) are raised as `ToolException`, which agents receive as an error ToolMessage
+(``handle_tool_error=True``). The words are those of the toolkit's other tools, the LlamaIndex
+tools and the MCP server (``dify_ingest_tools.answers``).
 """
 
 from __future__ import annotations

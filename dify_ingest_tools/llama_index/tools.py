@@ -1,13 +1,14 @@
 """`DifyIndexingToolSpec`: lets an agent check, or wait for, Dify's indexing of an upload.
 
 Both tools answer in one paragraph the model can act on, word for word the text of the
-LangChain tools (``dify_ingest_tools.answers``). A ready, working, paused or failed batch, a
-wait that runs out of time and a stall are answers, not errors. Everything else (an unknown
-batch, a wrong key, Dify unreachable, a malformed id) raises, as LlamaIndex tools do:
-`DifyToolError` for Dify's errors, ``ValueError`` for invalid arguments, each with the
-answer's text as its message (Dify's status, code and message, and what to do next; never
-the key or the server's URL). LlamaIndex's agents turn the exception into a tool output with
-``is_error=True`` and that message as its content.
+LangChain tools, the toolkit and the MCP server (``dify_ingest_tools.answers``). A ready,
+working, paused or failed batch, a wait that runs out of time, a stall and a batch or
+dataset Dify does not know are answers, not errors. Everything else (a wrong key, a rate
+limit, Dify unreachable, a malformed id) raises, as LlamaIndex tools do: `DifyToolError` for
+Dify's errors, ``ValueError`` for invalid arguments, each with the answer's text as its
+message (Dify's status, code and message, and what to do next; never the key or the server's
+URL). LlamaIndex's agents turn the exception into a tool output with ``is_error=True`` and
+that message as its content.
 """
 
 from __future__ import annotations
@@ -22,30 +23,12 @@ from pydantic import BaseModel, Field, SecretStr
 from .._inputs import check_dataset_id
 from .._policy import OnPaused
 from .._tool_calls import check_batch, target_dataset, wait_for_batch
-from ..answers import Answer, answer_error
+from ..answers import Answer, DifyToolError, answer_error
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import DifyError
 from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
 __all__ = ["DifyIndexingToolSpec", "DifyToolError"]
-
-
-class DifyToolError(DifyError):
-    """A tool call Dify answered with an error; its message is what the model should read.
-
-    Attributes:
-        answer: The `Answer` (``text``, ``outcome``, ``data``).
-        error: The error Dify's answer raised (also the ``__cause__``).
-    """
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.error = answer.error
-        super().__init__(answer.text)
-
-    def __reduce__(self) -> tuple[type[DifyToolError], tuple[Answer]]:
-        # Rebuilt from the answer, not from the message (errors cross process pools).
-        return (type(self), (self.answer,))
 
 
 def _raise(answer: Answer) -> NoReturn:
@@ -130,6 +113,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         poll_interval: First gap between status polls while waiting.
         max_poll_interval: Longest gap between polls.
         stall_timeout: Answer "stalled" when nothing changes for this long (None: off).
+        not_found_grace: Seconds a just-created batch may be unknown to Dify before the wait
+            answers that Dify does not know it.
         on_paused: ``"fail"`` (default): a paused document ends the wait at once with a
             PAUSED answer (only Dify's console can resume it); ``"wait"`` waits on.
     """
@@ -151,6 +136,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         stall_timeout: float | None = None,
+        not_found_grace: float = 10.0,
         on_paused: OnPaused = "fail",
     ) -> None:
         if max_timeout_seconds <= 0:
@@ -161,6 +147,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         self.poll_interval = poll_interval
         self.max_poll_interval = max(poll_interval, max_poll_interval)
         self.stall_timeout = stall_timeout
+        self.not_found_grace = not_found_grace
         self.on_paused: OnPaused = on_paused
         self._bridge, self._owns_client = connect(client, api_key, base_url)
 
@@ -272,6 +259,7 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 stall_timeout=self.stall_timeout,
+                not_found_grace=self.not_found_grace,
             )
             return _rendered(answer)
 

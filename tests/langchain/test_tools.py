@@ -148,26 +148,35 @@ def test_api_errors_raise_tool_exceptions_without_handle_tool_error(
 
 
 @pytest.mark.parametrize(
-    ("dataset", "batch", "wanted"),
+    ("dataset", "batch", "status", "wanted"),
     [
-        ("00000000-0000-4000-8000-000000000000", "20250612093011123456", "There is no dataset"),
-        (None, "20250612093011123456", "does not know batch 20250612093011123456"),
-        (None, "../../etc", "Invalid argument: batch"),
-        ("not-a-uuid", "20250612093011123456", "Invalid argument: dataset_id must be a UUID"),
+        # Ids Dify does not know are answers: the model can fix the id it passed.
+        (
+            "00000000-0000-4000-8000-000000000000",
+            "20250612093011123456",
+            "success",
+            "There is no dataset",
+        ),
+        (None, "20250612093011123456", "success", "does not know batch 20250612093011123456"),
+        # Ids that cannot be ids are refused before any request.
+        (None, "../../etc", "error", "Invalid argument: batch"),
+        ("not-a-uuid", "20250612093011123456", "error", "Invalid argument: dataset_id must be"),
     ],
 )
-def test_wrong_arguments_give_error_messages_the_model_can_act_on(
+def test_wrong_arguments_give_messages_the_model_can_act_on(
     dataset_id: str,
     sync_client: DifyKnowledgeClient,
     dataset: str | None,
     batch: str,
+    status: str,
     wanted: str,
 ) -> None:
     tool = DifyIndexingStatusTool(client=sync_client)
 
     message = tool.invoke(status_call(dataset or dataset_id, batch))
 
-    assert message.status == "error" and wanted in message.content, message.content
+    assert message.status == status and wanted in message.content, message.content
+    assert message.artifact is None
 
 
 def test_a_tool_on_an_async_client_refuses_blocking_calls_clearly(dataset_id: str) -> None:

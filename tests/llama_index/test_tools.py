@@ -16,7 +16,6 @@ from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     DifyAuthenticationError,
     DifyKnowledgeClient,
-    DifyNotFoundError,
 )
 from dify_ingest_tools.llama_index import DifyIndexingToolSpec, DifyToolError
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
@@ -161,20 +160,27 @@ async def test_api_errors_raise_and_agents_get_an_error_output(
             assert wrong_key not in output.content and sim.api_key not in output.content
 
 
-async def test_an_unknown_batch_is_a_clear_error(
+async def test_an_unknown_batch_is_an_answer_and_a_malformed_id_an_error(
     sim: DifySimulator, sync_client: DifyKnowledgeClient
 ) -> None:
     dataset_id = sim.create_dataset("tools")
     status = tools_of(DifyIndexingToolSpec(client=sync_client))["get_indexing_status"]
-    with pytest.raises(DifyToolError, match="Documents not found") as raised:
-        await status.acall(dataset_id=dataset_id, batch="20250101000000000000")
-    assert isinstance(raised.value.__cause__, DifyNotFoundError)
-    assert raised.value.answer.outcome == "not_found"
-    copied = pickle.loads(pickle.dumps(raised.value))
-    assert str(copied) == str(raised.value) and copied.answer.outcome == "not_found"
-    assert "Dify does not know batch 20250101000000000000" in str(raised.value)
+    output = await status.acall(dataset_id=dataset_id, batch="20250101000000000000")
+    assert not output.is_error
+    assert "Dify does not know batch 20250101000000000000" in output.content
     with pytest.raises(ValueError, match="Invalid argument: dataset_id must be a UUID"):
         status.call(dataset_id="not-a-uuid", batch="20250101000000000000")
+
+
+def test_tool_errors_pickle_with_their_answer(threaded_url: str, dataset_id: str) -> None:
+    with DifyKnowledgeClient("dataset-wrong-key-0123456789abcdef", threaded_url) as client:
+        status = tools_of(DifyIndexingToolSpec(client=client))["get_indexing_status"]
+        with pytest.raises(DifyToolError, match="HTTP 401") as raised:
+            status.call(dataset_id=dataset_id, batch="20250101000000000000")
+    assert isinstance(raised.value.__cause__, DifyAuthenticationError)
+    copied = pickle.loads(pickle.dumps(raised.value))
+    assert str(copied) == str(raised.value) and copied.answer.outcome == "error"
+    assert isinstance(copied.error, DifyAuthenticationError)
 
 
 async def test_an_async_client_serves_async_tools_and_refuses_blocking_calls(
