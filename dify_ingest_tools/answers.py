@@ -24,9 +24,11 @@ error messages) is cut to a few hundred characters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit
 
 from .errors import (
     DifyAPIError,
@@ -156,6 +158,17 @@ def _bounded(text: str) -> str:
     return cut(text, _MAX_SERVER_TEXT)[0]
 
 
+def _without_address(message: str, url: str) -> str:
+    """``message`` without the server's host and port (aiohttp's connection errors name them:
+    "Cannot connect to host h:p ... [Connect call failed ('h', p)]")."""
+    host = urlsplit(url).hostname
+    if not host:
+        return message
+    name = re.escape(host)
+    message = re.sub(rf"\(\s*'{name}',\s*\d+[^)]*\)", "the server", message)
+    return re.sub(rf"\[?{name}\]?(:\d+)?", "the server", message, flags=re.IGNORECASE)
+
+
 def _sentence(text: str) -> str:
     """``text`` ending in exactly one full stop (Dify's messages usually bring their own)."""
     text = text.rstrip()
@@ -265,6 +278,15 @@ def _timeout(
     batch: str | None,
 ) -> Answer:
     status = error.last_status
+    failed_poll = error.__cause__
+    if (
+        status is None
+        and isinstance(failed_poll, DifyError)
+        and not (isinstance(failed_poll, DifyNotFoundError) and failed_poll.is_batch_missing)
+    ):
+        # Dify never answered a poll (down, rate limiting): "not reported yet" would hide
+        # why. (A batch not visible yet is what a fresh upload looks like: that says so.)
+        return _api_error(failed_poll, dataset_id, batch)
     after = f" after {waited:g} s" if waited is not None else ""
     if status is None:
         text = (
@@ -354,7 +376,7 @@ def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> A
     elif isinstance(error, DifyConnectionError):
         # The message, not str(): that adds the request's method and URL, which a model
         # cannot act on (and the user configured).
-        message = _bounded(error.message)
+        message = _bounded(_without_address(error.message, error.url))
         head = f"Could not reach Dify: {_sentence(message)}{hint}"
         details.update(message=message)
     else:

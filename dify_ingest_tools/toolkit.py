@@ -302,7 +302,7 @@ class DifyToolset:
         try:
             args = self._arguments[name].model_validate(dict(arguments))
         except ValidationError as error:
-            raise DifyToolError(f"Invalid arguments for {name}: {_problems(error)}") from None
+            raise DifyToolError(arguments_answer(error)) from None
         dataset_id = self.dataset_id or str(getattr(args, "dataset_id", ""))
         batch = getattr(args, "batch", None)
         try:
@@ -582,6 +582,12 @@ class DifyToolset:
                     if doc.name:
                         known.setdefault(doc.id, (doc.name, None))
         return {doc_id: name for doc_id, (name, _) in known.items() if name}
+
+
+def arguments_answer(error: ValidationError) -> str:
+    """What the model reads when its arguments do not fit a tool's schema (in every
+    framework: LangChain validates them itself, with this text)."""
+    return f"Invalid arguments: {_problems(error)}. Fix them and call the tool again."
 
 
 def _problems(error: ValidationError) -> str:

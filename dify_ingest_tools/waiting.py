@@ -211,7 +211,8 @@ async def _observe(
                 wait = min(wait, last_change + options.stall_timeout - now)
             if wait <= 0:
                 if now >= deadline:
-                    raise _timeout(ref, options, previous, last_error)
+                    # The cause: why the last poll failed (Dify down, rate limited), if it did.
+                    raise _timeout(ref, options, previous, last_error) from last_error
                 stalled = _stalled(ref, options, previous, last_error)
                 await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
                 raise stalled
@@ -234,7 +235,10 @@ async def _observe(
                         error, elapsed=clock() - started, grace=options.not_found_grace
                     )
                 ):
-                    last_error = error
+                    if last_error is None or clock() < deadline:
+                        # A poll cut short by the wait's own deadline says less than the
+                        # failure before it (refused, rate limited): keep that one.
+                        last_error = error
                     kind: EventKind = "rate_limited" if is_rate_limit(error) else "retrying"
                     await emit(
                         IndexingEvent.for_error(

@@ -30,7 +30,7 @@ from typing_extensions import Self
 from .._policy import OnPaused
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback, IndexingEvent
-from ..toolkit import DifyToolError, DifyToolset, _problems
+from ..toolkit import DifyToolError, DifyToolset, arguments_answer
 from ._common import DifyConnection
 from .events import (
     acall_with_events,
@@ -62,7 +62,7 @@ _ErrorHandling: TypeAlias = (
 def validation_answer(error: ValidationError | ValidationErrorV1) -> str:
     """What the model reads when its arguments do not fit the schema (values not echoed)."""
     if isinstance(error, ValidationError):
-        return f"Invalid arguments: {_problems(error)}. Fix them and call the tool again."
+        return arguments_answer(error)
     return f"Invalid arguments: {error}. Fix them and call the tool again."
 
 
@@ -219,6 +219,10 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
     """Sent with every upload (None: the knowledge base's own setting)."""
     poll_interval: float = 1.0
     max_poll_interval: float = 5.0
+    stall_timeout: float | None = None
+    """Answer "stalled" when nothing changes for this long while waiting (None: off)."""
+    not_found_grace: float = 10.0
+    """Seconds a just-uploaded batch may be unknown to Dify before a wait answers so."""
     on_paused: OnPaused = "fail"
     """``"fail"``: a paused document is answered at once (only Dify's console resumes it)."""
 
@@ -237,9 +241,8 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
             hit_chars=self.hit_chars,
             answer_chars=self.answer_chars,
             indexing_technique=self.indexing_technique,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
             on_paused=self.on_paused,
+            **self._wait_settings(),
         )
         return self
 
@@ -252,7 +255,6 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
         """The five tools, sharing this toolkit's client and tool set."""
         shared: dict[str, Any] = {"client": self.client, "toolset": self._toolset}
         checks = self._dataset_checks()
-        waits = {"poll_interval": self.poll_interval, "max_poll_interval": self.max_poll_interval}
         return [
             DifyUploadTextTool(**shared),
             DifyIndexingStatusTool(
@@ -263,12 +265,21 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
                 dataset_id=self.dataset_id,
                 max_timeout_seconds=self.max_wait_seconds,
                 on_paused=self.on_paused,
-                **waits,
+                **self._wait_settings(),
                 **checks("wait_for_indexing"),
             ),
             DifySearchTool(**shared),
             DifyListDocumentsTool(**shared),
         ]
+
+    def _wait_settings(self) -> dict[str, Any]:
+        """How every wait of the toolkit polls (the tool set's and the wait tool's alike)."""
+        return {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "stall_timeout": self.stall_timeout,
+            "not_found_grace": self.not_found_grace,
+        }
 
     def _dataset_checks(self) -> Callable[[str], dict[str, Any]]:
         """For the status and wait tools: the allow-list, through the tool set's schemas."""

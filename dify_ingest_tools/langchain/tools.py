@@ -58,10 +58,11 @@ _BATCH = (
     "The `batch` string Dify returned when the documents were uploaded (usually 20 digits, "
     "e.g. '20250612093011123456'). Copy it exactly; it identifies one upload."
 )
+_DEFAULT_WAIT = 30.0
 _TIMEOUT = (
-    "The longest to wait, in seconds, before answering with the progress so far. Values "
-    "above this tool's limit are reduced to it. Small documents take a few seconds, large "
-    "ones minutes; waiting does not make Dify faster."
+    "The longest to wait, in seconds, before answering with the progress so far (omitted: "
+    f"{_DEFAULT_WAIT:g} s). Values above this tool's limit are reduced to it. Small documents "
+    "take a few seconds, large ones minutes; waiting does not make Dify faster."
 )
 
 
@@ -82,7 +83,7 @@ class BatchWaitInput(BaseModel):
     """Arguments of `DifyWaitForIndexingTool` when the tool is bound to a dataset."""
 
     batch: str = Field(description=_BATCH)
-    timeout_seconds: float = Field(default=30.0, gt=0, description=_TIMEOUT)
+    timeout_seconds: float | None = Field(default=None, gt=0, description=_TIMEOUT)
 
 
 class DatasetBatchWaitInput(BaseModel):
@@ -90,7 +91,7 @@ class DatasetBatchWaitInput(BaseModel):
 
     dataset_id: str = Field(description=_DATASET_ID)
     batch: str = Field(description=_BATCH)
-    timeout_seconds: float = Field(default=30.0, gt=0, description=_TIMEOUT)
+    timeout_seconds: float | None = Field(default=None, gt=0, description=_TIMEOUT)
 
 
 _STATUS_DESCRIPTION = (
@@ -235,10 +236,13 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         client: AsyncDifyKnowledgeClient,
         dataset_id: str,
         batch: str,
-        timeout_seconds: float,
+        timeout_seconds: float | None,
         on_event: EventCallback,
     ) -> ToolAnswer:
-        limit = min(timeout_seconds, self.max_timeout_seconds)
+        # Omitted, the default applies within the cap, with no "at most" note: the model did
+        # not ask for more (the other frameworks' wait tools say the same).
+        wanted = _DEFAULT_WAIT if timeout_seconds is None else timeout_seconds
+        limit = min(wanted, self.max_timeout_seconds)
         answer = await wait_for_batch(
             client,
             dataset_id,
@@ -254,7 +258,7 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         self,
         batch: str,
         dataset_id: str | None = None,
-        timeout_seconds: float = 30.0,
+        timeout_seconds: float | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> ToolAnswer:
         target = self._target(dataset_id)
@@ -269,7 +273,7 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         self,
         batch: str,
         dataset_id: str | None = None,
-        timeout_seconds: float = 30.0,
+        timeout_seconds: float | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> ToolAnswer:
         target = self._target(dataset_id)

@@ -20,15 +20,15 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import WithJsonSchema
 
 from .._version import __version__
+from ..answers import DifyToolError
 from ..client import AsyncDifyKnowledgeClient
 from ..events import IndexingEvent
-from ..toolkit import DifyToolError, DifyToolset, ToolDefinition
+from ..toolkit import DifyToolset, ToolDefinition
 
 __all__ = ["SERVER_NAME", "Transport", "build_server", "serve"]
 
@@ -93,7 +93,11 @@ def _tool(
                 client, definition.base_name, given, on_event=ProgressReporter(ctx)
             )
         except DifyToolError as error:
-            raise ToolError(str(error)) from None
+            # A result of our own, not the SDK's ToolError: that would prefix "Error executing
+            # tool ...", and the model is to read the very words the other frameworks give.
+            return CallToolResult(
+                content=[TextContent(type="text", text=str(error))], is_error=True
+            )
         return CallToolResult(
             content=[TextContent(type="text", text=result.text)],
             structured_content=result.data,
