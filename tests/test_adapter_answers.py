@@ -326,3 +326,26 @@ async def test_dify_unreachable_is_a_tool_error(nothing_listens: str, dataset_id
     assert said.is_error and said.text.startswith("Could not reach Dify: ")
     assert "try again in a little while" in said.text
     assert_clean(said, WRONG_KEY, nothing_listens)
+
+
+async def test_one_tool_error_class_everywhere_carrying_its_answer_across_pickling(
+    sim: DifySimulator, threaded_url: str, dataset_id: str
+) -> None:
+    import pickle
+
+    from dify_ingest_tools import DifyAuthenticationError, DifyError
+    from dify_ingest_tools.answers import DifyToolError
+    from dify_ingest_tools.llama_index import DifyToolError as LlamaIndexToolError
+    from dify_ingest_tools.toolkit import DifyToolError as ToolkitToolError
+
+    assert LlamaIndexToolError is DifyToolError and ToolkitToolError is DifyToolError
+    async with AsyncDifyKnowledgeClient(WRONG_KEY, threaded_url, **FAST) as client:
+        with pytest.raises(DifyToolError) as raised:
+            await DifyToolset(dataset_id=dataset_id).run(client, "search", {"query": "q"})
+    error = raised.value
+    assert isinstance(error, DifyError) and isinstance(error.error, DifyAuthenticationError)
+    assert str(error) == error.answer.text and error.answer.is_error
+    copied = pickle.loads(pickle.dumps(error))
+    assert type(copied) is DifyToolError and str(copied) == str(error)
+    assert copied.answer.outcome == "error" and copied.answer.data == error.answer.data
+    assert WRONG_KEY not in pickle.dumps(error).decode("latin-1")
