@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from langchain_core.tools import ToolException
+from langchain_core.tools.base import ToolExceptionHandlerOutput
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from typing_extensions import Self
 
@@ -18,9 +20,11 @@ from ..errors import (
 )
 from ..waiting import WaitOptions
 
-__all__ = ["AnyDifyClient", "DifyConnection", "WaitSettings", "tool_exception"]
+__all__ = ["AnyDifyClient", "DifyConnection", "ErrorHandling", "WaitSettings", "tool_exception"]
 
 AnyDifyClient: TypeAlias = AsyncDifyKnowledgeClient | DifyKnowledgeClient
+# BaseTool's own annotation of `handle_tool_error`, whose default the tools change to True.
+ErrorHandling: TypeAlias = bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
 
 
 class DifyConnection(BaseModel):

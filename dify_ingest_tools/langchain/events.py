@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, get_args
 
 from langchain_core.callbacks import adispatch_custom_event, dispatch_custom_event
+from langchain_core.callbacks.manager import AsyncParentRunManager, ParentRunManager
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
@@ -155,6 +156,25 @@ async def acall_with_events(
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def run_with_events(bridge: ClientBridge, work: Work[T], run: ParentRunManager | None) -> T:
+    """`call_with_events`, dispatching each event as a custom event of ``run`` (a tool's or
+    a retriever's run manager; None: nobody listens)."""
+    config = RunnableConfig(callbacks=run.get_child()) if run else None
+    return call_with_events(bridge, work, lambda event: dispatch_indexing_event(event, config))
+
+
+async def arun_with_events(
+    bridge: ClientBridge, work: Work[T], run: AsyncParentRunManager | None
+) -> T:
+    """Async `run_with_events`."""
+    config = RunnableConfig(callbacks=run.get_child()) if run else None
+
+    async def deliver(event: IndexingEvent) -> None:
+        await adispatch_indexing_event(event, config)
+
+    return await acall_with_events(bridge, work, deliver)
 
 
 def _ignore(event: IndexingEvent) -> None:

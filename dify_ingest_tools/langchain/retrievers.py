@@ -10,21 +10,15 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import RunnableConfig
 from pydantic import Field, field_validator
 
 from .._gate import DEFAULT_PENDING_TIMEOUT, OnPendingTimeout, pass_gate
 from .._inputs import check_dataset_id
 from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback, IndexingEvent
+from ..events import EventCallback
 from ..models import RetrievedChunk
 from ._common import DifyConnection, WaitSettings
-from .events import (
-    acall_with_events,
-    adispatch_indexing_event,
-    call_with_events,
-    dispatch_indexing_event,
-)
+from .events import arun_with_events, run_with_events
 
 __all__ = ["DifyRetriever"]
 
@@ -128,11 +122,10 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
         k: int | None = None,
         score_threshold: float | None = None,
     ) -> list[Document]:
-        config = RunnableConfig(callbacks=run_manager.get_child())
-        return call_with_events(
+        return run_with_events(
             self._dify_bridge,
             lambda client, on_event: self._search(client, query, k, score_threshold, on_event),
-            lambda event: dispatch_indexing_event(event, config),
+            run_manager,
         )
 
     async def _aget_relevant_documents(
@@ -143,13 +136,8 @@ class DifyRetriever(DifyConnection, WaitSettings, BaseRetriever):
         k: int | None = None,
         score_threshold: float | None = None,
     ) -> list[Document]:
-        config = RunnableConfig(callbacks=run_manager.get_child())
-
-        async def deliver(event: IndexingEvent) -> None:
-            await adispatch_indexing_event(event, config)
-
-        return await acall_with_events(
+        return await arun_with_events(
             self._dify_bridge,
             lambda client, on_event: self._search(client, query, k, score_threshold, on_event),
-            deliver,
+            run_manager,
         )

@@ -11,12 +11,11 @@ so nothing it does ends the agent's loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
-from langchain_core.tools.base import ArgsSchema, ToolExceptionHandlerOutput
+from langchain_core.tools.base import ArgsSchema
 from pydantic import (
     BaseModel,
     Field,
@@ -29,15 +28,10 @@ from typing_extensions import Self
 
 from .._policy import OnPaused
 from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback, IndexingEvent
+from ..events import EventCallback
 from ..toolkit import DifyToolError, DifyToolset, arguments_answer
-from ._common import DifyConnection
-from .events import (
-    acall_with_events,
-    adispatch_indexing_event,
-    call_with_events,
-    dispatch_indexing_event,
-)
+from ._common import DifyConnection, ErrorHandling
+from .events import arun_with_events, run_with_events
 from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
 
 if TYPE_CHECKING:
@@ -52,11 +46,6 @@ __all__ = [
 
 #: LangChain tool names carry this prefix (the tool set's own names do not).
 PREFIX = "dify_"
-
-# BaseTool's own annotation of `handle_tool_error`, whose default is changed below.
-_ErrorHandling: TypeAlias = (
-    bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
-)
 
 
 def validation_answer(error: ValidationError | ValidationErrorV1) -> str:
@@ -84,7 +73,7 @@ class _ToolsetTool(DifyConnection, BaseTool):
     description: str = ""
     args_schema: Annotated[ArgsSchema | None, SkipValidation()] = None
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
-    handle_tool_error: _ErrorHandling = True
+    handle_tool_error: ErrorHandling = True
 
     @model_validator(mode="after")
     def _define(self) -> Self:
@@ -117,25 +106,19 @@ class _ToolsetTool(DifyConnection, BaseTool):
     def _run(
         self, run_manager: CallbackManagerForToolRun | None = None, **arguments: Any
     ) -> tuple[str, Any]:
-        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
-        return call_with_events(
+        return run_with_events(
             self._dify_bridge,
             lambda client, on_event: self._call(client, arguments, on_event),
-            lambda event: dispatch_indexing_event(event, config),
+            run_manager,
         )
 
     async def _arun(
         self, run_manager: AsyncCallbackManagerForToolRun | None = None, **arguments: Any
     ) -> tuple[str, Any]:
-        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
-
-        async def deliver(event: IndexingEvent) -> None:
-            await adispatch_indexing_event(event, config)
-
-        return await acall_with_events(
+        return await arun_with_events(
             self._dify_bridge,
             lambda client, on_event: self._call(client, arguments, on_event),
-            deliver,
+            run_manager,
         )
 
 

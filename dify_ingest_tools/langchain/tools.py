@@ -11,13 +11,11 @@ tools and the MCP server (``dify_ingest_tools.answers``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
-from langchain_core.tools.base import ArgsSchema, ToolExceptionHandlerOutput
+from langchain_core.tools.base import ArgsSchema
 from pydantic import BaseModel, Field, SkipValidation, field_validator, model_validator
 from typing_extensions import Self
 
@@ -26,15 +24,10 @@ from .._policy import OnPaused
 from .._tool_calls import check_batch, target_dataset, wait_for_batch
 from ..answers import Answer
 from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback, IndexingEvent
+from ..events import EventCallback
 from ..models import BatchIndexingStatus
-from ._common import DifyConnection, WaitSettings, tool_exception
-from .events import (
-    acall_with_events,
-    adispatch_indexing_event,
-    call_with_events,
-    dispatch_indexing_event,
-)
+from ._common import DifyConnection, ErrorHandling, WaitSettings, tool_exception
+from .events import arun_with_events, run_with_events
 
 __all__ = [
     "BatchStatusInput",
@@ -47,11 +40,6 @@ __all__ = [
 
 ToolAnswer = tuple[str, BatchIndexingStatus | None]
 """``(answer for the model, status artifact)``."""
-
-# BaseTool's own annotation of `handle_tool_error`, whose default is changed below.
-_ErrorHandling: TypeAlias = (
-    bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None
-)
 
 _DATASET_ID = "The id (a UUID) of the Dify knowledge base (dataset) the documents were uploaded to."
 _BATCH = (
@@ -130,7 +118,7 @@ class _DifyTool(DifyConnection, BaseTool):
     dataset_id: str | None = None
     """Bind the tool to this knowledge base: the model then only passes ``batch``."""
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
-    handle_tool_error: _ErrorHandling = True
+    handle_tool_error: ErrorHandling = True
 
     @field_validator("dataset_id")
     @classmethod
@@ -262,11 +250,10 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> ToolAnswer:
         target = self._target(dataset_id)
-        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
-        return call_with_events(
+        return run_with_events(
             self._dify_bridge,
             lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
-            lambda event: dispatch_indexing_event(event, config),
+            run_manager,
         )
 
     async def _arun(
@@ -277,13 +264,8 @@ class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> ToolAnswer:
         target = self._target(dataset_id)
-        config = RunnableConfig(callbacks=run_manager.get_child()) if run_manager else None
-
-        async def deliver(event: IndexingEvent) -> None:
-            await adispatch_indexing_event(event, config)
-
-        return await acall_with_events(
+        return await arun_with_events(
             self._dify_bridge,
             lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
-            deliver,
+            run_manager,
         )
