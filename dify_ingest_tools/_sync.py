@@ -39,7 +39,7 @@ from .models import (
 )
 from .waiting import WaitKwargs
 
-__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync"]
+__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync", "unpicklable"]
 
 T = TypeVar("T")
 
@@ -530,3 +530,17 @@ class ClientBridge:
         if isinstance(self.client, DifyKnowledgeClient):
             return await self.client._worker.run_async(work(self.client.async_client))
         return await work(self.client)
+
+
+def unpicklable(component: object) -> TypeError:
+    """What pickling an adapter that holds a `ClientBridge` raises, in every framework.
+
+    Pickling would reach the client's event loop, thread and weak references and fail with a
+    raw error deep inside them; a copy in another process could not use the session anyway.
+    """
+    return TypeError(
+        f"{type(component).__name__} holds a live Dify client (an HTTP session, a worker "
+        "thread and the API key) and cannot be pickled. Build it in the process that uses it "
+        "(from api_key / base_url, or DIFY_API_KEY / DIFY_API_BASE_URL); within one process, "
+        "pass one client= to every component."
+    )

@@ -12,7 +12,7 @@ from typing_extensions import Self
 
 from .._config import ENV_API_KEY
 from .._policy import OnPaused
-from .._sync import ClientBridge, DifyKnowledgeClient
+from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
 from ..answers import answer_error
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import (
@@ -62,15 +62,7 @@ class DifyConnection(BaseModel):
         return {"api_key": ENV_API_KEY}
 
     def __getstate__(self) -> dict[Any, Any]:
-        # Pickling would reach the client's event loop, thread and weak references and fail
-        # with a raw error deep inside them; a copy in another process could not use the
-        # session anyway. Say so, and what to do.
-        raise TypeError(
-            f"{type(self).__name__} holds a live Dify client (an HTTP session, a worker "
-            "thread and the API key) and cannot be pickled. Build it in the process that "
-            "uses it (from api_key / base_url, or DIFY_API_KEY / DIFY_API_BASE_URL); within "
-            "one process, pass one client= to every component."
-        )
+        raise unpicklable(self)
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         # A deep copy shares the client, as it shares the server: copying a connection

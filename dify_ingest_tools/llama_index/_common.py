@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from pydantic import SecretStr
 
-from .._sync import ClientBridge, DifyKnowledgeClient
+from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
 from ..client import AsyncDifyKnowledgeClient
 from ..events import IndexingEvent
 from .events import emit
@@ -96,14 +96,7 @@ class HoldsClient:
         close_owned(self._bridge, self._owns_client)
 
     def __getstate__(self) -> dict[Any, Any]:
-        # Pickling would reach the client's event loop, thread and weak references and fail
-        # with a raw error deep inside them. Say so, and what to do.
-        raise TypeError(
-            f"{type(self).__name__} holds a live Dify client (an HTTP session, a worker "
-            "thread and the API key) and cannot be pickled. Build it in the process that "
-            "uses it (from api_key / base_url, or DIFY_API_KEY / DIFY_API_BASE_URL); within "
-            "one process, pass one client= to every component."
-        )
+        raise unpicklable(self)
 
 
 class EventRelay:
