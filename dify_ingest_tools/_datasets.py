@@ -25,6 +25,11 @@ class DatasetSettings:
     def store(self, dataset_id: str, settings: dict[str, Any]) -> None:
         self._settings[dataset_id.lower()] = settings
 
+    def forget(self, dataset_id: str) -> None:
+        """Drop what is known of a dataset (after it was deleted)."""
+        self._settings.pop(dataset_id.lower(), None)
+        self._techniques.pop(dataset_id.lower(), None)
+
     def remember_technique(self, dataset_id: str, technique: str) -> None:
         """Note the technique a document was created with (a dataset keeps its first one)."""
         self._techniques.setdefault(dataset_id.lower(), technique)

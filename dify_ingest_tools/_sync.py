@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from typing_extensions import Unpack
 
 from . import _fork
+from ._dataset_create import DatasetPermission, IndexingTechnique
 from ._documents_sync import DocumentsSyncAPI
 from ._lifecycle import closed_error
 from .client import AsyncDifyKnowledgeClient, FileInput
@@ -454,6 +455,30 @@ class DifyKnowledgeClient(DocumentsSyncAPI):
     def delete_document(self, dataset_id: str, document_id: str) -> None:
         """See `AsyncDifyKnowledgeClient.delete_document`."""
         self._run(self._async.delete_document(dataset_id, document_id))
+
+    # -- knowledge bases: create and delete --------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        indexing_technique: IndexingTechnique = "economy",
+        permission: DatasetPermission = "only_me",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """See `AsyncDifyKnowledgeClient.create_dataset`."""
+        return self._run(
+            self._async.create_dataset(
+                name,
+                indexing_technique=indexing_technique,
+                permission=permission,
+                description=description,
+            )
+        )
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """See `AsyncDifyKnowledgeClient.delete_dataset`."""
+        self._run(self._async.delete_dataset(dataset_id))
 
     def retrieve(
         self,

@@ -20,6 +20,7 @@ from yarl import URL
 from . import _fork, waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
+from ._dataset_create import DatasetPermission, IndexingTechnique, created_dataset, dataset_body
 from ._datasets import DatasetSettings
 from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from ._documents_api import DocumentsAPI
@@ -610,6 +611,52 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         url = self._url("datasets", dataset_id, "documents", document_id)
         self._doc_names.forget(dataset_id, document_id)
         await self._transport.request("DELETE", url, idempotent=False)
+
+    # -- knowledge bases: create and delete (bodies and shapes in `_datasets`) -------------
+
+    async def create_dataset(
+        self,
+        name: str,
+        *,
+        indexing_technique: IndexingTechnique = "economy",
+        permission: DatasetPermission = "only_me",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an empty knowledge base (``POST /datasets``); returns Dify's dataset object.
+
+        Its ``"id"`` is what every other method takes as ``dataset_id``. Sent once, never
+        retried: a retry after a lost answer would meet the first one's name
+        (``409 dataset_name_duplicate``).
+
+        Args:
+            name: Unique within the workspace, 1 to 40 characters.
+            indexing_technique: ``"economy"`` (keyword index, works on any workspace) or
+                ``"high_quality"`` (vectors: needs a default embedding model).
+            permission: ``"only_me"``, ``"all_team_members"`` or ``"partial_members"``.
+            description: Shown in Dify's console (up to 400 characters).
+
+        Raises:
+            ValueError: For an invalid argument, before anything is sent.
+            DifyAPIError: As Dify answered (e.g. 409 for a name already taken).
+        """
+        body = dataset_body(
+            name,
+            indexing_technique=indexing_technique,
+            permission=permission,
+            description=description,
+        )
+        url = self._url("datasets")
+        payload = await self._transport.json("POST", url, json_body=body, idempotent=False)
+        return created_dataset(payload, url, "POST")
+
+    async def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a knowledge base and its documents (``DELETE /datasets/{id}``; Dify: 204)."""
+        check_dataset_id(dataset_id)
+        url = self._url("datasets", dataset_id)
+        await self._transport.request("DELETE", url, idempotent=False)
+        # Its settings and its documents' names are gone with it.
+        self._datasets.forget(dataset_id)
+        self._doc_names.forget(dataset_id)
 
     # -- retrieval ------------------------------------------------------------------------
 
