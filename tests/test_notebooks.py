@@ -1,7 +1,7 @@
 """Run every notebook in ``notebooks/`` top to bottom in a real kernel: on the simulator, as
 against a real server (the simulator behind ``DIFY_*`` settings, so the notebooks take their
-real-Dify branch), and against a real Dify when ``DIFY_API_KEY``, ``DIFY_API_BASE_URL`` and
-``DIFY_DATASET_ID`` are set.
+real-Dify branch, with and without ``DIFY_DATASET_ID``), and against a real Dify when
+``DIFY_API_KEY`` and ``DIFY_API_BASE_URL`` (optionally ``DIFY_DATASET_ID``) are set.
 
 The kernel is always this test run's own interpreter (``sys.executable -m ipykernel_launcher``),
 whatever kernelspecs the machine has registered, so a fresh ``pip install -e ".[dev]"`` is
@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
 }
 
+SCRATCH_CREATED = "Created a scratch knowledge base; the last cell deletes it."
+SCRATCH_DELETED = "Deleted the scratch knowledge base."
+
 #: Text each notebook's outputs must contain against a real server (whatever it indexes).
 EXPECTED_REAL: dict[str, list[str]] = {
     "01_quickstart.ipynb": ["Using a real Dify server.", "shipping.md  ready", "All closed."],
@@ -117,6 +121,7 @@ EXPECTED_REAL: dict[str, list[str]] = {
         "wait_for_indexing({'batch':",
         "All closed.",
     ],
+    "05_mcp_server.ipynb": ["is READY: 1 of 1 document(s) completed", "All closed."],
 }
 
 
@@ -253,36 +258,61 @@ def test_notebook_runs_on_the_simulator(path: Path) -> None:
     assert DEFAULT_API_KEY not in executed
 
 
-@pytest.fixture
-def stand_in() -> Iterator[dict[str, str]]:
+@dataclass
+class StandIn:
+    """A simulator behind DIFY_* settings, and the settings the kernel gets."""
+
+    sim: DifySimulator
+    dataset_id: str
+    env: dict[str, str]
+
+
+@pytest.fixture(params=["given DIFY_DATASET_ID", "no DIFY_DATASET_ID"])
+def stand_in(request: pytest.FixtureRequest) -> Iterator[StandIn]:
     """A simulator behind DIFY_* settings: the notebooks' real-Dify branch runs against it,
-    with no scripted failures and nothing the notebooks set up for a simulator."""
+    with no scripted failures and nothing the notebooks set up for a simulator. Without
+    ``DIFY_DATASET_ID`` each notebook makes (and removes) a scratch knowledge base."""
     sim = DifySimulator(time_scale=0.3)
     dataset_id = sim.create_dataset("real-server-mode")
     with sim.serve_in_thread() as base_url:
-        yield {
-            "DIFY_API_KEY": sim.api_key,
-            "DIFY_API_BASE_URL": base_url,
-            "DIFY_DATASET_ID": dataset_id,
-        }
+        env = {"DIFY_API_KEY": sim.api_key, "DIFY_API_BASE_URL": base_url}
+        if request.param == "given DIFY_DATASET_ID":
+            env["DIFY_DATASET_ID"] = dataset_id
+        yield StandIn(sim, dataset_id, env)
 
 
 @_marked
-def test_notebook_runs_as_against_a_real_server(path: Path, stand_in: dict[str, str]) -> None:
-    nb, text = _execute(path, _kernel_env(stand_in))
+def test_notebook_runs_as_against_a_real_server(path: Path, stand_in: StandIn) -> None:
+    nb, text = _execute(path, _kernel_env(stand_in.env))
     _assert_says(path.name, text, EXPECTED_REAL.get(path.name, []))
     nbformat = pytest.importorskip("nbformat")
-    assert stand_in["DIFY_API_KEY"] not in json.dumps(nbformat.from_dict(nb), default=str)
+    assert stand_in.env["DIFY_API_KEY"] not in json.dumps(nbformat.from_dict(nb), default=str)
+    sim = stand_in.sim
+    created = sim.requests_for("create_dataset", "POST")
+    deleted = sim.requests_for("delete_dataset", "DELETE")
+    if "DIFY_DATASET_ID" in stand_in.env:
+        assert (created, deleted) == ([], [])
+        assert "scratch" not in text
+        return
+    # The notebook made its own knowledge base, used it, and removed it in its last cell.
+    _assert_says(path.name, text, [SCRATCH_CREATED, SCRATCH_DELETED])
+    assert text.index(SCRATCH_DELETED) < text.index("All closed.")
+    assert [r.status for r in created] == [200] and [r.status for r in deleted] == [204]
+    assert sim.dataset_ids == [stand_in.dataset_id]
+    assert not [r.path for r in sim.requests if stand_in.dataset_id in r.path]  # not touched
 
 
 LIVE = {name: os.environ.get(name, "") for name in ("DIFY_API_KEY", "DIFY_API_BASE_URL")}
-LIVE["DIFY_DATASET_ID"] = os.environ.get("DIFY_DATASET_ID", "")
+# Optional: without it every notebook makes a scratch knowledge base and deletes it.
+if os.environ.get("DIFY_DATASET_ID"):
+    LIVE["DIFY_DATASET_ID"] = os.environ["DIFY_DATASET_ID"]
 
 
 @pytest.mark.live
 @pytest.mark.skipif(
     not all(LIVE.values()),
-    reason="set DIFY_API_KEY, DIFY_API_BASE_URL and DIFY_DATASET_ID to run against a real Dify",
+    reason="set DIFY_API_KEY and DIFY_API_BASE_URL (and optionally DIFY_DATASET_ID) to run "
+    "against a real Dify",
 )
 @_marked
 def test_notebook_runs_against_a_real_dify(path: Path) -> None:
