@@ -158,6 +158,13 @@ def _bounded(text: str) -> str:
     return cut(text, _MAX_SERVER_TEXT)[0]
 
 
+# What `waiting` appends to a hint when Dify never answered: "(The wait for batch B gave up
+# after N failed poll(s) in S s without one answer from Dify's API.)".
+_WAIT_TALLY = re.compile(
+    r"\s*\(The wait for batch \S+ gave up after .*? without one answer from Dify's API\.?\)"
+)
+
+
 def _without_address(message: str, url: str) -> str:
     """``message`` without the server's host and port (aiohttp's connection errors name them:
     "Cannot connect to host h:p ... [Connect call failed ('h', p)]")."""
@@ -365,7 +372,13 @@ def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> A
     details: dict[str, Any] = {"type": type(error).__name__}
     # What to check, when the library knows (e.g. a base URL that is not Dify's API root).
     hint_text = getattr(error, "hint", None)
-    hint = f" {_sentence(_bounded(hint_text))}" if isinstance(hint_text, str) and hint_text else ""
+    url = str(getattr(error, "url", "") or "")
+    hint = ""
+    if isinstance(hint_text, str) and hint_text:
+        # The wait's tally of failed polls varies from call to call and tells a model nothing
+        # the answer does not: every framework is to say the same words for the same failure.
+        hint_text = _WAIT_TALLY.sub("", _without_address(hint_text, url))
+        hint = f" {_sentence(_bounded(hint_text))}"
     if isinstance(error, DifyAPIError):
         message = _bounded(error.message)
         head = (

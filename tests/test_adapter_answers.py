@@ -324,6 +324,10 @@ async def test_dify_unreachable_is_a_tool_error(nothing_listens: str, dataset_id
         said = await said_by_all(asks, "status", batch=BATCH)
         assert await said_by_all(asks, "wait", batch=BATCH, timeout_seconds=5) == said
     assert said.is_error and said.text.startswith("Could not reach Dify: ")
+    # The client's hint is relayed, without the address (the user configured it) and without
+    # the wait's tally of failed polls (which differs from call to call).
+    assert "Nothing accepted the connection at the server: is Dify running there" in said.text
+    assert "failed poll" not in said.text
     assert "try again in a little while" in said.text
     assert_clean(said, WRONG_KEY, nothing_listens)
 
