@@ -612,7 +612,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._doc_names.forget(dataset_id, document_id)
         await self._transport.request("DELETE", url, idempotent=False)
 
-    # -- knowledge bases: create and delete (bodies and shapes in `_datasets`) -------------
+    # -- knowledge bases: create and delete (bodies and shapes: `_dataset_create`) ------
 
     async def create_dataset(
         self,
