@@ -43,17 +43,13 @@ async def dataset_id(client: AsyncDifyKnowledgeClient) -> AsyncIterator[str]:
         yield existing
         return
     name = f"dify-ingest-tools-live-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "indexing_technique": TECHNIQUE, "permission": "only_me"}
-    payload = await client._transport.json(
-        "POST", client._url("datasets"), json_body=body, idempotent=False
-    )
-    created = str(payload["id"])
+    technique = "high_quality" if TECHNIQUE == "high_quality" else "economy"
+    created = await client.create_dataset(name, indexing_technique=technique)
+    assert created["name"] == name and created["indexing_technique"] == technique
     try:
-        yield created
+        yield str(created["id"])
     finally:
-        await client._transport.request(
-            "DELETE", client._url("datasets", created), idempotent=False
-        )
+        await client.delete_dataset(created["id"])
 
 
 async def test_create_wait_retrieve_delete(
