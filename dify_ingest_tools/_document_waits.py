@@ -214,21 +214,3 @@ def merge_statuses(
         documents=tuple(by_id[i.lower()] for i in document_ids if i.lower() in by_id),
         **extra,
     )
-
-
-async def gather_first_error(
-    coros: Sequence[Coroutine[Any, Any, BatchIndexingStatus]],
-) -> list[BatchIndexingStatus]:
-    """Run the waits together; the first error cancels the others and is raised."""
-    tasks = [asyncio.ensure_future(coro) for coro in coros]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            error = task.exception() if task in done else None
-            if error is not None:
-                raise error
-        return [task.result() for task in tasks]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -11,7 +11,7 @@ import contextlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
 import aiohttp
@@ -24,7 +24,6 @@ from ._document_waits import (
     UNKNOWN_BATCH,
     DetailSource,
     ScopedSource,
-    gather_first_error,
     merge_statuses,
 )
 from ._filters import metadata_conditions
@@ -45,8 +44,8 @@ from .models_documents import (
     UpdatedDocument,
 )
 from .monitor import IndexingMonitor
-from .progress import ProgressBars
-from .waiting import WaitKwargs, WaitOptions
+from .progress import wait_callbacks
+from .waiting import WaitKwargs, WaitOptions, gather_first_error
 
 if TYPE_CHECKING:
     from ._doc_names import DocumentNames
@@ -392,7 +391,7 @@ class DocumentsAPI:
             known = batch or self.document_batch(dataset_id, document_id)
             groups.setdefault(known, []).append(document_id)
         wait, on_event, progress = WaitOptions.split(options)
-        with _callbacks(on_event, progress) as callbacks:
+        with wait_callbacks(on_event, progress) as callbacks:
             results = await gather_first_error(
                 [
                     self._wait_group(dataset_id, group_batch, members, wait, callbacks)
@@ -831,16 +830,3 @@ def _fit(name: str, value: MetadataValue, field_type: str) -> MetadataValue:
     if field_type in ("string", "time") and not isinstance(value, str):
         return str(value)
     return value
-
-
-@contextlib.contextmanager
-def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[EventCallback]]:
-    callbacks: list[EventCallback] = [on_event] if on_event is not None else []
-    if not progress:
-        yield callbacks
-        return
-    bars = ProgressBars()
-    try:
-        yield [*callbacks, bars]
-    finally:
-        bars.close()

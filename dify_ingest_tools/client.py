@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeGuard, TypeVar
@@ -49,7 +49,6 @@ from .errors import (
     DifyAPIError,
     DifyConnectionError,
 )
-from .events import EventCallback
 from .models import (
     BatchIndexingStatus,
     BatchLike,
@@ -60,7 +59,7 @@ from .models import (
     RetrievedChunk,
 )
 from .monitor import IndexingMonitor
-from .progress import ProgressBars
+from .progress import wait_callbacks
 from .waiting import WaitKwargs, WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
@@ -310,7 +309,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         """
         wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
-        with _callbacks(on_event, progress) as callbacks:
+        with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_indexing(
                 self.monitor, ref, wait, callbacks, telemetry=self._transport.telemetry
             )
@@ -329,7 +328,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             the other waits and is raised.
         """
         wait, on_event, progress = WaitOptions.split(options)
-        with _callbacks(on_event, progress) as callbacks:
+        with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_batches(
                 self.monitor, batches, wait, callbacks, telemetry=self._transport.telemetry
             )
@@ -344,7 +343,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         """
         wait, on_event, progress = WaitOptions.split(options)
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
-        with _callbacks(on_event, progress) as callbacks:
+        with wait_callbacks(on_event, progress) as callbacks:
             stream = waiting.observe(
                 self.monitor, ref, wait, callbacks, telemetry=self._transport.telemetry
             )
@@ -809,20 +808,6 @@ def _labelled(chunk: RetrievedChunk, info: DocumentInfo | None) -> RetrievedChun
     if info.doc_metadata and "doc_metadata" not in chunk.metadata:
         update["metadata"] = {**chunk.metadata, "doc_metadata": dict(info.doc_metadata)}
     return chunk.model_copy(update=update)
-
-
-@contextlib.contextmanager
-def _callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[EventCallback]]:
-    """The callbacks of one wait; progress bars are closed on every exit path."""
-    callbacks: list[EventCallback] = [on_event] if on_event is not None else []
-    if not progress:
-        yield callbacks
-        return
-    bars = ProgressBars()
-    try:
-        yield [*callbacks, bars]
-    finally:
-        bars.close()
 
 
 async def _load_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:

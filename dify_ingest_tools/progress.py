@@ -10,13 +10,15 @@ and says so in its label.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .events import IndexingEvent
+from .events import EventCallback, IndexingEvent
 from .models import BatchIndexingStatus
 
-__all__ = ["ProgressBars"]
+__all__ = ["ProgressBars", "wait_callbacks"]
 
 _FAILED_COLOUR = "red"
 
@@ -157,3 +159,17 @@ class ProgressBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def wait_callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[list[EventCallback]]:
+    """The callbacks of one wait: the caller's, plus bars closed on every exit path."""
+    callbacks: list[EventCallback] = [on_event] if on_event is not None else []
+    if not progress:
+        yield callbacks
+        return
+    bars = ProgressBars()
+    try:
+        yield [*callbacks, bars]
+    finally:
+        bars.close()

@@ -11,9 +11,9 @@ import contextlib
 import copy
 import functools
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._inputs import check_number, check_optional_number
 from ._policy import (
@@ -43,7 +43,14 @@ from .monitor import IndexingMonitor, PollUpdate
 if TYPE_CHECKING:
     from ._telemetry import Telemetry, WaitSpan
 
-__all__ = ["WaitKwargs", "WaitOptions", "observe", "wait_for_batches", "wait_for_indexing"]
+__all__ = [
+    "WaitKwargs",
+    "WaitOptions",
+    "gather_first_error",
+    "observe",
+    "wait_for_batches",
+    "wait_for_indexing",
+]
 
 
 class WaitKwargs(TypedDict, total=False):
@@ -325,12 +332,16 @@ async def wait_for_batches(
 ) -> list[BatchIndexingStatus]:
     """Wait for many batches at once; results in input order; the first error cancels the rest."""
     refs = [as_batch_ref(item) for item in batches]
-    tasks = [
-        asyncio.ensure_future(
-            wait_for_indexing(monitor, ref, options, callbacks, telemetry=telemetry)
-        )
-        for ref in refs
-    ]
+    return await gather_first_error(
+        [wait_for_indexing(monitor, ref, options, callbacks, telemetry=telemetry) for ref in refs]
+    )
+
+
+async def gather_first_error(
+    coros: Sequence[Coroutine[Any, Any, BatchIndexingStatus]],
+) -> list[BatchIndexingStatus]:
+    """Run the waits together, results in order; the first error cancels the rest, raised."""
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
     if not tasks:
         return []
     try:
