@@ -24,11 +24,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._policy import Cadence, is_transient
-from .errors import DifyError, DifyNotFoundError
+from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentIndexingStatus, IndexingStatus
 from .monitor import IndexingMonitor, PollUpdate
 
 if TYPE_CHECKING:
+    from ._lifecycle import Lifecycle
     from ._policy import RetryPolicy
 
 __all__ = ["UNKNOWN_BATCH", "DetailSource", "ScopedSource", "merge_statuses"]
@@ -135,24 +136,39 @@ class DetailSource:
         fetch: ``fetch(document_id, deadline)``: one detail request, no retries.
         document_ids: The documents.
         retry_policy: Backoff for transient failures.
+        lifecycle: The client's: closing it ends the wait at once, as the monitor ends its
+            waits (the loop may be asleep for up to ``max_poll_interval``).
     """
 
     def __init__(
-        self, fetch: Fetch, document_ids: Sequence[str], retry_policy: RetryPolicy
+        self,
+        fetch: Fetch,
+        document_ids: Sequence[str],
+        retry_policy: RetryPolicy,
+        lifecycle: Lifecycle,
     ) -> None:
         self._fetch = fetch
         self._ids = list(document_ids)
         self._policy = retry_policy
+        self._lifecycle = lifecycle
         self._rng = random.Random()
 
     @contextlib.asynccontextmanager
     async def subscribe(
         self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
     ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
+        self._lifecycle.check()
         queue: asyncio.Queue[PollUpdate] = asyncio.Queue()
         task = asyncio.ensure_future(self._run(queue, dataset_id, batch, deadline, cadence))
+
+        def end() -> None:
+            closed = DifyClientClosedError("the Dify client was closed during the wait")
+            queue.put_nowait(PollUpdate(error=closed, final=True))
+            task.cancel()
+
         try:
-            yield queue
+            with self._lifecycle.on_close(end):
+                yield queue
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

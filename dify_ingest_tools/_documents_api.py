@@ -49,6 +49,7 @@ from .waiting import WaitKwargs, WaitOptions, gather_first_error
 
 if TYPE_CHECKING:
     from ._doc_names import DocumentNames
+    from ._lifecycle import Lifecycle
     from ._policy import RetryPolicy
     from ._transport import Transport
     from .client import FileInput
@@ -74,6 +75,7 @@ class DocumentsAPI:
     if TYPE_CHECKING:
         _transport: Transport
         _doc_names: DocumentNames
+        _lifecycle: Lifecycle
         retry_policy: RetryPolicy
         retry_creates: bool
 
@@ -418,7 +420,7 @@ class DocumentsAPI:
                 )
                 return self._parse(DifyDocument, payload, url, "GET")
 
-            source = DetailSource(fetch, document_ids, self.retry_policy)
+            source = DetailSource(fetch, document_ids, self.retry_policy, self._lifecycle)
             batch = UNKNOWN_BATCH
         else:
             source = ScopedSource(self.monitor, document_ids)

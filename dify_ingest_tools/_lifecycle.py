@@ -3,8 +3,9 @@
 Each request runs inside `Lifecycle.guard`, which knows the task it runs in. Closing cancels
 those tasks and turns the cancellation into `DifyClientClosedError` where it surfaces, so a
 caller blocked in a retry backoff, a budget slot or a slow answer gets one typed error at
-once instead of waiting out its timeout. Waits are ended by the monitor, which tells each of
-them the client closed.
+once instead of waiting out its timeout. Waits are ended by whatever feeds them their
+updates (the monitor, or a document-scoped poll loop registered with `Lifecycle.on_close`),
+which tells each of them the client closed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Lifecycle:
         self.unusable: str | None = None
         self._running: dict[asyncio.Task[Any], int] = {}
         self._ended: set[asyncio.Task[Any]] = set()
+        # What to call when the client closes, with the loop to call it on.
+        self._enders: dict[int, tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = {}
 
     def check(self) -> None:
         """Raise `DifyClientClosedError` if no new request may start."""
@@ -76,11 +79,32 @@ class Lifecycle:
             if depth:
                 self._running[task] = depth
 
+    @contextlib.contextmanager
+    def on_close(self, end: Callable[[], None]) -> Iterator[None]:
+        """Call ``end`` (on the current loop) if the client closes while the block runs.
+
+        For poll loops that sleep between requests: closing ends their requests, but only
+        ``end`` can wake a loop that is asleep.
+        """
+        self.check()
+        token = id(end)
+        self._enders[token] = (asyncio.get_running_loop(), end)
+        try:
+            yield
+        finally:
+            self._enders.pop(token, None)
+
     async def close(self) -> None:
         """Refuse new requests; end those in flight and give them a moment to unwind."""
         self.closed = True
         current = asyncio.current_task()
         loop = asyncio.get_running_loop()
+        enders, self._enders = list(self._enders.values()), {}
+        for owner, end in enders:
+            if owner is loop:
+                end()
+            elif not owner.is_closed():
+                owner.call_soon_threadsafe(end)
         ending = [task for task in self._running if task is not current and not task.done()]
         for task in ending:
             self._ended.add(task)
@@ -96,6 +120,7 @@ class Lifecycle:
         # The parent's tasks do not run here.
         self._running = {}
         self._ended = set()
+        self._enders = {}
 
 
 class GuardedTransport(Transport):

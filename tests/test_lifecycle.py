@@ -236,6 +236,69 @@ async def test_aclose_ends_running_waits_watches_and_requests_at_once(
     await client.aclose()  # idempotent
 
 
+async def test_aclose_ends_document_waits_sleeping_between_detail_polls_at_once(
+    sim: DifySimulator, base_url: str, dataset_id: str
+) -> None:
+    # Documents this client never created or updated: no batch is known, so the waits poll
+    # each document's detail, 30 s apart (nothing changes while they stall).
+    one, _ = sim.add_document(dataset_id, "one.txt", "alpha", script=STALL)
+    two, _ = sim.add_document(dataset_id, "two.txt", "beta", script=STALL)
+    client = AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST)
+    seen: list[IndexingEvent] = []
+    slow: dict[str, Any] = {"poll_interval": 30, "max_poll_interval": 30, "on_event": seen.append}
+    tasks = [
+        asyncio.create_task(client.wait_for_documents(dataset_id, one, timeout=60, **slow)),
+        asyncio.create_task(client.wait_for_documents(dataset_id, [one, two], timeout=60, **slow)),
+    ]
+    # Both have seen their documents and sleep until their next poll, 30 s away.
+    await _until(lambda: len(seen) == 2 and _requests_in_flight(client) == 0)
+    started = time.monotonic()
+    await client.aclose()
+    _, pending = await asyncio.wait(tasks, timeout=2)
+    assert not pending, "a document wait outlived aclose()"
+    assert time.monotonic() - started < 2
+    errors = [task.exception() for task in tasks]
+    for error, wanted in zip(errors, [[one], [one, two]], strict=True):
+        assert isinstance(error, DifyClientClosedError), repr(error)
+        # What the wait saw last, as for batch waits.
+        assert error.last_status is not None
+        assert [doc.id for doc in error.last_status.documents] == wanted
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert len(sim.requests_for(route="get_document")) == 3  # no poll after the close
+    with pytest.raises(DifyClientClosedError):
+        await client.wait_for_documents(dataset_id, one, timeout=1)
+
+
+def test_closing_a_blocking_client_ends_its_document_waits(
+    sim: DifySimulator,
+    threaded_url: str,
+    dataset_id: str,
+    library_threads: Callable[[], list[threading.Thread]],
+) -> None:
+    document_id, _ = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
+    client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
+    seen: list[IndexingEvent] = []
+    wait = Outcome(
+        lambda: client.wait_for_documents(
+            dataset_id,
+            document_id,
+            timeout=60,
+            poll_interval=30,
+            max_poll_interval=30,
+            on_event=seen.append,
+        )
+    )
+    _wait_until(lambda: bool(seen))  # asleep until its next poll, 30 s away
+    started = time.monotonic()
+    client.close()
+    assert wait.ended.wait(5), "the document wait outlived close()"
+    assert time.monotonic() - started < 2
+    assert isinstance(wait.error, DifyClientClosedError), repr(wait.error)
+    last = wait.error.last_status
+    assert last is not None and [d.id for d in last.documents] == [document_id]
+    assert _none_left(library_threads), library_threads()
+
+
 async def test_a_request_sleeping_in_its_retry_backoff_ends_on_close(
     sim: DifySimulator, base_url: str, dataset_id: str
 ) -> None:
