@@ -100,24 +100,44 @@ def _requests_in_flight(client: AsyncDifyKnowledgeClient) -> int:
 # -- the blocking client ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("scope", ["batch", "documents"])
 def test_closing_a_blocking_client_ends_a_wait_blocked_in_another_thread(
     sim: DifySimulator,
     threaded_url: str,
     dataset_id: str,
     library_threads: Callable[[], list[threading.Thread]],
+    scope: str,
 ) -> None:
-    _, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
+    document_id, batch = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
     client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
-    wait = Outcome(lambda: client.wait_for_indexing(dataset_id, batch, timeout=12, **QUICK))
-    _wait_until(lambda: len(sim.requests_for(route="indexing_status")) >= 2)
+    seen: list[IndexingEvent] = []
+    if scope == "batch":
+        wait = Outcome(
+            lambda: client.wait_for_indexing(
+                dataset_id, batch, timeout=12, on_event=seen.append, **QUICK
+            )
+        )
+    else:  # a document this client never created: its detail is polled, 30 s apart
+        wait = Outcome(
+            lambda: client.wait_for_documents(
+                dataset_id,
+                document_id,
+                timeout=60,
+                poll_interval=30,
+                max_poll_interval=30,
+                on_event=seen.append,
+            )
+        )
+    _wait_until(lambda: bool(seen))
     started = time.monotonic()
     client.close()
     assert wait.ended.wait(5), "the wait outlived close()"
     assert time.monotonic() - started < 2
-    assert isinstance(wait.error, DifyClientClosedError)
+    assert isinstance(wait.error, DifyClientClosedError), repr(wait.error)
     assert isinstance(wait.error, RuntimeError)  # what a closed client raised before
     last = wait.error.last_status
-    assert isinstance(last, BatchIndexingStatus) and last.batch == batch
+    assert isinstance(last, BatchIndexingStatus)
+    assert [doc.id for doc in last.documents] == [document_id]
     assert _none_left(library_threads), library_threads()
     with pytest.raises(DifyClientClosedError, match="closed"):
         client.wait_for_indexing(dataset_id, batch, timeout=1)
@@ -267,36 +287,6 @@ async def test_aclose_ends_document_waits_sleeping_between_detail_polls_at_once(
     assert len(sim.requests_for(route="get_document")) == 3  # no poll after the close
     with pytest.raises(DifyClientClosedError):
         await client.wait_for_documents(dataset_id, one, timeout=1)
-
-
-def test_closing_a_blocking_client_ends_its_document_waits(
-    sim: DifySimulator,
-    threaded_url: str,
-    dataset_id: str,
-    library_threads: Callable[[], list[threading.Thread]],
-) -> None:
-    document_id, _ = sim.add_document(dataset_id, "stuck.txt", "alpha", script=STALL)
-    client = DifyKnowledgeClient(sim.api_key, threaded_url, **FAST)
-    seen: list[IndexingEvent] = []
-    wait = Outcome(
-        lambda: client.wait_for_documents(
-            dataset_id,
-            document_id,
-            timeout=60,
-            poll_interval=30,
-            max_poll_interval=30,
-            on_event=seen.append,
-        )
-    )
-    _wait_until(lambda: bool(seen))  # asleep until its next poll, 30 s away
-    started = time.monotonic()
-    client.close()
-    assert wait.ended.wait(5), "the document wait outlived close()"
-    assert time.monotonic() - started < 2
-    assert isinstance(wait.error, DifyClientClosedError), repr(wait.error)
-    last = wait.error.last_status
-    assert last is not None and [d.id for d in last.documents] == [document_id]
-    assert _none_left(library_threads), library_threads()
 
 
 async def test_a_request_sleeping_in_its_retry_backoff_ends_on_close(
