@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 __all__ = ["DatasetSettings"]
@@ -17,13 +18,53 @@ class DatasetSettings:
     def __init__(self) -> None:
         self._settings: dict[str, dict[str, Any]] = {}
         self._techniques: dict[str, str] = {}
+        self._reading: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
-    def cached(self, dataset_id: str) -> dict[str, Any] | None:
-        """The dataset's settings if they were read before."""
-        return self._settings.get(dataset_id.lower())
+    async def read(
+        self, dataset_id: str, fetch: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The settings, from the cache or ``fetch()``: one read at a time per dataset.
 
-    def store(self, dataset_id: str, settings: dict[str, Any]) -> None:
-        self._settings[dataset_id.lower()] = settings
+        Every create without an ``indexing_technique`` needs them, so 20 concurrent creates
+        into a new dataset would otherwise send 20 reads. Callers arriving during a read share
+        its outcome (a failure too: it is not cached, the next caller reads again). If the
+        reading caller is cancelled, the others read themselves.
+        """
+        key = dataset_id.lower()
+        while True:
+            cached = self._settings.get(key)
+            if cached is not None:
+                return cached
+            shared = self._reading.get(key)
+            if shared is None:
+                break
+            try:
+                return await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                if not shared.cancelled():
+                    raise  # this caller was cancelled, not the shared read
+        shared = asyncio.get_running_loop().create_future()
+        self._reading[key] = shared
+        try:
+            settings = await fetch()
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except BaseException as error:
+            shared.set_exception(error)
+            shared.exception()  # retrieved: nobody else may be waiting on it
+            raise
+        else:
+            self._settings[key] = settings
+            shared.set_result(settings)
+            return settings
+        finally:
+            if self._reading.get(key) is shared:
+                del self._reading[key]
+
+    def after_fork_in_child(self) -> None:
+        # A read in flight in the parent never ends here: its future is the parent loop's.
+        self._reading = {}
 
     def forget(self, dataset_id: str) -> None:
         """Drop what is known of a dataset (after it was deleted)."""

@@ -232,6 +232,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         if isinstance(self._transport, GuardedTransport):
             self._transport.after_fork_in_child()
         self._lifecycle.after_fork_in_child()
+        self._datasets.after_fork_in_child()
         if self._monitor is not None:
             _fork.abandon(self._monitor)
             self._monitor = None
@@ -556,17 +557,18 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
     # -- datasets and documents -----------------------------------------------------------
 
     async def get_dataset(self, dataset_id: str) -> dict[str, Any]:
-        """The knowledge base's settings (``GET /datasets/{id}``), cached per client."""
+        """The knowledge base's settings (``GET /datasets/{id}``), cached per client (concurrent
+        first reads share one request)."""
         check_dataset_id(dataset_id)
-        cached = self._datasets.cached(dataset_id)
-        if cached is not None:
-            return cached
-        url = self._url("datasets", dataset_id)
-        payload = await self._transport.json("GET", url, idempotent=True)
-        if not isinstance(payload, dict):
-            raise shape_error("expected a dataset object", payload, url, "GET")
-        self._datasets.store(dataset_id, payload)
-        return payload
+
+        async def fetch() -> dict[str, Any]:
+            url = self._url("datasets", dataset_id)
+            payload = await self._transport.json("GET", url, idempotent=True)
+            if not isinstance(payload, dict):
+                raise shape_error("expected a dataset object", payload, url, "GET")
+            return payload
+
+        return await self._datasets.read(dataset_id, fetch)
 
     async def get_document(self, dataset_id: str, document_id: str) -> DifyDocument:
         """One document's details, including ``display_status`` (``available`` = retrievable)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -69,6 +70,37 @@ async def test_missing_technique_is_filled_from_the_dataset_once(
     assert first.document_id != second.document_id
     assert len(sim.requests_for(route="get_dataset")) == 1  # cached
     assert [r.status for r in sim.requests_for(route="create_by_text")] == [200, 200]
+
+
+async def test_concurrent_creates_into_one_dataset_read_its_settings_once(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    other = sim.create_dataset("other")
+    # A slow settings answer: every create arrives while the first lookup is in flight.
+    sim.inject(Fault.latency(0.2), route="get_dataset", times=1)
+    creates = [
+        client.create_document_by_text(dataset_id, f"doc-{number}.txt", "text")
+        for number in range(20)
+    ]
+    created = await asyncio.gather(*creates, client.create_document_by_text(other, "o.txt", "x"))
+    assert len({doc.document_id for doc in created}) == 21
+    lookups = [r.path for r in sim.requests_for(route="get_dataset")]
+    assert sorted(lookups) == sorted([f"/v1/datasets/{dataset_id}", f"/v1/datasets/{other}"])
+    assert {r.status for r in sim.requests_for(route="create_by_text")} == {200}
+
+
+async def test_a_failed_settings_lookup_is_shared_then_tried_again(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    sim.inject(Fault.server_error(503), route="get_dataset", times=-1)
+    lookups = [client.get_dataset(dataset_id) for _ in range(5)]
+    outcomes = await asyncio.gather(*lookups, return_exceptions=True)
+    assert all(isinstance(outcome, DifyServerError) for outcome in outcomes)
+    attempts = len(sim.requests_for(route="get_dataset"))
+    assert attempts == 1 + client.retry_policy.max_retries  # one request and its retries
+    sim.clear_faults()
+    assert (await client.get_dataset(dataset_id))["id"] == dataset_id  # not cached as failed
+    assert len(sim.requests_for(route="get_dataset")) == attempts + 1
 
 
 async def test_when_the_dataset_cannot_be_read_the_error_says_what_to_pass(
