@@ -50,6 +50,7 @@ from .waiting import WaitKwargs, WaitOptions, gather_first_error
 if TYPE_CHECKING:
     from ._doc_names import DocumentNames
     from ._lifecycle import Lifecycle
+    from ._pending import PendingUploads
     from ._policy import RetryPolicy
     from ._transport import Transport
     from .client import FileInput
@@ -76,6 +77,7 @@ class DocumentsAPI:
         _transport: Transport
         _doc_names: DocumentNames
         _lifecycle: Lifecycle
+        _pending: PendingUploads
         retry_policy: RetryPolicy
         retry_creates: bool
 
@@ -280,6 +282,8 @@ class DocumentsAPI:
             ) from None
         self._note_batch(dataset_id, updated.document_id, updated.batch)
         self._doc_names.forget(dataset_id, updated.document_id)  # a rename shows at once
+        # Re-indexing: the retrievers' gate waits for this document (not its whole batch).
+        self._pending.remember(updated)
         return cast(UpdatedDocument, updated)
 
     async def _retrying(

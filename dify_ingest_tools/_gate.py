@@ -108,7 +108,8 @@ async def pass_gate(
     """
     if on_timeout not in ("search", "raise"):
         raise ValueError("on_pending_timeout must be 'search' or 'raise'")
-    pending = client.pending_batches(dataset_id)
+    # Creates and updates: an update re-indexes its document, which a search would miss.
+    pending = client._pending.refs(dataset_id)
     if not pending:
         return GatePassage()
     latest: dict[str, BatchIndexingStatus] = {}
@@ -122,8 +123,8 @@ async def pass_gate(
                 await result
 
     try:
-        statuses = await client.wait_for_batches(
-            pending, timeout=timeout, raise_on_error=False, on_event=relay, **options
+        statuses = await client.wait_for_pending(
+            dataset_id, timeout=timeout, raise_on_error=False, on_event=relay, **options
         )
     except (IndexingError, DifyNotFoundError) as error:
         if on_timeout == "raise" or not _lets_search(error):
@@ -165,7 +166,7 @@ async def _search_anyway(
     latest: Mapping[str, BatchIndexingStatus],
     on_event: EventCallback | None,
 ) -> GatePassage:
-    still = {ref.batch for ref in client.pending_batches(dataset_id)}
+    still = {ref.batch for ref in client._pending.refs(dataset_id)}
     unfinished = tuple(ref for ref in pending if ref.batch in still)
     if not unfinished:  # pragma: no cover - the wait ended as the last batch finished
         return GatePassage()

@@ -516,23 +516,45 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         raise_on_error: bool = False,
         **options: Any,
     ) -> list[BatchIndexingStatus]:
-        """Wait for every batch this client uploaded to the dataset that may still be indexing.
+        """Wait for every upload and update of this client to the dataset that may still be
+        indexing.
 
         Retrievers call this before searching, so a chain never reads a half-indexed
-        knowledge base. Batches seen terminal (completed or failed) are forgotten.
+        knowledge base. A create's batch is waited on; an updated document alone (its
+        original batch can hold other documents), as `wait_for_documents` does. What is seen
+        terminal (completed or failed) is forgotten.
 
         Args:
             timeout: Seconds for the whole wait.
             raise_on_error: Raise `IndexingFailedError` for a failed upload (default: return
                 its status; the failure was already reported to whoever waited on it).
             **options: Other `wait_for_batches` options.
+
+        Returns:
+            The created batches' statuses, then one status per batch holding updated
+            documents, reduced to those documents.
         """
         pending = self.pending_batches(dataset_id)
-        if not pending:
-            return []
-        return await self.wait_for_batches(
-            pending, timeout=timeout, raise_on_error=raise_on_error, **options
-        )
+
+        async def updated(ref: BatchRef, document_ids: list[str]) -> list[BatchIndexingStatus]:
+            status = await self.wait_for_documents(
+                dataset_id,
+                document_ids,
+                batch=ref.batch,
+                timeout=timeout,
+                raise_on_error=raise_on_error,
+                **options,
+            )
+            return [status]
+
+        waits = [updated(ref, ids) for ref, ids in self._pending.updates(dataset_id)]
+        if pending:
+            batches = self.wait_for_batches(
+                pending, timeout=timeout, raise_on_error=raise_on_error, **options
+            )
+            waits.insert(0, batches)
+        results = await waiting.gather_first_error(waits)
+        return [status for statuses in results for status in statuses]
 
     async def _dataset_technique(self, dataset_id: str) -> str | None:
         """The dataset's indexing technique, or None when it cannot be read.
@@ -612,6 +634,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         url = self._url("datasets", dataset_id, "documents", document_id)
         self._doc_names.forget(dataset_id, document_id)
         await self._transport.request("DELETE", url, idempotent=False)
+        self._pending.forget_document(dataset_id, document_id)  # nothing left to wait for
 
     # -- knowledge bases: create and delete (bodies and shapes: `_dataset_create`) ------
 

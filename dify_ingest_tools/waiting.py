@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from ._inputs import check_number, check_optional_number
 from ._policy import (
@@ -51,6 +51,8 @@ __all__ = [
     "wait_for_batches",
     "wait_for_indexing",
 ]
+
+_T = TypeVar("_T")
 
 
 class WaitKwargs(TypedDict, total=False):
@@ -337,9 +339,7 @@ async def wait_for_batches(
     )
 
 
-async def gather_first_error(
-    coros: Sequence[Coroutine[Any, Any, BatchIndexingStatus]],
-) -> list[BatchIndexingStatus]:
+async def gather_first_error(coros: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
     """Run the waits together, results in order; the first error cancels the rest, raised."""
     tasks = [asyncio.ensure_future(coro) for coro in coros]
     if not tasks:

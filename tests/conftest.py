@@ -26,6 +26,16 @@ FAST = {"backoff_base": 0.001, "backoff_max": 0.004, "rate_limit_cooldown": 0.00
 QUICK: dict[str, Any] = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
+async def polls_until(sim: DifySimulator, count: int) -> None:
+    """Let a wait poll ``count`` more times (real time; the manual clock stands still)."""
+    start = len(sim.requests_for(route="indexing_status"))
+    for _ in range(1000):
+        if len(sim.requests_for(route="indexing_status")) >= start + count:
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the wait stopped polling")
+
+
 def load_recording(name: str) -> dict[str, Any]:
     """One recording of ``tests/data/recorded``; a missing one fails the test (never skips)."""
     data: dict[str, Any] = json.loads((RECORDED / name).read_text(encoding="utf-8"))

@@ -19,18 +19,9 @@ from dify_ingest_tools.llama_index import (
 )
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
+from ..conftest import polls_until
 from .conftest import QUICK
 from .helpers import Recorder
-
-
-async def polls_until(sim: DifySimulator, count: int) -> None:
-    """Let the gate poll ``count`` more times (real time; the manual clock stands still)."""
-    start = len(sim.requests_for(route="indexing_status"))
-    for _ in range(500):
-        if len(sim.requests_for(route="indexing_status")) >= start + count:
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError("the gate stopped polling")
 
 
 async def test_the_gate_holds_retrieval_until_the_pending_batch_completed(
