@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from ._cli_common import check_client_args, port_number, seconds
 from ._config import ENV_API_KEY
+from ._shown import scrubbed_document
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
 from .models import BatchIndexingStatus, CreatedDocument, DifyDocument
@@ -286,7 +287,8 @@ async def _documents(args: argparse.Namespace, out: TextIO) -> int:
                 break
             page += 1
     if args.json:
-        print(json.dumps([doc.model_dump(mode="json") for doc in found], indent=2), file=out)
+        shown = [scrubbed_document(doc).model_dump(mode="json") for doc in found]
+        print(json.dumps(shown, indent=2), file=out)
         return EXIT_OK
     print(f"{len(found)} document(s) in knowledge base {dataset_id}", file=out)
     for doc in found:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
+from ._shown import error_text, shown_error
 from .errors import (
     DifyAPIError,
     DifyAuthenticationError,
@@ -194,8 +195,7 @@ def _progress(status: BatchIndexingStatus) -> str:
 
 def _failures(status: BatchIndexingStatus) -> str:
     return " ".join(
-        f"Document {doc.id} failed: "
-        + _sentence(_bounded(doc.error or "") or "Dify gave no error text")
+        f"Document {doc.id} failed: " + _sentence(_bounded(error_text(doc.error)))
         for doc in status.failed_documents
     )
 
@@ -212,7 +212,8 @@ def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
         "total_segments": status.total_segments,
         "progress": status.progress,
         "failed_documents": [
-            {"id": doc.id, "error": _bounded(doc.error or "")} for doc in status.failed_documents
+            {"id": doc.id, "error": _bounded(shown_error(doc.error) or "")}
+            for doc in status.failed_documents
         ],
         "paused_documents": [doc.id for doc in status.paused_documents],
     }

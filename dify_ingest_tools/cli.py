@@ -40,6 +40,7 @@ from ._cli_common import (
     wrapped,
 )
 from ._config import ENV_API_KEY
+from ._shown import error_text, scrubbed_status, shown_error
 from ._version import __version__
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
@@ -267,7 +268,7 @@ def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
             f"{doc.completed_segments}/{doc.total_segments} segments"
         )
         if doc.is_failed:
-            line += f"  error: {doc.error or '-'}"
+            line += f"  error: {shown_error(doc.error) or '-'}"
         print(line, file=out)
 
 
@@ -276,7 +277,7 @@ async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     async with _client(args, timeout=min(ATTEMPT_TIMEOUT, args.timeout)) as client:
         status = await client.get_indexing_status(args.dataset_id, args.batch, deadline=deadline)
     if args.json:
-        print(status.model_dump_json(indent=2), file=out)
+        print(scrubbed_status(status).model_dump_json(indent=2), file=out)
     else:
         _print_status(status, out)
     return _exit_code(status)
@@ -359,7 +360,7 @@ def _report_wait(
         if status is None:
             batches.append({"dataset_id": dataset_id, "batch": batch, "observed": False})
         else:
-            batches.append({**status.model_dump(mode="json"), "observed": True})
+            batches.append({**scrubbed_status(status).model_dump(mode="json"), "observed": True})
     payload = {"reason": reason, "exit_code": code, "message": message, "batches": batches}
     print(json.dumps(payload, indent=2), file=out, flush=True)
 
@@ -404,7 +405,9 @@ async def _walkthrough(
         if event.kind in ("document_completed", "document_failed") and event.document:
             name = names.get(event.document.id, event.document.id)
             state = "indexed" if event.kind == "document_completed" else "FAILED"
-            detail = f": {event.document.error}" if event.kind == "document_failed" else ""
+            detail = (
+                f": {error_text(event.document.error)}" if event.kind == "document_failed" else ""
+            )
             line = f"  {time.monotonic() - started:5.1f}s  {name} {state}{detail}"
         elif event.kind in ("retrying", "rate_limited", "stalled"):
             line = f"  {event.describe()}"

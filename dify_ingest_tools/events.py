@@ -10,6 +10,7 @@ from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._shown import shown_error
 from .errors import DifyError
 from .models import BatchIndexingStatus, DocumentIndexingStatus
 
@@ -49,7 +50,9 @@ class IndexingEvent(BaseModel):
         status: The latest batch snapshot (None when nothing was observed yet).
         document: The document concerned, for ``document_*`` events.
         error: The failure's text, for ``rate_limited`` / ``retrying`` / ``stalled`` /
-            ``batch_failed``; why the gate stopped waiting, for ``partial_results``.
+            ``batch_failed``; Dify's error text for ``document_failed`` (key redacted, cut
+            to 500 characters; ``document.error`` is what Dify sent); why the gate stopped
+            waiting, for ``partial_results``.
         retry_in: Seconds until the next attempt, for ``rate_limited`` / ``retrying``.
     """
 
@@ -76,9 +79,8 @@ class IndexingEvent(BaseModel):
         if self.kind in ("document_completed", "document_failed") and self.document:
             state = "completed" if self.kind == "document_completed" else "failed"
             text = f"{where}: document {self.document.id} {state}"
-            if self.document.error and self.kind == "document_failed":
-                text += f": {self.document.error}"
-            return text
+            shown = shown_error(self.document.error) if self.kind == "document_failed" else None
+            return f"{text}: {shown}" if shown else text
         if self.kind == "partial_results":
             state = f" ({self.status.summary()})" if self.status is not None else ""
             return f"{where}: searched before it was indexed: {self.error}{state}"
@@ -142,6 +144,7 @@ def events_between(
                 batch=current.batch,
                 status=current,
                 document=doc,
+                error=shown_error(doc.error) if kind == "document_failed" else None,
             )
         )
     return events

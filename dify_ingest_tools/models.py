@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from ._shown import failures
+
 __all__ = [
     "MAX_BATCH_DOCUMENTS",
     "BatchIndexingStatus",
@@ -333,12 +335,9 @@ class BatchIndexingStatus(BaseModel):
         )
         state = f"{done}/{docs} documents completed ({others}), {segments}"
         if self.is_failed:
-            failures = "; ".join(
-                f"document {doc.id}: {doc.error or 'no error text from Dify'}"
-                for doc in self.failed_documents
-            )
-            end = "" if failures.endswith(".") else "."
-            return f"{head}: FAILED — {state}. Failed: {failures}{end}"
+            listed = failures(self)  # server text: redacted and bounded to be shown
+            end = "" if listed.endswith(".") else "."
+            return f"{head}: FAILED — {state}. Failed: {listed}{end}"
         if self.is_paused:
             return f"{head}: paused — {state}. A paused document resumes only from Dify's console."
         return f"{head}: still indexing — {state}, {self.progress:.0%} done."

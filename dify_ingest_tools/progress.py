@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ._shown import error_text
 from .events import EventCallback, IndexingEvent
 from .models import BatchIndexingStatus
 
@@ -27,7 +28,8 @@ def _stages(status: BatchIndexingStatus) -> str:
     counts = status.status_counts()
     text = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
     if status.failed_documents:
-        text += f" | failed: {status.failed_documents[0].error or 'no error text'}"[:80]
+        # Redacted before it is cut: a key cut in half would no longer be recognised.
+        text += f" | failed: {error_text(status.failed_documents[0].error)}"[:80]
     return text
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
 from ._policy import OnPaused
+from ._shown import shown_error
 from ._tool_answers import documents_answer, search_answer, upload_answer
 from ._tool_calls import check_batch, wait_for_batch
 from ._tool_schemas import (
@@ -122,7 +123,7 @@ def _indexing_data(
                 indexing_status=str(doc.indexing_status),
                 completed_segments=doc.completed_segments,
                 total_segments=doc.total_segments,
-                error=doc.error if doc.is_failed else None,
+                error=shown_error(doc.error) if doc.is_failed else None,
             )
             for doc in status.documents
         ],
@@ -430,7 +431,7 @@ class DifyToolset:
                     name=doc.name or name or "(no name)",
                     status=status or "unknown",
                     batch=batch,
-                    error=doc.error if status == "error" else None,
+                    error=shown_error(doc.error) if status == "error" else None,
                 )
             )
         text = documents_answer(

@@ -26,6 +26,7 @@ from ._policy import (
     step_for,
     tolerate_not_found,
 )
+from ._shown import failures
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
@@ -34,7 +35,6 @@ from .errors import (
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
-    scrub,
 )
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
 from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
@@ -430,23 +430,10 @@ def _stalled(
     )
 
 
-# A failure message names this many failed documents; `.failed_documents` has them all.
-_FAILED_SHOWN = 20
-
-
-def _error_text(text: str | None) -> str:
-    return scrub(text, 500) if text else "Dify gave no error text"
-
-
 def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
     if status.is_failed:
-        details = "; ".join(
-            # Dify's error text is server-provided: bounded and redacted like any other.
-            f"document {doc.id}: {_error_text(doc.error)}"
-            for doc in status.failed_documents[:_FAILED_SHOWN]
-        )
-        if len(status.failed_documents) > _FAILED_SHOWN:
-            details += f"; and {len(status.failed_documents) - _FAILED_SHOWN} more"
+        # Dify's error text is server-provided: bounded and redacted like any other.
+        details = failures(status)
         message = (
             f"Indexing failed for batch {status.batch} of dataset {status.dataset_id}: "
             f"{len(status.failed_documents)} of {len(status.documents)} document(s) in error — "

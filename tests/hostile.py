@@ -2,16 +2,20 @@
 
 `HostileServers.serve(handler)` runs an ``aiohttp.web`` handler for every path and returns a
 base URL ending in ``/v1``; `HostileServers.silent()` accepts connections and never answers;
-`free_port()` is a port nothing listens on. Each server records the requests it saw.
+`free_port()` is a port nothing listens on; `serving_in_thread(handler)` runs a handler on its
+own thread and loop, for blocking callers such as the CLI. Each server records the requests it saw.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -105,3 +109,29 @@ async def servers() -> AsyncIterator[HostileServers]:
 
 def status_response() -> web.Response:
     return web.Response(body=STATUS_BODY, content_type="application/json")
+
+
+@contextlib.contextmanager
+def serving_in_thread(handler: Handler) -> Iterator[str]:
+    """`HostileServers.serve` on a thread of its own; yields the base URL."""
+    ready = threading.Event()
+    state: list[Any] = []
+
+    def serve() -> None:
+        loop = asyncio.new_event_loop()
+        hostile = HostileServers()
+        state.extend([loop, loop.run_until_complete(hostile.serve(handler))])
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(hostile.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert ready.wait(5), "the hostile server did not start"
+        yield state[1]
+    finally:
+        if state:
+            state[0].call_soon_threadsafe(state[0].stop)
+        thread.join(5)

@@ -26,7 +26,7 @@ from dify_ingest_tools import (
     IndexingEvent,
 )
 
-from .hostile import BATCH, DS, HostileServers, servers, status_response
+from .hostile import BATCH, DS, HostileServers, servers, serving_in_thread, status_response
 
 __all__ = ["servers"]
 
@@ -235,36 +235,12 @@ async def test_an_echoed_api_key_is_redacted_from_errors_logs_and_events(
 def test_cli_output_never_shows_an_echoed_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import asyncio
-    import threading
-
     from dify_ingest_tools import cli
 
-    ready = threading.Event()
-    stop: list[Any] = []
-    address: list[str] = []
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        hostile = HostileServers()
-        address.append(loop.run_until_complete(hostile.serve(echo_handler(401, "json"))))
-        stop.append((loop, hostile))
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(hostile.close())
-        loop.close()
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    try:
-        ready.wait(5)
+    with serving_in_thread(echo_handler(401, "json")) as base_url:
         monkeypatch.setenv("DIFY_API_KEY", ODD_SECRET)
-        code = cli.main(["status", DS, BATCH, "--base-url", address[0]])
+        code = cli.main(["status", DS, BATCH, "--base-url", base_url])
         captured = capsys.readouterr()
-    finally:
-        loop, _ = stop[0]
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
     assert code == 3
     assert "[redacted]" in captured.err
     assert ODD_SECRET not in captured.out + captured.err

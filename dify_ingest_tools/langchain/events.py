@@ -31,6 +31,7 @@ from langchain_core.runnables.config import (
     get_callback_manager_for_config,
 )
 
+from .._shown import scrubbed_event
 from .._sync import ClientBridge, DifyKnowledgeClient
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback, EventKind, IndexingEvent
@@ -65,7 +66,8 @@ def custom_event_name(kind: EventKind) -> str:
 
 def custom_event_data(event: IndexingEvent) -> dict[str, Any]:
     """The event as JSON-ready data, plus ``message`` (its one-line description)."""
-    return {**event.model_dump(mode="json"), "message": event.describe()}
+    # Dify's document errors go to the run's callbacks and traces: redacted and bounded.
+    return {**scrubbed_event(event).model_dump(mode="json"), "message": event.describe()}
 
 
 def dispatch_indexing_event(event: IndexingEvent, config: RunnableConfig | None = None) -> None:

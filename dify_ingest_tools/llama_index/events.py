@@ -25,6 +25,7 @@ import llama_index.core.instrumentation as instrument
 from llama_index.core.instrumentation.events import BaseEvent
 from pydantic import Field
 
+from .._shown import scrubbed_status, shown_error
 from ..events import EventKind, IndexingEvent
 from ..models import BatchIndexingStatus, Verdict
 
@@ -126,7 +127,7 @@ def to_llama_event(event: IndexingEvent) -> DifyIndexingEvent:
     status = event.status
     error = event.error
     if error is None and event.document is not None and event.kind == "document_failed":
-        error = event.document.error
+        error = shown_error(event.document.error)
     return _CLASSES.get(event.kind, DifyIndexingEvent)(
         kind=event.kind,
         dataset_id=event.dataset_id,
@@ -139,7 +140,7 @@ def to_llama_event(event: IndexingEvent) -> DifyIndexingEvent:
         document_id=event.document.id if event.document is not None else None,
         error=error,
         retry_in=event.retry_in,
-        status=status,
+        status=scrubbed_status(status) if status is not None else None,
     )
 
 

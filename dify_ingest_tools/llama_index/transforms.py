@@ -28,6 +28,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from pydantic import Field, PrivateAttr, SecretStr
 
 from .._inputs import check_dataset_id
+from .._shown import FAILED_SHOWN, error_text
 from .._sync import ClientBridge
 from ..client import AsyncDifyKnowledgeClient
 from ..models import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
@@ -445,16 +446,14 @@ def _verdict(status: BatchIndexingStatus, document_id: object) -> tuple[Verdict,
             pass
         else:
             if doc.is_failed:
-                return "failed", str(doc.indexing_status), doc.error or "Dify gave no error text"
+                return "failed", str(doc.indexing_status), error_text(doc.error)
             if doc.is_completed:
                 return "ready", str(doc.indexing_status), ""
     statuses = {str(doc.indexing_status) for doc in status.documents}
     shared = statuses.pop() if len(statuses) == 1 else None
     if status.is_failed:
-        errors = "; ".join(
-            doc.error or "Dify gave no error text" for doc in status.failed_documents
-        )
-        return "failed", shared, errors
+        failed = status.failed_documents[:FAILED_SHOWN]
+        return "failed", shared, "; ".join(error_text(doc.error) for doc in failed)
     return status.verdict, shared, ""
 
 
