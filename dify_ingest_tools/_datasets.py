@@ -26,41 +26,30 @@ class DatasetSettings:
         """The settings, from the cache or ``fetch()``: one read at a time per dataset.
 
         Every create without an ``indexing_technique`` needs them, so 20 concurrent creates
-        into a new dataset would otherwise send 20 reads. Callers arriving during a read share
-        its outcome (a failure too: it is not cached, the next caller reads again). If the
-        reading caller is cancelled, the others read themselves.
+        into a new dataset would otherwise send 20 reads. The read runs in a task of its own
+        that callers arriving meanwhile share (a failure too: it is not cached, the next
+        caller reads again); a caller that is cancelled leaves it to the others.
         """
         key = dataset_id.lower()
-        while True:
-            cached = self._settings.get(key)
-            if cached is not None:
-                return cached
-            shared = self._reading.get(key)
-            if shared is None:
-                break
-            try:
-                return await asyncio.shield(shared)
-            except asyncio.CancelledError:
-                if not shared.cancelled():
-                    raise  # this caller was cancelled, not the shared read
-        shared = asyncio.get_running_loop().create_future()
-        self._reading[key] = shared
+        cached = self._settings.get(key)
+        if cached is not None:
+            return cached
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key, fetch))
+            reading.add_done_callback(_retrieved)
+            self._reading[key] = reading
+        return await asyncio.shield(reading)
+
+    async def _read(
+        self, key: str, fetch: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         try:
             settings = await fetch()
-        except asyncio.CancelledError:
-            shared.cancel()
-            raise
-        except BaseException as error:
-            shared.set_exception(error)
-            shared.exception()  # retrieved: nobody else may be waiting on it
-            raise
-        else:
             self._settings[key] = settings
-            shared.set_result(settings)
             return settings
         finally:
-            if self._reading.get(key) is shared:
-                del self._reading[key]
+            self._reading.pop(key, None)
 
     def after_fork_in_child(self) -> None:
         # A read in flight in the parent never ends here: its future is the parent loop's.
@@ -79,3 +68,9 @@ class DatasetSettings:
         """The dataset's technique from its settings, else the one documents were created with."""
         technique = settings.get("indexing_technique") or self._techniques.get(dataset_id.lower())
         return technique if isinstance(technique, str) else None
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    # Every caller may have been cancelled: the failure is theirs, not an unhandled one.
+    if not task.cancelled():
+        task.exception()

@@ -89,6 +89,19 @@ async def test_concurrent_creates_into_one_dataset_read_its_settings_once(
     assert {r.status for r in sim.requests_for(route="create_by_text")} == {200}
 
 
+async def test_a_cancelled_settings_reader_leaves_the_read_to_the_others(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    sim.inject(Fault.latency(0.2), route="get_dataset", times=1)
+    first = asyncio.ensure_future(client.get_dataset(dataset_id))
+    second = asyncio.ensure_future(client.get_dataset(dataset_id))
+    await asyncio.sleep(0.05)  # both wait on the one read
+    first.cancel()
+    assert (await asyncio.wait_for(second, 5))["id"] == dataset_id
+    assert first.cancelled()
+    assert len(sim.requests_for(route="get_dataset")) == 1
+
+
 async def test_a_failed_settings_lookup_is_shared_then_tried_again(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
