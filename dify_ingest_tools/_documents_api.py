@@ -338,7 +338,8 @@ class DocumentsAPI:
                         )
                         raise error from None
                 # A status change holds a short lock after indexing ends (recording 14).
-                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                with self._lifecycle.guard():  # closing the client ends the pause too
+                    await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 pause = min(pause * 2, 5.0)
 
     # -- document-scoped waits ---------------------------------------------------------------

@@ -25,7 +25,7 @@ from dify_ingest_tools import (
     DifyKnowledgeClient,
     IndexingEvent,
 )
-from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
 from .conftest import FAST, QUICK
 
@@ -287,6 +287,29 @@ async def test_aclose_ends_document_waits_sleeping_between_detail_polls_at_once(
     assert len(sim.requests_for(route="get_document")) == 3  # no poll after the close
     with pytest.raises(DifyClientClosedError):
         await client.wait_for_documents(dataset_id, one, timeout=1)
+
+
+async def test_aclose_ends_a_change_pausing_between_refused_attempts(
+    sim: DifySimulator, clock: ManualClock, base_url: str, dataset_id: str
+) -> None:
+    document_id, _ = sim.add_document(dataset_id, "a.txt", "alpha")
+    clock.advance(10)
+    client = AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST)
+    # A status change holds a short lock on the simulator's clock, which stands still here:
+    # every later change is refused, and retried after a pause that doubles each time.
+    await client.disable_documents(dataset_id, [document_id])
+    change = asyncio.create_task(
+        client.enable_documents(dataset_id, [document_id], retry_unavailable=True, retry_timeout=30)
+    )
+    refused = lambda: len(sim.requests_for(route="document_status")) - 1  # noqa: E731
+    await _until(lambda: refused() >= 4)
+    await asyncio.sleep(0.2)  # into the pause of 1.6 s before the fifth attempt
+    started = time.monotonic()
+    await client.aclose()
+    with pytest.raises(DifyClientClosedError):
+        await asyncio.wait_for(change, 5)
+    assert time.monotonic() - started < 1
+    assert refused() == 4
 
 
 async def test_a_request_sleeping_in_its_retry_backoff_ends_on_close(
