@@ -24,6 +24,7 @@ from ._http import (
     preflight,
     unauthorized,
 )
+from ._ratelimit import admit
 from ._records import RequestRecord
 from ._routes import HANDLERS
 from ._routes_documents import DOCUMENT_HANDLERS
@@ -83,8 +84,13 @@ class Dispatcher:
                     response = await respond_with_fault(fault, request)
                 if response is None:
                     if failure is None:
-                        handler = HANDLERS.get(found.route) or DOCUMENT_HANDLERS[found.route]
-                        response = await handler(core, request, found.params)
+                        authorization = self._authorization(request)
+                        response = admit(
+                            core, found.route, request.method, found.params, authorization
+                        )
+                        if response is None:
+                            handler = HANDLERS.get(found.route) or DOCUMENT_HANDLERS[found.route]
+                            response = await handler(core, request, found.params)
                     elif failure.status == 401:
                         response = unauthorized(failure.message)
                     else:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._faults import FaultPlan
 from ._records import RequestLog
 from ._state import Store
+
+if TYPE_CHECKING:
+    from ._ratelimit import WorkspaceRateLimit
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Core:
         log: The request log.
         dataset_detail_error: Make ``GET /datasets/{id}`` fail like a server without a plugin
             daemon (08).
+        rate_limit: Dify Cloud's per-workspace knowledge rate limit, when enabled.
     """
 
     store: Store
@@ -32,6 +37,7 @@ class Core:
     faults: FaultPlan = field(init=False)
     log: RequestLog = field(default_factory=RequestLog)
     dataset_detail_error: bool = False
+    rate_limit: WorkspaceRateLimit | None = None
 
     def __post_init__(self) -> None:
         self.faults = FaultPlan(self.rng)

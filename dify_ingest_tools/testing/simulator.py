@@ -12,7 +12,7 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from aiohttp import web
 from ._app import build_app, start_server
 from ._core import Core
 from ._faults import Fault
+from ._ratelimit import DEFAULT_WORKSPACE, WorkspaceRateLimit
 from ._records import RequestListener, RequestRecord
 from ._routing import ROUTE_NAMES
 from ._script import DocumentScript
@@ -273,6 +274,42 @@ class DifySimulator:
             store = self._core.store
             if not store.delete_document(store.require_dataset(dataset_id), document_id):
                 raise KeyError(f"no document {document_id!r} in dataset {dataset_id!r}")
+
+    # -- Dify Cloud's knowledge rate limit -------------------------------------------------
+
+    def set_rate_limit(
+        self,
+        limit: int | None,
+        *,
+        window: float = 60.0,
+        workspaces: Mapping[str, str] | None = None,
+    ) -> None:
+        """Enforce Dify Cloud's per-workspace knowledge rate limit (off by default).
+
+        Every key of one workspace shares a sliding window of ``window`` seconds (simulator
+        clock) in which ``limit`` counted requests are admitted; the next ones get Dify's 403
+        ``forbidden`` "Sorry, you have reached the knowledge base request rate limit of your
+        subscription." (no ``Retry-After``) and, as in Dify, count too. Counted: creates,
+        updates, deletes, dataset creation and retrieve; not status polls, lists or details.
+
+        Args:
+            limit: Requests per window and workspace (Dify: 10, 100, 1000 per plan); ``None``
+                turns the limit off.
+            window: The window in seconds (Dify: 60; scale it down for fast tests).
+            workspaces: API key -> workspace name, to give keys separate windows; keys not
+                named share one workspace.
+        """
+        limiter = None
+        if limit is not None:
+            limiter = WorkspaceRateLimit(limit, float(window), dict(workspaces or {}))
+        with self._lock:
+            self._core.rate_limit = limiter
+
+    def rate_limited_count(self, workspace: str = DEFAULT_WORKSPACE) -> int:
+        """How many requests of ``workspace`` were refused by the rate limit so far."""
+        with self._lock:
+            limiter = self._core.rate_limit
+            return limiter.refused.get(workspace, 0) if limiter is not None else 0
 
     # -- faults ------------------------------------------------------------------------------
 
