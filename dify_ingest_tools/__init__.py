@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ._sync import (
         DifyKnowledgeClient,
     )
+    from .budget import (
+        BudgetBackend,
+        RequestBudget,
+    )
     from .client import (
         AsyncDifyKnowledgeClient,
     )
@@ -66,12 +70,16 @@ if TYPE_CHECKING:
         IndexingMonitor,
         StatusSource,
     )
+    from .redis_budget import (
+        RedisBudget,
+    )
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
     "AsyncDifyKnowledgeClient": "client",
     "BatchIndexingStatus": "models",
     "BatchRef": "models",
+    "BudgetBackend": "budget",
     "CreatedDocument": "models",
     "DifyAPIError": "errors",
     "DifyAuthenticationError": "errors",
@@ -79,13 +87,13 @@ _EXPORTS: dict[str, str] = {
     "DifyConnectionError": "errors",
     "DifyDocument": "models",
     "DifyDocumentNotAvailableError": "errors",
-    "DifySegment": "models_documents",
     "DifyError": "errors",
     "DifyKnowledgeClient": "_sync",
     "DifyNotFoundError": "errors",
     "DifyPermissionError": "errors",
     "DifyRateLimitError": "errors",
     "DifyResponseError": "errors",
+    "DifySegment": "models_documents",
     "DifyServerError": "errors",
     "DifyTimeoutError": "errors",
     "DocumentIndexingStatus": "models",
@@ -100,6 +108,8 @@ _EXPORTS: dict[str, str] = {
     "MetadataEntry": "models_documents",
     "MetadataField": "models_documents",
     "MetadataFieldList": "models_documents",
+    "RedisBudget": "redis_budget",
+    "RequestBudget": "budget",
     "RetrievedChunk": "models",
     "SegmentList": "models_documents",
     "StatusSource": "monitor",
@@ -110,6 +120,7 @@ __all__ = [
     "AsyncDifyKnowledgeClient",
     "BatchIndexingStatus",
     "BatchRef",
+    "BudgetBackend",
     "CreatedDocument",
     "DifyAPIError",
     "DifyAuthenticationError",
@@ -138,6 +149,8 @@ __all__ = [
     "MetadataEntry",
     "MetadataField",
     "MetadataFieldList",
+    "RedisBudget",
+    "RequestBudget",
     "RetrievedChunk",
     "SegmentList",
     "StatusSource",

@@ -73,8 +73,11 @@ class RequestBudget:
         self._sleep = sleep
         self._next_slot = float("-inf")
 
-    async def acquire(self, deadline: float | None = None) -> None:
-        """Wait for the next free slot; raise DifyTimeoutError if it is past ``deadline``."""
+    async def acquire(self, deadline: float | None = None, *, counted: bool = True) -> None:
+        """Wait for the next free slot; raise DifyTimeoutError if it is past ``deadline``.
+
+        Every request takes a slot, ``counted`` or not (the `BudgetBackend` interface).
+        """
         if deadline is not None:
             check_number(deadline, "deadline")
         now = self._clock()
@@ -87,6 +90,12 @@ class RequestBudget:
         self._next_slot = slot + self.spacing
         if slot > now:
             await self._sleep(slot - now)
+
+    async def report_rate_limited(self, cooldown: float) -> None:
+        """Nothing to do: the transport's `KnowledgeCooldown` pauses this client already."""
+
+    async def aclose(self) -> None:
+        """Nothing to release (the `BudgetBackend` interface)."""
 
 
 def counts_against_knowledge_limit(method: str) -> bool:

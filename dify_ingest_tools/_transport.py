@@ -19,11 +19,12 @@ import aiohttp
 from pydantic import ValidationError
 from yarl import URL
 
-from ._budget import KnowledgeCooldown, RequestBudget, counts_against_knowledge_limit
+from ._budget import KnowledgeCooldown, counts_against_knowledge_limit
 from ._config import public_url
 from ._inputs import check_number
 from ._policy import RetryPolicy
 from ._telemetry import Telemetry
+from .budget import BudgetBackend
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
@@ -80,7 +81,7 @@ class Transport:
         timeout: float,
         retry_policy: RetryPolicy,
         max_response_bytes: int,
-        budget: RequestBudget | None,
+        budget: BudgetBackend | None,
         session: aiohttp.ClientSession | None,
         call_timeout: float | None = None,
         telemetry: Telemetry | None = None,
@@ -132,6 +133,8 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+        if self.budget is not None:
+            await self.budget.aclose()
 
     async def request(
         self,
@@ -211,7 +214,7 @@ class Transport:
                 timeout = aiohttp.ClientTimeout(total=left)
             if self.budget is not None:
                 queued = self.clock()
-                await self.budget.acquire(deadline)
+                await self.budget.acquire(deadline, counted=counted)
                 self.telemetry.record_budget_wait(self.clock() - queued, "budget")
             span = self.telemetry.start_attempt(method, url, attempt)
             try:
@@ -234,6 +237,9 @@ class Transport:
                     rate_limited=isinstance(error, DifyRateLimitError),
                 )
                 delay = self._cool_down_after(error)
+                if delay is not None and self.budget is not None:
+                    # A shared budget pauses every process of the workspace, not just this one.
+                    await self.budget.report_rate_limited(delay)
                 if not self.retry_policy.should_retry(
                     attempt, error, idempotent=idempotent and retry
                 ):

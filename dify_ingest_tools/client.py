@@ -45,6 +45,7 @@ from ._transport import (
     short,
 )
 from ._version import __version__
+from .budget import BudgetBackend
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
@@ -107,6 +108,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         tracer_provider: An OpenTelemetry ``TracerProvider`` for this client's spans instead
             of the global one (see "Tracing and metrics" in the README).
         meter_provider: An OpenTelemetry ``MeterProvider`` for its metrics, likewise.
+        budget: A shared budget instead of ``requests_per_minute``: e.g. `RedisBudget`, one
+            window for every process of a workspace. The client closes its connections when
+            it closes (it reconnects if used again, so one budget can serve many clients).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         call_timeout: float | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        budget: BudgetBackend | None = None,
     ) -> None:
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
@@ -144,7 +149,15 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self.retry_creates = retry_creates
         self._datasets = DatasetSettings()
         rate = resolve_requests_per_minute(requests_per_minute)
-        self._requests_per_minute = rate
+        if budget is not None and rate is not None:
+            raise ValueError("pass requests_per_minute or budget, not both")
+        if budget is None and rate is not None:
+            budget = RequestBudget(rate)
+        # The monitor keeps its sweeps to a share of an in-process budget (a shared one
+        # spends nothing on polls).
+        self._requests_per_minute = (
+            budget.requests_per_minute if isinstance(budget, RequestBudget) else None
+        )
         self._lifecycle = Lifecycle()
         self._transport = GuardedTransport(
             self._lifecycle,
@@ -156,7 +169,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             timeout=self.timeout,
             retry_policy=self.retry_policy,
             max_response_bytes=max_response_bytes,
-            budget=RequestBudget(rate) if rate is not None else None,
+            budget=budget,
             session=session,
             call_timeout=call_timeout,
             telemetry=Telemetry(tracer_provider, meter_provider),

@@ -12,7 +12,9 @@ from .helpers import Api
 
 DIFY_BODY = {
     "code": "forbidden",
-    "message": "Sorry, you have reached the knowledge base request rate limit of your subscription.",
+    "message": (
+        "Sorry, you have reached the knowledge base request rate limit of your subscription."
+    ),
     "status": 403,
 }
 

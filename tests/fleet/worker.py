@@ -1,0 +1,85 @@
+"""What the fleet tests run in child processes: ``python -m tests.fleet.worker JSON``.
+
+The JSON says what to do; the result is printed as one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyRateLimitError, DifyTimeoutError
+from dify_ingest_tools.redis_budget import RedisBudget
+
+
+def _budget(spec: dict[str, Any]) -> RedisBudget:
+    return RedisBudget(
+        spec["redis"],
+        workspace=spec["workspace"],
+        requests_per_minute=spec["limit"],
+        window=spec.get("window", 60.0),
+        latency_allowance=spec.get("latency_allowance", 0.5),
+    )
+
+
+async def acquire(spec: dict[str, Any]) -> dict[str, Any]:
+    """Take ``n`` slots at once, each bounded by ``deadline`` seconds."""
+    budget = _budget(spec)
+    deadline = time.monotonic() + spec["deadline"]
+    results = await asyncio.gather(
+        *(budget.acquire(deadline) for _ in range(spec["n"])), return_exceptions=True
+    )
+    await budget.aclose()
+    timeouts = sum(isinstance(result, DifyTimeoutError) for result in results)
+    granted = sum(result is None for result in results)
+    return {"granted": granted, "timeouts": timeouts}
+
+
+async def cooldown(spec: dict[str, Any]) -> dict[str, Any]:
+    budget = _budget(spec)
+    await budget.report_rate_limited(spec["seconds"])
+    await budget.aclose()
+    return {"ok": True}
+
+
+async def upload(spec: dict[str, Any]) -> dict[str, Any]:
+    """Create ``n`` documents, ``concurrency`` at a time; count successes and 403s."""
+    options: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05}
+    if "redis" in spec:
+        options["budget"] = _budget(spec)
+    elif "requests_per_minute" in spec:
+        options["requests_per_minute"] = spec["requests_per_minute"]
+    created = rate_limited = 0
+    semaphore = asyncio.Semaphore(spec.get("concurrency", 4))
+    async with AsyncDifyKnowledgeClient(spec["key"], spec["base_url"], **options) as client:
+
+        async def one(i: int) -> None:
+            nonlocal created, rate_limited
+            async with semaphore:
+                try:
+                    await client.create_document_by_text(
+                        spec["dataset"], f"{spec['prefix']}-{i}.txt", "alpha beta"
+                    )
+                except DifyRateLimitError:
+                    rate_limited += 1
+                else:
+                    created += 1
+
+        await asyncio.gather(*(one(i) for i in range(spec["n"])))
+    return {"created": created, "rate_limited": rate_limited}
+
+
+COMMANDS = {"acquire": acquire, "cooldown": cooldown, "upload": upload}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    result = asyncio.run(COMMANDS[spec["command"]](spec))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
