@@ -81,6 +81,11 @@ class PendingUploads:
         if not documents:
             del updated[status.batch]
 
+    def datasets(self) -> list[str]:
+        """Every dataset with a pending create or update (lower-case ids)."""
+        found = [d for d, pending in self._by_dataset.items() if pending]
+        return found + [d for d, pending in self._updated.items() if pending and d not in found]
+
     def batches(self, dataset_id: str) -> list[BatchRef]:
         """The dataset's pending create batches, oldest upload first."""
         return [ref for ref, _ in self._by_dataset.get(dataset_id.lower(), {}).values()]

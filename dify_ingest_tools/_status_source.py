@@ -6,7 +6,7 @@ its transport; the monitor sees only that narrow interface, never the client.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from yarl import URL
@@ -28,6 +28,7 @@ class HTTPStatusSource:
         transport: The client's request path.
         url: Builds an API URL from path parts (the client's base URL).
         on_status: Called with every status fetched (the client's pending-upload gate).
+        observe: Awaited with every status fetched (the client's pending ledger).
     """
 
     def __init__(
@@ -35,10 +36,13 @@ class HTTPStatusSource:
         transport: Transport,
         url: Callable[..., URL],
         on_status: Callable[[BatchIndexingStatus], None],
+        *,
+        observe: Callable[[BatchIndexingStatus], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = transport
         self._url = url
         self._on_status = on_status
+        self._observe = observe
         self._status_urls: dict[tuple[str, str], URL] = {}
 
     def validate(self, dataset_id: str, batch: str) -> None:
@@ -60,6 +64,8 @@ class HTTPStatusSource:
         )
         status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=documents)
         self._on_status(status)
+        if self._observe is not None:
+            await self._observe(status)
         return status
 
     async def list_page(

@@ -383,16 +383,21 @@ class DifyKnowledgeClient(DocumentsSyncAPI):
 
     def wait_for_pending(
         self,
-        dataset_id: str,
+        dataset_id: str | None = None,
         *,
         timeout: float = 600.0,
         raise_on_error: bool = False,
+        durable: bool | None = None,
         **options: Any,
     ) -> list[BatchIndexingStatus]:
         """See `AsyncDifyKnowledgeClient.wait_for_pending`."""
         return self._run(
             self._async.wait_for_pending(
-                dataset_id, timeout=timeout, raise_on_error=raise_on_error, **options
+                dataset_id,
+                timeout=timeout,
+                raise_on_error=raise_on_error,
+                durable=durable,
+                **options,
             )
         )
 

@@ -32,10 +32,12 @@ from ._inputs import (
     check_optional_number,
     path_part,
 )
+from ._ledger_hook import LedgerRecorder, LedgerSpec, resolve_ledger
 from ._lifecycle import GuardedTransport, Lifecycle
 from ._multipart import check_document_name, check_file_name, file_form
 from ._pending import PendingUploads
 from ._policy import RetryPolicy
+from ._resume import resume_pending
 from ._status_source import HTTPStatusSource
 from ._telemetry import Telemetry
 from ._transport import (
@@ -50,6 +52,7 @@ from .errors import (
     DifyAPIError,
     DifyConnectionError,
 )
+from .ledger import Ledger, content_hash, ledger_scope
 from .models import (
     BatchIndexingStatus,
     BatchLike,
@@ -111,6 +114,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         budget: A shared budget instead of ``requests_per_minute``: e.g. `RedisBudget`, one
             window for every process of a workspace. The client closes its connections when
             it closes (it reconnects if used again, so one budget can serve many clients).
+        ledger: Where uploads are recorded so waits survive restarts (`wait_for_pending`):
+            by default ``$DIFY_INGEST_LEDGER`` if set, else a SQLite file in the user cache
+            dir; a path, a ``redis://`` URL, a `Ledger`, or False for none.
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         tracer_provider: Any = None,
         meter_provider: Any = None,
         budget: BudgetBackend | None = None,
+        ledger: LedgerSpec = None,
     ) -> None:
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
@@ -177,7 +184,15 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self.max_concurrency = max_concurrency
         # What this client uploaded and has not seen finish, for the retrievers' gate.
         self._pending = PendingUploads()
-        self._source = HTTPStatusSource(self._transport, self._url, self._pending.forget_if_done)
+        self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
+        backend = resolve_ledger(ledger)
+        self._ledger = LedgerRecorder(backend, self._scope) if backend is not None else None
+        self._source = HTTPStatusSource(
+            self._transport,
+            self._url,
+            self._pending.forget_if_done,
+            observe=self._ledger.observe if self._ledger is not None else None,
+        )
         self._monitor: IndexingMonitor | None = None
         # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
         self._doc_names = DocumentNames()
@@ -199,6 +214,11 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
     def closed(self) -> bool:
         """True once `aclose` has been called."""
         return self._lifecycle.closed
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The pending ledger this client records its uploads in (None when disabled)."""
+        return self._ledger.ledger if self._ledger is not None else None
 
     @property
     def monitor(self) -> IndexingMonitor:
@@ -238,6 +258,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             await self._monitor.aclose()
         await self._lifecycle.close()
         await self._transport.aclose()
+        if self._ledger is not None:
+            await self._ledger.aclose()
 
     def _after_fork_in_child(self) -> None:
         # Start afresh in a forked child: the parent's session, poll loops and tasks stay the
@@ -406,7 +428,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         body.update(name=name, text=text)
         url = self._url("datasets", dataset_id, "document", "create-by-text")
         payload = await self._create(url, json_body=body, technique_given=indexing_technique)
-        return self._created(dataset_id, payload, url)
+        return await self._recorded(self._created(dataset_id, payload, url), name, text)
 
     async def create_document_by_file(
         self,
@@ -453,7 +475,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
         url = self._url("datasets", dataset_id, "document", "create-by-file")
         payload = await self._create(url, form=form, technique_given=technique)
-        return self._created(dataset_id, payload, url)
+        return await self._recorded(self._created(dataset_id, payload, url), name, content)
 
     async def _create_fields(
         self,
@@ -513,6 +535,13 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._doc_names.forget(dataset_id, created.document_id)
         return created
 
+    async def _recorded(
+        self, created: CreatedDocument, name: str, content: str | bytes
+    ) -> CreatedDocument:
+        if self._ledger is not None:
+            await self._ledger.record(created, name, content_hash(content))
+        return created
+
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
         """Batches this client created in the dataset and has not yet seen finish.
 
@@ -523,31 +552,71 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
     async def wait_for_pending(
         self,
-        dataset_id: str,
+        dataset_id: str | None = None,
         *,
         timeout: float = 600.0,
         raise_on_error: bool = False,
+        durable: bool | None = None,
         **options: Any,
     ) -> list[BatchIndexingStatus]:
-        """Wait for every upload and update of this client to the dataset that may still be
-        indexing.
+        """Wait for every upload and update that may still be indexing; return the statuses.
 
-        Retrievers call this before searching, so a chain never reads a half-indexed
-        knowledge base. A create's batch is waited on; an updated document alone (its
-        original batch can hold other documents), as `wait_for_documents` does. What is seen
-        terminal (completed or failed) is forgotten.
+        With a dataset it is the retrievers' gate: what this client uploaded or updated there
+        and has not seen finish, without touching the ledger. A create's batch is waited on;
+        an updated document alone (its original batch can hold other documents), as
+        `wait_for_documents` does. What is seen terminal is forgotten.
+
+        Without a dataset (or with ``durable=True``) it also resumes what the pending ledger
+        holds as not done for this server and key — uploads of other processes and of
+        earlier runs included — so after a restart ``await client.wait_for_pending()`` picks
+        up where the crashed run stopped. Finished entries are marked in the ledger
+        (``completed``, or ``error`` with Dify's text); a batch Dify no longer knows
+        (``Documents not found.`` after the grace period: deleted, or replaced elsewhere) is
+        marked ``missing`` and skipped rather than failing the others.
 
         Args:
+            dataset_id: One knowledge base, or None for every one.
             timeout: Seconds for the whole wait.
             raise_on_error: Raise `IndexingFailedError` for a failed upload (default: return
                 its status; the failure was already reported to whoever waited on it).
+            durable: Include the ledger (default: True without a dataset, else False).
             **options: Other `wait_for_batches` options.
 
         Returns:
             The created batches' statuses, then one status per batch holding updated
             documents, reduced to those documents.
         """
-        pending = self.pending_batches(dataset_id)
+        use_ledger = (dataset_id is None) if durable is None else durable
+        datasets = [dataset_id] if dataset_id is not None else self._pending.datasets()
+        if not use_ledger or self._ledger is None:
+            waits = [
+                self._wait_for_own(d, True, timeout, raise_on_error, options) for d in datasets
+            ]
+            return [s for statuses in await waiting.gather_first_error(waits) for s in statuses]
+        own = [ref for d in datasets for ref in self._pending.batches(d)]
+        entries = await self._ledger.pending(dataset_id)
+        resumed = resume_pending(
+            self,
+            self._ledger,
+            [*own, *(entry.ref for entry in entries)],
+            timeout=timeout,
+            raise_on_error=raise_on_error,
+            **options,
+        )
+        updates = [self._wait_for_own(d, False, timeout, raise_on_error, options) for d in datasets]
+        results = await waiting.gather_first_error([resumed, *updates])
+        return [status for statuses in results for status in statuses]
+
+    async def _wait_for_own(
+        self,
+        dataset_id: str,
+        creates: bool,
+        timeout: float,
+        raise_on_error: bool,
+        options: dict[str, Any],
+    ) -> list[BatchIndexingStatus]:
+        """This client's pending creates (if ``creates``) and updates of one dataset."""
+        pending = self.pending_batches(dataset_id) if creates else []
 
         async def updated(ref: BatchRef, document_ids: list[str]) -> list[BatchIndexingStatus]:
             status = await self.wait_for_documents(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +17,13 @@ import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
 from dify_ingest_tools.testing import DifySimulator, ManualClock
+
+# Every client records its uploads in a pending ledger (by default under the user cache
+# dir): the test session, and every process it starts, writes to a throwaway one instead.
+if "DIFY_INGEST_LEDGER" not in os.environ:
+    _LEDGER_DIR = tempfile.mkdtemp(prefix="dify-ingest-tests-")
+    atexit.register(shutil.rmtree, _LEDGER_DIR, ignore_errors=True)
+    os.environ["DIFY_INGEST_LEDGER"] = str(Path(_LEDGER_DIR) / "ledger.db")
 
 # The fixture users get: `pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]`.
 pytest_plugins = ["dify_ingest_tools.testing.pytest_plugin"]

@@ -52,6 +52,8 @@ async def upload(spec: dict[str, Any]) -> dict[str, Any]:
         options["budget"] = _budget(spec)
     elif "requests_per_minute" in spec:
         options["requests_per_minute"] = spec["requests_per_minute"]
+    if "ledger" in spec:
+        options["ledger"] = spec["ledger"]
     created = rate_limited = 0
     semaphore = asyncio.Semaphore(spec.get("concurrency", 4))
     async with AsyncDifyKnowledgeClient(spec["key"], spec["base_url"], **options) as client:
@@ -72,7 +74,19 @@ async def upload(spec: dict[str, Any]) -> dict[str, Any]:
     return {"created": created, "rate_limited": rate_limited}
 
 
-COMMANDS = {"acquire": acquire, "cooldown": cooldown, "upload": upload}
+async def resume(spec: dict[str, Any]) -> dict[str, Any]:
+    """``wait_for_pending()`` on a fresh client: what a restarted worker does."""
+    async with AsyncDifyKnowledgeClient(
+        spec["key"], spec["base_url"], ledger=spec["ledger"]
+    ) as client:
+        statuses = await client.wait_for_pending(timeout=60, poll_interval=0.05)
+    return {
+        "completed": sum(status.is_completed for status in statuses),
+        "failed": sum(status.is_failed for status in statuses),
+    }
+
+
+COMMANDS = {"acquire": acquire, "cooldown": cooldown, "resume": resume, "upload": upload}
 
 
 def main() -> None:

@@ -1,0 +1,157 @@
+"""The client's side of the ledger: which backend, what to write, and never failing an upload.
+
+The ledger is a convenience layered on Dify's own state: if it cannot be written (a read-only
+home, Redis down), the upload or the poll still succeeds, a warning is logged (once per
+outage), and writing is retried a little later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
+from .models import BatchIndexingStatus, BatchRef, CreatedDocument
+
+__all__ = ["LedgerRecorder", "LedgerSpec", "resolve_ledger"]
+
+logger = logging.getLogger("dify_ingest_tools")
+
+LedgerSpec = Ledger | str | os.PathLike[str] | bool | None
+
+_OFF = frozenset({"", "0", "off", "none", "false", "no"})
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# After a failed write, skip the ledger this long before trying again.
+_RETRY_AFTER = 30.0
+
+
+def resolve_ledger(spec: LedgerSpec) -> Ledger | None:
+    """The ledger a client uses.
+
+    ``None``/``True``: ``$DIFY_INGEST_LEDGER`` if set, else SQLite in the user cache dir.
+    ``False``: none. A path: SQLite there. A ``redis://`` URL: `RedisLedger`. A `Ledger`: it.
+    """
+    if spec is False:
+        return None
+    if spec is None or spec is True:
+        value = os.environ.get(LEDGER_ENV)
+        return SQLiteLedger() if value is None else _from_string(value)
+    if isinstance(spec, (str, os.PathLike)):
+        return _from_string(os.fspath(spec))
+    if isinstance(spec, Ledger):
+        return spec
+    raise TypeError(f"ledger must be a Ledger, a path, a redis:// URL or a bool, not {spec!r}")
+
+
+def _from_string(value: str) -> Ledger | None:
+    if value.strip().lower() in _OFF:
+        return None
+    if value.startswith(_REDIS_SCHEMES):
+        from .redis_ledger import RedisLedger
+
+        return RedisLedger(value)
+    return SQLiteLedger(Path(value).expanduser())
+
+
+class LedgerRecorder:
+    """Writes a client's uploads and observations to its ledger, in the client's scope."""
+
+    def __init__(self, ledger: Ledger, scope: str, *, clock: Callable[[], float] = time.monotonic):
+        self.ledger = ledger
+        self.scope = scope
+        self._clock = clock
+        # Batches with entries this client knows to be pending: polls of any other batch
+        # cost nothing here.
+        self._tracked: set[tuple[str, str]] = set()
+        self._skip_until: float | None = None
+
+    async def record(self, created: CreatedDocument, name: str, digest: str | None) -> None:
+        """An upload succeeded: write it as pending."""
+        if not self._usable():
+            return
+        key = (created.dataset_id.lower(), created.batch)
+        try:
+            await self.ledger.record(
+                self.scope,
+                dataset_id=created.dataset_id,
+                batch=created.batch,
+                document_id=created.document_id,
+                name=created.name or name,
+                content_hash=digest,
+            )
+        except Exception as error:
+            self._failed("record an upload in", error)
+            return
+        self._tracked.add(key)
+
+    async def observe(self, status: BatchIndexingStatus) -> None:
+        """A status poll answered: settle the documents of a tracked batch that finished."""
+        key = (status.dataset_id.lower(), status.batch)
+        if key not in self._tracked or not self._usable():
+            return
+        outcomes = [
+            Outcome(doc.id, "error", doc.error) if doc.is_failed else Outcome(doc.id, "completed")
+            for doc in status.documents
+            if doc.is_terminal
+        ]
+        if not outcomes:
+            return
+        try:
+            await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
+        except Exception as error:
+            self._failed("update", error)
+            return
+        if status.is_terminal:
+            self._tracked.discard(key)
+
+    async def mark(self, ref: BatchRef, state: LedgerState, error: str | None) -> None:
+        """Settle every pending entry of a batch (``missing``: ``Documents not found.``)."""
+        if not self._usable():
+            return
+        try:
+            await self.ledger.mark(self.scope, ref.dataset_id, ref.batch, state, error)
+        except Exception as failure:
+            self._failed("update", failure)
+            return
+        self._tracked.discard((ref.dataset_id.lower(), ref.batch))
+
+    async def pending(self, dataset_id: str | None = None) -> list[LedgerEntry]:
+        """What the ledger holds as pending in this scope (tracked from now on)."""
+        if not self._usable():
+            return []
+        try:
+            entries = await self.ledger.pending(self.scope, dataset_id)
+        except Exception as error:
+            self._failed("read", error)
+            return []
+        self._tracked.update((entry.dataset_id.lower(), entry.batch) for entry in entries)
+        return entries
+
+    async def aclose(self) -> None:
+        try:
+            await self.ledger.aclose()
+        except Exception as error:  # pragma: no cover - closing a broken backend
+            logger.debug("closing the ledger failed: %s", error)
+
+    def _usable(self) -> bool:
+        if self._skip_until is None:
+            return True
+        if self._clock() >= self._skip_until:
+            self._skip_until = None
+            return True
+        return False
+
+    def _failed(self, what: str, error: Exception) -> None:
+        logger.warning(
+            "could not %s the pending ledger %r (%s: %s); uploads and waits go on without it "
+            "for %.0fs",
+            what,
+            self.ledger,
+            type(error).__name__,
+            str(error)[:200],
+            _RETRY_AFTER,
+        )
+        self._skip_until = self._clock() + _RETRY_AFTER
