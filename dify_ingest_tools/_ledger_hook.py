@@ -79,7 +79,7 @@ class LedgerRecorder:
                 dataset_id=created.dataset_id,
                 batch=created.batch,
                 document_id=created.document_id,
-                name=created.name or name,
+                name=name or created.name,
                 content_hash=digest,
             )
         except Exception as error:

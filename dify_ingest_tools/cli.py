@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from . import _cli_job, _cli_simulate
+from . import _cli_fleet, _cli_job, _cli_simulate
 from ._cli_common import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
@@ -205,6 +205,7 @@ def _parser() -> OneLineParser:
 
     _cli_simulate.add_parser(commands)
     _cli_job.register(commands, common)  # upload | search | documents | mcp
+    _cli_fleet.register(commands, common, wait)  # sync, wait --pending
     return parser
 
 
