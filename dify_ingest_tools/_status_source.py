@@ -15,6 +15,7 @@ from ._inputs import check_batch, check_dataset_id
 from ._status_body import parse_status_body
 from ._transport import Transport, first_error, shape_error
 from .models import BatchIndexingStatus, DocumentIndexingStatus, DocumentList
+from .shared_polls import RedisStatusCache
 
 __all__ = ["HTTPStatusSource"]
 
@@ -29,6 +30,8 @@ class HTTPStatusSource:
         url: Builds an API URL from path parts (the client's base URL).
         on_status: Called with every status fetched (the client's pending-upload gate).
         observe: Awaited with every status fetched (the client's pending ledger).
+        cache: Shares answers with other processes (`RedisStatusCache`), keyed by ``scope``
+            (the client's server and key).
     """
 
     def __init__(
@@ -38,11 +41,15 @@ class HTTPStatusSource:
         on_status: Callable[[BatchIndexingStatus], None],
         *,
         observe: Callable[[BatchIndexingStatus], Awaitable[None]] | None = None,
+        cache: RedisStatusCache | None = None,
+        scope: str = "",
     ) -> None:
         self._transport = transport
         self._url = url
         self._on_status = on_status
         self._observe = observe
+        self._cache = cache
+        self._scope = scope
         self._status_urls: dict[tuple[str, str], URL] = {}
 
     def validate(self, dataset_id: str, batch: str) -> None:
@@ -59,9 +66,25 @@ class HTTPStatusSource:
             return parse_status_body(raw, url)
 
         # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
-        documents = await self._transport.decoded(
-            "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
-        )
+        if self._cache is None:
+            documents = await self._transport.decoded(
+                "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
+            )
+        else:
+
+            async def fetch() -> bytes:
+                _, raw = await self._transport.decoded(
+                    "GET",
+                    url,
+                    lambda raw: (decode(raw), raw),
+                    idempotent=True,
+                    deadline=deadline,
+                    retry=retry,
+                )
+                return raw  # only a body that parses is shared
+
+            raw = await self._cache.get_or_fetch(self._scope, dataset_id, batch, fetch, deadline)
+            documents = decode(raw)
         status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=documents)
         self._on_status(status)
         if self._observe is not None:

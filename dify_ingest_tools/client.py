@@ -64,6 +64,7 @@ from .models import (
 )
 from .monitor import IndexingMonitor
 from .progress import wait_callbacks
+from .shared_polls import RedisStatusCache
 from .waiting import WaitKwargs, WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
@@ -117,6 +118,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         ledger: Where uploads are recorded so waits survive restarts (`wait_for_pending`):
             by default ``$DIFY_INGEST_LEDGER`` if set, else a SQLite file in the user cache
             dir; a path, a ``redis://`` URL, a `Ledger`, or False for none.
+        status_cache: A `RedisStatusCache` shared by a fleet: processes waiting on the same
+            batch share one status poll per interval.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         meter_provider: Any = None,
         budget: BudgetBackend | None = None,
         ledger: LedgerSpec = None,
+        status_cache: RedisStatusCache | None = None,
     ) -> None:
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
@@ -192,7 +196,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             self._url,
             self._pending.forget_if_done,
             observe=self._ledger.observe if self._ledger is not None else None,
+            cache=status_cache,
+            scope=self._scope,
         )
+        self._status_cache = status_cache
         self._monitor: IndexingMonitor | None = None
         # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
         self._doc_names = DocumentNames()
@@ -260,6 +267,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         await self._transport.aclose()
         if self._ledger is not None:
             await self._ledger.aclose()
+        if self._status_cache is not None:
+            await self._status_cache.aclose()
 
     def _after_fork_in_child(self) -> None:
         # Start afresh in a forked child: the parent's session, poll loops and tasks stay the

@@ -86,7 +86,32 @@ async def resume(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-COMMANDS = {"acquire": acquire, "cooldown": cooldown, "resume": resume, "upload": upload}
+async def wait(spec: dict[str, Any]) -> dict[str, Any]:
+    """Wait on the given batches, polling every ``interval``; say "waiting" when started."""
+    from dify_ingest_tools.shared_polls import RedisStatusCache
+
+    cache = RedisStatusCache(spec["redis"], ttl=spec["ttl"]) if "redis" in spec else None
+    async with AsyncDifyKnowledgeClient(
+        spec["key"], spec["base_url"], ledger=False, status_cache=cache
+    ) as client:
+        print("waiting", flush=True)
+        statuses = await client.wait_for_batches(
+            [(spec["dataset"], batch) for batch in spec["batches"]],
+            timeout=60,
+            poll_interval=spec["interval"],
+            max_poll_interval=spec["interval"],
+        )
+    hits = cache.hits if cache is not None else 0
+    return {"completed": sum(s.is_completed for s in statuses), "hits": hits}
+
+
+COMMANDS = {
+    "acquire": acquire,
+    "cooldown": cooldown,
+    "resume": resume,
+    "upload": upload,
+    "wait": wait,
+}
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""Shared polls: N processes waiting on the same batches cost about one process's polls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from dify_ingest_tools import AsyncDifyKnowledgeClient
+from dify_ingest_tools.shared_polls import RedisStatusCache
+from dify_ingest_tools.testing import DifySimulator, DocumentScript
+
+from .processes import start
+from .redis_server import free_port
+
+
+def fleet_polls(redis_url: str | None, workers: int = 4) -> tuple[int, list[dict[str, Any]]]:
+    """Status requests Dify gets while ``workers`` processes wait on 5 stalled batches."""
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("polls")
+    added = [
+        sim.add_document(
+            dataset_id, f"{i}.txt", "alpha", script=DocumentScript(stall_at="indexing")
+        )
+        for i in range(5)
+    ]
+    with sim.serve_in_thread() as base_url:
+        spec: dict[str, Any] = {"command": "wait", "base_url": base_url, "key": sim.api_key,
+                                "dataset": dataset_id, "batches": [b for _, b in added],
+                                "interval": 0.05}  # fmt: skip
+        if redis_url is not None:
+            spec.update(redis=redis_url, ttl=0.1)
+        processes = [start(spec) for _ in range(workers)]
+        try:
+            for process in processes:
+                assert process.stdout is not None
+                assert process.stdout.readline().strip() == "waiting"
+            sim.clear_requests()
+            time.sleep(1.0)  # every worker polls the stalled batches for a second
+            for document_id, _ in added:
+                sim.release(document_id)
+            answers = []
+            for process in processes:
+                out, err = process.communicate(timeout=30)
+                assert process.returncode == 0, err
+                answers.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+        return len(sim.requests_for("indexing_status")), answers
+
+
+def test_processes_waiting_on_the_same_batches_share_their_polls(redis_url: str) -> None:
+    alone, answers_alone = fleet_polls(None)
+    shared, answers_shared = fleet_polls(redis_url)
+    assert all(answer["completed"] == 5 for answer in answers_alone + answers_shared)
+    # 4 processes x 5 batches x ~20 polls each, against ~10 shared polls per batch.
+    assert shared * 2 <= alone, (shared, alone)
+    assert sum(answer["hits"] for answer in answers_shared) > 0
+
+
+async def test_a_dead_redis_means_polling_dify_directly_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("polls")
+    batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha")[1] for i in range(3)]
+    cache = RedisStatusCache(f"redis://user:pw-secret@127.0.0.1:{free_port()}/0")
+    with caplog.at_level(logging.WARNING, "dify_ingest_tools"):
+        async with (
+            sim.serve() as base_url,
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache) as c,
+        ):
+            statuses = await c.wait_for_batches(
+                [(dataset_id, b) for b in batches], timeout=10, poll_interval=0.01
+            )
+    assert all(status.is_completed for status in statuses)
+    messages = [r.getMessage() for r in caplog.records if "shared polls" in r.getMessage()]
+    assert len(messages) == 1 and "pw-secret" not in messages[0]
+
+
+async def test_cached_answers_are_reused_and_errors_are_not(redis_url: str, workspace: str) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("polls")
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    cache = RedisStatusCache(redis_url, ttl=30, namespace=workspace)
+    async with sim.serve() as base_url:
+        options: dict[str, Any] = {"ledger": False, "status_cache": cache}
+        async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **options) as one:
+            first = await one.get_indexing_status(dataset_id, batch)
+        async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **options) as two:
+            again = await two.get_indexing_status(dataset_id, batch)
+            with pytest.raises(Exception, match="Documents not found"):
+                await two.get_indexing_status(dataset_id, "20990101000000000001")
+            with pytest.raises(Exception, match="Documents not found"):
+                await two.get_indexing_status(dataset_id, "20990101000000000001")
+    assert again.documents == first.documents
+    assert len(sim.requests_for("indexing_status")) == 3  # 1 shared + 2 uncached errors
+    assert cache.hits == 1 and cache.fetches == 1
+    await cache.aclose()
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="> 0"):
+        RedisStatusCache("redis://127.0.0.1:1/0", ttl=0)
+    with pytest.raises(ValueError, match="redis://"):
+        RedisStatusCache("http://127.0.0.1:1/0")
