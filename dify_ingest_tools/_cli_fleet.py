@@ -120,6 +120,18 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--redis-url", help="share the budget with other processes via Redis")
     parser.add_argument("--workspace", help="with --redis-url: the key the fleet shares")
+    parser.add_argument(
+        "--budget-window",
+        type=float,
+        default=60.0,
+        help="with --redis-url: seconds of the rate-limit window (Dify: 60; for simulators)",
+    )
+    parser.add_argument(
+        "--latency-allowance",
+        type=float,
+        default=0.5,
+        help="with --redis-url: seconds each slot is held beyond the window (0.5)",
+    )
 
 
 def _budget(args: argparse.Namespace) -> dict[str, Any]:
@@ -133,7 +145,11 @@ def _budget(args: argparse.Namespace) -> dict[str, Any]:
         from .redis_budget import RedisBudget
 
         budget: BudgetBackend = RedisBudget(
-            args.redis_url, workspace=args.workspace, requests_per_minute=rate_value
+            args.redis_url,
+            workspace=args.workspace,
+            requests_per_minute=rate_value,
+            window=args.budget_window,
+            latency_allowance=args.latency_allowance,
         )
         return {"budget": budget}
     return {"requests_per_minute": rate_value} if rate_value is not None else {}

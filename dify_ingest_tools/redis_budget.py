@@ -15,6 +15,11 @@ Design notes:
   at least one), and each slot is held ``latency_allowance`` seconds longer than the window:
   a request reaches Dify a little after its slot was taken and Dify's API workers each use
   their own clock, so without the margin N+1 calls could land in one window as Dify counts.
+* **No bursts under load.** Up to a tenth of the window (at least two calls) may go out back
+  to back; beyond that, slots are spaced ``(window + latency_allowance) / limit`` apart, so a
+  busy fleet arrives at Dify evenly rather than in bursts each time old slots expire (a
+  burst queues on the server, and the queueing delay is exactly the jitter that would let
+  N+1 calls land in Dify's window).
 * **A shared cooldown.** A 403 rate limit seen by any process (the console or another tool
   may use the workspace too) sets a key every process checks before taking a slot.
 * **Never blocks forever.** Every Redis command is bounded (``timeout``) and so is every
@@ -45,7 +50,8 @@ __all__ = ["BudgetUsage", "RedisBudget"]
 logger = logging.getLogger("dify_ingest_tools")
 
 # KEYS[1] the window (sorted set: member = unique id, score = ms), KEYS[2] the cooldown key.
-# ARGV[1] calls admitted per window, ARGV[2] the window in ms, ARGV[3] this call's member.
+# ARGV[1] calls admitted per window, ARGV[2] the window in ms, ARGV[3] this call's member,
+# ARGV[4] the pacing gap in ms, ARGV[5] calls admitted back to back before pacing applies.
 # Returns {1, 0} when admitted, else {0, ms to wait}.
 _ACQUIRE = LuaScript("""
 local t = redis.call('TIME')
@@ -57,17 +63,25 @@ end
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window + 1000)
-  return {1, 0}
+local used = redis.call('ZCARD', KEYS[1])
+if used >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + window - now + 1
+  if wait < 1 then
+    wait = 1
+  end
+  return {0, wait}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now + 1
-if wait < 1 then
-  wait = 1
+if used >= tonumber(ARGV[5]) then
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local since = now - tonumber(newest[2])
+  if since < tonumber(ARGV[4]) then
+    return {0, math.max(1, math.ceil(tonumber(ARGV[4]) - since))}
+  end
 end
-return {0, wait}
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window + 1000)
+return {1, 0}
 """)
 
 # KEYS[1] the cooldown key; ARGV[1] ms. Only ever lengthens a cooldown already running.
@@ -127,6 +141,9 @@ class RedisBudget:
             outside this fleet (the console) and timing noise.
         latency_allowance: Seconds each slot is held beyond the window, for the time a request
             takes to reach Dify and for clock differences between Dify's API workers.
+        burst: Calls that may go out back to back while the window is nearly empty; past
+            that, slots are spaced evenly (default: a tenth of the window, at least 2; the
+            window's size disables the spacing).
         fallback_requests_per_minute: The in-process budget used while Redis is down (default:
             ``requests_per_minute``; give the limit divided by the number of processes to stay
             under it even then).
@@ -145,6 +162,7 @@ class RedisBudget:
         window: float = 60.0,
         headroom: float = 0.05,
         latency_allowance: float = 0.5,
+        burst: int | None = None,
         fallback_requests_per_minute: float | None = None,
         timeout: float = 2.0,
         retry_redis_after: float = 5.0,
@@ -166,6 +184,9 @@ class RedisBudget:
         # The limit is per window, so it is not scaled: the window moves instead.
         self.limit = max(1, min(math.floor(rate * (1 - headroom)), math.ceil(rate) - 1))
         self.latency_allowance = float(latency_allowance)
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be >= 1")
+        self.burst = burst if burst is not None else max(2, math.ceil(self.limit / 10))
         self.retry_redis_after = float(retry_redis_after)
         self._connector = RedisConnector(url, timeout=timeout)
         self._clock = clock
@@ -190,15 +211,15 @@ class RedisBudget:
         if not counted:
             return
         window_ms = round((self.window + self.latency_allowance) * 1000)
+        gap_ms = window_ms / self.limit
         while True:
             if self._in_fallback():
                 await self._fallback.acquire(deadline)
                 return
             member = uuid.uuid4().hex
+            args = [self.limit, window_ms, member, gap_ms, self.burst]
             try:
-                reply = await self._run(
-                    _ACQUIRE, [self.limit, window_ms, member], deadline, "a budget slot"
-                )
+                reply = await self._run(_ACQUIRE, args, deadline, "a budget slot")
             except _RedisDown as down:
                 self._fall_back(down.error)
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import threading
@@ -27,7 +28,7 @@ def budget(url: str, workspace: str, limit: float = 10, **options: float) -> Red
 async def test_concurrent_acquires_get_exactly_the_limit_minus_headroom(
     redis_url: str, workspace: str
 ) -> None:
-    shared = budget(redis_url, workspace, limit=10)
+    shared = budget(redis_url, workspace, limit=10, burst=10)  # no pacing: the window alone
     deadline = time.monotonic() + 0.5
     results = await asyncio.gather(
         *(shared.acquire(deadline) for _ in range(40)), return_exceptions=True
@@ -46,6 +47,7 @@ def test_processes_share_one_window(redis_url: str, workspace: str) -> None:
         "redis": redis_url,
         "workspace": workspace,
         "limit": 12,
+        "burst": 12,
         "n": 10,
         "deadline": 1.0,
     }
@@ -56,7 +58,8 @@ def test_processes_share_one_window(redis_url: str, workspace: str) -> None:
 
 
 def test_other_workspaces_have_their_own_window(redis_url: str, workspace: str) -> None:
-    base = {"command": "acquire", "redis": redis_url, "limit": 4, "n": 5, "deadline": 0.5}
+    base = {"command": "acquire", "redis": redis_url, "limit": 4, "burst": 4, "n": 5,
+            "deadline": 0.5}  # fmt: skip
     first, second = run_all(
         [{**base, "workspace": workspace}, {**base, "workspace": "x" + workspace}]
     )
@@ -74,6 +77,20 @@ async def test_slots_free_again_as_the_window_slides(redis_url: str, workspace: 
     assert max(stamps[:3]) < 0.5  # three slots at once
     assert stamps[3] >= 0.55  # the fourth waits until the first leaves the (padded) window
     assert stamps[-1] < 5
+
+
+async def test_past_the_burst_slots_are_spaced_evenly(redis_url: str, workspace: str) -> None:
+    shared = budget(redis_url, workspace, limit=21, window=2.0, latency_allowance=0.0, burst=3)
+    started = time.monotonic()
+    stamps = []
+    for _ in range(8):
+        await shared.acquire(started + 10)
+        stamps.append(time.monotonic() - started)
+    await shared.aclose()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
+    assert max(gaps[:2]) < 0.06  # the first three back to back
+    assert min(gaps[3:]) >= 0.1  # then 2 s / 19 slots apart (21 minus the headroom)
+    assert stamps[-1] < 3
 
 
 async def test_a_rate_limit_seen_by_one_process_pauses_the_others(
@@ -250,6 +267,7 @@ def test_both_budgets_implement_the_interface() -> None:
         ({"headroom": 1}, "headroom"),
         ({"latency_allowance": -1}, ">= 0"),
         ({"timeout": 0}, "timeout"),
+        ({"burst": 0}, "burst"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> None:

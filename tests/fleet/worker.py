@@ -22,6 +22,7 @@ def _budget(spec: dict[str, Any]) -> RedisBudget:
         requests_per_minute=spec["limit"],
         window=spec.get("window", 60.0),
         latency_allowance=spec.get("latency_allowance", 0.5),
+        burst=spec.get("burst"),
     )
 
 
