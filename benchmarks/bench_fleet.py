@@ -16,7 +16,7 @@ Phases:
 3. **shared polls**: ``--poll-batches`` documents (default 200) are seeded stalled in
    ``indexing``; every worker waits on all of them (polling every 0.5 s, at most every 2 s)
    for ``--poll-seconds`` (8), then they are released; without, then with a shared
-   `RedisStatusCache` (ttl 0.5 s).
+   `RedisStatusCache` (ttl 2 s, the longest poll interval).
 4. **killed and resumed**: every worker runs ``dify-ingest sync`` on its own folder of
    ``--uploads`` files (one shared SQLite ledger, the Redis budget); all are interrupted when
    half of the files were sent, then the same commands run again to the end. Once with
@@ -211,7 +211,7 @@ async def _wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from dify_ingest_tools.shared_polls import RedisStatusCache
 
     cache = (
-        RedisStatusCache(spec["redis"], ttl=0.5, namespace=spec["namespace"])
+        RedisStatusCache(spec["redis"], ttl=2.0, namespace=spec["namespace"])
         if spec.get("redis")
         else None
     )
@@ -408,9 +408,9 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--uploads", type=int, default=250, help="per process")
-    parser.add_argument("--limit", type=int, default=200, help="requests per window")
-    parser.add_argument("--window", type=float, default=6.0, help="seconds (Dify: 60)")
-    parser.add_argument("--allowance", type=float, default=0.25, help="latency allowance, s")
+    parser.add_argument("--limit", type=int, default=330, help="requests per window")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds (Dify: 60)")
+    parser.add_argument("--allowance", type=float, default=0.3, help="latency allowance, s")
     parser.add_argument("--poll-batches", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=8.0)
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")

@@ -48,6 +48,15 @@ if TYPE_CHECKING:
     from .events import (
         IndexingEvent,
     )
+    from .folder_sync import (
+        SyncReport,
+        sync_folder,
+    )
+    from .ledger import (
+        Ledger,
+        LedgerEntry,
+        SQLiteLedger,
+    )
     from .models import (
         BatchIndexingStatus,
         BatchRef,
@@ -72,6 +81,12 @@ if TYPE_CHECKING:
     )
     from .redis_budget import (
         RedisBudget,
+    )
+    from .redis_ledger import (
+        RedisLedger,
+    )
+    from .shared_polls import (
+        RedisStatusCache,
     )
 
 # public name -> the module that defines it
@@ -105,15 +120,22 @@ _EXPORTS: dict[str, str] = {
     "IndexingStalledError": "errors",
     "IndexingStatus": "models",
     "IndexingTimeoutError": "errors",
+    "Ledger": "ledger",
+    "LedgerEntry": "ledger",
     "MetadataEntry": "models_documents",
     "MetadataField": "models_documents",
     "MetadataFieldList": "models_documents",
     "RedisBudget": "redis_budget",
+    "RedisLedger": "redis_ledger",
+    "RedisStatusCache": "shared_polls",
     "RequestBudget": "budget",
     "RetrievedChunk": "models",
+    "SQLiteLedger": "ledger",
     "SegmentList": "models_documents",
     "StatusSource": "monitor",
+    "SyncReport": "folder_sync",
     "UpdatedDocument": "models_documents",
+    "sync_folder": "folder_sync",
 }
 
 __all__ = [
@@ -146,16 +168,23 @@ __all__ = [
     "IndexingStalledError",
     "IndexingStatus",
     "IndexingTimeoutError",
+    "Ledger",
+    "LedgerEntry",
     "MetadataEntry",
     "MetadataField",
     "MetadataFieldList",
     "RedisBudget",
+    "RedisLedger",
+    "RedisStatusCache",
     "RequestBudget",
     "RetrievedChunk",
+    "SQLiteLedger",
     "SegmentList",
     "StatusSource",
+    "SyncReport",
     "UpdatedDocument",
     "__version__",
+    "sync_folder",
 ]
 
 

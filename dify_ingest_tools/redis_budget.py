@@ -16,7 +16,7 @@ Design notes:
   a request reaches Dify a little after its slot was taken and Dify's API workers each use
   their own clock, so without the margin N+1 calls could land in one window as Dify counts.
 * **No bursts under load.** Up to a tenth of the window (at least two calls) may go out back
-  to back; beyond that, slots are spaced ``(window + latency_allowance) / limit`` apart, so a
+  to back; beyond that, slots are spaced about ``(window + latency_allowance) / limit`` apart, so a
   busy fleet arrives at Dify evenly rather than in bursts each time old slots expire (a
   burst queues on the server, and the queueing delay is exactly the jitter that would let
   N+1 calls land in Dify's window).
@@ -46,6 +46,8 @@ from ._redis import KEY_PREFIX, LuaScript, RedisConnector, check_key_part, redis
 from .errors import DifyTimeoutError
 
 __all__ = ["BudgetUsage", "RedisBudget"]
+
+_PACING = 0.85
 
 logger = logging.getLogger("dify_ingest_tools")
 
@@ -211,7 +213,9 @@ class RedisBudget:
         if not counted:
             return
         window_ms = round((self.window + self.latency_allowance) * 1000)
-        gap_ms = window_ms / self.limit
+        # A little under the even spacing: waking up and asking Redis takes a few ms, which
+        # would otherwise add up slot after slot; the window itself stays the hard limit.
+        gap_ms = _PACING * window_ms / self.limit
         while True:
             if self._in_fallback():
                 await self._fallback.acquire(deadline)

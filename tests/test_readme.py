@@ -22,6 +22,7 @@ def test_the_simulator_quick_start_runs_as_written(tmp_path: Path) -> None:
     script = tmp_path / "quick_start.py"
     script.write_text(_block_after("No Dify server at hand?"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # its pending ledger stays in tmp_path
     done = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
         capture_output=True,
