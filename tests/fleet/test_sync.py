@@ -246,3 +246,87 @@ def test_a_sync_stopped_half_way_loses_nothing_and_a_rerun_finishes_it(
         # A crash can lose the answers of the uploads in flight (at most --concurrency);
         # Dify's upsert by name re-indexes those documents instead of duplicating them.
         assert 30 <= creates(sim) <= 32
+
+
+def test_a_report_in_words_says_what_was_kept_and_what_is_still_indexing(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, folder: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    ledger = tmp_path / "l.db"
+    base = [str(folder), "--dataset", sim.dataset_id, "--no-progress", "--api-key", sim.api_key,
+            "--base-url", served, "--ledger", str(ledger)]  # fmt: skip
+    sim.script("slow.txt", DocumentScript(stall_at="indexing"))
+    (folder / "slow.txt").write_text("takes forever")
+    assert main(["sync", *base, "--no-wait"]) == 4  # uploaded, nobody saw them finish
+    out = capsys.readouterr().out
+    assert re.search(r"not ready\s+4\n", out) and "wait --pending" in out
+    (folder / "b.md").unlink()
+    assert main(["sync", *base, "--timeout", "1"]) == 4  # slow.txt is still indexing
+    out = capsys.readouterr().out
+    assert re.search(r"kept\s+1\n", out) and "pass --delete" in out
+    assert re.search(r"not ready\s+1\n", out)
+
+
+def test_include_exclude_and_retrying_failed_files(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, folder: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    ledger = tmp_path / "l.db"
+    (folder / "broken.pdf").write_bytes(b"%PDF")
+    code, report = run_sync(
+        capsys, sim, served, folder, ledger, "--include", "*.pdf", "--include", "*.txt",
+        "--exclude", "guides__*",
+    )  # fmt: skip
+    assert code == 1
+    assert report["uploaded"] == ["a.txt"]
+    assert [failure["name"] for failure in report["failed"]] == ["broken.pdf"]  # type: ignore[union-attr]
+    # Unchanged and failed: reported again, not re-sent, unless --retry-failed.
+    sim.clear_requests()
+    code, again = run_sync(capsys, sim, served, folder, ledger, "--include", "*.pdf")
+    assert code == 1 and again["failed"] == report["failed"] and creates(sim) == 0
+    code, retried = run_sync(
+        capsys, sim, served, folder, ledger, "--include", "*.pdf", "--retry-failed"
+    )
+    assert code == 1 and retried["failed"] == report["failed"] and creates(sim) == 1
+
+
+def test_two_files_that_would_share_a_name_are_refused(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, folder: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    (folder / "guides__setup.md").write_text("a clash")
+    code, _ = sync(sim, served, folder, tmp_path / "l.db")
+    assert code == 2
+    assert "would both be the document 'guides__setup.md'" in capsys.readouterr().err
+    assert creates(sim) == 0
+
+
+def test_a_sync_on_the_shared_budget(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, folder: Path,
+    tmp_path: Path, redis_url: str, workspace: str,
+) -> None:  # fmt: skip
+    sim.set_rate_limit(4, window=1.0)
+    code, report = run_sync(
+        capsys, sim, served, folder, tmp_path / "l.db", "--redis-url", redis_url,
+        "--workspace", workspace, "--requests-per-minute", "4", "--budget-window", "1",
+        "--latency-allowance", "0.1",
+    )  # fmt: skip
+    assert code == 0 and len(report["uploaded"]) == 3  # type: ignore[arg-type]
+    assert sim.rate_limited_count() == 0
+
+
+def test_wait_pending_in_words(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "l.db"
+    with DifyKnowledgeClient(sim.api_key, served, ledger=ledger) as client:
+        client.create_document_by_file(sim.dataset_id, b"%PDF", filename="broken.pdf")
+    base = ["--api-key", sim.api_key, "--base-url", served, "--ledger", str(ledger),
+            "--no-progress", "--poll-interval", "0.05"]  # fmt: skip
+    assert main(["wait", "--pending", *base]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {BROKEN_ERROR}" in out
+    assert main(["wait", "--pending", "--max-poll-interval", "0.01", *base]) == 2
+    off = ["--api-key", sim.api_key, "--base-url", served, "--ledger", "off"]
+    assert main(["wait", "--pending", *off]) == 2
+    assert "ledger is off" in capsys.readouterr().err
