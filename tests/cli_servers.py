@@ -86,6 +86,7 @@ def unused_port() -> int:
 def cli_env(**extra: str) -> dict[str, str]:
     """The test's environment without any DIFY_* setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+    env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

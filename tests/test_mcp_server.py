@@ -45,6 +45,7 @@ class Dify:
             DIFY_API_KEY=SECRET,
             DIFY_API_BASE_URL=self.url,
             DIFY_DATASET_ID=self.dataset_id,
+            DIFY_INGEST_LEDGER=os.environ["DIFY_INGEST_LEDGER"],  # the session's throwaway one
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
             **extra,
         )
@@ -254,6 +255,7 @@ async def test_streamable_http_server_serves_tools_survives_a_disconnect_and_sto
 
 async def test_simulator_mode_needs_no_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+    env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     params = StdioServerParameters(
         command=SERVER[0], args=[*SERVER[1:], "--simulator"], env=env, cwd=ROOT

@@ -151,6 +151,7 @@ def _kernel_env(dify: Mapping[str, str] | None = None) -> dict[str, str]:
     tests (the editable install points there too; this also covers a plain checkout).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("DIFY_")}
+    env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
     env.update(dify or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env

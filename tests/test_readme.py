@@ -42,6 +42,7 @@ def _run_snippet(tmp_path: Path, marker: str) -> subprocess.CompletedProcess[str
     script.write_text(_block_after(marker))
     root = str(README.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+    env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     # `dify-ingest` runs this checkout. A shim, since MCP's stdio client starts servers with a
     # minimal environment (no PYTHONPATH) and an installed script may be another checkout's.
@@ -49,7 +50,8 @@ def _run_snippet(tmp_path: Path, marker: str) -> subprocess.CompletedProcess[str
     shims.mkdir()
     shim = shims / "dify-ingest"
     shim.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{root}" exec "{sys.executable}" -m dify_ingest_tools.cli "$@"\n'
+        f'#!/bin/sh\nDIFY_INGEST_LEDGER="{env["DIFY_INGEST_LEDGER"]}" PYTHONPATH="{root}" '
+        f'exec "{sys.executable}" -m dify_ingest_tools.cli "$@"\n'
     )
     shim.chmod(0o755)
     env["PATH"] = os.pathsep.join([str(shims), env.get("PATH", "")])

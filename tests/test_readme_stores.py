@@ -23,6 +23,7 @@ def _run(tmp_path: Path, source: str) -> str:
     script = tmp_path / "example.py"
     script.write_text(source)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+    env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
     root = str(README.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     done = subprocess.run(
