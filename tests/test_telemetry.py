@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -326,7 +327,11 @@ def test_the_readme_console_exporter_snippet_runs_as_written(tmp_path: Any) -> N
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": ":".join(sys.path),
+            "DIFY_INGEST_LEDGER": os.environ["DIFY_INGEST_LEDGER"],  # the session's throwaway one
+        },
     )
     assert done.returncode == 0, done.stderr
     assert '"name": "dify.wait_for_indexing"' in done.stdout
