@@ -1,11 +1,11 @@
 """A client's lifecycle: open until closed, and closing ends every request in flight.
 
-Each request runs inside `Lifecycle.guard`, which knows the task it runs in. Closing cancels
-those tasks and turns the cancellation into `DifyClientClosedError` where it surfaces, so a
-caller blocked in a retry backoff, a budget slot or a slow answer gets one typed error at
-once instead of waiting out its timeout. Waits are ended by whatever feeds them their
-updates (the monitor, or a document-scoped poll loop registered with `Lifecycle.on_close`),
-which tells each of them the client closed.
+Each request is bracketed by `Lifecycle.enter` and `Lifecycle.leave`, which know the task it
+runs in. Closing cancels those tasks and turns the cancellation into `DifyClientClosedError`
+where it surfaces, so a caller blocked in a retry backoff, a budget slot or a slow answer
+gets one typed error at once instead of waiting out its timeout. Waits are ended by
+whatever feeds them their updates (the monitor, or a document-scoped poll loop registered
+with `Lifecycle.on_close`), which tells each of them the client closed.
 """
 
 from __future__ import annotations
@@ -14,17 +14,13 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
-
-from yarl import URL
+from typing import Any
 
 from . import _fork
 from ._transport import Transport
 from .errors import DifyClientClosedError
 
 __all__ = ["GuardedTransport", "Lifecycle", "closed_error"]
-
-_T = TypeVar("_T")
 
 #: How long closing waits for cancelled requests to unwind (sockets released).
 CLOSE_GRACE = 1.0
@@ -55,29 +51,52 @@ class Lifecycle:
         if self.closed:
             raise closed_error(running=False)
 
+    # Called by the transport around every request (see `~._transport.RequestGuard`).
+    def enter(self) -> asyncio.Task[Any] | None:
+        """Register the current task as running a request (refused once closed)."""
+        if self.closed or self.unusable is not None:
+            self.check()
+        task = asyncio.current_task()
+        if task is not None:
+            running = self._running
+            running[task] = running.get(task, 0) + 1
+        return task
+
+    def cancelled(self, task: asyncio.Task[Any] | None) -> None:
+        """A request of ``task`` was cancelled: raise `DifyClientClosedError` if closing did it.
+
+        Returns (the caller re-raises the cancellation) when it was not the close, or when
+        another cancellation (the caller's own timeout) came as well.
+        """
+        if task is None or task not in self._ended:
+            return
+        self._ended.discard(task)
+        if sys.version_info >= (3, 11) and task.uncancel() > 0:
+            return
+        raise closed_error(running=True) from None
+
+    def leave(self, task: asyncio.Task[Any] | None) -> None:
+        if task is None:  # pragma: no cover - requests always run in a task
+            return
+        depth = self._running.pop(task) - 1
+        if depth:
+            self._running[task] = depth
+
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
-        """Run a request so that closing the client ends it with `DifyClientClosedError`."""
-        self.check()
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - requests always run in a task
-            yield
-            return
-        self._running[task] = self._running.get(task, 0) + 1
+        """Run a block so that closing the client ends it with `DifyClientClosedError`.
+
+        The transport brackets requests with `enter` / `leave` inline (the hot path); this is
+        the same for other code that sleeps on the client's behalf.
+        """
+        task = self.enter()
         try:
             yield
         except asyncio.CancelledError:
-            if task not in self._ended:
-                raise
-            self._ended.discard(task)
-            # Another cancellation as well (the caller's own timeout): let that one win.
-            if sys.version_info >= (3, 11) and task.uncancel() > 0:
-                raise
-            raise closed_error(running=True) from None
+            self.cancelled(task)
+            raise
         finally:
-            depth = self._running.pop(task) - 1
-            if depth:
-                self._running[task] = depth
+            self.leave(task)
 
     @contextlib.contextmanager
     def on_close(self, end: Callable[[], None]) -> Iterator[None]:
@@ -127,15 +146,8 @@ class GuardedTransport(Transport):
     """The client's transport: every request runs under the client's `Lifecycle`."""
 
     def __init__(self, lifecycle: Lifecycle, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(guard=lifecycle, **options)
         self.lifecycle = lifecycle
-
-    async def decoded(
-        self, method: str, url: URL, decode: Callable[[bytes], _T], **options: Any
-    ) -> _T:
-        # Every request (`request`, `json`) goes through here.
-        with self.lifecycle.guard():
-            return await super().decoded(method, url, decode, **options)
 
     def after_fork_in_child(self) -> None:
         """Let go of the parent's session: the child opens its own on first use."""

@@ -6,7 +6,9 @@ its transport; the monitor sees only that narrow interface, never the client.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 
 from pydantic import ValidationError
 from yarl import URL
@@ -20,6 +22,9 @@ from .shared_polls import RedisStatusCache
 __all__ = ["HTTPStatusSource"]
 
 _URL_CACHE_SIZE = 4096
+_Decoder = Callable[[bytes], tuple[DocumentIndexingStatus, ...]]
+_now = datetime.now
+_UTC = timezone.utc
 
 
 class HTTPStatusSource:
@@ -50,21 +55,17 @@ class HTTPStatusSource:
         self._observe = observe
         self._cache = cache
         self._scope = scope
-        self._status_urls: dict[tuple[str, str], URL] = {}
+        self._status_routes: dict[tuple[str, str], tuple[URL, _Decoder]] = {}
 
     def validate(self, dataset_id: str, batch: str) -> None:
         """Raise `ValueError` for a malformed dataset id or batch (no request is sent)."""
-        self._status_url(dataset_id, batch)
+        self._status_route(dataset_id, batch)
 
     async def fetch_status(
         self, dataset_id: str, batch: str, *, deadline: float | None = None, retry: bool = True
     ) -> BatchIndexingStatus:
         """One ``indexing-status`` request (with transport retries unless ``retry=False``)."""
-        url = self._status_url(dataset_id, batch)
-
-        def decode(raw: bytes) -> tuple[DocumentIndexingStatus, ...]:
-            return parse_status_body(raw, url)
-
+        url, decode = self._status_route(dataset_id, batch)
         # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
         if self._cache is None:
             documents = await self._transport.decoded(
@@ -85,7 +86,10 @@ class HTTPStatusSource:
 
             raw = await self._cache.get_or_fetch(self._scope, dataset_id, batch, fetch, deadline)
             documents = decode(raw)
-        status = BatchIndexingStatus(dataset_id=dataset_id, batch=batch, documents=documents)
+        # observed_at passed, not defaulted: pydantic's default_factory call costs more.
+        status = BatchIndexingStatus(
+            dataset_id=dataset_id, batch=batch, documents=documents, observed_at=_now(_UTC)
+        )
         self._on_status(status)
         if self._observe is not None:
             await self._observe(status)
@@ -120,14 +124,16 @@ class HTTPStatusSource:
         except ValidationError as exc:
             raise shape_error(f"DocumentList: {first_error(exc)}", payload, url, "GET") from None
 
-    def _status_url(self, dataset_id: str, batch: str) -> URL:
+    def _status_route(self, dataset_id: str, batch: str) -> tuple[URL, _Decoder]:
+        """The batch's status URL and the decoder of its answers (checked once, then cached)."""
         key = (dataset_id, batch)
-        url = self._status_urls.get(key)
-        if url is None:
+        route = self._status_routes.get(key)
+        if route is None:
             check_dataset_id(dataset_id)
             check_batch(batch)
             url = self._url("datasets", dataset_id, "documents", batch, "indexing-status")
-            if len(self._status_urls) >= _URL_CACHE_SIZE:
-                self._status_urls.clear()
-            self._status_urls[key] = url
-        return url
+            route = (url, functools.partial(parse_status_body, url=url))
+            if len(self._status_routes) >= _URL_CACHE_SIZE:
+                self._status_routes.clear()
+            self._status_routes[key] = route
+        return route

@@ -2,8 +2,11 @@
 
 Only ``opentelemetry-api`` is used (extra ``[otel]``), never the SDK: the application
 chooses the providers and exporters. Without the API package nothing is imported and every
-hook below is a no-op costing one attribute check; with the API but no provider configured,
-OpenTelemetry's own no-op tracer and meter are used.
+hook below is a no-op costing one attribute check. With the API but no provider configured
+(neither passed in nor set globally), nothing could record a span or a measurement, so the
+hooks skip the work too: that is the default on the polling hot path, where building a
+no-op span per attempt cost a few percent of a status call. Once a global provider is set
+(it can be set only once), the hooks report from the next attempt on.
 
 Attempt spans follow the HTTP client semantic conventions: the span name is
 ``{method} {url.template}``, where the template replaces the dataset, batch, document,
@@ -111,6 +114,54 @@ def _load_api() -> tuple[Any, Any, Any] | None:
     return trace, metrics, context
 
 
+def _global_providers(trace: Any, metrics: Any) -> tuple[_Global, _Global]:
+    """How to look up OpenTelemetry's global tracer and meter providers, cheaply.
+
+    The public getters look the provider's class up in ``os.environ`` on every call while
+    none is set (a miss that costs more than the rest of a hook), so the module global they
+    return, once set, is read directly while it exists under its name; a later API version
+    that renames it falls back on the getter (slower, as correct). The environment's
+    provider is resolved when the client's tracer and meter are created, so from then on
+    the global is set if it ever will be from there.
+    """
+    unset_meters: list[type] = [metrics.NoOpMeterProvider]
+    try:
+        internal = importlib.import_module("opentelemetry.metrics._internal")
+        unset_meters.append(internal._ProxyMeterProvider)
+    except (ImportError, AttributeError):  # pragma: no cover - depends on the API version
+        internal = metrics
+    found = []
+    for module, name, getter, unset in (
+        (
+            trace,
+            "_TRACER_PROVIDER",
+            trace.get_tracer_provider,
+            (trace.ProxyTracerProvider, trace.NoOpTracerProvider),
+        ),
+        (internal, "_METER_PROVIDER", metrics.get_meter_provider, tuple(unset_meters)),
+    ):
+        namespace = vars(module)
+        found.append(_Global(namespace if name in namespace else None, name, getter, unset))
+    return found[0], found[1]
+
+
+@dataclass(frozen=True)
+class _Global:
+    namespace: dict[str, Any] | None  # the API module's globals, if it keeps it under `name`
+    name: str
+    getter: Any
+    unset: tuple[type, ...]
+
+    def configured(self) -> bool:
+        if self.namespace is not None:
+            provider = self.namespace.get(self.name)
+            if provider is None:
+                return False
+        else:  # pragma: no cover - depends on the API version
+            provider = self.getter()
+        return not isinstance(provider, self.unset)
+
+
 @dataclass(eq=False)
 class AttemptSpan:
     """One HTTP attempt in flight: its span and what its metrics need."""
@@ -145,11 +196,33 @@ class Telemetry:
         api = _load_api()
         self.enabled = api is not None
         self._templates: dict[str, str] = {}
+        self._configured = False  # sticky: a provider, once there, stays
+        self._unset_globals: tuple[tuple[dict[str, Any], str], ...] = ()
+        self._asked = False
         if api is None:
             return
         trace, metrics, context = api
         self._trace = trace
+        self._metrics = metrics
         self._context = context
+        # A provider passed in never changes; a global one can be set later, once.
+        self._configured = _given(tracer_provider, trace.NoOpTracerProvider) or _given(
+            meter_provider, metrics.NoOpMeterProvider
+        )
+        tracers, meters = _global_providers(trace, metrics)
+        self._followed = tuple(
+            followed
+            for followed, given in ((tracers, tracer_provider), (meters, meter_provider))
+            if given is None
+        )
+        # The globals a hook looks at while nothing is configured; any other followed one
+        # (renamed in the API) is asked through its getter, every time.
+        self._unset_globals = tuple(
+            (followed.namespace, followed.name)
+            for followed in self._followed
+            if followed.namespace is not None
+        )
+        self._asked = any(followed.namespace is None for followed in self._followed)
         self._client_kind = trace.SpanKind.CLIENT
         self._internal_kind = trace.SpanKind.INTERNAL
         self._error = trace.Status(trace.StatusCode.ERROR)
@@ -186,12 +259,35 @@ class Telemetry:
             description="Time requests spent waiting for the request budget or a cooldown.",
         )
 
+    @property
+    def active(self) -> bool:
+        """Whether anything can record: the API is installed and a provider is configured."""
+        return self._configured or self._configured_now()
+
+    def _configured_now(self) -> bool:
+        if not self.enabled:
+            return False
+        for provider in self._followed:
+            if provider.configured():
+                self._configured = True
+                return True
+        return False
+
     # -- HTTP attempts ------------------------------------------------------------------------
 
     def start_attempt(self, method: str, url: URL, resend_count: int) -> AttemptSpan | None:
         """Open the CLIENT span of one attempt (a child of the caller's current span)."""
-        if not self.enabled:
-            return None
+        if not self._configured:
+            # `active`, inlined for the polling hot path: while no provider is configured
+            # this costs two dictionary lookups.
+            for namespace, name in self._unset_globals:
+                if namespace.get(name) is not None:
+                    break
+            else:
+                if not self._asked:
+                    return None
+            if not self._configured_now():
+                return None
         path = url.path
         template = self._templates.get(path)
         if template is None:
@@ -253,7 +349,7 @@ class Telemetry:
 
     def record_budget_wait(self, seconds: float, reason: str) -> None:
         """Time one request waited for a budget slot (``budget``) or a cooldown (``cooldown``)."""
-        if self.enabled and seconds > 0:
+        if seconds > 0 and self.active:
             self._budget_wait.record(seconds, {"dify.budget.reason": reason})
 
     # -- waits --------------------------------------------------------------------------------
@@ -262,7 +358,7 @@ class Telemetry:
         self, dataset_id: str, batch: str, name: str = "dify.wait_for_indexing"
     ) -> WaitSpan | None:
         """Open the INTERNAL span of one wait (not yet current: see `current`)."""
-        if not self.enabled:
+        if not self.active:
             return None
         attributes = {"dify.dataset_id": dataset_id, "dify.batch": batch}
         span = self._tracer.start_span(name, kind=self._internal_kind, attributes=attributes)
@@ -322,6 +418,11 @@ class Telemetry:
         metric_attributes = {"dify.wait.verdict": verdict}
         self._wait_duration.record(elapsed, metric_attributes)
         self._wait_polls.record(wait.polls, metric_attributes)
+
+
+def _given(provider: Any, noop: type) -> bool:
+    """A provider passed in that can record (not None, not the API's no-op)."""
+    return provider is not None and not isinstance(provider, noop)
 
 
 def _error_type(status: int | None, error: BaseException | None) -> str | None:

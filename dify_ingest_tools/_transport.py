@@ -13,9 +13,10 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import aiohttp
+from aiohttp import hdrs
 from pydantic import ValidationError
 from yarl import URL
 
@@ -42,6 +43,7 @@ from .errors import (
 __all__ = [
     "CALL_TIMEOUT_FACTOR",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "RequestGuard",
     "Transport",
     "first_error",
     "invalid_json",
@@ -62,6 +64,19 @@ DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 # One-shot calls end within this many per-attempt timeouts unless told otherwise.
 CALL_TIMEOUT_FACTOR = 2.0
+
+
+class RequestGuard(Protocol):
+    """Brackets every request (a client's lifecycle: closing it ends requests in flight)."""
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        """Called as a request starts (raises to refuse it); returns the task running it."""
+
+    def cancelled(self, task: asyncio.Task[Any] | None) -> None:
+        """Called when the request was cancelled; may raise an error to surface instead."""
+
+    def leave(self, task: asyncio.Task[Any] | None) -> None:
+        """Called as the request ends, however it ends."""
 
 
 class Transport:
@@ -85,7 +100,9 @@ class Transport:
         session: aiohttp.ClientSession | None,
         call_timeout: float | None = None,
         telemetry: Telemetry | None = None,
+        guard: RequestGuard | None = None,
     ) -> None:
+        self.guard = guard
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         self.call_timeout = (
@@ -192,79 +209,128 @@ class Transport:
         such requests wait out the client's cool-down after a 403 rate limit.
         Error answers are raised as typed errors; callers decode the body (`json`).
         """
-        session = self._open()
+        session = self._session
+        if session is None or self._closed:
+            session = self._open()
+        clock = self.clock
         if deadline is None:
-            deadline = self.clock() + self.call_timeout
+            deadline = clock() + self.call_timeout
         else:
             check_number(deadline, "deadline")
-        counted = counts_against_knowledge_limit(method) if rate_limited is None else rate_limited
-        attempt = 0
-        while True:
-            if counted:
-                await self._cool_down(deadline, url, method)
-            left = deadline - self.clock()
-            if left <= 0:
-                raise DifyTimeoutError(
-                    "the deadline passed before the request could be sent",
-                    url=public_url(url),
-                    method=method,
-                )
-            timeout = self._default_timeout
-            if left < self.timeout:
-                timeout = aiohttp.ClientTimeout(total=left)
-            if self.budget is not None:
-                queued = self.clock()
-                await self.budget.acquire(deadline, counted=counted)
-                self.telemetry.record_budget_wait(self.clock() - queued, "budget")
-            span = self.telemetry.start_attempt(method, url, attempt)
-            try:
-                status, raw = await self._attempt(
-                    session,
-                    method,
-                    url,
-                    json_body=json_body,
-                    data=form() if form is not None else None,
-                    params=params,
-                    timeout=timeout,
-                )
-                result = decode(raw)
-            except DifyError as error:
-                self.telemetry.end_attempt(
-                    span,
-                    status=error.status if isinstance(error, DifyAPIError) else None,
-                    # An HTTP error status is its own error.type; anything else is named.
-                    error=None if _is_http_error(error) else error,
-                    rate_limited=isinstance(error, DifyRateLimitError),
-                )
-                delay = self._cool_down_after(error)
-                if delay is not None and self.budget is not None:
-                    # A shared budget pauses every process of the workspace, not just this one.
-                    await self.budget.report_rate_limited(delay)
-                if not self.retry_policy.should_retry(
-                    attempt, error, idempotent=idempotent and retry
-                ):
+        if rate_limited is not None:
+            counted = rate_limited
+        else:  # GETs (every poll) never count
+            counted = method != "GET" and counts_against_knowledge_limit(method)
+        telemetry = self.telemetry
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = 0.0
+        guard = self.guard
+        task = guard.enter() if guard is not None else None
+        try:
+            attempt = 0
+            while True:
+                if counted:
+                    await self._cool_down(deadline, url, method)
+                left = deadline - clock()
+                if left <= 0:
+                    raise DifyTimeoutError(
+                        "the deadline passed before the request could be sent",
+                        url=public_url(url),
+                        method=method,
+                    )
+                timeout = self._default_timeout
+                if left < self.timeout:
+                    timeout = aiohttp.ClientTimeout(total=left)
+                if self.budget is not None:
+                    queued = clock()
+                    await self.budget.acquire(deadline, counted=counted)
+                    telemetry.record_budget_wait(clock() - queued, "budget")
+                span = telemetry.start_attempt(method, url, attempt)
+                if debug:
+                    started = clock()
+                try:
+                    # One HTTP exchange, inline: a coroutine per attempt costs measurably on
+                    # the polling hot path (bench_client.py).
+                    if json_body is None and form is None and params is None:
+                        # A poll: fewer keywords for aiohttp to pass along.
+                        exchange = session.request(
+                            method,
+                            url,
+                            headers=self._headers,
+                            timeout=timeout,
+                            allow_redirects=False,
+                        )
+                    else:
+                        exchange = session.request(
+                            method,
+                            url,
+                            headers=self._headers,
+                            json=json_body,
+                            data=form() if form is not None else None,
+                            params=params,
+                            timeout=timeout,
+                            allow_redirects=False,
+                        )
+                    try:
+                        async with exchange as response:
+                            raw = await self._read_body(response, url, method)
+                            status = response.status
+                            headers = response.headers
+                    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                        _raise_exchange_error(exc, url, method, timeout)
+                    if debug:
+                        elapsed_ms = (clock() - started) * 1000
+                        logger.debug(
+                            "%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms
+                        )
+                    if status >= 300 or _is_html(headers.get(hdrs.CONTENT_TYPE)):
+                        _raise_for_answer(status, headers, raw, url, method)
+                    result = decode(raw)
+                except DifyError as error:
+                    telemetry.end_attempt(
+                        span,
+                        status=error.status if isinstance(error, DifyAPIError) else None,
+                        # An HTTP error status is its own error.type; anything else is named.
+                        error=None if _is_http_error(error) else error,
+                        rate_limited=isinstance(error, DifyRateLimitError),
+                    )
+                    delay = self._cool_down_after(error)
+                    if delay is not None and self.budget is not None:
+                        # A shared budget pauses every process of the workspace, not this one.
+                        await self.budget.report_rate_limited(delay)
+                    if not self.retry_policy.should_retry(
+                        attempt, error, idempotent=idempotent and retry
+                    ):
+                        raise
+                    if delay is None:
+                        delay = self.retry_policy.delay(attempt, error, self.rng)
+                    if self.clock() + delay >= deadline:
+                        raise
+                    attempt += 1
+                    logger.info(
+                        "%s %s failed (%s); retry %d/%d in %.2fs",
+                        method,
+                        public_url(url),
+                        short(error),
+                        attempt,
+                        self.retry_policy.max_retries,
+                        delay,
+                    )
+                    await self.sleep(delay)
+                except BaseException as error:  # cancelled mid-attempt: the span still ends
+                    telemetry.end_attempt(span, error=error)
                     raise
-                if delay is None:
-                    delay = self.retry_policy.delay(attempt, error, self.rng)
-                if self.clock() + delay >= deadline:
-                    raise
-                attempt += 1
-                logger.info(
-                    "%s %s failed (%s); retry %d/%d in %.2fs",
-                    method,
-                    public_url(url),
-                    short(error),
-                    attempt,
-                    self.retry_policy.max_retries,
-                    delay,
-                )
-                await self.sleep(delay)
-            except BaseException as error:  # cancelled mid-attempt: the span still ends
-                self.telemetry.end_attempt(span, error=error)
-                raise
-            else:
-                self.telemetry.end_attempt(span, status=status)
-                return result
+                else:
+                    if span is not None:
+                        telemetry.end_attempt(span, status=status)
+                    return result
+        except asyncio.CancelledError:
+            if guard is not None:
+                guard.cancelled(task)  # raises DifyClientClosedError if closing did it
+            raise
+        finally:
+            if guard is not None:
+                guard.leave(task)
 
     def _cool_down_after(self, error: DifyError) -> float | None:
         """After Dify Cloud's 403 rate limit, pause the client's counted requests; the pause."""
@@ -301,79 +367,6 @@ class Transport:
             await self.sleep(left)
             self.telemetry.record_budget_wait(left, "cooldown")
 
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        *,
-        json_body: Any,
-        data: aiohttp.FormData | aiohttp.MultipartWriter | None,
-        params: Mapping[str, str] | None,
-        timeout: aiohttp.ClientTimeout,
-    ) -> tuple[int, bytes]:
-        """One HTTP exchange: ``(status, body)`` of a 2xx answer, else a typed error."""
-        started = self.clock()
-        try:
-            async with session.request(
-                method,
-                url,
-                headers=self._headers,
-                json=json_body,
-                data=data,
-                params=params,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await self._read_body(response, url, method)
-                status = response.status
-                headers = response.headers
-        except asyncio.TimeoutError as exc:
-            raise DifyTimeoutError(
-                f"no complete answer within {timeout.total or 0:.1f}s",
-                url=public_url(url),
-                method=method,
-                hint=(
-                    "The server accepted the connection but did not answer in time: check "
-                    "base_url (a firewall or proxy that swallows requests looks like this), "
-                    "or raise timeout for a slow server."
-                ),
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            # Its repr carries the request headers (and so the key): do not chain it.
-            raise DifyConnectionError(
-                f"malformed HTTP answer ({exc.status}: {exc.message})",
-                url=public_url(url),
-                method=method,
-                hint="Something answered that does not speak HTTP properly: check base_url's "
-                "scheme (http:// or https://) and port.",
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise DifyConnectionError(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                url=public_url(url),
-                method=method,
-                hint=_connection_hint(exc, url),
-            ) from exc
-        if logger.isEnabledFor(logging.DEBUG):
-            elapsed_ms = (self.clock() - started) * 1000
-            logger.debug("%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms)
-        if status >= 300:
-            shown = public_url(url)
-            if status >= 400:
-                raise error_from_response(status, raw, headers, url=shown, method=method)
-            raise DifyResponseError(
-                f"unexpected redirect to {scrub(headers.get('Location', '?'), 300)!r}",
-                status=status,
-                code="redirect",
-                url=shown,
-                method=method,
-                hint=not_dify_hint(shown),
-            )
-        if _is_html(headers.get("Content-Type", "")):
-            raise not_json(raw, url, method, status)
-        return status, raw
-
     async def json(self, method: str, url: URL, **kwargs: Any) -> Any:
         """`request`, then decode the JSON body (None for an empty body, e.g. a 204)."""
 
@@ -387,14 +380,21 @@ class Transport:
 
         return await self.decoded(method, url, decode, **kwargs)
 
-    async def _read_body(self, response: aiohttp.ClientResponse, url: URL, method: str) -> bytes:
+    def _read_body(
+        self, response: aiohttp.ClientResponse, url: URL, method: str
+    ) -> Awaitable[bytes]:
         """The body as aiohttp decodes it, refused once it grows past ``max_response_bytes``.
 
         The limit is on the decoded bytes: a gzip bomb is small on the wire (and in its
         Content-Length) and huge once inflated; aiohttp inflates chunk by chunk as we read.
+        Not a coroutine itself: the common answer (a declared length within the limit,
+        nothing to inflate) awaits aiohttp's read directly, one coroutine fewer per request.
         """
         limit = self.max_response_bytes
-        declared = response.content_length
+        headers = response.headers
+        length = headers.get(hdrs.CONTENT_LENGTH)
+        # As aiohttp reads it (its parser refuses a malformed Content-Length).
+        declared = int(length) if length is not None else None
         if declared is not None and declared > limit:
             raise _too_large(
                 f"the answer is {declared} bytes, over the {limit}-byte limit",
@@ -402,9 +402,17 @@ class Transport:
                 url,
                 method,
             )
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        encoding = headers.get(hdrs.CONTENT_ENCODING, "")
+        if encoding:
+            encoding = encoding.strip().lower()
         if declared is not None and encoding in ("", "identity"):
-            return await response.read()  # exactly `declared` bytes, nothing inflates
+            return response.read()  # exactly `declared` bytes, nothing inflates
+        return self._read_capped(response, url, method, encoding)
+
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, url: URL, method: str, encoding: str
+    ) -> bytes:
+        limit = self.max_response_bytes
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_READ_CHUNK):
@@ -425,6 +433,60 @@ def _raw(body: bytes) -> bytes:
     return body
 
 
+def _raise_exchange_error(
+    exc: asyncio.TimeoutError | aiohttp.ClientError,
+    url: URL,
+    method: str,
+    timeout: aiohttp.ClientTimeout,
+) -> NoReturn:
+    """Raise the typed error for an exchange that got no complete HTTP answer."""
+    if isinstance(exc, asyncio.TimeoutError):
+        raise DifyTimeoutError(
+            f"no complete answer within {timeout.total or 0:.1f}s",
+            url=public_url(url),
+            method=method,
+            hint=(
+                "The server accepted the connection but did not answer in time: check "
+                "base_url (a firewall or proxy that swallows requests looks like this), "
+                "or raise timeout for a slow server."
+            ),
+        ) from exc
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Its repr carries the request headers (and so the key): do not chain it.
+        raise DifyConnectionError(
+            f"malformed HTTP answer ({exc.status}: {exc.message})",
+            url=public_url(url),
+            method=method,
+            hint="Something answered that does not speak HTTP properly: check base_url's "
+            "scheme (http:// or https://) and port.",
+        ) from None
+    raise DifyConnectionError(
+        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+        url=public_url(url),
+        method=method,
+        hint=_connection_hint(exc, url),
+    ) from exc
+
+
+def _raise_for_answer(
+    status: int, headers: Mapping[str, str], raw: bytes, url: URL, method: str
+) -> NoReturn:
+    """Raise the typed error for an answer that is not a 2xx of Dify's JSON API."""
+    shown = public_url(url)
+    if status >= 400:
+        raise error_from_response(status, raw, headers, url=shown, method=method)
+    if status >= 300:
+        raise DifyResponseError(
+            f"unexpected redirect to {scrub(headers.get('Location', '?'), 300)!r}",
+            status=status,
+            code="redirect",
+            url=shown,
+            method=method,
+            hint=not_dify_hint(shown),
+        )
+    raise not_json(raw, url, method, status)
+
+
 def _is_http_error(error: DifyError) -> bool:
     """An error status from the server (its code is the span's ``error.type``)."""
     return isinstance(error, DifyAPIError) and error.status >= 400
@@ -441,9 +503,22 @@ def _too_large(message: str, status: int, url: URL, method: str) -> DifyResponse
     )
 
 
-def _is_html(content_type: str) -> bool:
-    kind = content_type.split(";", 1)[0].strip().lower()
-    return kind in ("text/html", "application/xhtml+xml")
+_HTML_TYPES: dict[str, bool] = {}
+_HTML_CACHE_SIZE = 64
+
+
+def _is_html(content_type: str | None) -> bool:
+    # Cached: a server sends the same few Content-Type values on every answer.
+    if content_type is None:
+        return False
+    html = _HTML_TYPES.get(content_type)
+    if html is None:
+        kind = content_type.split(";", 1)[0].strip().lower()
+        html = kind in ("text/html", "application/xhtml+xml")
+        if len(_HTML_TYPES) >= _HTML_CACHE_SIZE:
+            _HTML_TYPES.clear()
+        _HTML_TYPES[content_type] = html
+    return html
 
 
 # aiohttp >= 3.10 has its own class; before, a DNS failure is a connector error on a gaierror.

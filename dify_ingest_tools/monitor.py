@@ -195,7 +195,8 @@ class IndexingMonitor:
         self._retry_policy = retry_policy or RetryPolicy()
         self._requests_per_minute = requests_per_minute
         self._pollers: dict[_Key, _Poller] = {}
-        self._inflight: dict[_Key, asyncio.Future[BatchIndexingStatus]] = {}
+        # key -> the future joiners await; None while nobody has joined
+        self._inflight: dict[_Key, asyncio.Future[BatchIndexingStatus] | None] = {}
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._rng = random.Random()
         self._closed = False
@@ -223,36 +224,42 @@ class IndexingMonitor:
         self._source.validate(dataset_id, batch)  # before anything else
         if self._closed:
             raise DifyClientClosedError("the Dify client is closed; create a new one")
-        key = _key(dataset_id, batch)
-        while True:
-            shared = self._inflight.get(key)
+        key = (dataset_id.lower(), batch)  # `_key`, inlined
+        inflight = self._inflight
+        while key in inflight:
+            shared = inflight[key]
             if shared is None:
-                break
+                # The first caller to join makes the future the request's owner settles: a
+                # request nobody joins (the usual case) costs no future at all.
+                shared = inflight[key] = asyncio.get_running_loop().create_future()
             try:
                 return await asyncio.shield(shared)
             except asyncio.CancelledError:
                 if not shared.cancelled():
                     raise  # this caller was cancelled, not the shared request
-        shared = asyncio.get_running_loop().create_future()
-        self._inflight[key] = shared
+        # Only this owner removes the entry, so while it runs the entry is its own.
+        inflight[key] = None
         try:
             # A caller's own request: not held to the poll loops' concurrency cap.
             result = await self._source.fetch_status(dataset_id, batch, deadline=deadline)
         except asyncio.CancelledError:
-            shared.cancel()
+            shared = inflight.get(key)
+            if shared is not None:
+                shared.cancel()
             raise
         except BaseException as error:
-            if not shared.done():  # the monitor may have been closed meanwhile
+            shared = inflight.get(key)
+            if shared is not None and not shared.done():  # closing may have settled it
                 shared.set_exception(error)
                 shared.exception()  # mark retrieved: nobody else may be waiting
             raise
         else:
-            if not shared.done():
+            shared = inflight.get(key)
+            if shared is not None and not shared.done():
                 shared.set_result(result)
             return result
         finally:
-            if self._inflight.get(key) is shared:
-                del self._inflight[key]
+            inflight.pop(key, None)
 
     async def status(
         self, dataset_id: str, batch: str, *, max_age: float | None = None
@@ -353,7 +360,7 @@ class IndexingMonitor:
             sweeper.cancel()
         await asyncio.gather(*sweepers, return_exceptions=True)
         for future in list(self._inflight.values()):
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_exception(DifyClientClosedError("the Dify client was closed"))
                 future.exception()  # retrieved: nobody else may be waiting on it
 

@@ -338,3 +338,56 @@ def test_the_readme_console_exporter_snippet_runs_as_written(tmp_path: Any) -> N
     assert '"dify.wait.verdict": "ready"' in done.stdout
     assert '"name": "ingest"' in done.stdout
     assert "ready" in done.stdout.splitlines()[-1]
+
+
+def test_global_providers_set_after_the_client_report_from_the_next_attempt() -> None:
+    """No provider: the hooks skip their work. Set one globally later: it is used at once."""
+    script = textwrap.dedent(
+        """
+        import asyncio
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from dify_ingest_tools import AsyncDifyKnowledgeClient
+        from dify_ingest_tools.testing import DifySimulator
+
+        async def main():
+            sim = DifySimulator()
+            ds = sim.create_dataset("x")
+            _, batch = sim.add_document(ds, "a.txt", "alpha")
+            async with sim.serve() as url:
+                async with AsyncDifyKnowledgeClient(sim.api_key, url) as client:
+                    await client.get_indexing_status(ds, batch)
+                    telemetry = client._transport.telemetry
+                    print("before", telemetry.active)
+                    exporter = InMemorySpanExporter()
+                    tracers = TracerProvider()
+                    tracers.add_span_processor(SimpleSpanProcessor(exporter))
+                    trace.set_tracer_provider(tracers)
+                    await client.get_indexing_status(ds, batch)
+                    print("spans", [span.name for span in exporter.get_finished_spans()])
+                    reader = InMemoryMetricReader()
+                    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+                    await client.get_indexing_status(ds, batch)
+                    names = {
+                        metric.name
+                        for resource in reader.get_metrics_data().resource_metrics
+                        for scope in resource.scope_metrics
+                        for metric in scope.metrics
+                    }
+                    print("metrics", sorted(names))
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    before, spans, names = done.stdout.splitlines()
+    assert before == "before False"
+    assert spans == f"spans ['GET {STATUS_TEMPLATE}']"
+    assert "dify.client.requests" in names and "http.client.request.duration" in names
