@@ -122,6 +122,10 @@ class Transport:
         self._default_timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owns_session = session is None
+        # A session of our own carries the headers as its defaults (aiohttp merges fewer
+        # per request: measurably cheaper on the polling hot path); a caller's gets them
+        # with every request.
+        self._request_headers: dict[str, str] | None = None if session is None else self._headers
         self._closed = False
         # Injectable, for tests.
         self.clock: Callable[[], float] = time.monotonic
@@ -141,7 +145,7 @@ class Transport:
         if self._closed:
             raise RuntimeError("the Dify client is closed; create a new client")
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(headers=self._headers)
         return self._session
 
     async def aclose(self) -> None:
@@ -256,7 +260,7 @@ class Transport:
                         exchange = session.request(
                             method,
                             url,
-                            headers=self._headers,
+                            headers=self._request_headers,
                             timeout=timeout,
                             allow_redirects=False,
                         )
@@ -264,7 +268,7 @@ class Transport:
                         exchange = session.request(
                             method,
                             url,
-                            headers=self._headers,
+                            headers=self._request_headers,
                             json=json_body,
                             data=form() if form is not None else None,
                             params=params,
@@ -283,7 +287,11 @@ class Transport:
                         logger.debug(
                             "%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms
                         )
-                    if status >= 300 or _is_html(headers.get(hdrs.CONTENT_TYPE)):
+                    kind = headers.get(hdrs.CONTENT_TYPE)
+                    # A type seen before and known not to be HTML costs one lookup.
+                    if status >= 300 or (
+                        kind is not None and _HTML_TYPES.get(kind, True) and _is_html(kind)
+                    ):
                         _raise_for_answer(status, headers, raw, url, method)
                     result = decode(raw)
                 except DifyError as error:
