@@ -50,6 +50,12 @@ class _ProjectedQueue:
     async def get(self) -> PollUpdate:
         return self._project(await self._inner.get())
 
+    def empty(self) -> bool:
+        return self._inner.empty()
+
+    def get_nowait(self) -> PollUpdate:
+        return self._project(self._inner.get_nowait())
+
 
 def _missing_error(dataset_id: str, batch: str, missing: Sequence[str]) -> DifyNotFoundError:
     ids = ", ".join(missing)

@@ -98,7 +98,12 @@ def check_number(
         TypeError: ``value`` is a bool, a string or anything but a real number.
         ValueError: ``value`` is NaN, infinite or out of range.
     """
-    if isinstance(value, bool) or not isinstance(value, Real):
+    # Plain floats and ints (nearly every call) skip the slower check against the ABC.
+    if (
+        type(value) is not float
+        and type(value) is not int
+        and (isinstance(value, bool) or not isinstance(value, Real))
+    ):
         raise TypeError(f"{name} must be a number of seconds or a count, got {value!r:.80}")
     number = float(value)
     if not math.isfinite(number):

@@ -86,6 +86,11 @@ class PendingUploads:
         found = [d for d, pending in self._by_dataset.items() if pending]
         return found + [d for d, pending in self._updated.items() if pending and d not in found]
 
+    def documents_of(self, ref: BatchRef) -> tuple[str, ...]:
+        """The document this client uploaded in the batch, if it is still pending."""
+        entry = self._by_dataset.get(ref.dataset_id.lower(), {}).get(ref.batch)
+        return (entry[1],) if entry is not None else ()
+
     def batches(self, dataset_id: str) -> list[BatchRef]:
         """The dataset's pending create batches, oldest upload first."""
         return [ref for ref, _ in self._by_dataset.get(dataset_id.lower(), {}).values()]

@@ -15,7 +15,7 @@ from yarl import URL
 
 from ._inputs import check_batch, check_dataset_id
 from ._status_body import parse_status_body
-from ._transport import Transport, first_error, shape_error
+from ._transport import Transport, first_error, invalid_json, loads_or_text, shape_error
 from .models import BatchIndexingStatus, DocumentIndexingStatus, DocumentList
 from .shared_polls import RedisStatusCache
 
@@ -25,6 +25,19 @@ _URL_CACHE_SIZE = 4096
 _Decoder = Callable[[bytes], tuple[DocumentIndexingStatus, ...]]
 _now = datetime.now
 _UTC = timezone.utc
+
+
+def _document_list(raw: bytes, url: URL) -> DocumentList:
+    """A list page, validated by pydantic-core straight from the bytes (sweeps read many)."""
+    if not raw.strip():
+        raise shape_error("DocumentList: an empty body", None, url, "GET")
+    try:
+        return DocumentList.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise invalid_json(raw, url, "GET") from None
+        detail = f"DocumentList: {first_error(exc)}"
+        raise shape_error(detail, loads_or_text(raw), url, "GET") from None
 
 
 class HTTPStatusSource:
@@ -116,13 +129,19 @@ class HTTPStatusSource:
         if keyword:
             params["keyword"] = keyword
         url = self._url("datasets", dataset_id, "documents")
-        payload = await self._transport.json(
-            "GET", url, params=params, idempotent=True, deadline=deadline, retry=deadline is None
+
+        def decode(raw: bytes) -> DocumentList:
+            return _document_list(raw, url)
+
+        return await self._transport.decoded(
+            "GET",
+            url,
+            decode,
+            params=params,
+            idempotent=True,
+            deadline=deadline,
+            retry=deadline is None,
         )
-        try:
-            return DocumentList.model_validate(payload)
-        except ValidationError as exc:
-            raise shape_error(f"DocumentList: {first_error(exc)}", payload, url, "GET") from None
 
     def _status_route(self, dataset_id: str, batch: str) -> tuple[URL, _Decoder]:
         """The batch's status URL and the decoder of its answers (checked once, then cached)."""

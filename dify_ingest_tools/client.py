@@ -356,7 +356,12 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_indexing(
-                self.monitor, ref, wait, callbacks, telemetry=self._transport.telemetry
+                self.monitor,
+                ref,
+                wait,
+                callbacks,
+                telemetry=self._transport.telemetry,
+                documents=self._pending.documents_of(ref),  # if this client created it
             )
 
     async def wait_for_batches(
@@ -375,7 +380,12 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         wait, on_event, progress = WaitOptions.split(options)
         with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_batches(
-                self.monitor, batches, wait, callbacks, telemetry=self._transport.telemetry
+                self.monitor,
+                batches,
+                wait,
+                callbacks,
+                telemetry=self._transport.telemetry,
+                documents_of=self._pending.documents_of,
             )
 
     async def watch_indexing(

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -51,7 +51,7 @@ SWEEP_MIN_BATCHES = 8
 # Dify serves at most 100 documents per page; newest first. Pages beyond this are not read
 # (batches that old are left to their own safety-net polls).
 SWEEP_PAGE_SIZE = 100
-SWEEP_MAX_PAGES = 20
+SWEEP_MAX_PAGES = 128
 # Give up on a dataset after this many rounds in a row that found none of the documents.
 SWEEP_BLIND_ROUNDS = 2
 # ... or once the list's announcements proved wrong this many times more than right.
@@ -61,6 +61,8 @@ SWEEP_MISLEADING_WAKES = SWEEP_MIN_BATCHES
 SWEEP_POLL_SHARE = 2.0
 # ... and at most this share of a client's request budget.
 SWEEP_BUDGET_SHARE = 0.25
+# Within those, a round comes every this share of the fastest poll interval.
+SWEEP_ROUND_SHARE = 0.6
 
 
 class StatusSource(Protocol):
@@ -90,12 +92,17 @@ class PollUpdate:
             are followed by more polls; any other error ends the loop.
         retry_in: Seconds until the next poll after a failure.
         final: No more updates will follow.
+        listed: Neither: the dataset's document list showed the batch's documents, which
+            the waits told the monitor about, before any ``indexing-status`` answer (Dify
+            answered; the status comes when the list shows them finished, or at the
+            loop's longest interval).
     """
 
     status: BatchIndexingStatus | None = None
     error: DifyError | None = None
     retry_in: float | None = None
     final: bool = False
+    listed: bool = False
 
 
 @dataclass(eq=False)
@@ -115,6 +122,7 @@ class _Sweep:
     depth: int = 0  # the deepest page that showed one of its documents last round
     true_wakes: int = 0
     false_wakes: int = 0
+    answered: bool = False  # a round has had Dify's answer
 
     def confirmed(self, changed: bool) -> None:
         """Record whether the poll a wake caused saw the change the list announced."""
@@ -140,16 +148,39 @@ class _Poller:
     # document id -> the state the list showed when the sweep last woke this loop for it
     hints: dict[str, IndexingStatus | str | None] = field(default_factory=dict)
     woken_by: _Sweep | None = None
+    # The batch's documents, as its waits know them (from the create call): with these the
+    # sweep can watch the batch before its first indexing-status answer.
+    known: frozenset[str] = frozenset()
+    listed: bool = False  # the sweep's list has shown them (Dify answered)
+    _cadence: Cadence | None = None
+
+    def documents(self) -> frozenset[str] | tuple[str, ...]:
+        """The document ids a sweep looks for: the last answer's, else the known ones."""
+        if self.last is not None:
+            return tuple(doc.id for doc in self.last.documents)
+        return self.known
+
+    def join(self, sub: _Subscription) -> None:
+        self.subscribers.add(sub)
+        self._cadence = None
+
+    def leave(self, sub: _Subscription) -> None:
+        self.subscribers.discard(sub)
+        self._cadence = None
 
     def cadence(self) -> Cadence:
-        """The most demanding cadence among the subscribers."""
-        cadences = [sub.cadence for sub in self.subscribers]
-        if not cadences:
-            return Cadence()
-        return Cadence(
-            initial=min(c.initial for c in cadences),
-            maximum=min(c.maximum for c in cadences),
-        )
+        """The most demanding cadence among the subscribers (kept until they change)."""
+        if self._cadence is None:
+            cadences = [sub.cadence for sub in self.subscribers]
+            self._cadence = (
+                Cadence(
+                    initial=min(c.initial for c in cadences),
+                    maximum=min(c.maximum for c in cadences),
+                )
+                if cadences
+                else Cadence()
+            )
+        return self._cadence
 
     def deadline(self) -> float:
         return max(sub.deadline for sub in self.subscribers)
@@ -290,9 +321,22 @@ class IndexingMonitor:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        deadline: float,
+        cadence: Cadence,
+        documents: Collection[str] = (),
     ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
-        """Join (or start) the poll loop of a batch; yields the queue its updates arrive on."""
+        """Join (or start) the poll loop of a batch; yields the queue its updates arrive on.
+
+        ``documents``: the ids of the batch's documents, if the wait knows them (a
+        `CreatedDocument` does). When enough batches of the dataset are swept, the loop then
+        sends no first ``indexing-status`` request: the sweep's list watches the documents,
+        and the loop asks for the batch's status once the list shows them finished (or at
+        its longest interval). Readiness is still decided on that answer.
+        """
         if self._closed:
             raise DifyClientClosedError("the Dify client is closed; create a new one")
         self._source.validate(dataset_id, batch)
@@ -303,16 +347,22 @@ class IndexingMonitor:
                 self._polled[key[0]] = self._polled.get(key[0], 0) + 1
             poller = _Poller(key=key, dataset_id=dataset_id, batch=batch)
             self._pollers[key] = poller
+        if documents:
+            poller.known = poller.known.union(documents)
         sub = _Subscription(queue=asyncio.Queue(), deadline=deadline, cadence=cadence)
-        poller.subscribers.add(sub)
+        poller.join(sub)
         if poller.task is None:
             poller.task = asyncio.ensure_future(self._run(poller))
         elif poller.last is not None:
             sub.queue.put_nowait(PollUpdate(status=poller.last))
+        elif poller.listed:
+            sub.queue.put_nowait(PollUpdate(listed=True))
+        if documents:
+            self._sweeping(dataset_id)  # start the sweep now: it, not a first poll, looks
         try:
             yield sub.queue
         finally:
-            poller.subscribers.discard(sub)
+            poller.leave(sub)
             if not poller.subscribers:
                 await self._stop(poller)
 
@@ -370,6 +420,10 @@ class IndexingMonitor:
         interval: float | None = None
         failures = 0
         try:
+            if poller.known and self._sweeping(poller.dataset_id):
+                # The sweep's list watches the known documents: no first look of our own.
+                cadence = poller.cadence()
+                await self._pause(poller, cadence.jittered(cadence.maximum, self._rng))
             while poller.subscribers:
                 poller.wake.clear()
                 try:
@@ -392,7 +446,10 @@ class IndexingMonitor:
                 failures = 0
                 changed = poller.last is None or poller.last.fingerprint() != status.fingerprint()
                 if poller.woken_by is not None:
-                    poller.woken_by.confirmed(changed)
+                    # A first answer is news whatever it says: did it show what the list did?
+                    poller.woken_by.confirmed(
+                        changed if poller.last is not None else _agrees(status, poller.hints)
+                    )
                     poller.woken_by = None
                 final = status.is_terminal
                 poller.publish(PollUpdate(status=status, final=final))
@@ -427,14 +484,14 @@ class IndexingMonitor:
     # -- dataset sweeps ---------------------------------------------------------------------
 
     def _swept(self, dataset_key: str) -> list[_Poller]:
-        """The loops a sweep of this dataset covers: observed, unfinished, still wanted."""
+        """The loops a sweep of this dataset covers: unfinished, still wanted, and either
+        observed or with their documents known."""
         return [
             poller
             for poller in self._pollers.values()
             if poller.key[0] == dataset_key
             and poller.subscribers
-            and poller.last is not None
-            and not poller.last.is_terminal
+            and (poller.known if poller.last is None else not poller.last.is_terminal)
         ]
 
     def _sweeping(self, dataset_id: str) -> bool:
@@ -471,7 +528,14 @@ class IndexingMonitor:
                         raise
                     # A blip: the loops' own safety-net polls cover this round.
                     logger.debug("dataset sweep of %s failed once: %s", dataset_id, error)
+                    if not sweep.answered:
+                        # Dify may not be there at all: the loops that have not looked yet
+                        # look now, so a misconfiguration fails as fast as without a sweep.
+                        for poller in pollers:
+                            if poller.last is None and not poller.listed:
+                                poller.wake.set()
                 else:
+                    sweep.answered = True
                     sweep.blind_rounds = 0 if found else sweep.blind_rounds + 1
                 why = self._unhelpful(sweep)
                 if why is not None:
@@ -513,8 +577,12 @@ class IndexingMonitor:
         return None
 
     def _sweep_period(self, pollers: list[_Poller], pages: int) -> float:
-        """Seconds between sweep rounds: the fastest cadence, unless that costs too much.
+        """Seconds between sweep rounds: a share of the fastest cadence, unless that costs
+        too much.
 
+        A round every `SWEEP_ROUND_SHARE` of the fastest poll interval: what the list shows
+        finished is confirmed within about one interval of finishing, list request and
+        confirmation included, as a loop polling on its own at that interval would see it.
         The sweep may send `SWEEP_POLL_SHARE` list requests per safety-net poll of its
         batches (each at its longest interval), and under a budget at most
         `SWEEP_BUDGET_SHARE` of it.
@@ -525,7 +593,7 @@ class IndexingMonitor:
         rate = SWEEP_POLL_SHARE * sum(1.0 / cadence.maximum for cadence in cadences)
         if self._requests_per_minute is not None:
             rate = min(rate, SWEEP_BUDGET_SHARE * self._requests_per_minute / 60.0)
-        return max(fastest, pages / rate)
+        return max(SWEEP_ROUND_SHARE * fastest, pages / rate)
 
     async def _sweep_once(self, sweep: _Sweep, pollers: list[_Poller]) -> tuple[int, int]:
         """One round: read the pages, wake the loops whose documents look finished.
@@ -534,7 +602,7 @@ class IndexingMonitor:
         were read.
         """
         dataset_id = sweep.dataset_id
-        wanted = {doc.id: poller for poller in pollers for doc in poller.last.documents}  # type: ignore[union-attr]
+        wanted = {document: poller for poller in pollers for document in poller.documents()}
         deadline = max(poller.deadline() for poller in pollers)
         # Read one page per SWEEP_MIN_BATCHES batches covered, or one page past where its
         # documents were last seen (they are still there: the list is newest first).
@@ -542,9 +610,9 @@ class IndexingMonitor:
         found = 0
         depth = 0
 
-        async def page(number: int) -> DocumentList:
+        async def page(number: int) -> tuple[int, DocumentList]:
             async with self._semaphore:
-                return await self._source.list_page(
+                return number, await self._source.list_page(
                     dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
                 )
 
@@ -556,6 +624,9 @@ class IndexingMonitor:
                     continue
                 found += 1
                 depth = max(depth, number)
+                if poller.last is None and not poller.listed:
+                    poller.listed = True  # Dify answered about it: its waits hear so
+                    poller.publish(PollUpdate(listed=True))
                 shown = _shown(item)
                 if _looks_finished(item.id, shown, poller.last) and (
                     poller.hints.get(item.id) != shown  # once per state the list shows
@@ -564,17 +635,22 @@ class IndexingMonitor:
                     poller.woken_by = sweep
                     poller.wake.set()
 
-        first = await page(1)
+        _, first = await page(1)
         look(1, first)
         pages = 1
         if wanted and first.has_more and first.data:
             # Page 1 says how many there are: read the rest at once (newest first, so the
-            # documents being waited on are usually on the first pages).
+            # documents being waited on are usually on the first pages), each looked at as
+            # it arrives and then dropped.
             pages = max(1, min(max_pages, -(-first.total // SWEEP_PAGE_SIZE)))
-            numbers = range(2, pages + 1)
-            listings = await asyncio.gather(*map(page, numbers))
-            for number, listing in zip(numbers, listings, strict=True):
-                look(number, listing)
+            reads = [asyncio.ensure_future(page(number)) for number in range(2, pages + 1)]
+            try:
+                for arrival in asyncio.as_completed(reads):
+                    look(*await arrival)
+            finally:
+                for read in reads:
+                    read.cancel()
+                await asyncio.gather(*reads, return_exceptions=True)
         sweep.depth = depth
         return found, pages
 
@@ -584,19 +660,27 @@ def _shown(item: DifyDocument) -> IndexingStatus | str | None:
     return IndexingStatus.paused if item.display_status == "paused" else item.indexing_status
 
 
+_NEWS = (IndexingStatus.completed, IndexingStatus.error, IndexingStatus.paused)
+
+
 def _looks_finished(
     document_id: str, shown: IndexingStatus | str | None, last: BatchIndexingStatus | None
 ) -> bool:
     """The list shows a state worth confirming: finished, failed or paused, and new to us."""
-    if last is None:
+    if shown not in _NEWS:
         return False
-    if shown not in (IndexingStatus.completed, IndexingStatus.error, IndexingStatus.paused):
-        return False
+    if last is None:  # never asked yet: any of those is news
+        return True
     try:
         known = last.document(document_id).indexing_status
     except KeyError:
         return False
     return known != shown
+
+
+def _agrees(status: BatchIndexingStatus, hints: dict[str, IndexingStatus | str | None]) -> bool:
+    """Whether an answer shows a document in the state the list announced for it."""
+    return any(doc.id in hints and doc.indexing_status == hints[doc.id] for doc in status.documents)
 
 
 def _key(dataset_id: str, batch: str) -> _Key:

@@ -11,7 +11,7 @@ import contextlib
 import copy
 import functools
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -37,7 +37,7 @@ from .errors import (
     IndexingTimeoutError,
 )
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
-from .models import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
+from .models import BatchIndexingStatus, BatchLike, BatchRef, CreatedDocument, as_batch_ref
 from .monitor import IndexingMonitor, PollUpdate
 
 if TYPE_CHECKING:
@@ -144,6 +144,7 @@ async def observe(
     *,
     clock: Callable[[], float] = time.monotonic,
     telemetry: Telemetry | None = None,
+    documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
     """Yield every observed change of a batch until it is done; raise as the options say.
 
@@ -152,17 +153,18 @@ async def observe(
     `IndexingTimeoutError`, `IndexingStalledError` or the fatal `DifyError`.
 
     With ``telemetry``, the wait is one span: current while the wait works (so its polls and
-    callbacks nest under it), never while the caller holds a yielded status.
+    callbacks nest under it), never while the caller holds a yielded status. ``documents``:
+    the batch's document ids, when known (see `IndexingMonitor.subscribe`).
     """
     span = telemetry.start_wait(ref.dataset_id, ref.batch) if telemetry is not None else None
     if telemetry is None or span is None:
-        plain = _observe(monitor, ref, options, callbacks, clock=clock)
+        plain = _observe(monitor, ref, options, callbacks, clock=clock, documents=documents)
         async with contextlib.aclosing(plain):
             async for status in plain:
                 yield status
         return
     recorded: list[EventCallback] = [*callbacks, functools.partial(telemetry.wait_event, span)]
-    stream = _observe(monitor, ref, options, recorded, clock=clock, span=span)
+    stream = _observe(monitor, ref, options, recorded, clock=clock, span=span, documents=documents)
     last: BatchIndexingStatus | None = None
     try:
         async with contextlib.aclosing(stream):
@@ -188,6 +190,7 @@ async def _observe(
     *,
     clock: Callable[[], float] = time.monotonic,
     span: WaitSpan | None = None,
+    documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
     dataset_id, batch = ref.dataset_id, ref.batch
     started = clock()
@@ -203,8 +206,10 @@ async def _observe(
     async def emit(event: IndexingEvent) -> None:
         await dispatch(callbacks, event)
 
+    # Only the monitor takes document hints (the document-scoped sources do not).
+    hints = {"documents": documents} if documents else {}
     async with monitor.subscribe(
-        dataset_id, batch, deadline=deadline, cadence=options.cadence()
+        dataset_id, batch, deadline=deadline, cadence=options.cadence(), **hints
     ) as updates:
         while True:
             now = clock()
@@ -226,10 +231,13 @@ async def _observe(
                 await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
                 raise stalled
             update = await _next_update(updates, wait)
-            if span is not None and update is not None:
-                span.poll()
             if update is None:
                 continue
+            if update.listed:  # Dify's document list showed the batch: it answers
+                reached_dify = True
+                continue
+            if span is not None:
+                span.poll()
             if update.error is not None:
                 error = update.error
                 if is_dify_answer(error):
@@ -296,6 +304,8 @@ async def _next_update(updates: asyncio.Queue[PollUpdate], timeout: float) -> Po
     Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that arrives as
     the queue hands over an item, and a cancelled wait would then poll on to its deadline.
     """
+    if not updates.empty():  # already there: no task, no timer
+        return updates.get_nowait()
     getter = asyncio.ensure_future(updates.get())
     try:
         done, _ = await asyncio.wait({getter}, timeout=timeout)
@@ -312,10 +322,11 @@ async def wait_for_indexing(
     callbacks: Sequence[EventCallback] = (),
     *,
     telemetry: Telemetry | None = None,
+    documents: Collection[str] = (),
 ) -> BatchIndexingStatus:
     """Wait until the batch is ready; see `AsyncDifyKnowledgeClient.wait_for_indexing`."""
     last: BatchIndexingStatus | None = None
-    stream = observe(monitor, ref, options, callbacks, telemetry=telemetry)
+    stream = observe(monitor, ref, options, callbacks, telemetry=telemetry, documents=documents)
     async with contextlib.aclosing(stream):
         async for status in stream:
             last = status
@@ -331,12 +342,27 @@ async def wait_for_batches(
     callbacks: Sequence[EventCallback] = (),
     *,
     telemetry: Telemetry | None = None,
+    documents_of: Callable[[BatchRef], Collection[str]] | None = None,
 ) -> list[BatchIndexingStatus]:
-    """Wait for many batches at once; results in input order; the first error cancels the rest."""
-    refs = [as_batch_ref(item) for item in batches]
-    return await gather_first_error(
-        [wait_for_indexing(monitor, ref, options, callbacks, telemetry=telemetry) for ref in refs]
-    )
+    """Wait for many batches at once; results in input order; the first error cancels the rest.
+
+    A `CreatedDocument` names its document; for other handles ``documents_of`` may know the
+    batch's documents (see `IndexingMonitor.subscribe`).
+    """
+    known: list[tuple[BatchRef, Collection[str]]] = []
+    for item in batches:  # every handle checked before any wait starts
+        ref = as_batch_ref(item)
+        if isinstance(item, CreatedDocument):
+            known.append((ref, (item.document_id,)))
+        else:
+            known.append((ref, documents_of(ref) if documents_of is not None else ()))
+    waits = [
+        wait_for_indexing(monitor, ref, options, callbacks, telemetry=telemetry, documents=docs)
+        for ref, docs in known
+    ]
+    if len(waits) == 1:  # one batch: no task of its own (a wait per CreatedDocument is common)
+        return [await waits[0]]
+    return await gather_first_error(waits)
 
 
 async def gather_first_error(coros: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:

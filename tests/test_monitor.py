@@ -18,6 +18,8 @@ from aiohttp import web
 import dify_ingest_tools
 from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
+    CreatedDocument,
+    DifyConnectionError,
     IndexingMonitor,
     IndexingTimeoutError,
     StatusSource,
@@ -28,9 +30,10 @@ from dify_ingest_tools.monitor import (
     SWEEP_MIN_BATCHES,
     SWEEP_POLL_SHARE,
 )
-from dify_ingest_tools.testing import DifySimulator
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 from .conftest import FAST
+from .hostile import free_port
 
 PACKAGE = Path(dify_ingest_tools.__file__).parent
 
@@ -86,6 +89,8 @@ async def test_a_monitor_is_built_on_a_status_source_not_on_a_client(
 DATASET = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
 #: Fast cadence: rounds and safety-net polls every few tens of milliseconds.
 BRISK: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.2}
+#: Sweep rounds every few tens of milliseconds, safety-net polls rarely.
+QUICK_SWEEP: dict[str, Any] = {"poll_interval": 0.02, "max_poll_interval": 5.0}
 
 
 class UnhelpfulDify:
@@ -281,3 +286,117 @@ async def test_a_sweep_ends_with_its_last_waiter_even_mid_request(
             await asyncio.sleep(0.005)
         assert server.lists_abandoned == 1
     # (Before: the sweep's list request ran on for its full 30 s attempt timeout.)
+
+
+# -- waits that know their documents ----------------------------------------------------------
+
+
+def _created(count: int) -> list[CreatedDocument]:
+    return [
+        CreatedDocument(dataset_id=DATASET, document_id=f"doc-{batch}", batch=batch, name=batch)
+        for _, batch in _batches(count)
+    ]
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_waits_that_know_their_documents_send_no_first_poll_when_swept(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    for i in range(12):  # indexed slowly: per-batch polling would cost many requests
+        sim.script(f"{i}.txt", DocumentScript(time_scale=10.0))
+    created = [
+        await client.create_document_by_text(dataset_id, f"{i}.txt", "alpha") for i in range(12)
+    ]
+    statuses = await client.wait_for_batches(created, timeout=20, **QUICK_SWEEP)
+    assert all(status.is_completed for status in statuses)
+    assert [s.documents[0].id for s in statuses] == [c.document_id for c in created]
+    polls = sim.requests_for(route="indexing_status")
+    assert sim.requests_for(route="list_documents"), "the dataset was never swept"
+    # One indexing-status answer per batch decides it; none was asked for before.
+    assert len(polls) == len(created), [p.path for p in polls]
+
+
+@pytest.mark.usefixtures("advancing")
+async def test_a_wait_for_a_batch_this_client_created_knows_its_document(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    for i in range(10):
+        sim.script(f"{i}.txt", DocumentScript(time_scale=10.0))
+    created = [
+        await client.create_document_by_text(dataset_id, f"{i}.txt", "alpha") for i in range(10)
+    ]
+    statuses = await asyncio.gather(
+        *(
+            client.wait_for_indexing(dataset_id, document.batch, timeout=20, **QUICK_SWEEP)
+            for document in created
+        )
+    )
+    assert all(status.is_completed for status in statuses)
+    assert len(sim.requests_for(route="indexing_status")) == len(created)
+
+
+async def test_a_list_that_shows_documents_done_never_decides_readiness(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+) -> None:
+    server, url = await unhelpful("completed")  # the list says done; indexing-status says not
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        with pytest.raises(IndexingTimeoutError) as timed_out:
+            await client.wait_for_batches(_created(8), timeout=1.0, **BRISK)
+    last = timed_out.value.last_status
+    assert last is not None and not last.is_completed  # an indexing-status answer
+    assert server.count("indexing_status") >= 8  # every batch was asked about
+
+
+async def test_waits_that_know_their_documents_poll_on_their_own_when_the_list_is_blind(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dify_ingest_tools")
+    server, url = await unhelpful("others")  # the list never shows them
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        with pytest.raises(IndexingTimeoutError) as timed_out:
+            # Safety-net polls every 5 s: only the sweep's giving up gets them polled sooner.
+            await client.wait_for_batches(
+                _created(8), timeout=1.5, poll_interval=0.05, max_poll_interval=5.0
+            )
+    assert "found none of its batches' documents" in caplog.text
+    assert timed_out.value.last_status is not None  # polled after the sweep gave up
+    assert server.count("indexing_status") >= 8
+    assert server.count("list_documents") <= SWEEP_BLIND_ROUNDS
+
+
+async def test_a_listed_batch_counts_as_contact_before_its_first_status(
+    sim: DifySimulator, base_url: str, dataset_id: str, clock: ManualClock
+) -> None:
+    # No status for seconds (safety net at 5 s, documents done at ~1 s): the list showing the
+    # documents is Dify answering, so a short contact_timeout does not end the waits.
+    created = []
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as client:
+        for i in range(8):
+            created.append(await client.create_document_by_text(dataset_id, f"{i}.txt", "a"))
+
+        async def finish_later() -> None:
+            await asyncio.sleep(1.0)
+            clock.advance(3600)
+
+        finisher = asyncio.create_task(finish_later())
+        statuses = await client.wait_for_batches(
+            created, timeout=10, contact_timeout=0.3, poll_interval=0.1, max_poll_interval=5.0
+        )
+        await finisher
+    assert all(status.is_completed for status in statuses)
+    assert len(sim.requests_for(route="indexing_status")) == len(created)
+
+
+async def test_waits_that_know_their_documents_still_fail_fast_when_nothing_answers() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every request is refused
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        started = time.monotonic()
+        with pytest.raises(DifyConnectionError) as refused:
+            # The sweep cannot reach Dify either: the loops must not sit out their 30 s.
+            await client.wait_for_batches(
+                _created(12), timeout=60, contact_timeout=30, max_poll_interval=30
+            )
+        elapsed = time.monotonic() - started
+    assert "gave up after" in str(refused.value)
+    assert elapsed < 10, elapsed  # the contact budget (3 failed polls, 2 s), not 30 s
