@@ -541,6 +541,11 @@ def _child_phase(
 ) -> None:
     import dify_ingest_tools.client  # noqa: F401  (imported before CPU is counted)
 
+    if os.environ.get("BENCH_LOG"):
+        import logging
+
+        logging.basicConfig(level=os.environ["BENCH_LOG"])
+
     conn.send(_measure("ours", setup, _ours(base_url, key, waiters, knows)))
 
 

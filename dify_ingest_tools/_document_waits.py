@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._policy import Cadence, is_transient
 from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentIndexingStatus, IndexingStatus
-from .monitor import IndexingMonitor, PollUpdate
+from .monitor import IndexingMonitor, PollUpdate, Updates
 
 if TYPE_CHECKING:
     from ._lifecycle import Lifecycle
@@ -38,23 +38,16 @@ __all__ = ["UNKNOWN_BATCH", "DetailSource", "ScopedSource", "merge_statuses"]
 UNKNOWN_BATCH = "(unknown batch)"
 
 
-class _ProjectedQueue:
-    """The ``get`` side of a queue, with every update passed through ``project``."""
+class _ProjectedUpdates:
+    """The taking side of `Updates`, with every update passed through ``project``."""
 
-    def __init__(
-        self, inner: asyncio.Queue[PollUpdate], project: Callable[[PollUpdate], PollUpdate]
-    ) -> None:
+    def __init__(self, inner: Updates, project: Callable[[PollUpdate], PollUpdate]) -> None:
         self._inner = inner
         self._project = project
 
-    async def get(self) -> PollUpdate:
-        return self._project(await self._inner.get())
-
-    def empty(self) -> bool:
-        return self._inner.empty()
-
-    def get_nowait(self) -> PollUpdate:
-        return self._project(self._inner.get_nowait())
+    async def next(self, timeout: float) -> PollUpdate | None:
+        update = await self._inner.next(timeout)
+        return self._project(update) if update is not None else None
 
 
 def _missing_error(dataset_id: str, batch: str, missing: Sequence[str]) -> DifyNotFoundError:
@@ -104,11 +97,11 @@ class ScopedSource:
     @contextlib.asynccontextmanager
     async def subscribe(
         self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
-    ) -> AsyncIterator[_ProjectedQueue]:
+    ) -> AsyncIterator[_ProjectedUpdates]:
         async with self._monitor.subscribe(
             dataset_id, batch, deadline=deadline, cadence=cadence
         ) as queue:
-            yield _ProjectedQueue(queue, self._project)
+            yield _ProjectedUpdates(queue, self._project)
 
 
 def detail_status(document: DifyDocument) -> DocumentIndexingStatus:
@@ -162,9 +155,9 @@ class DetailSource:
     @contextlib.asynccontextmanager
     async def subscribe(
         self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
-    ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
+    ) -> AsyncIterator[Updates]:
         self._lifecycle.check()
-        queue: asyncio.Queue[PollUpdate] = asyncio.Queue()
+        queue = Updates()
         task = asyncio.ensure_future(self._run(queue, dataset_id, batch, deadline, cadence))
 
         def end() -> None:
@@ -182,7 +175,7 @@ class DetailSource:
 
     async def _run(
         self,
-        queue: asyncio.Queue[PollUpdate],
+        queue: Updates,
         dataset_id: str,
         batch: str,
         deadline: float,

@@ -52,6 +52,8 @@ SWEEP_MIN_BATCHES = 8
 # (batches that old are left to their own safety-net polls).
 SWEEP_PAGE_SIZE = 100
 SWEEP_MAX_PAGES = 128
+# Pages of one round read at once.
+SWEEP_CONCURRENCY = 4
 # Give up on a dataset after this many rounds in a row that found none of the documents.
 SWEEP_BLIND_ROUNDS = 2
 # ... or once the list's announcements proved wrong this many times more than right.
@@ -62,7 +64,7 @@ SWEEP_POLL_SHARE = 2.0
 # ... and at most this share of a client's request budget.
 SWEEP_BUDGET_SHARE = 0.25
 # Within those, a round comes every this share of the fastest poll interval.
-SWEEP_ROUND_SHARE = 0.6
+SWEEP_ROUND_SHARE = 0.8
 
 
 class StatusSource(Protocol):
@@ -92,10 +94,10 @@ class PollUpdate:
             are followed by more polls; any other error ends the loop.
         retry_in: Seconds until the next poll after a failure.
         final: No more updates will follow.
-        listed: Neither: the dataset's document list showed the batch's documents, which
-            the waits told the monitor about, before any ``indexing-status`` answer (Dify
-            answered; the status comes when the list shows them finished, or at the
-            loop's longest interval).
+        listed: Neither: before any ``indexing-status`` answer, the sweep's document list
+            of the dataset answered (so Dify is there, with this key); the batch's status
+            comes once the list shows its documents finished, or at the loop's longest
+            interval.
     """
 
     status: BatchIndexingStatus | None = None
@@ -105,9 +107,95 @@ class PollUpdate:
     listed: bool = False
 
 
-@dataclass(eq=False)
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class Updates:
+    """One subscriber's updates, in order: the poll loop puts them, the subscriber's wait
+    takes them.
+
+    Lighter than an `asyncio.Queue` (a wait holds one for its whole life, and tens of
+    thousands of waits may be open at once): a list and at most one pending future, no task
+    or timer-wrapping ``asyncio.wait`` per take.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[PollUpdate] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, update: PollUpdate) -> None:
+        self._items.append(update)
+        if self._waiter is not None:
+            _release(self._waiter)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def get_nowait(self) -> PollUpdate:
+        """The oldest update (`IndexError` if there is none)."""
+        return self._items.pop(0)
+
+    async def next(self, timeout: float) -> PollUpdate | None:
+        """The oldest update, waiting up to ``timeout`` seconds for one (else None).
+
+        A cancellation loses nothing: an update that arrived meanwhile stays for the next
+        take.
+        """
+        if not self._items:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            timer = loop.call_later(timeout, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self._items.pop(0) if self._items else None
+
+
+class _Wake:
+    """A poll loop's wake-up flag: set by a sweep or a stop, slept on between polls."""
+
+    __slots__ = ("_flag", "_waiter")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        if self._waiter is not None:
+            _release(self._waiter)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    async def sleep(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or until set."""
+        if self._flag:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(delay, _release, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+@dataclass(eq=False, slots=True)
 class _Subscription:
-    queue: asyncio.Queue[PollUpdate]
+    queue: Updates
     deadline: float
     cadence: Cadence
 
@@ -144,7 +232,7 @@ class _Poller:
     subscribers: set[_Subscription] = field(default_factory=set)
     last: BatchIndexingStatus | None = None
     task: asyncio.Task[None] | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: _Wake = field(default_factory=_Wake)
     # document id -> the state the list showed when the sweep last woke this loop for it
     hints: dict[str, IndexingStatus | str | None] = field(default_factory=dict)
     woken_by: _Sweep | None = None
@@ -202,7 +290,8 @@ class IndexingMonitor:
 
     Args:
         source: Where the polls go (a client's is ``client.monitor``'s).
-        max_concurrency: At most this many poll-loop and sweep requests in flight at once.
+        max_concurrency: At most this many poll-loop requests in flight at once (a dataset
+            sweep reads up to `SWEEP_CONCURRENCY` pages at once besides).
         retry_policy: The backoff after a failed poll (the client's own).
         requests_per_minute: The client's request budget, if any: sweeps keep to a share.
     """
@@ -235,6 +324,9 @@ class IndexingMonitor:
         self._sweepers: dict[str, asyncio.Task[None]] = {}
         # dataset -> why it is not swept; "unhelpful" ones are tried again on the next run
         self._no_sweep: dict[str, str] = {}
+        # Datasets whose document list a sweep has read while their waits go on: Dify is
+        # there, with this key (a wait's contact, before its batch's own first answer).
+        self._answered: set[str] = set()
 
     @property
     def active_batches(self) -> int:
@@ -328,7 +420,7 @@ class IndexingMonitor:
         deadline: float,
         cadence: Cadence,
         documents: Collection[str] = (),
-    ) -> AsyncIterator[asyncio.Queue[PollUpdate]]:
+    ) -> AsyncIterator[Updates]:
         """Join (or start) the poll loop of a batch; yields the queue its updates arrive on.
 
         ``documents``: the ids of the batch's documents, if the wait knows them (a
@@ -349,14 +441,16 @@ class IndexingMonitor:
             self._pollers[key] = poller
         if documents:
             poller.known = poller.known.union(documents)
-        sub = _Subscription(queue=asyncio.Queue(), deadline=deadline, cadence=cadence)
+        sub = _Subscription(queue=Updates(), deadline=deadline, cadence=cadence)
         poller.join(sub)
         if poller.task is None:
             poller.task = asyncio.ensure_future(self._run(poller))
-        elif poller.last is not None:
+        if poller.last is not None:
             sub.queue.put_nowait(PollUpdate(status=poller.last))
         elif poller.listed:
             sub.queue.put_nowait(PollUpdate(listed=True))
+        elif poller.known and key[0] in self._answered:
+            _listed(poller)
         if documents:
             self._sweeping(dataset_id)  # start the sweep now: it, not a first poll, looks
         try:
@@ -376,6 +470,7 @@ class IndexingMonitor:
                 self._polled[dataset_key] = left
             else:
                 del self._polled[dataset_key]
+                self._answered.discard(dataset_key)
                 last_of_dataset = True
         task = poller.task
         if task is not None and not task.done():
@@ -475,11 +570,7 @@ class IndexingMonitor:
             # Stopped: a cancellation that raced aiohttp's own timeout can be lost there, so
             # do not back off for a loop nobody waits on.
             return
-        waiter = asyncio.ensure_future(poller.wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=delay)
-        finally:
-            waiter.cancel()
+        await poller.wake.sleep(delay)
 
     # -- dataset sweeps ---------------------------------------------------------------------
 
@@ -546,9 +637,12 @@ class IndexingMonitor:
                     )
                     self._no_sweep[dataset_key] = "unhelpful"
                     return
-                # A fixed period (not a gap after the sweep) keeps detection lag bounded.
+                # A fixed period (not a gap after the sweep) keeps detection lag bounded; but
+                # a round that took longer than that (a busy server, thousands of pages) is
+                # followed by a gap as long, so lists never take more than half its time.
                 period = self._sweep_period(pollers, pages)
-                await asyncio.sleep(max(0.0, started + period - loop.time()))
+                took = loop.time() - started
+                await asyncio.sleep(max(started + period - loop.time(), took))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # DifyError, or a list answer we cannot use
@@ -610,8 +704,12 @@ class IndexingMonitor:
         found = 0
         depth = 0
 
+        # Its own cap, apart from the polls': a round's pages never queue behind the polls
+        # its own wakes cause (thousands when thousands of batches finish together).
+        reading = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
         async def page(number: int) -> tuple[int, DocumentList]:
-            async with self._semaphore:
+            async with reading:
                 return number, await self._source.list_page(
                     dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
                 )
@@ -624,9 +722,6 @@ class IndexingMonitor:
                     continue
                 found += 1
                 depth = max(depth, number)
-                if poller.last is None and not poller.listed:
-                    poller.listed = True  # Dify answered about it: its waits hear so
-                    poller.publish(PollUpdate(listed=True))
                 shown = _shown(item)
                 if _looks_finished(item.id, shown, poller.last) and (
                     poller.hints.get(item.id) != shown  # once per state the list shows
@@ -636,6 +731,12 @@ class IndexingMonitor:
                     poller.wake.set()
 
         _, first = await page(1)
+        # Dify answered for the dataset (base URL and key are right): the waits that have not
+        # looked themselves hear so (their contact budget is spent), and so do later ones.
+        self._answered.add(dataset_id.lower())
+        for poller in pollers:
+            if poller.last is None and not poller.listed:
+                _listed(poller)
         look(1, first)
         pages = 1
         if wanted and first.has_more and first.data:
@@ -676,6 +777,11 @@ def _looks_finished(
     except KeyError:
         return False
     return known != shown
+
+
+def _listed(poller: _Poller) -> None:
+    poller.listed = True
+    poller.publish(PollUpdate(listed=True))
 
 
 def _agrees(status: BatchIndexingStatus, hints: dict[str, IndexingStatus | str | None]) -> bool:

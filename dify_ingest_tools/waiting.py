@@ -38,7 +38,7 @@ from .errors import (
 )
 from .events import EventCallback, EventKind, IndexingEvent, dispatch, events_between
 from .models import BatchIndexingStatus, BatchLike, BatchRef, CreatedDocument, as_batch_ref
-from .monitor import IndexingMonitor, PollUpdate
+from .monitor import IndexingMonitor
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry, WaitSpan
@@ -230,7 +230,7 @@ async def _observe(
                 stalled = _stalled(ref, options, previous, last_error)
                 await emit(IndexingEvent.for_error("stalled", dataset_id, batch, stalled, previous))
                 raise stalled
-            update = await _next_update(updates, wait)
+            update = await updates.next(wait)
             if update is None:
                 continue
             if update.listed:  # Dify's document list showed the batch: it answers
@@ -296,23 +296,6 @@ async def _observe(
             if step == "fail":
                 raise _failed(status)
             return
-
-
-async def _next_update(updates: asyncio.Queue[PollUpdate], timeout: float) -> PollUpdate | None:
-    """The next update, or None after ``timeout`` seconds.
-
-    Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that arrives as
-    the queue hands over an item, and a cancelled wait would then poll on to its deadline.
-    """
-    if not updates.empty():  # already there: no task, no timer
-        return updates.get_nowait()
-    getter = asyncio.ensure_future(updates.get())
-    try:
-        done, _ = await asyncio.wait({getter}, timeout=timeout)
-    finally:
-        if not getter.done():
-            getter.cancel()
-    return getter.result() if getter in done else None
 
 
 async def wait_for_indexing(

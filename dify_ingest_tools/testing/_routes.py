@@ -341,16 +341,18 @@ async def list_documents(
         documents = sorted(
             dataset.documents.values(), key=lambda d: (d.created_at, d.position), reverse=True
         )
-        for document in documents:
-            document.timeline.advance(now)
         if keyword:
             matches = like_pattern(keyword).search
             documents = [d for d in documents if matches(d.name)]
         if status in DISPLAY_STATUSES:
+            for document in documents:
+                document.timeline.advance(now)
             documents = [d for d in documents if document_display_status(d) == status]
         # Dify caps a page at 100 items but computes has_more as `len(items) == limit`.
         per_page = min(limit, 100)
         items = documents[(page - 1) * per_page : page * per_page]
+        for document in items:  # only the page's documents need their state brought up to now
+            document.timeline.advance(now)
         return json_response(
             {
                 "data": [document_json(d, store.epoch, store.account_id) for d in items],
