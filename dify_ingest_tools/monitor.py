@@ -39,7 +39,7 @@ from ._policy import Cadence, RetryPolicy, is_transient
 from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
-__all__ = ["IndexingMonitor", "PollUpdate", "StatusSource"]
+__all__ = ["IndexingMonitor", "PollUpdate", "StatusSource", "Updates"]
 
 logger = logging.getLogger("dify_ingest_tools")
 
@@ -112,7 +112,31 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class Updates:
+class _Parking:
+    """At most one coroutine parked on a future, released early or after a delay."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _unpark(self) -> None:
+        if self._waiter is not None:
+            _release(self._waiter)
+
+    async def _park(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(delay, _release, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+class Updates(_Parking):
     """One subscriber's updates, in order: the poll loop puts them, the subscriber's wait
     takes them.
 
@@ -121,16 +145,15 @@ class Updates:
     or timer-wrapping ``asyncio.wait`` per take.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._items: list[PollUpdate] = []
-        self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, update: PollUpdate) -> None:
         self._items.append(update)
-        if self._waiter is not None:
-            _release(self._waiter)
+        self._unpark()
 
     def empty(self) -> bool:
         return not self._items
@@ -146,31 +169,22 @@ class Updates:
         take.
         """
         if not self._items:
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiter = waiter
-            timer = loop.call_later(timeout, _release, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                self._waiter = None
+            await self._park(timeout)
         return self._items.pop(0) if self._items else None
 
 
-class _Wake:
+class _Wake(_Parking):
     """A poll loop's wake-up flag: set by a sweep or a stop, slept on between polls."""
 
-    __slots__ = ("_flag", "_waiter")
+    __slots__ = ("_flag",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._flag = False
-        self._waiter: asyncio.Future[None] | None = None
 
     def set(self) -> None:
         self._flag = True
-        if self._waiter is not None:
-            _release(self._waiter)
+        self._unpark()
 
     def clear(self) -> None:
         self._flag = False
@@ -180,17 +194,8 @@ class _Wake:
 
     async def sleep(self, delay: float) -> None:
         """Sleep ``delay`` seconds, or until set."""
-        if self._flag:
-            return
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        timer = loop.call_later(delay, _release, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+        if not self._flag:
+            await self._park(delay)
 
 
 @dataclass(eq=False, slots=True)

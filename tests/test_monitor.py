@@ -29,6 +29,8 @@ from dify_ingest_tools.monitor import (
     SWEEP_BUDGET_SHARE,
     SWEEP_MIN_BATCHES,
     SWEEP_POLL_SHARE,
+    PollUpdate,
+    Updates,
 )
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
@@ -400,3 +402,17 @@ async def test_waits_that_know_their_documents_still_fail_fast_when_nothing_answ
         elapsed = time.monotonic() - started
     assert "gave up after" in str(refused.value)
     assert elapsed < 10, elapsed  # the contact budget (3 failed polls, 2 s), not 30 s
+
+
+async def test_a_wait_cancelled_as_an_update_arrives_loses_nothing() -> None:
+    updates = Updates()
+    assert await updates.next(0.01) is None  # nothing came: None after the timeout
+    take = asyncio.ensure_future(updates.next(10))
+    await asyncio.sleep(0)  # parked
+    update = PollUpdate(listed=True)
+    updates.put_nowait(update)  # releases the take ...
+    take.cancel()  # ... which is cancelled before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await take
+    assert await updates.next(0) is update  # still there for the next take
+    assert updates.empty()
