@@ -262,7 +262,14 @@ class Telemetry:
     @property
     def active(self) -> bool:
         """Whether anything can record: the API is installed and a provider is configured."""
-        return self._configured or self._configured_now()
+        if self._configured:
+            return True
+        # While no global provider is set, two dictionary lookups (once per wait, too).
+        if not self._asked and all(
+            namespace.get(name) is None for namespace, name in self._unset_globals
+        ):
+            return False
+        return self._configured_now()
 
     def _configured_now(self) -> bool:
         if not self.enabled:
