@@ -56,6 +56,8 @@ SWEEP_MAX_PAGES = 128
 SWEEP_CONCURRENCY = 4
 # Give up on a dataset after this many rounds in a row that found none of the documents.
 SWEEP_BLIND_ROUNDS = 2
+# ... or after this many rounds in a row whose list request failed (5xx, garbled answers).
+SWEEP_FAILED_ROUNDS = 3
 # ... or once the list's announcements proved wrong this many times more than right.
 SWEEP_MISLEADING_WAKES = SWEEP_MIN_BATCHES
 # A sweep sends at most this many list requests per safety-net poll of the batches it
@@ -216,6 +218,7 @@ class _Sweep:
     true_wakes: int = 0
     false_wakes: int = 0
     answered: bool = False  # a round has had Dify's answer
+    failed_rounds: int = 0  # rounds in a row whose list request failed
 
     def confirmed(self, changed: bool) -> None:
         """Record whether the poll a wake caused saw the change the list announced."""
@@ -624,6 +627,7 @@ class IndexingMonitor:
                         raise
                     # A blip: the loops' own safety-net polls cover this round.
                     logger.debug("dataset sweep of %s failed once: %s", dataset_id, error)
+                    sweep.failed_rounds += 1
                     if not sweep.answered:
                         # Dify may not be there at all: the loops that have not looked yet
                         # look now, so a misconfiguration fails as fast as without a sweep.
@@ -632,6 +636,7 @@ class IndexingMonitor:
                                 poller.wake.set()
                 else:
                     sweep.answered = True
+                    sweep.failed_rounds = 0
                     sweep.blind_rounds = 0 if found else sweep.blind_rounds + 1
                 why = self._unhelpful(sweep)
                 if why is not None:
@@ -663,6 +668,8 @@ class IndexingMonitor:
 
     @staticmethod
     def _unhelpful(sweep: _Sweep) -> str | None:
+        if sweep.failed_rounds >= SWEEP_FAILED_ROUNDS:
+            return f"its list request failed {sweep.failed_rounds} rounds in a row"
         if sweep.blind_rounds >= SWEEP_BLIND_ROUNDS:
             return (
                 f"{sweep.blind_rounds} rounds found none of its batches' documents in the "

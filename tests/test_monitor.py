@@ -27,6 +27,7 @@ from dify_ingest_tools import (
 from dify_ingest_tools.monitor import (
     SWEEP_BLIND_ROUNDS,
     SWEEP_BUDGET_SHARE,
+    SWEEP_FAILED_ROUNDS,
     SWEEP_MIN_BATCHES,
     SWEEP_POLL_SHARE,
     PollUpdate,
@@ -101,7 +102,8 @@ class UnhelpfulDify:
     ``listing`` says what the list shows: ``"others"`` (5,000 newer documents, none of ours:
     a big dataset), ``"partial"`` (2,000 documents, all but one of ours on page 1, still
     indexing), ``"indexing"`` (all of ours, still indexing: right, but no news),
-    ``"completed"`` (ours, falsely completed) or ``"hang"`` (no answer at all).
+    ``"completed"`` (ours, falsely completed), ``"hang"`` (no answer at all) or ``"failing"``
+    (Dify's 503 every time).
     """
 
     def __init__(self, listing: str) -> None:
@@ -122,6 +124,9 @@ class UnhelpfulDify:
     async def documents(self, request: web.Request) -> web.Response:
         self.log.append("list_documents")
         page = int(request.query.get("page", "1"))
+        if self.listing == "failing":
+            body = {"code": "unavailable", "message": "list is down", "status": 503}
+            return web.json_response(body, status=503)
         if self.listing == "hang":
             self.lists_in_flight += 1
             try:
@@ -416,3 +421,19 @@ async def test_a_wait_cancelled_as_an_update_arrives_loses_nothing() -> None:
         await take
     assert await updates.next(0) is update  # still there for the next take
     assert updates.empty()
+
+
+async def test_a_sweep_whose_list_keeps_failing_stops_and_the_batches_poll_on_their_own(
+    unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dify_ingest_tools")
+    server, url = await unhelpful("failing")  # every list request: 503
+    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+        with pytest.raises(IndexingTimeoutError) as timed_out:
+            await client.wait_for_batches(
+                _created(8), timeout=2.0, poll_interval=0.05, max_poll_interval=0.2
+            )
+    assert "failed 3 rounds in a row" in caplog.text
+    assert timed_out.value.last_status is not None  # the batches were polled all the same
+    assert server.count("list_documents") == SWEEP_FAILED_ROUNDS  # not one per round for 2 s
