@@ -190,7 +190,7 @@ async def test_update_wait_is_scoped_to_the_document_not_its_batch(
     whole = await client.get_indexing_status(dataset_id, batch)
     assert whole.document(second).indexing_status == "indexing"
     with pytest.raises(IndexingTimeoutError):
-        await client.wait_for_indexing(dataset_id, batch, timeout=0.1, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=1.0, **QUICK)
 
 
 async def test_wait_for_documents_of_unknown_batch_watches_their_details(

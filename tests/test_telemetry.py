@@ -262,7 +262,7 @@ async def test_a_wait_that_times_out_records_the_timeout(
         dataset_id, "stuck.txt", "x", script=DocumentScript(stall_at="indexing")
     )
     with pytest.raises(IndexingTimeoutError):
-        await traced.wait_for_indexing(dataset_id, batch, timeout=0.2, **QUICK)
+        await traced.wait_for_indexing(dataset_id, batch, timeout=1.0, **QUICK)
     [wait] = otel.spans(SpanKind.INTERNAL)
     assert dict(wait.attributes or {})["dify.wait.verdict"] == "timeout"
     [point] = otel.points("dify.wait.duration")

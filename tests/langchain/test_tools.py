@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import pickle
+import threading
 import time
 from typing import Any
 from uuid import UUID
@@ -102,14 +103,18 @@ def test_status_tool_reuses_the_snapshot_of_a_running_wait(
     sim: DifySimulator, dataset_id: str, sync_client: DifyKnowledgeClient
 ) -> None:
     _, batch = sim.add_document(dataset_id, "slow.txt", "text")
+    observed = threading.Event()  # the wait has its first snapshot (not just: Dify was asked)
     waiter = sync_client.async_client.wait_for_indexing(
-        dataset_id, batch, timeout=5, poll_interval=1, max_poll_interval=1
+        dataset_id,
+        batch,
+        timeout=5,
+        poll_interval=1,
+        max_poll_interval=1,
+        on_event=lambda event: observed.set(),
     )
     waiting = sync_client._worker.submit(waiter)
     try:
-        deadline = time.monotonic() + 2
-        while not sim.requests_for(route="indexing_status") and time.monotonic() < deadline:
-            time.sleep(0.005)
+        assert observed.wait(5), "the wait never observed the batch"
         polls = len(sim.requests_for(route="indexing_status"))
         assert polls == 1
 
