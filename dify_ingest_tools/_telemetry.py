@@ -262,18 +262,20 @@ class Telemetry:
     @property
     def active(self) -> bool:
         """Whether anything can record: the API is installed and a provider is configured."""
-        if self._configured:
-            return True
-        # While no global provider is set, two dictionary lookups (once per wait, too).
-        if not self._asked and all(
-            namespace.get(name) is None for namespace, name in self._unset_globals
-        ):
-            return False
-        return self._configured_now()
+        return self._configured or self._configured_now()
 
     def _configured_now(self) -> bool:
-        if not self.enabled:
-            return False
+        """Whether a global provider has been configured since (then `_configured` sticks).
+
+        Called by every hook while nothing is configured (each HTTP attempt, each wait): as
+        long as no global provider is set, this costs two dictionary lookups.
+        """
+        if not self._asked:
+            for namespace, name in self._unset_globals:
+                if namespace.get(name) is not None:
+                    break
+            else:
+                return False  # also when the API is absent: nothing to look at
         for provider in self._followed:
             if provider.configured():
                 self._configured = True
@@ -284,17 +286,8 @@ class Telemetry:
 
     def start_attempt(self, method: str, url: URL, resend_count: int) -> AttemptSpan | None:
         """Open the CLIENT span of one attempt (a child of the caller's current span)."""
-        if not self._configured:
-            # `active`, inlined for the polling hot path: while no provider is configured
-            # this costs two dictionary lookups.
-            for namespace, name in self._unset_globals:
-                if namespace.get(name) is not None:
-                    break
-            else:
-                if not self._asked:
-                    return None
-            if not self._configured_now():
-                return None
+        if not self._configured and not self._configured_now():  # `active`, one call less
+            return None
         path = url.path
         template = self._templates.get(path)
         if template is None:
