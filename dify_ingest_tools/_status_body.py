@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 from yarl import URL
 
 from ._config import public_url
-from ._transport import first_error, invalid_json, loads_or_text, shape_error
+from ._transport import validation_error
 from .errors import DifyResponseError
 from .models import MAX_BATCH_DOCUMENTS, DocumentIndexingStatus
 
@@ -75,9 +75,7 @@ def parse_status_body(
         )["data"]
         return documents
     except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise invalid_json(raw, url, "GET") from None
-        raise shape_error(first_error(exc), loads_or_text(raw), url, "GET") from None
+        raise validation_error(exc, raw, url, "GET") from None
 
 
 def _data_longer_than(raw: bytes, limit: int) -> bool:

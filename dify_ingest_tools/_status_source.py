@@ -15,7 +15,7 @@ from yarl import URL
 
 from ._inputs import check_batch, check_dataset_id
 from ._status_body import parse_status_body
-from ._transport import Transport, first_error, invalid_json, loads_or_text, shape_error
+from ._transport import Transport, shape_error, validation_error
 from .models import BatchIndexingStatus, DocumentIndexingStatus, DocumentList
 from .shared_polls import RedisStatusCache
 
@@ -34,10 +34,7 @@ def _document_list(raw: bytes, url: URL) -> DocumentList:
     try:
         return DocumentList.model_validate_json(raw)
     except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise invalid_json(raw, url, "GET") from None
-        detail = f"DocumentList: {first_error(exc)}"
-        raise shape_error(detail, loads_or_text(raw), url, "GET") from None
+        raise validation_error(exc, raw, url, "GET", "DocumentList") from None
 
 
 class HTTPStatusSource:

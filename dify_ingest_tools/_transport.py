@@ -577,6 +577,20 @@ def shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyRespons
     )
 
 
+def validation_error(
+    exc: ValidationError, raw: bytes, url: URL, method: str, model: str = ""
+) -> DifyResponseError:
+    """The error for a 2xx body validated straight from its bytes.
+
+    JSON that does not parse (cut off, garbled, nested absurdly deep) is ``invalid_json``;
+    JSON of another shape is ``unexpected_shape``, named after ``model`` when given.
+    """
+    if any(error["type"] == "json_invalid" for error in exc.errors()):
+        return invalid_json(raw, url, method)
+    detail = f"{model}: {first_error(exc)}" if model else first_error(exc)
+    return shape_error(detail, loads_or_text(raw), url, method)
+
+
 def loads_or_text(raw: bytes) -> Any:
     try:
         return decode_json(raw)
