@@ -217,7 +217,6 @@ class _Sweep:
     depth: int = 0  # the deepest page that showed one of its documents last round
     true_wakes: int = 0
     false_wakes: int = 0
-    answered: bool = False  # a round has had Dify's answer
     failed_rounds: int = 0  # rounds in a row whose list request failed
 
     def confirmed(self, changed: bool) -> None:
@@ -247,7 +246,6 @@ class _Poller:
     # The batch's documents, as its waits know them (from the create call): with these the
     # sweep can watch the batch before its first indexing-status answer.
     known: frozenset[str] = frozenset()
-    listed: bool = False  # the sweep's list has shown them (Dify answered)
     _cadence: Cadence | None = None
 
     def documents(self) -> frozenset[str] | tuple[str, ...]:
@@ -455,10 +453,8 @@ class IndexingMonitor:
             poller.task = asyncio.ensure_future(self._run(poller))
         if poller.last is not None:
             sub.queue.put_nowait(PollUpdate(status=poller.last))
-        elif poller.listed:
-            sub.queue.put_nowait(PollUpdate(listed=True))
         elif poller.known and key[0] in self._answered:
-            _listed(poller)
+            sub.queue.put_nowait(PollUpdate(listed=True))
         if documents:
             self._sweeping(dataset_id)  # start the sweep now: it, not a first poll, looks
         try:
@@ -628,14 +624,13 @@ class IndexingMonitor:
                     # A blip: the loops' own safety-net polls cover this round.
                     logger.debug("dataset sweep of %s failed once: %s", dataset_id, error)
                     sweep.failed_rounds += 1
-                    if not sweep.answered:
+                    if dataset_key not in self._answered:
                         # Dify may not be there at all: the loops that have not looked yet
                         # look now, so a misconfiguration fails as fast as without a sweep.
                         for poller in pollers:
-                            if poller.last is None and not poller.listed:
+                            if poller.last is None:
                                 poller.wake.set()
                 else:
-                    sweep.answered = True
                     sweep.failed_rounds = 0
                     sweep.blind_rounds = 0 if found else sweep.blind_rounds + 1
                 why = self._unhelpful(sweep)
@@ -743,12 +738,15 @@ class IndexingMonitor:
                     poller.wake.set()
 
         _, first = await page(1)
-        # Dify answered for the dataset (base URL and key are right): the waits that have not
-        # looked themselves hear so (their contact budget is spent), and so do later ones.
-        self._answered.add(dataset_id.lower())
-        for poller in pollers:
-            if poller.last is None and not poller.listed:
-                _listed(poller)
+        dataset_key = dataset_id.lower()
+        if dataset_key not in self._answered:
+            # Dify answered for the dataset (base URL and key are right): the waits that have
+            # not looked themselves hear so (their contact budget is spent); later ones hear
+            # it as they subscribe.
+            self._answered.add(dataset_key)
+            for poller in self._swept(dataset_key):
+                if poller.last is None:
+                    poller.publish(PollUpdate(listed=True))
         look(1, first)
         pages = 1
         if wanted and first.has_more and first.data:
@@ -789,11 +787,6 @@ def _looks_finished(
     except KeyError:
         return False
     return known != shown
-
-
-def _listed(poller: _Poller) -> None:
-    poller.listed = True
-    poller.publish(PollUpdate(listed=True))
 
 
 def _agrees(status: BatchIndexingStatus, hints: dict[str, IndexingStatus | str | None]) -> bool:
