@@ -46,6 +46,9 @@ than the single-process simulator can answer.)
     python benchmarks/bench_monitor.py --batches 10000   # growth table: ours at 1k, 3k, 10k
     python benchmarks/bench_monitor.py --batch-refs   # waits that know only their batch ids
     python benchmarks/bench_monitor.py --batches 500 --waiters 5 --seed 1 --max-duration 10
+
+With ``BENCH_PROFILE=1`` in the environment, each of our growth-table runs also prints its
+cProfile top 25 (by own time) to stderr.
 """
 
 from __future__ import annotations
@@ -540,11 +543,6 @@ def _child_phase(
     conn: Connection, base_url: str, key: str, setup: PhaseSetup, waiters: int, knows: bool
 ) -> None:
     import dify_ingest_tools.client  # noqa: F401  (imported before CPU is counted)
-
-    if os.environ.get("BENCH_LOG"):
-        import logging
-
-        logging.basicConfig(level=os.environ["BENCH_LOG"])
 
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
