@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._policy import Cadence, is_transient
@@ -96,10 +96,16 @@ class ScopedSource:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        deadline: float,
+        cadence: Cadence,
+        documents: Collection[str] = (),
     ) -> AsyncIterator[_ProjectedUpdates]:
         async with self._monitor.subscribe(
-            dataset_id, batch, deadline=deadline, cadence=cadence
+            dataset_id, batch, deadline=deadline, cadence=cadence, documents=documents
         ) as queue:
             yield _ProjectedUpdates(queue, self._project)
 
@@ -154,8 +160,15 @@ class DetailSource:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, dataset_id: str, batch: str, *, deadline: float, cadence: Cadence
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        deadline: float,
+        cadence: Cadence,
+        documents: Collection[str] = (),
     ) -> AsyncIterator[Updates]:
+        """Poll the documents' details (``documents``: the monitor's hint, not needed here)."""
         self._lifecycle.check()
         queue = Updates()
         task = asyncio.ensure_future(self._run(queue, dataset_id, batch, deadline, cadence))

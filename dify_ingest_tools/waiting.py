@@ -206,10 +206,8 @@ async def _observe(
     async def emit(event: IndexingEvent) -> None:
         await dispatch(callbacks, event)
 
-    # Only the monitor takes document hints (the document-scoped sources do not).
-    hints = {"documents": documents} if documents else {}
     async with monitor.subscribe(
-        dataset_id, batch, deadline=deadline, cadence=options.cadence(), **hints
+        dataset_id, batch, deadline=deadline, cadence=options.cadence(), documents=documents
     ) as updates:
         while True:
             now = clock()
