@@ -287,11 +287,7 @@ class Transport:
                         logger.debug(
                             "%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms
                         )
-                    kind = headers.get(hdrs.CONTENT_TYPE)
-                    # A type seen before and known not to be HTML costs one lookup.
-                    if status >= 300 or (
-                        kind is not None and _HTML_TYPES.get(kind, True) and _is_html(kind)
-                    ):
+                    if status >= 300 or _is_html(headers.get(hdrs.CONTENT_TYPE)):
                         _raise_for_answer(status, headers, raw, url, method)
                     result = decode(raw)
                 except DifyError as error:
