@@ -19,6 +19,7 @@ import dify_ingest_tools
 from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     CreatedDocument,
+    DifyClientClosedError,
     DifyConnectionError,
     IndexingMonitor,
     IndexingTimeoutError,
@@ -437,3 +438,31 @@ async def test_a_sweep_whose_list_keeps_failing_stops_and_the_batches_poll_on_th
     assert "failed 3 rounds in a row" in caplog.text
     assert timed_out.value.last_status is not None  # the batches were polled all the same
     assert server.count("list_documents") == SWEEP_FAILED_ROUNDS  # not one per round for 2 s
+
+
+async def test_closing_the_client_ends_waits_that_sit_out_their_first_poll(
+    sim: DifySimulator, base_url: str, dataset_id: str
+) -> None:
+    # Documents that never finish, safety net at 30 s: every wait is in its no-first-poll
+    # pause, watched only by the sweep, when the client closes.
+    for i in range(10):
+        sim.script(f"{i}.txt", DocumentScript(stall_at="indexing"))
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as client:
+        created = [
+            await client.create_document_by_text(dataset_id, f"{i}.txt", "a") for i in range(10)
+        ]
+        waits = asyncio.ensure_future(
+            client.wait_for_batches(created, timeout=60, max_poll_interval=30)
+        )
+        for _ in range(500):  # until the sweep watches them
+            if sim.requests_for(route="list_documents"):
+                break
+            await asyncio.sleep(0.01)
+        assert sim.requests_for(route="list_documents")
+        assert not sim.requests_for(route="indexing_status")
+        started = time.monotonic()
+        await client.aclose()
+        with pytest.raises(DifyClientClosedError):
+            await waits
+        assert time.monotonic() - started < 5  # at once, not at the 30 s safety net
+    assert not _library_tasks()  # no poll loop, sweep or timer task left behind
