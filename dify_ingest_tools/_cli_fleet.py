@@ -7,25 +7,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
-import signal
-import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import IO, Any
 
 from ._cli_common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
     EXIT_OK,
     CLIError,
     check_client_args,
 )
 from .budget import BudgetBackend
 from .client import AsyncDifyKnowledgeClient
-from .folder_sync import SyncItem, SyncReport, sync_folder
 from .models import BatchIndexingStatus
 
 __all__ = ["register"]
@@ -45,37 +38,6 @@ def register(
     """
     if wait is not None:
         _add_pending(wait)
-    sync = commands.add_parser(
-        "sync",
-        parents=[common],
-        help="upload a folder incrementally (new, changed, removed files) and wait for it",
-        description="Make a knowledge base match a folder: new files are uploaded, changed "
-        "ones updated in place, unchanged ones skipped, removed ones deleted with --delete. "
-        "Safe to interrupt (Ctrl-C) and re-run: the pending ledger remembers every upload.",
-    )
-    sync.add_argument("directory", help="the folder (document names are paths relative to it)")
-    sync.add_argument("--dataset", required=True, help="knowledge base (dataset) UUID")
-    sync.add_argument("--delete", action="store_true", help="delete documents of removed files")
-    sync.add_argument(
-        "--retry-failed", action="store_true", help="upload unchanged files whose indexing failed"
-    )
-    sync.add_argument(
-        "--include", action="append", default=[], metavar="GLOB", help="only matching names"
-    )
-    sync.add_argument(
-        "--exclude", action="append", default=[], metavar="GLOB", help="leave matching names out"
-    )
-    sync.add_argument("--concurrency", type=int, default=4, help="uploads in flight (4)")
-    sync.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds to wait for indexing (3600)"
-    )
-    sync.add_argument("--no-wait", action="store_true", help="upload only; do not wait")
-    sync.add_argument("--indexing-technique", choices=["high_quality", "economy"])
-    _add_budget(sync)
-    _add_ledger(sync)
-    sync.add_argument("--json", action="store_true", help="print the report as JSON")
-    sync.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sync.set_defaults(job=run_sync)
 
 
 def _add_pending(wait: argparse.ArgumentParser) -> None:
@@ -208,141 +170,3 @@ def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
     print(f"{status.dataset_id} {status.summary()}", file=out)
     for doc in status.failed_documents:
         print(f"  {doc.id}  error: {doc.error or '-'}", file=out)
-
-
-# -- sync -------------------------------------------------------------------------------------
-
-
-async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
-    if args.concurrency < 1:
-        raise CLIError("--concurrency must be >= 1")
-    check_client_args(args.api_key, args.base_url)
-    options: dict[str, Any] = {}
-    if args.indexing_technique:
-        options["indexing_technique"] = args.indexing_technique
-    stop = asyncio.Event()
-    bar = _Bar(enabled=not args.no_progress)
-    async with AsyncDifyKnowledgeClient(
-        args.api_key,
-        args.base_url,
-        ledger=args.ledger or None,
-        # Create is an upsert by name: retrying one cannot duplicate a document.
-        retry_creates=True,
-        **_budget(args),
-    ) as client:
-        with _interrupts(stop), bar:
-            try:
-                report = await sync_folder(
-                    client,
-                    args.directory,
-                    args.dataset,
-                    delete=args.delete,
-                    retry_failed=args.retry_failed,
-                    concurrency=args.concurrency,
-                    include=args.include,
-                    exclude=args.exclude,
-                    wait=not args.no_wait,
-                    timeout=args.timeout,
-                    stop=stop,
-                    on_plan=bar.plan,
-                    on_item=bar.advance,
-                    **options,
-                )
-            except asyncio.CancelledError:
-                print("interrupted", file=sys.stderr)
-                return EXIT_INTERRUPTED
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2), file=out)
-    else:
-        _print_report(report, args.directory, out)
-    if report.interrupted:
-        return EXIT_INTERRUPTED
-    if report.failed:
-        return EXIT_FAILED
-    if report.not_ready or report.not_started:
-        return EXIT_NOT_READY
-    return EXIT_OK
-
-
-@contextlib.contextmanager
-def _interrupts(stop: asyncio.Event) -> Iterator[None]:
-    """First Ctrl-C: stop starting uploads, finish and record the running ones. Second: abort."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-
-    def on_interrupt() -> None:
-        if stop.is_set():
-            if task is not None:
-                task.cancel()
-            return
-        stop.set()
-        print(
-            "stopping: uploads in flight finish and are recorded (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, or not main
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-
-
-class _Bar:
-    """One progress bar for the whole run: files reaching their outcome."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self._enabled = enabled
-        self._bar: Any = None
-
-    def plan(self, items: list[SyncItem]) -> None:
-        if not self._enabled:
-            return
-        from tqdm.auto import tqdm
-
-        counted = [item for item in items if item.action != "keep"]
-        self._bar = tqdm(total=len(counted), desc="sync", unit="file", file=sys.stderr)
-
-    def advance(self, item: SyncItem) -> None:
-        if self._bar is not None and item.action != "keep":
-            self._bar.update(1)
-            if item.outcome == "failed":
-                self._bar.set_postfix_str(f"failed: {item.name}"[:60], refresh=False)
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-def _print_report(report: SyncReport, directory: str, out: IO[str]) -> None:
-    print(f"sync {directory} -> dataset {report.dataset_id}", file=out)
-    rows = [
-        ("uploaded", len(report.uploaded)),
-        ("updated", len(report.updated)),
-        ("skipped", len(report.skipped)),
-        ("deleted", len(report.deleted)),
-        ("failed", len(report.failed)),
-    ]
-    if report.kept:
-        rows.append(("kept", len(report.kept)))
-    if report.not_ready:
-        rows.append(("not ready", len(report.not_ready)))
-    if report.not_started:
-        rows.append(("not started", len(report.not_started)))
-    for label, count in rows:
-        print(f"  {label:<12}{count:>7}", file=out)
-    for item in report.failed:
-        print(f"  FAILED {item.name}: {item.error or 'no error text'}", file=out)
-    if report.kept:
-        print("  (removed locally, kept in Dify: pass --delete to delete them)", file=out)
-    if report.not_ready:
-        print("  (still indexing: `dify-ingest wait --pending` picks them up)", file=out)
-    if report.interrupted:
-        print("  interrupted: run the same command again to continue", file=out)

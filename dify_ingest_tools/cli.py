@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from . import _cli_fleet, _cli_job, _cli_simulate
+from . import _cli_fleet, _cli_job, _cli_simulate, _cli_sync
 from ._cli_common import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
@@ -205,7 +205,8 @@ def _parser() -> OneLineParser:
 
     _cli_simulate.add_parser(commands)
     _cli_job.register(commands, common)  # upload | search | documents | mcp
-    _cli_fleet.register(commands, common, wait)  # sync, wait --pending
+    _cli_sync.register(commands, common)  # sync
+    _cli_fleet.register(commands, common, wait)  # wait --pending
     return parser
 
 

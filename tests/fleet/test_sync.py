@@ -80,7 +80,7 @@ def test_a_first_sync_uploads_everything_and_reports_difys_error(
 ) -> None:  # fmt: skip
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
     code, report = run_sync(capsys, sim, served, folder, tmp_path / "l.db")
-    assert code == 1  # one file failed to index
+    assert code == 4  # one file failed to index: not everything is done
     assert sorted(report["uploaded"]) == ["a.txt", "b.md", "guides__setup.md"]  # type: ignore[arg-type]
     assert report["failed"] == [{"name": "broken.pdf", "error": BROKEN_ERROR}]
     assert report["skipped"] == report["updated"] == report["deleted"] == []
@@ -134,7 +134,7 @@ def test_the_table_and_exit_code_for_people(
     argv = ["sync", str(folder), "--dataset", sim.dataset_id, "--no-progress",
             "--api-key", sim.api_key, "--base-url", served,
             "--ledger", str(tmp_path / "l.db")]  # fmt: skip
-    assert main(argv) == 1
+    assert main(argv) == 4
     out = capsys.readouterr().out
     assert re.search(r"uploaded\s+3\n", out) and re.search(r"failed\s+1\n", out)
     assert f"FAILED broken.pdf: {BROKEN_ERROR}" in out
@@ -278,17 +278,17 @@ def test_include_exclude_and_retrying_failed_files(
         capsys, sim, served, folder, ledger, "--include", "*.pdf", "--include", "*.txt",
         "--exclude", "guides__*",
     )  # fmt: skip
-    assert code == 1
+    assert code == 4
     assert report["uploaded"] == ["a.txt"]
     assert [failure["name"] for failure in report["failed"]] == ["broken.pdf"]  # type: ignore[union-attr]
     # Unchanged and failed: reported again, not re-sent, unless --retry-failed.
     sim.clear_requests()
     code, again = run_sync(capsys, sim, served, folder, ledger, "--include", "*.pdf")
-    assert code == 1 and again["failed"] == report["failed"] and creates(sim) == 0
+    assert code == 4 and again["failed"] == report["failed"] and creates(sim) == 0
     code, retried = run_sync(
         capsys, sim, served, folder, ledger, "--include", "*.pdf", "--retry-failed"
     )
-    assert code == 1 and retried["failed"] == report["failed"] and creates(sim) == 1
+    assert code == 4 and retried["failed"] == report["failed"] and creates(sim) == 1
 
 
 def test_two_files_that_would_share_a_name_are_refused(
