@@ -323,9 +323,7 @@ def _print_report(report: SyncReport, directory: str, out: IO[str]) -> None:
     for line in report.warnings:
         print(f"  warning: {shown(line, 500)}", file=out)
     if report.kept:
-        print(
-            "  (kept in Dify: removed or left out locally; --delete deletes removed ones)", file=out
-        )
+        print("  (kept in Dify: files gone or left out; pass --delete to delete them)", file=out)
     if report.not_ready:
         print("  (still indexing: `dify-ingest wait --pending` picks them up)", file=out)
     if report.interrupted:
