@@ -7,6 +7,7 @@ outage), and writing is retried a little later.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -67,9 +68,18 @@ class LedgerRecorder:
         # cost nothing here.
         self._tracked: set[tuple[str, str]] = set()
         self._skip_until: float | None = None
+        self._writing = asyncio.Lock()
 
     async def record(self, created: CreatedDocument, name: str, digest: str | None) -> None:
         """An upload succeeded: write it as pending."""
+        if not self._usable():
+            return
+        async with self._writing:
+            await self._record(created, name, digest)
+
+    async def _record(self, created: CreatedDocument, name: str, digest: str | None) -> None:
+        # Asked again in turn: after a locked ledger failed the write before this one, the
+        # uploads queued behind it must not each wait out the busy timeout too.
         if not self._usable():
             return
         key = (created.dataset_id.lower(), created.batch)

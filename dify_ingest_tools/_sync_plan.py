@@ -21,6 +21,7 @@ from .models import CreatedDocument
 __all__ = [
     "ANY_DOCUMENT",
     "DELETE_SHARE",
+    "Plan",
     "Remote",
     "SyncAction",
     "SyncItem",
@@ -104,6 +105,8 @@ class SyncItem:
 
 @dataclass
 class Plan:
+    """The items of a run, and how many documents of the knowledge base this owner has."""
+
     items: list[SyncItem] = field(default_factory=list)
     owned: int = 0
 

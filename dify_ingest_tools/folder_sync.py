@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from ._ownership import MARK_FIELDS, Mark
 from ._sync_plan import (
     ANY_DOCUMENT,
+    Plan,
     Remote,
     SyncAction,
     SyncItem,
@@ -416,22 +417,31 @@ async def sync_folder(
     report = SyncReport(dataset_id=dataset_id, owner=tag, dry_run=dry_run)
     remote = [_remote(document) for document in await list_all(client, dataset_id)]
     in_flight = _InFlight(client, dataset_id, tag)
-    ours = _adoptable(
-        await _ledger_uploads(client, dataset_id, report),
-        await asyncio.to_thread(in_flight.names),
-    )
-    decided = plan(
-        {name: (path, source, value) for name, (path, source, value, _) in hashed.items()},
-        found.left_out,
-        remote,
-        owner=tag,
-        include=include,
-        exclude=exclude,
-        delete=delete,
-        retry_failed=retry_failed,
-        adopt=adopt,
-        ours=ours,
-    )
+
+    def decide(ours: dict[str, tuple[str, str | None]]) -> Plan:
+        return plan(
+            {name: (path, source, value) for name, (path, source, value, _) in hashed.items()},
+            found.left_out,
+            remote,
+            owner=tag,
+            include=include,
+            exclude=exclude,
+            delete=delete,
+            retry_failed=retry_failed,
+            adopt=adopt,
+            ours=ours,
+        )
+
+    decided = decide({})
+    unmarked = {r.name for r in remote if r.mark.owner is None}
+    if any(i.action == "conflict" and i.name in unmarked for i in decided.items):
+        # Only now is this machine's memory worth asking: was it us, killed before marking?
+        decided = decide(
+            _adoptable(
+                await _ledger_uploads(client, dataset_id, report),
+                await asyncio.to_thread(in_flight.names),
+            )
+        )
     items = decided.items
     for name, outcome, reason in problems:
         item = SyncItem(name=name, action="leave", source=found.sources.get(name))
