@@ -190,7 +190,7 @@ def test_update_waits_for_the_document_not_its_whole_batch(served: Served) -> No
         batch=batch,
         script=DocumentScript(stall_at="indexing"),
     )
-    store = served.store()
+    store = served.store(overwrite_foreign=True)  # the console's "guide" is replaced on purpose
     with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
         client.wait_for_documents(served.dataset_id, guide, batch=batch, **QUICK)
     ids = store.add_documents([Document(page_content="New guide text.")], ids=["guide"])
