@@ -6,6 +6,7 @@ Uploads, updates and deletes are counted from the simulator's request log.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     DifyDocumentConflictError,
     DifyDocumentNotAvailableError,
+    DifyError,
     DifyKnowledgeClient,
     IndexingFailedError,
 )
@@ -416,6 +418,14 @@ def test_add_documents_refuses_an_id_naming_a_foreign_document_and_writes_nothin
         "team-handbook.md",
     )
     assert "'team-handbook.md'" in str(error) and "overwrite_foreign=True" in str(error)
+    assert isinstance(error, DifyError)
+    clone = pickle.loads(pickle.dumps(error))  # errors cross process pools
+    assert (type(clone), str(clone), clone.document_id, clone.name) == (
+        DifyDocumentConflictError,
+        str(error),
+        foreign.id,
+        "team-handbook.md",
+    )
     # Checked before any write: "fresh" was not created either.
     assert served.writes() == {"creates": 0, "updates": 0, "deletes": 0}
     assert served.count("document_metadata") == 0
@@ -512,4 +522,22 @@ def test_names_that_only_resemble_a_foreign_one_are_not_conflicts(served: Served
     assert caught.value.document_id == near.id
     _untouched(served, foreign)
     _untouched(served, near)
+    store.close()
+
+
+def test_a_name_taken_over_by_a_person_after_the_store_wrote_it_is_not_replaced(
+    served: Served,
+) -> None:
+    store = served.store()
+    store.add_texts(["Ours."], ids=["team-handbook.md"])  # the store remembers its id
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        [ours] = client.list_documents(served.dataset_id).data
+        client.delete_document(served.dataset_id, ours.id)
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    # The remembered id is gone (404); a create under the name would replace the person's.
+    with pytest.raises(DifyDocumentConflictError) as caught:
+        store.add_texts(["Ours again."], ids=["team-handbook.md"])
+    assert caught.value.document_id == foreign.id
+    assert served.count("create_by_text") == 0
+    _untouched(served, foreign)
     store.close()
