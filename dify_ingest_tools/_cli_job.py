@@ -130,6 +130,11 @@ def register(
         "--max-wait", type=seconds, default=120.0, help="longest wait_for_indexing call (120 s)"
     )
     mcp.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="let upload_text replace documents of the same name the tools did not create",
+    )
+    mcp.add_argument(
         "--log-level",
         default="WARNING",
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
@@ -313,5 +318,6 @@ async def _mcp(args: argparse.Namespace, out: TextIO) -> int:
         simulator=args.simulator,
         log_level=args.log_level,
         max_wait_seconds=args.max_wait,
+        allow_replace=args.allow_replace,
     )
     return EXIT_OK

@@ -15,6 +15,11 @@ How a caller's document maps onto Dify:
   written to a field of its own so Dify can filter on it; keys that collide with Dify's
   built-in fields (``source``, ``document_name``, ...) or with those two fields are prefixed
   ``lc_`` (``source`` -> ``lc_source``).
+* **ownership**: those two fields are the store's mark. A key that names a document without
+  them (uploaded in the console, synced by ``sync``, written by the agent tools) is someone
+  else's: a write raises `DifyDocumentConflictError` before anything of the batch is sent,
+  unless the store was built with ``overwrite_foreign=True``, and deletes never reach it (an
+  id that resolves only to such a document is missing). Reads still see every document.
 * Retrieval records carry no document metadata on a real Dify (``segment.document`` is all
   null), so hits are joined with the document's detail: one GET per document, cached (bounded,
   with a time to live) and refreshed by this store's own writes.
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._filters import metadata_conditions
-from .errors import DifyDocumentNotAvailableError, DifyNotFoundError
+from .errors import DifyDocumentConflictError, DifyDocumentNotAvailableError, DifyNotFoundError
 from .models import CreatedDocument, DifyDocument, RetrievedChunk
 from .models_documents import BUILT_IN_METADATA_FIELDS, MetadataEntry, MetadataField
 
@@ -43,9 +48,12 @@ __all__ = [
     "ID_FIELD",
     "MANIFEST_FIELD",
     "Hit",
+    "Named",
     "StoreCore",
     "StoredDocument",
     "field_name_for",
+    "find_named",
+    "is_marked",
 ]
 
 ID_FIELD = "lc_id"
@@ -98,6 +106,40 @@ class Hit:
     score: float | None
     document: Known
     segment_id: str | None
+
+
+@dataclass(frozen=True)
+class Named:
+    """The Dify document a key names, and whether it carries a store's mark."""
+
+    dify_id: str
+    marked: bool
+
+
+def is_marked(document: DifyDocument) -> bool:
+    """Whether a store wrote this document: its list item or detail has ``lc_id`` or
+    ``lc_manifest`` (list items give every value as a string)."""
+    for entry in MetadataEntry.parse_list((document.model_extra or {}).get("doc_metadata")):
+        if entry.name in (ID_FIELD, MANIFEST_FIELD) and not entry.is_built_in and entry.value:
+            return True
+    return False
+
+
+async def find_named(
+    client: AsyncDifyKnowledgeClient, dataset_id: str, name: str
+) -> DifyDocument | None:
+    """The list item of the document named exactly ``name``, or None.
+
+    Dify's ``keyword`` is a substring match on names; list pages are not rate limited.
+    """
+    for page in range(1, _MAX_SCAN_PAGES + 1):
+        listing = await client.list_documents(dataset_id, keyword=name, page=page, limit=_LIST_PAGE)
+        for item in listing.data:
+            if item.name == name:
+                return item
+        if len(listing.data) < _LIST_PAGE:
+            return None
+    return None
 
 
 def _json_safe(value: Any) -> Any:
@@ -184,6 +226,9 @@ class StoreCore:
         cache_size: Documents whose id and metadata are remembered.
         cache_ttl: Seconds a remembered document is trusted (None: until this store
             changes it). Other writers' changes show up after this long.
+        overwrite_foreign: Let writes replace documents that carry no store's mark (by
+            default such a write raises `DifyDocumentConflictError`). Deletes never touch
+            them either way.
     """
 
     def __init__(
@@ -196,6 +241,7 @@ class StoreCore:
         concurrency: int = 4,
         cache_size: int = 1024,
         cache_ttl: float | None = 300.0,
+        overwrite_foreign: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -204,7 +250,10 @@ class StoreCore:
         self.indexing_technique = indexing_technique
         self.process_rule = dict(process_rule) if process_rule is not None else None
         self.concurrency = concurrency
+        self.overwrite_foreign = overwrite_foreign
         self._details = _Cache(cache_size, cache_ttl)
+        # Key -> the marked document it names: only marked ones are remembered, so a key
+        # that named someone else's document is looked up again (it may be gone, or ours now).
         self._by_key: OrderedDict[str, str] = OrderedDict()
         self._by_key_size = max(cache_size * 8, 1024)
         self._fields: dict[str, MetadataField] = {}
@@ -225,22 +274,19 @@ class StoreCore:
         for key in [k for k, v in self._by_key.items() if v == dify_id]:
             del self._by_key[key]
 
-    async def _find_by_name(self, client: AsyncDifyKnowledgeClient, key: str) -> str | None:
-        """The Dify document named exactly ``key`` (the list's keyword is a substring match)."""
+    async def _find_by_name(self, client: AsyncDifyKnowledgeClient, key: str) -> Named | None:
+        """The Dify document named exactly ``key``, and whether it is a store's."""
         cached = self._by_key.get(key)
         if cached is not None:
-            return cached
-        for page in range(1, _MAX_SCAN_PAGES + 1):
-            listing = await client.list_documents(
-                self.dataset_id, keyword=key, page=page, limit=_LIST_PAGE
-            )
-            for item in listing.data:
-                if item.name == key:
-                    self._remember_key(key, item.id)
-                    return item.id
-            if len(listing.data) < _LIST_PAGE:
-                return None
-        return None
+            self._by_key.move_to_end(key)
+            return Named(cached, True)
+        item = await find_named(client, self.dataset_id, key)
+        if item is None:
+            return None
+        marked = is_marked(item)
+        if marked:
+            self._remember_key(key, item.id)
+        return Named(item.id, marked)
 
     async def _scan(self, client: AsyncDifyKnowledgeClient) -> dict[str, str]:
         """Caller id -> Dify id for every document of the dataset written by a store."""
@@ -252,19 +298,29 @@ class StoreCore:
                 for entry in entries:
                     if entry.name == ID_FIELD and entry.value:
                         found[str(entry.value)] = item.id
-                self._remember_key(item.name, item.id)
+                if is_marked(item):
+                    self._remember_key(item.name, item.id)
             if len(listing.data) < _LIST_PAGE:
                 break
         return found
 
     async def resolve_ids(
-        self, client: AsyncDifyKnowledgeClient, ids: Sequence[str]
+        self, client: AsyncDifyKnowledgeClient, ids: Sequence[str], *, owned: bool = False
     ) -> dict[str, str]:
-        """Caller id -> Dify document id, for the ids that exist."""
+        """Caller id -> Dify document id, for the ids that exist.
+
+        With ``owned``, only documents a store wrote: an id naming someone else's document
+        is missing. (Keyed by something else than the id, ids are only ever found in the
+        ``lc_id`` mark, so every document found is a store's.)
+        """
         if self.key_is_id:
             found = await _bounded(self.concurrency, lambda i: self._find_by_name(client, i), ids)
             pairs = zip(ids, found, strict=True)
-            return {i: dify_id for i, dify_id in pairs if dify_id is not None}
+            return {
+                i: named.dify_id
+                for i, named in pairs
+                if named is not None and (named.marked or not owned)
+            }
         scanned = await self._scan(client)
         return {i: scanned[i] for i in ids if i in scanned}
 
@@ -322,18 +378,35 @@ class StoreCore:
             fitted[name] = value if kind == "number" else str(value)
         return fitted
 
+    def _conflict(self, foreign: Sequence[tuple[str, Named]]) -> DifyDocumentConflictError:
+        (name, named), others = foreign[0], [key for key, _ in foreign[1:]]
+        more = ""
+        if others:
+            shown = ", ".join(repr(key) for key in others[:5])
+            more = f" (and {len(others)} more: {shown}{', ...' if len(others) > 5 else ''})"
+        message = (
+            f"Knowledge base {self.dataset_id} already has a document named {name!r} "
+            f"(document {named.dify_id}){more} that no store wrote: it carries no "
+            f"{ID_FIELD}/{MANIFEST_FIELD} metadata (a console upload, a sync, the agent "
+            "tools?). Nothing was written. Use another id or key, or build the store with "
+            "overwrite_foreign=True to replace it."
+        )
+        return DifyDocumentConflictError(
+            message, dataset_id=self.dataset_id, document_id=named.dify_id, name=name
+        )
+
     async def _write_one(
         self,
         client: AsyncDifyKnowledgeClient,
         document: StoredDocument,
+        existing: Named | None,
         retry_timeout: float,
     ) -> CreatedDocument:
-        existing = await self._find_by_name(client, document.key)
         if existing is not None:
             try:
                 return await client.update_document_by_text(
                     self.dataset_id,
-                    existing,
+                    existing.dify_id,
                     text=document.text,
                     name=document.key,
                     process_rule=self.process_rule,
@@ -343,11 +416,16 @@ class StoreCore:
             except DifyNotFoundError as error:
                 if error.resource != "document":
                     raise
-                self._forget(existing)  # deleted meanwhile by someone else: create it again
+                # Deleted meanwhile by someone else: create it again, unless someone else's
+                # document took the name since (a create would replace it: an upsert by name).
+                self._forget(existing.dify_id)
+                again = await self._find_by_name(client, document.key)
+                if again is not None and not again.marked and not self.overwrite_foreign:
+                    raise self._conflict([(document.key, again)]) from error
             except DifyDocumentNotAvailableError:
                 # A document whose indexing failed cannot be updated, but a create under its
                 # name re-indexes it (same document, new batch); anything else is reported.
-                detail = await client.get_document(self.dataset_id, existing)
+                detail = await client.get_document(self.dataset_id, existing.dify_id)
                 if detail.display_status != "error":
                     raise
         created = await client.create_document_by_text(
@@ -357,6 +435,8 @@ class StoreCore:
             indexing_technique=self.indexing_technique,
             process_rule=self.process_rule,
         )
+        # Ours from now on, even before its mark is written (a retry after a failed metadata
+        # write must not find it foreign).
         self._remember_key(document.key, created.document_id)
         return created
 
@@ -371,6 +451,10 @@ class StoreCore:
         """Create or update each document by key, set its metadata, and wait if asked.
 
         Later documents with the same key win. Returns one result per distinct key.
+
+        Raises:
+            DifyDocumentConflictError: A key names a document no store wrote (and
+                ``overwrite_foreign`` is off); raised before anything is written.
         """
         latest: dict[str, StoredDocument] = {}
         for document in documents:
@@ -384,9 +468,24 @@ class StoreCore:
         chosen = list(latest.values())
         if not chosen:
             return []
+        # Every key is looked up before anything is written: a refused batch leaves nothing
+        # half-written.
+        existing = await _bounded(
+            self.concurrency, lambda d: self._find_by_name(client, d.key), chosen
+        )
+        if not self.overwrite_foreign:
+            foreign = [
+                (d.key, named)
+                for d, named in zip(chosen, existing, strict=True)
+                if named is not None and not named.marked
+            ]
+            if foreign:
+                raise self._conflict(foreign)
         timeout = float(wait_options.get("timeout", 600.0))
         results = await _bounded(
-            self.concurrency, lambda d: self._write_one(client, d, timeout), chosen
+            self.concurrency,
+            lambda pair: self._write_one(client, pair[0], pair[1], timeout),
+            list(zip(chosen, existing, strict=True)),
         )
         written = list(zip(results, chosen, strict=True))
         values = {r.document_id: self._field_values(d) for r, d in written}
@@ -418,9 +517,10 @@ class StoreCore:
     async def delete(self, client: AsyncDifyKnowledgeClient, ids: Sequence[str]) -> int:
         """Delete the documents with these caller ids; missing ones are skipped.
 
-        Returns how many were deleted.
+        Only documents a store wrote are deleted: an id naming someone else's document is
+        missing. Returns how many were deleted.
         """
-        found = await self.resolve_ids(client, list(dict.fromkeys(ids)))
+        found = await self.resolve_ids(client, list(dict.fromkeys(ids)), owned=True)
 
         async def drop(dify_id: str) -> int:
             try:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ._tool_schemas import HitOutput, ListedDocument
 from .models import CreatedDocument
 
-__all__ = ["documents_answer", "search_answer", "upload_answer"]
+__all__ = ["documents_answer", "replace_refused_answer", "search_answer", "upload_answer"]
 
 
 def upload_answer(created: CreatedDocument, indexing: str | None) -> str:
@@ -26,6 +26,17 @@ def upload_answer(created: CreatedDocument, indexing: str | None) -> str:
     return (
         f"{head} Dify is indexing it now: it is not searchable until that batch is READY, so "
         "wait for the batch before searching its content."
+    )
+
+
+def replace_refused_answer(dataset_id: str, name: str, document_id: str) -> str:
+    """What ``upload_text`` says when the name belongs to a document it did not create."""
+    return (
+        f"Not uploaded: knowledge base {dataset_id} already has a document named {name!r} "
+        f"(id {document_id}) that these tools did not create. It belongs to someone else, so "
+        "these tools may not replace it; it was left unchanged. Upload under another name. "
+        "Replacing other people's documents needs the tools' allow_replace setting, which "
+        "only the user can turn on."
     )
 
 

@@ -90,8 +90,18 @@ def argument_models(
     max_upload_wait_seconds: float,
     default_top_k: int,
     max_top_k: int,
+    allow_replace: bool = False,
 ) -> dict[str, type[BaseModel]]:
     """The pydantic model of each tool's arguments (its JSON schema is what the model sees)."""
+    replaces = (
+        "Uploading a name that exists replaces that document (and re-indexes it)."
+        if allow_replace
+        else (
+            "Uploading a name these tools uploaded before replaces that document (and "
+            "re-indexes it); a document of that name that someone else created is not "
+            "replaced: choose another name."
+        )
+    )
     dataset: dict[str, Any] = {} if bound else {"dataset_id": (_dataset_field(datasets), ...)}
     batch = (str, Field(min_length=1, max_length=256, description=_BATCH))
     wait = (
@@ -115,10 +125,7 @@ def argument_models(
                 Field(
                     min_length=1,
                     max_length=255,
-                    description=(
-                        "The document's name, e.g. 'returns-policy.md'. Uploading the same "
-                        "name again replaces that document (and re-indexes it)."
-                    ),
+                    description=f"The document's name, e.g. 'returns-policy.md'. {replaces}",
                 ),
             ),
             text=(

@@ -13,6 +13,7 @@ DifyError
 ├── DifyConnectionError               the request never got an HTTP answer
 │   └── DifyTimeoutError              ... because it ran out of time (also a TimeoutError)
 ├── DifyClientClosedError             the client was closed (also a RuntimeError)
+├── DifyDocumentConflictError         a write would replace a document its writer does not own
 └── IndexingError                     a wait ended without the batch being ready (.last_status)
     ├── IndexingFailedError           a document ended in `error` (or paused with on_paused="fail")
     ├── IndexingTimeoutError          the deadline passed (also a TimeoutError)
@@ -41,6 +42,7 @@ __all__ = [
     "DifyAuthenticationError",
     "DifyClientClosedError",
     "DifyConnectionError",
+    "DifyDocumentConflictError",
     "DifyDocumentNotAvailableError",
     "DifyError",
     "DifyNotFoundError",
@@ -356,6 +358,31 @@ class DifyClientClosedError(DifyError, RuntimeError):
     waits, watches and requests within moments, from any thread. Also a `RuntimeError`, which
     is what a closed client raised before this class existed.
     """
+
+
+class DifyDocumentConflictError(DifyError):
+    """A write named a document that its writer did not create, and was refused.
+
+    Raised before anything of the write was sent: the document, its content and its metadata
+    are untouched. The stores (``DifyVectorStore``, ``DifyIndex``) own only the documents they
+    marked; replacing another one takes ``overwrite_foreign=True``.
+
+    Attributes:
+        message: What was refused and how to opt in.
+        dataset_id: The knowledge base.
+        document_id: The Dify id of the document that was left alone.
+        name: Its name (the key the write asked for).
+    """
+
+    def __init__(self, message: str, *, dataset_id: str, document_id: str, name: str) -> None:
+        self.message = message
+        self.dataset_id = dataset_id
+        self.document_id = document_id
+        self.name = name
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
 
 
 class IndexingError(DifyError):

@@ -21,9 +21,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
+from ._ownership import OWNER_FIELD, Mark
 from ._policy import OnPaused
 from ._shown import shown_error
-from ._tool_answers import documents_answer, search_answer, upload_answer
+from ._store import find_named
+from ._tool_answers import (
+    documents_answer,
+    replace_refused_answer,
+    search_answer,
+    upload_answer,
+)
 from ._tool_calls import check_batch, wait_for_batch
 from ._tool_schemas import (
     OUTPUT_MODELS,
@@ -49,6 +56,7 @@ from .answers import (
 )
 from .client import AsyncDifyKnowledgeClient
 from .errors import (
+    DifyDocumentConflictError,
     DifyError,
     DifyNotFoundError,
     IndexingFailedError,
@@ -57,12 +65,16 @@ from .errors import (
 )
 from .events import EventCallback
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument, RetrievedChunk
+from .models_documents import MetadataField
 
 __all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "ToolResult"]
 
 logger = logging.getLogger("dify_ingest_tools")
 
 _PAGE_SIZE = 20
+#: The owner tag (`OWNER_FIELD`) on every document ``upload_text`` writes: what the tool set
+#: may replace without ``allow_replace``, in any process.
+TOOLSET_OWNER = "dify-ingest-toolkit"
 # Below this many characters a passage says nothing useful: leave it out instead.
 _MIN_HIT_CHARS = 80
 
@@ -160,6 +172,11 @@ class DifyToolset:
         poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
         on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can
             resume a paused document; ``"wait"`` keeps waiting.
+        allow_replace: Let ``upload_text`` replace a document of the same name that these
+            tools did not create (a console upload, a sync, a store). By default such an
+            upload is refused with a tool error naming the document, which stays untouched.
+            What the tools upload carries the owner tag ``dify-ingest-toolkit``, so any tool
+            set (in any process) may replace it.
 
     Raises:
         ValueError: For a malformed dataset id or a bound that is not positive.
@@ -184,6 +201,7 @@ class DifyToolset:
         stall_timeout: float | None = None,
         not_found_grace: float = 10.0,
         on_paused: OnPaused = "fail",
+        allow_replace: bool = False,
     ) -> None:
         allowed = tuple(check_dataset_id(d) for d in datasets) if datasets is not None else None
         if dataset_id is not None and allowed:
@@ -214,6 +232,7 @@ class DifyToolset:
         self.top_k, self.max_top_k = top_k, max_top_k
         self.hit_chars, self.answer_chars = hit_chars, answer_chars
         self.indexing_technique = indexing_technique
+        self.allow_replace = allow_replace
         self.wait_options: dict[str, Any] = {
             "poll_interval": poll_interval,
             "max_poll_interval": max(poll_interval, max_poll_interval),
@@ -229,11 +248,15 @@ class DifyToolset:
             max_upload_wait_seconds=self.max_upload_wait_seconds,
             default_top_k=top_k,
             max_top_k=max_top_k,
+            allow_replace=allow_replace,
         )
         # dataset (lower case) -> batch -> ref: uploads of this toolset not yet seen terminal.
         self._pending: dict[str, dict[str, BatchRef]] = {}
         # dataset (lower case) -> document id -> (name, latest batch): names for hits and lists.
         self._uploads: dict[str, dict[str, tuple[str, str | None]]] = {}
+        # dataset (lower case) -> ids of documents upload_text created, and the owner field.
+        self._created: dict[str, set[str]] = {}
+        self._owner_field: dict[str, dict[str, MetadataField]] = {}
 
     def __repr__(self) -> str:
         if self.dataset_id:
@@ -327,10 +350,14 @@ class DifyToolset:
     async def _upload_text(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any
     ) -> ToolResult:
+        if not self.allow_replace:
+            await self._check_replace(client, dataset_id, args.name)
         created = await client.create_document_by_text(
             dataset_id, args.name, args.text, indexing_technique=self.indexing_technique
         )
         self._remember(created)
+        self._created.setdefault(dataset_id.lower(), set()).add(created.document_id)
+        await self._mark(client, dataset_id, created.document_id)
         indexing: str | None = None
         outcome, status = "uploaded", None
         if args.wait_seconds > 0:
@@ -356,6 +383,55 @@ class DifyToolset:
             **_indexing_data(dataset_id, created.batch, status),
         )
         return ToolResult(text, data.model_dump(mode="json"), created)
+
+    async def _check_replace(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, name: str
+    ) -> None:
+        """Refuse (a tool error) when ``name`` is a document these tools did not create.
+
+        Create is an upsert by name in Dify: without this, an upload would replace whatever
+        document holds the name.
+        """
+        existing = await find_named(client, dataset_id, name)
+        if existing is None:
+            return
+        ours = self._created.get(dataset_id.lower(), set())
+        if existing.id in ours or Mark.of(existing).owner == TOOLSET_OWNER:
+            return
+        text = replace_refused_answer(dataset_id, name, existing.id)
+        conflict = DifyDocumentConflictError(
+            text, dataset_id=dataset_id, document_id=existing.id, name=name
+        )
+        raise DifyToolError(
+            tool_error_answer(text, "invalid", dataset_id=dataset_id, error=conflict)
+        ) from conflict
+
+    async def _mark(
+        self, client: AsyncDifyKnowledgeClient, dataset_id: str, document_id: str
+    ) -> None:
+        """Tag an upload as the tool set's (merged into its metadata: others' fields stay)."""
+        key = dataset_id.lower()
+        try:
+            fields = self._owner_field.get(key)
+            if fields is None:
+                fields = await client.ensure_metadata_fields(dataset_id, {OWNER_FIELD: "string"})
+                self._owner_field[key] = {OWNER_FIELD: fields[OWNER_FIELD]}
+            await client.set_documents_metadata(
+                dataset_id,
+                {document_id: Mark(owner=TOOLSET_OWNER).values()},
+                partial_update=True,
+                create_fields=False,
+                fields=self._owner_field[key],
+            )
+        except (DifyError, ValueError) as error:
+            # The upload itself succeeded and is answered as such; this tool set still knows
+            # the document is its own, other processes will see it as someone else's.
+            logger.warning(
+                "could not tag document %s of %s as uploaded by the agent tools: %s",
+                document_id,
+                dataset_id,
+                error,
+            )
 
     async def _indexing_status(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, args: Any, on_event: Any

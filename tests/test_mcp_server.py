@@ -281,3 +281,24 @@ async def test_build_server_in_memory_serves_the_same_tools(dify: Dify) -> None:
         async with Client(build_server(toolset, dify_client)) as client:
             seen = await exercise(client)
     assert SECRET not in "\n".join(seen)
+
+
+async def test_upload_text_replaces_a_persons_document_only_with_allow_replace(
+    dify: Dify, tmp_path: Path
+) -> None:
+    handbook, _ = dify.sim.add_document(dify.dataset_id, "handbook.md", "Holidays: 25 days.")
+    seen: dict[str, Any] = {}
+    for flags in ([], ["--allow-replace"]):
+        params = StdioServerParameters(
+            command=SERVER[0], args=[*SERVER[1:], *flags], env=dify.env(), cwd=ROOT
+        )
+        with (tmp_path / "stderr.log").open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                seen[" ".join(flags)] = await client.call_tool(
+                    "upload_text", {"name": "handbook.md", "text": "Holidays: 30 days."}
+                )
+    refused, replaced = seen[""], seen["--allow-replace"]
+    assert refused.is_error and "belongs to someone else" in texts(refused)
+    assert "'handbook.md'" in texts(refused) and handbook in texts(refused)
+    assert not replaced.is_error and replaced.structured_content["document_id"] == handbook
+    assert len(dify.sim.requests_for(route="create_by_text")) == 1  # the replacing upload only

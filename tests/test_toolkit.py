@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from dify_ingest_tools import AsyncDifyKnowledgeClient
+from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyDocumentConflictError
+from dify_ingest_tools._ownership import OWNER_FIELD
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
-from dify_ingest_tools.toolkit import TOOL_NAMES, DifyToolError, DifyToolset
+from dify_ingest_tools.toolkit import TOOL_NAMES, TOOLSET_OWNER, DifyToolError, DifyToolset
 
 from .conftest import FAST, QUICK
 
@@ -220,6 +221,100 @@ async def test_list_documents_shows_names_statuses_and_known_batches(
     assert listed.data["total"] == 2
     empty = await tools.run(client, "list_documents", {"keyword": "nothing-like-this"})
     assert empty.outcome == "empty"
+
+
+# -- replacing: the tools replace only what they uploaded ---------------------------------------
+
+
+async def _foreign(client: AsyncDifyKnowledgeClient, dataset_id: str, name: str) -> str:
+    """A document a person uploaded (the console's way: created directly, with a field)."""
+    created = await client.create_document_by_text(dataset_id, name, "Holidays: 25 days.")
+    await client.set_document_metadata(dataset_id, created.document_id, {"team": "people"})
+    return created.document_id
+
+
+async def _state(
+    client: AsyncDifyKnowledgeClient, dataset_id: str, document_id: str
+) -> tuple[str, dict[str, Any]]:
+    segments = await client.all_segments(dataset_id, document_id)
+    entries = await client.get_document_metadata(dataset_id, document_id)
+    text = "\n".join(segment.content for segment in segments)
+    return text, {e.name: e.typed_value for e in entries if not e.is_built_in}
+
+
+async def test_upload_text_refuses_to_replace_a_document_the_tools_did_not_create(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+) -> None:
+    handbook = await _foreign(client, dataset_id, "team-handbook.md")
+    await client.wait_for_documents(dataset_id, [handbook], **QUICK)
+    before = await _state(client, dataset_id, handbook)
+    sim.clear_requests()
+    tools = toolset(dataset_id=dataset_id)
+    with pytest.raises(DifyToolError) as caught:
+        await tools.run(client, "upload_text", {"name": "team-handbook.md", "text": "Mine."})
+    text = str(caught.value)
+    assert "'team-handbook.md'" in text and handbook in text
+    assert "belongs to someone else" in text and "another name" in text
+    assert caught.value.answer.outcome == "invalid" and caught.value.answer.is_error
+    conflict = caught.value.error
+    assert isinstance(conflict, DifyDocumentConflictError)
+    assert (conflict.document_id, conflict.name) == (handbook, "team-handbook.md")
+    assert [r.method for r in sim.requests] == ["GET"]  # one list page, no write
+    assert await _state(client, dataset_id, handbook) == before
+    # The schema tells the model so before it tries.
+    name = tools.definition("upload_text").args_model.model_json_schema()["properties"]["name"]
+    assert "someone else created is not replaced" in name["description"]
+
+
+async def test_upload_text_replaces_its_own_uploads_from_any_tool_set(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+) -> None:
+    first = await toolset(dataset_id=dataset_id).run(
+        client, "upload_text", {"name": "notes.md", "text": "First.", "wait_seconds": 10}
+    )
+    entries = await client.get_document_metadata(dataset_id, first.artifact.document_id)
+    assert {e.name: e.value for e in entries if not e.is_built_in} == {OWNER_FIELD: TOOLSET_OWNER}
+    # Another tool set (another process: it remembers nothing) sees the owner tag in Dify.
+    again = await toolset(dataset_id=dataset_id).run(
+        client, "upload_text", {"name": "notes.md", "text": "Second.", "wait_seconds": 10}
+    )
+    assert again.outcome == "ready" and again.artifact.document_id == first.artifact.document_id
+    text, _ = await _state(client, dataset_id, first.artifact.document_id)
+    assert text == "Second."
+
+
+async def test_allow_replace_lets_upload_text_replace_someone_elses_document(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+) -> None:
+    handbook = await _foreign(client, dataset_id, "team-handbook.md")
+    await client.wait_for_documents(dataset_id, [handbook], **QUICK)
+    tools = toolset(dataset_id=dataset_id, allow_replace=True)
+    name = tools.definition("upload_text").args_model.model_json_schema()["properties"]["name"]
+    assert "replaces that document" in name["description"]
+    upload = await tools.run(
+        client,
+        "upload_text",
+        {"name": "team-handbook.md", "text": "Holidays: 30 days.", "wait_seconds": 10},
+    )
+    assert upload.outcome == "ready" and upload.artifact.document_id == handbook
+    text, metadata = await _state(client, dataset_id, handbook)
+    # Replaced, and tagged as the tools' own; the person's field is kept (a partial update).
+    assert text == "Holidays: 30 days."
+    assert metadata == {"team": "people", OWNER_FIELD: TOOLSET_OWNER}
+
+
+async def test_a_store_document_is_someone_elses_to_the_tools(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    created = await client.create_document_by_text(dataset_id, "kb-entry", "Written by a store.")
+    await client.set_document_metadata(
+        dataset_id, created.document_id, {"lc_id": "kb-entry", OWNER_FIELD: "docs-folder"}
+    )
+    with pytest.raises(DifyToolError, match="belongs to someone else"):
+        await toolset(dataset_id=dataset_id).run(
+            client, "upload_text", {"name": "kb-entry", "text": "Mine."}
+        )
+    assert len(sim.requests_for(route="create_by_text")) == 1  # the store's own create only
 
 
 def test_importing_the_package_imports_no_agent_framework_nor_mcp() -> None:

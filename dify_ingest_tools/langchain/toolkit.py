@@ -155,7 +155,8 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
     """Every tool an agent needs to write to and read from a Dify knowledge base.
 
     Security note: these tools write to the knowledge base (``dify_upload_text`` creates or
-    replaces documents by name). Give the agent a Knowledge API key whose workspace it may
+    replaces documents by name; it replaces only documents these tools created, unless
+    ``allow_replace=True``). Give the agent a Knowledge API key whose workspace it may
     change, bind it to one knowledge base (``dataset_id``) or an allow-list (``datasets``),
     and keep ``max_wait_seconds`` small enough for your agent's own deadline. The key is
     never part of a tool's answer, artifact or error.
@@ -208,6 +209,9 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
     """Seconds a just-uploaded batch may be unknown to Dify before a wait answers so."""
     on_paused: OnPaused = "fail"
     """``"fail"``: a paused document is answered at once (only Dify's console resumes it)."""
+    allow_replace: bool = False
+    """Let ``dify_upload_text`` replace a document of the same name these tools did not create
+    (by default that upload is refused with an error message naming the document)."""
 
     _toolset: DifyToolset = PrivateAttr()
 
@@ -225,6 +229,7 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
             answer_chars=self.answer_chars,
             indexing_technique=self.indexing_technique,
             on_paused=self.on_paused,
+            allow_replace=self.allow_replace,
             **self._wait_settings(),
         )
         return self

@@ -86,6 +86,9 @@ class DifyVectorStore(VectorStore):
       function of the document) the name is that key instead: one Dify document per
       source, and a changed source with a new id (as LangChain's ``index()`` makes) updates
       it. Each key then holds one LangChain document at a time.
+    * The store owns only what it wrote (its ``lc_id`` / ``lc_manifest`` mark): a key that
+      names someone else's document raises `DifyDocumentConflictError` (nothing written)
+      unless ``overwrite_foreign=True``; `delete` treats such ids as missing.
     * The id and the exact metadata are kept in two Dify metadata fields (``lc_id``,
       ``lc_manifest``: JSON, so types survive); every string or number value also gets a
       field of its own, for ``filter=``. Keys that clash with Dify's built-in fields are
@@ -120,6 +123,10 @@ class DifyVectorStore(VectorStore):
         indexing_technique: For creates (by default the dataset's own).
         process_rule: Dify chunking rules for writes (default automatic).
         cache_ttl: Seconds a document's id and metadata are trusted for search results.
+        overwrite_foreign: Let writes replace a document of the same name that no store
+            wrote (a console upload, a sync): by default that raises
+            `DifyDocumentConflictError` before anything is written. Deletes and
+            ``index(cleanup=...)`` never touch such documents either way.
     """
 
     def __init__(
@@ -145,6 +152,7 @@ class DifyVectorStore(VectorStore):
         indexing_technique: str | None = None,
         process_rule: Mapping[str, Any] | None = None,
         cache_ttl: float | None = 300.0,
+        overwrite_foreign: bool = False,
     ) -> None:
         if embedding is not None:
             raise ValueError(
@@ -184,6 +192,7 @@ class DifyVectorStore(VectorStore):
             indexing_technique=indexing_technique,
             process_rule=process_rule,
             cache_ttl=cache_ttl,
+            overwrite_foreign=overwrite_foreign,
         )
         self._bridge = ClientBridge(client)
 
@@ -271,6 +280,8 @@ class DifyVectorStore(VectorStore):
                 ignored (writes are already bounded).
 
         Raises:
+            DifyDocumentConflictError: A key names a document this kind of store did not
+                write (raised before anything is written; see ``overwrite_foreign``).
             IndexingFailedError: Dify failed to index a document.
             IndexingTimeoutError: Not indexed within ``timeout`` (Dify may still finish).
         """
@@ -310,6 +321,9 @@ class DifyVectorStore(VectorStore):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id; ids that do not exist are ignored. Returns True.
+
+        Only documents a store wrote are deleted: an id that names someone else's document
+        (no ``lc_id`` / ``lc_manifest`` mark) counts as missing.
 
         ``ids=None`` (LangChain's "delete all") is refused: delete a knowledge base's
         documents explicitly, or the knowledge base itself in Dify.
@@ -443,8 +457,8 @@ class DifyVectorStore(VectorStore):
     ) -> Self:
         """A store on an existing knowledge base (``dataset_id=``), with these texts added.
 
-        ``kwargs`` are the constructor's (``dataset_id``, ``client``, ...); the write's own
-        options (``wait``, ``timeout``) apply too.
+        ``kwargs`` are the constructor's (``dataset_id``, ``client``, ``overwrite_foreign``,
+        ...); the write's own options (``wait``, ``timeout``) apply too.
         """
         store = cls(embedding=embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)

@@ -68,6 +68,10 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
     the ``doc_id`` and ``hash`` of the documents it holds, so `refresh_ref_docs` skips
     unchanged sources without uploading anything.
 
+    The index owns only what a store wrote (the ``lc_manifest`` mark): a source named like
+    someone else's document raises `DifyDocumentConflictError` from every write (nothing
+    written) unless ``overwrite_foreign=True``, and `delete_ref_doc` never reaches it.
+
     Writes (``from_documents``, ``insert``, ``update_ref_doc``, ``refresh_ref_docs``) return
     once Dify has indexed what they wrote (``wait=True``); with ``wait=False`` they return at
     once and this index's retrievers first wait for those writes.
@@ -94,6 +98,10 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         indexing_technique: For creates (by default the dataset's own).
         process_rule: Dify chunking rules (default automatic).
         cache_ttl: Seconds a Dify document's metadata is trusted for search results.
+        overwrite_foreign: Let writes replace a Dify document of the same name that no store
+            wrote (a console upload, a sync): by default that raises
+            `DifyDocumentConflictError` before anything is written. `delete_ref_doc` never
+            touches such documents either way.
         callback_manager: LlamaIndex's callback manager.
     """
 
@@ -114,6 +122,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         indexing_technique: str | None = None,
         process_rule: Mapping[str, Any] | None = None,
         cache_ttl: float | None = 300.0,
+        overwrite_foreign: bool = False,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
@@ -135,6 +144,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
             indexing_technique=indexing_technique,
             process_rule=process_rule,
             cache_ttl=cache_ttl,
+            overwrite_foreign=overwrite_foreign,
         )
         super().__init__(
             index_struct=IndexDict(),
@@ -161,7 +171,8 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         """Write ``documents`` to the knowledge base and return the index over it.
 
         Returns once Dify has indexed them (``wait=True``). Other keyword arguments are the
-        constructor's (``client``, ``api_key``, ``source_key``, ``timeout``, ...).
+        constructor's (``client``, ``api_key``, ``source_key``, ``timeout``,
+        ``overwrite_foreign``, ...).
         """
         index = cls(dataset_id, wait=wait, show_progress=show_progress, **kwargs)
         index.insert_documents(documents)

@@ -43,7 +43,8 @@ class DifyKnowledgeToolSpec(HoldsClient, BaseToolSpec):
         dataset_id: Bind the tools to one knowledge base (no ``dataset_id`` argument).
         datasets: When not bound, the only knowledge bases the model may name.
         **options: The other `DifyToolset` settings (``max_wait_seconds``,
-            ``search_wait_seconds``, ``top_k``, ``hit_chars``, ``poll_interval``, ...).
+            ``search_wait_seconds``, ``top_k``, ``hit_chars``, ``poll_interval``,
+            ``allow_replace``, ...).
     """
 
     spec_functions: list[SPEC_FUNCTION_TYPE] = [  # noqa: RUF012 (BaseToolSpec's declaration)

@@ -182,7 +182,8 @@ async def serve(
         simulator: Serve against an embedded Dify simulator (no key needed; a ``demo``
             knowledge base the tools are bound to).
         log_level: Logging of the SDK (to stderr).
-        **toolset_options: Further `DifyToolset` settings.
+        **toolset_options: Further `DifyToolset` settings (``max_wait_seconds``,
+            ``allow_replace``, ...).
     """
     async with contextlib.AsyncExitStack() as stack:
         if simulator:

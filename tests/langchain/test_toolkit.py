@@ -178,6 +178,33 @@ def test_toolkit_gives_five_tools_with_the_prefixed_names() -> None:
     assert "dataset-unit-test-key" not in repr(toolkit) + str(toolkit.model_dump())
 
 
+def test_replacing_someone_elses_document_is_an_error_message_unless_allow_replace(
+    served: Any,
+) -> None:
+    sim, url, dataset_id = served
+    with DifyKnowledgeClient(SECRET, url) as client:
+        handbook = client.create_document_by_text(dataset_id, "handbook.md", "25 days.")
+        client.wait_for_documents(dataset_id, [handbook], **QUICK)
+        tool_call = {
+            "name": "dify_upload_text",
+            "args": {"name": "handbook.md", "text": "30 days."},
+            "id": "call-1",
+            "type": "tool_call",
+        }
+        default = DifyKnowledgeToolkit(client=client, dataset_id=dataset_id, **QUICK)
+        refused = default.get_tools()[0].invoke(tool_call)
+        assert isinstance(refused, ToolMessage) and refused.status == "error"
+        assert "'handbook.md'" in refused.content and "belongs to someone else" in refused.content
+        assert len(sim.requests_for(route="create_by_text")) == 1  # the person's own upload
+        bold = DifyKnowledgeToolkit(
+            client=client, dataset_id=dataset_id, allow_replace=True, **QUICK
+        )
+        assert bold.toolset.allow_replace and not default.toolset.allow_replace
+        replaced = bold.get_tools()[0].invoke(tool_call)
+        assert replaced.status == "success"
+        assert f"as document {handbook.document_id}" in replaced.content
+
+
 # -- the langchain-tests standard suites for the new tools ----------------------------------------
 
 _TOOLS: list[tuple[type[BaseTool], dict[str, Any]]] = [

@@ -6,6 +6,7 @@ Uploads, updates and deletes are counted from the simulator's request log.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ from langchain_core.indexing import InMemoryRecordManager, aindex, index
 
 from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
+    DifyDocumentConflictError,
     DifyDocumentNotAvailableError,
+    DifyError,
     DifyKnowledgeClient,
     IndexingFailedError,
 )
@@ -190,7 +193,7 @@ def test_update_waits_for_the_document_not_its_whole_batch(served: Served) -> No
         batch=batch,
         script=DocumentScript(stall_at="indexing"),
     )
-    store = served.store()
+    store = served.store(overwrite_foreign=True)  # the console's "guide" is replaced on purpose
     with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
         client.wait_for_documents(served.dataset_id, guide, batch=batch, **QUICK)
     ids = store.add_documents([Document(page_content="New guide text.")], ids=["guide"])
@@ -359,3 +362,182 @@ async def test_async_constructors_and_reads(served: Served) -> None:
     assert all(len(ids) == 1 for ids in results)
     store.close()
     other.close()
+
+
+# -- ownership: a store touches only the documents it wrote ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A document a person put into the knowledge base (the console's way: no store mark)."""
+
+    id: str
+    name: str
+    text: str
+    metadata: dict[str, object]
+
+
+def _foreign(served: Served, name: str, text: str) -> Foreign:
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        created = client.create_document_by_text(served.dataset_id, name, text)
+        client.wait_for_documents(served.dataset_id, [created], **QUICK)
+        client.set_document_metadata(served.dataset_id, created.document_id, {"team": "people"})
+    served.sim.clear_requests()  # what follows is the store's doing
+    return Foreign(created.document_id, name, text, {"team": "people"})
+
+
+def _untouched(served: Served, foreign: Foreign) -> None:
+    """The document is there, under its id and name, with its own text and metadata."""
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        detail = client.get_document(served.dataset_id, foreign.id)
+        segments = client.all_segments(served.dataset_id, foreign.id)
+        entries = client.get_document_metadata(served.dataset_id, foreign.id)
+    assert detail.name == foreign.name
+    assert "\n".join(segment.content for segment in segments) == foreign.text
+    assert {e.name: e.typed_value for e in entries if not e.is_built_in} == foreign.metadata
+    touched = [
+        r
+        for r in served.sim.requests
+        if foreign.id in r.path and r.method in ("POST", "PATCH", "DELETE")
+    ]
+    assert touched == []
+
+
+def test_add_documents_refuses_an_id_naming_a_foreign_document_and_writes_nothing(
+    served: Served,
+) -> None:
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    store = served.store()
+    docs = [Document(page_content="Fresh notes."), Document(page_content="Our handbook.")]
+    with pytest.raises(DifyDocumentConflictError) as caught:
+        store.add_documents(docs, ids=["fresh", "team-handbook.md"])
+    error = caught.value
+    assert (error.dataset_id, error.document_id, error.name) == (
+        served.dataset_id,
+        foreign.id,
+        "team-handbook.md",
+    )
+    assert "'team-handbook.md'" in str(error) and "overwrite_foreign=True" in str(error)
+    assert isinstance(error, DifyError)
+    clone = pickle.loads(pickle.dumps(error))  # errors cross process pools
+    assert (type(clone), str(clone), clone.document_id, clone.name) == (
+        DifyDocumentConflictError,
+        str(error),
+        foreign.id,
+        "team-handbook.md",
+    )
+    # Checked before any write: "fresh" was not created either.
+    assert served.writes() == {"creates": 0, "updates": 0, "deletes": 0}
+    assert served.count("document_metadata") == 0
+    _untouched(served, foreign)
+    with pytest.raises(DifyDocumentConflictError):  # the async path, and with a document id
+        asyncio.run(store.aadd_documents([Document(page_content="x", id="team-handbook.md")]))
+    _untouched(served, foreign)
+    store.close()
+
+
+def test_overwrite_foreign_replaces_it_and_then_the_store_owns_it(served: Served) -> None:
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    bold = served.store(overwrite_foreign=True)
+    bold.add_documents([Document(page_content="Holidays: 30 days.")], ids=["team-handbook.md"])
+    assert served.writes() == {"creates": 0, "updates": 1, "deletes": 0}
+    # Marked now: a default store updates it, and deletes it.
+    store = served.store()
+    store.add_documents([Document(page_content="Holidays: 31 days.")], ids=["team-handbook.md"])
+    [doc] = store.get_by_ids(["team-handbook.md"])
+    assert doc.page_content == "Holidays: 31 days."
+    store.delete(["team-handbook.md"])
+    assert served.writes()["deletes"] == 1
+    assert _dify_ids(served) == []
+    assert foreign.id not in _dify_ids(served)
+    bold.close()
+    store.close()
+
+
+def _dify_ids(served: Served) -> list[str]:
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        return [d.id for d in client.list_documents(served.dataset_id).data]
+
+
+def test_delete_treats_an_id_naming_a_foreign_document_as_missing(served: Served) -> None:
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    store = served.store()
+    store.add_texts(["Ours."], ids=["ours"])
+    served.sim.clear_requests()
+    assert store.delete(["team-handbook.md", "ours"]) is True
+    assert asyncio.run(store.adelete(["team-handbook.md"])) is True
+    assert served.writes() == {"creates": 0, "updates": 0, "deletes": 1}  # "ours" only
+    _untouched(served, foreign)
+    assert _dify_ids(served) == [foreign.id]
+    store.close()
+
+
+def test_index_full_cleanup_by_source_never_writes_nor_deletes_a_foreign_document(
+    served: Served,
+) -> None:
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    store = served.store(doc_key="source")
+    records = InMemoryRecordManager("dify/ownership")
+    records.create_schema()
+
+    def run(documents: list[Document]) -> dict[str, int]:
+        result = index(
+            documents,
+            records,
+            store,
+            cleanup="full",
+            source_id_key="source",
+            key_encoder="sha256",
+        )
+        return dict(result)
+
+    assert run(_sources(a="Aardvark.", b="Badger."))["num_added"] == 2
+    served.sim.clear_requests()
+    # A file of the same name as the person's document: the whole batch is refused.
+    clash = [
+        *_sources(a="Aardvark, revised.", b="Badger."),
+        Document(page_content="Our handbook.", metadata={"source": "team-handbook.md"}),
+    ]
+    with pytest.raises(DifyDocumentConflictError, match=r"team-handbook\.md"):
+        run(clash)
+    assert served.writes() == {"creates": 0, "updates": 0, "deletes": 0}
+    # Full cleanup deletes what the store wrote and is gone from the source; not the rest.
+    assert run(_sources(a="Aardvark."))["num_deleted"] == 1
+    assert served.writes() == {"creates": 0, "updates": 0, "deletes": 1}
+    assert run([])["num_deleted"] == 1
+    _untouched(served, foreign)
+    assert _dify_ids(served) == [foreign.id]
+    store.close()
+
+
+def test_names_that_only_resemble_a_foreign_one_are_not_conflicts(served: Served) -> None:
+    # Dify's keyword is a substring (SQL LIKE) match: "%" and "_" in a name, a longer name.
+    foreign = _foreign(served, "100%_handbook.md (copy)", "A copy.")
+    near = _foreign(served, "100%_handbook.md", "The original.")
+    store = served.store()
+    store.add_texts(["Ours."], ids=["100%_handbook"])
+    store.add_texts(["Ours too."], ids=["100__handbook.md"])
+    with pytest.raises(DifyDocumentConflictError) as caught:
+        store.add_texts(["Not ours."], ids=["100%_handbook.md"])
+    assert caught.value.document_id == near.id
+    _untouched(served, foreign)
+    _untouched(served, near)
+    store.close()
+
+
+def test_a_name_taken_over_by_a_person_after_the_store_wrote_it_is_not_replaced(
+    served: Served,
+) -> None:
+    store = served.store()
+    store.add_texts(["Ours."], ids=["team-handbook.md"])  # the store remembers its id
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        [ours] = client.list_documents(served.dataset_id).data
+        client.delete_document(served.dataset_id, ours.id)
+    foreign = _foreign(served, "team-handbook.md", "Holidays: 25 days a year.")
+    # The remembered id is gone (404); a create under the name would replace the person's.
+    with pytest.raises(DifyDocumentConflictError) as caught:
+        store.add_texts(["Ours again."], ids=["team-handbook.md"])
+    assert caught.value.document_id == foreign.id
+    assert served.count("create_by_text") == 0
+    _untouched(served, foreign)
+    store.close()

@@ -19,7 +19,11 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools import (
+    AsyncDifyKnowledgeClient,
+    DifyDocumentConflictError,
+    DifyKnowledgeClient,
+)
 from dify_ingest_tools.llama_index import DifyIndex, DifyIndexRetriever
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
@@ -195,3 +199,75 @@ def test_long_sources_get_a_stable_short_name(served: Served) -> None:
     assert len(name) == 200 and name.startswith("/very/deep/")
     assert repr(index).startswith("DifyIndex(")
     index.close()
+
+
+# -- ownership: the index touches only the documents a store wrote --------------------------------
+
+
+def _foreign(served: Served, name: str, text: str) -> str:
+    """A document a person put into the knowledge base (no store mark); its id."""
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        created = client.create_document_by_text(served.dataset_id, name, text)
+        client.wait_for_documents(served.dataset_id, [created], **QUICK)
+        client.set_document_metadata(served.dataset_id, created.document_id, {"team": "people"})
+    served.sim.clear_requests()
+    return created.document_id
+
+
+def _untouched(served: Served, document_id: str, text: str) -> None:
+    with DifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        segments = client.all_segments(served.dataset_id, document_id)
+        entries = client.get_document_metadata(served.dataset_id, document_id)
+    assert "\n".join(segment.content for segment in segments) == text
+    assert {e.name: e.typed_value for e in entries if not e.is_built_in} == {"team": "people"}
+    writes = [r for r in served.sim.requests if document_id in r.path and r.method != "GET"]
+    assert writes == []
+
+
+def test_writes_refuse_a_source_named_like_a_foreign_document_and_write_nothing(
+    served: Served,
+) -> None:
+    handbook = _foreign(served, "/docs/handbook.pdf", "Holidays: 25 days a year.")
+    index = DifyIndex(served.dataset_id, **served.options())
+    ours = Document(text="Our note.", doc_id="note")
+    clash = Document(text="Our handbook.", metadata={"file_path": "/docs/handbook.pdf"})
+    with pytest.raises(DifyDocumentConflictError) as caught:
+        index.insert_documents([ours, clash])
+    assert (caught.value.document_id, caught.value.name) == (handbook, "/docs/handbook.pdf")
+    with pytest.raises(DifyDocumentConflictError, match="overwrite_foreign"):
+        index.insert(clash)
+    with pytest.raises(DifyDocumentConflictError):
+        index.refresh_ref_docs([ours, clash])
+    assert served.writes() == {"creates": 0, "updates": 0, "deletes": 0}  # not even "note"
+    _untouched(served, handbook, "Holidays: 25 days a year.")
+    index.close()
+
+
+def test_delete_ref_doc_never_deletes_a_foreign_document(served: Served) -> None:
+    handbook = _foreign(served, "handbook", "Holidays: 25 days a year.")
+    index = DifyIndex(served.dataset_id, **served.options())
+    index.insert(Document(text="Ours.", doc_id="ours"))
+    index.delete_ref_doc("handbook")  # a warning: no document of this index holds it
+    with pytest.raises(ValueError, match="no Dify document holds ref_doc_id 'handbook'"):
+        index.delete_ref_doc("handbook", raise_if_not_found=True)
+    assert served.writes()["deletes"] == 0
+    assert set(index.ref_doc_info) == {"ours"}  # the foreign document is not the index's
+    _untouched(served, handbook, "Holidays: 25 days a year.")
+    index.close()
+
+
+async def test_overwrite_foreign_opts_in_and_the_index_owns_it_afterwards(served: Served) -> None:
+    handbook = _foreign(served, "handbook", "Holidays: 25 days a year.")
+    async with AsyncDifyKnowledgeClient(served.sim.api_key, served.base_url) as client:
+        bold = DifyIndex(served.dataset_id, client=client, overwrite_foreign=True, **QUICK)
+        await bold.ainsert(Document(text="Holidays: 30 days.", doc_id="handbook"))
+        assert served.writes() == {"creates": 0, "updates": 1, "deletes": 0}
+        index = DifyIndex(served.dataset_id, client=client, **QUICK)
+        assert await index.arefresh_ref_docs(
+            [Document(text="Holidays: 31 days.", doc_id="handbook")]
+        ) == [True]
+        await index.adelete_ref_doc("handbook", raise_if_not_found=True)
+        assert served.writes() == {"creates": 0, "updates": 2, "deletes": 1}
+        assert not (await client.list_documents(served.dataset_id)).data
+    updated = {r.path.split("/")[-2] for r in served.sim.requests_for(route="update_by_text")}
+    assert updated == {handbook}  # the person's document itself, replaced on purpose

@@ -135,3 +135,25 @@ def test_answers_are_the_langchain_toolkits_word_for_word(served: tuple[str, str
             li_answer = getattr(spec, name)(**args)
             lc_answer = lc_tools[f"dify_{name}"].invoke(args)
             assert li_answer == lc_answer, name
+
+
+def test_replacing_someone_elses_document_is_refused_unless_allow_replace(
+    served: tuple[str, str],
+) -> None:
+    url, dataset_id = served
+    with DifyKnowledgeClient(SECRET, url) as client:
+        # A person's document (created directly, not through the tools).
+        handbook = client.create_document_by_text(dataset_id, "handbook.md", "25 days.")
+        spec = DifyKnowledgeToolSpec(client=client, dataset_id=dataset_id, **QUICK)
+        [upload] = [tool for tool in spec.to_tool_list() if tool.metadata.name == "upload_text"]
+        with pytest.raises(DifyToolError, match="belongs to someone else") as caught:
+            upload.call(name="handbook.md", text="30 days.")
+        assert "'handbook.md'" in str(caught.value) and handbook.document_id in str(caught.value)
+        bold = DifyKnowledgeToolSpec(
+            client=client, dataset_id=dataset_id, allow_replace=True, **QUICK
+        )
+        assert bold.toolset.allow_replace and not spec.toolset.allow_replace
+        answer = bold.upload_text(name="handbook.md", text="30 days.", wait_seconds=10)
+        assert f"as document {handbook.document_id}" in answer and "is READY" in answer
+        [segment] = client.all_segments(dataset_id, handbook.document_id)
+        assert segment.content == "30 days."
