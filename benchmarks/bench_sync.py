@@ -36,7 +36,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -143,7 +142,7 @@ def _row(
         "metadata writes": counts[("POST", "documents_metadata")],
         "list pages": counts[("GET", "list_documents")],
         "other reads": sum(
-            n for (method, route), n in counts.items() if method == "GET" and route != "list_documents"
+            n for (verb, route), n in counts.items() if verb == "GET" and route != "list_documents"
         ),
         "counted": counted,
         "counted/file": round(counted / files, 4) if files else 0.0,
