@@ -79,6 +79,8 @@ logger = logging.getLogger("dify_ingest_tools")
 # 403 other than the rate limit, an unknown dataset) would fail every file: stop.
 _PER_FILE_STATUSES = frozenset({400, 413, 415, 422})
 _LIST_PAGE = 100
+#: Pages a listing follows at most when Dify's ``total`` cannot be trusted (a million documents).
+MAX_PAGES = 10_000
 #: Marks written per metadata request (Dify takes a list of documents in one call).
 MARKS_PER_REQUEST = 500
 
@@ -239,18 +241,18 @@ def _hash_all(files: dict[str, Path], sources: dict[str, str]) -> tuple[dict[str
 
 
 async def list_all(client: AsyncDifyKnowledgeClient, dataset_id: str) -> list[DifyDocument]:
-    """Every document of the knowledge base, bounded by the ``total`` Dify reports."""
+    """Every document of the knowledge base: pages until Dify's ``total`` is reached.
+
+    Dify says ``has_more`` whenever a page is full, so ``total`` decides (a server that keeps
+    saying ``has_more`` stops at its own ``total``, and after `MAX_PAGES` pages at most).
+    """
     documents: list[DifyDocument] = []
-    page, pages = 1, 1
-    while True:
+    for page in range(1, MAX_PAGES + 1):
         listing = await client.list_documents(dataset_id, page=page, limit=_LIST_PAGE)
         documents.extend(listing.data)
-        if page == 1:
-            # A server whose has_more never turns false must not page for ever.
-            pages = max(1, -(-listing.total // _LIST_PAGE)) + 1
-        if not listing.has_more or not listing.data or page >= pages:
-            return documents
-        page += 1
+        if not listing.data or not listing.has_more or len(documents) >= listing.total:
+            break
+    return documents
 
 
 def _remote(document: DifyDocument) -> Remote:

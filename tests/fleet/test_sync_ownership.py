@@ -12,15 +12,18 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
 from dify_ingest_tools._ownership import HASH_FIELD, OWNER_FIELD, SOURCE_FIELD, Mark
 from dify_ingest_tools.cli import main
-from dify_ingest_tools.folder_sync import SyncItem, sync_folder
+from dify_ingest_tools.folder_sync import SyncItem, list_all, sync_folder
 from dify_ingest_tools.ledger import SQLiteLedger
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
@@ -426,3 +429,25 @@ def test_a_full_redis_ledger_never_turns_an_unfinished_file_into_done(
     assert sorted(report["uploaded"]) == ["a.md", "b.md", "guides__setup.md"]  # type: ignore[arg-type]
     assert "could not record an upload in the pending ledger" in caplog.text
     assert "internal error" not in err
+
+
+async def test_a_listing_that_never_ends_stops_at_difys_total(
+    aiohttp_server: Any, docs: Path
+) -> None:
+    pages: list[int] = []
+
+    async def documents_page(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        pages.append(page)
+        data = [{"id": str(uuid.uuid4()), "name": f"p{page}-{i}.md", "indexing_status": "completed"}
+                for i in range(100)]  # fmt: skip
+        return web.json_response({"data": data, "has_more": True, "total": 250, "page": page,
+                                  "limit": 100})  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/v1/datasets/{dataset}/documents", documents_page)
+    server = await aiohttp_server(app)
+    dataset = str(uuid.uuid4())
+    async with AsyncDifyKnowledgeClient("dataset-k", str(server.make_url("/v1"))) as client:
+        found = await list_all(client, dataset)
+    assert pages == [1, 2, 3] and len(found) == 300
