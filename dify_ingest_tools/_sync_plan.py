@@ -113,11 +113,8 @@ class Plan:
 
 def _not_ours(remote: Remote) -> str:
     if remote.mark.owner is not None:
-        return f"a document of this name belongs to owner {remote.mark.owner!r}; left untouched"
-    return (
-        "a document of this name exists that no sync wrote (no owner tag); left untouched "
-        "(--adopt claims such documents)"
-    )
+        return f"the name belongs to owner {remote.mark.owner!r}'s document: left untouched"
+    return "the name belongs to a document with no owner tag: left untouched; --adopt claims it"
 
 
 def plan(

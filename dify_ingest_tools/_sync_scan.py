@@ -124,15 +124,16 @@ def scan(
         """The target inside the folder a followed symlink points to, or None (left out)."""
         relative = path.relative_to(root)
         if not follow_symlinks:
-            leave(relative, "symlink (not followed; --follow-symlinks to follow it)")
+            reason = "a symlink, not followed; --follow-symlinks follows those within the folder"
+            leave(relative, reason)
             return None
         try:
             target = path.resolve(strict=True)
         except (OSError, RuntimeError):
-            leave(relative, "broken symlink")
+            leave(relative, "a broken symlink")
             return None
         if not _inside(target, real_root):
-            leave(relative, "symlink to a target outside the folder (never followed)")
+            leave(relative, "a symlink to outside the folder, never followed")
             return None
         return target
 

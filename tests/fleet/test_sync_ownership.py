@@ -242,7 +242,7 @@ def test_dry_run_prints_the_plan_per_file_and_writes_nothing(
     assert "dry run, nothing written" in out
     assert "  update   a.md  (changed)" in out
     assert "  delete   b.md" in out
-    assert "  conflict c.md  (a document of this name exists that no sync wrote" in out
+    assert "  conflict c.md  (the name belongs to a document with no owner tag" in out
     assert "  skip     guides__setup.md  (unchanged)" in out
     assert writes(sim) == 0
 
