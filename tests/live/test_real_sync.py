@@ -35,11 +35,11 @@ async def fresh_machine() -> AsyncIterator[AsyncDifyKnowledgeClient]:
         yield value
 
 
-async def _cleanup(client: AsyncDifyKnowledgeClient, dataset: str, prefix: str) -> None:
-    listing = await client.list_documents(dataset, keyword=prefix, limit=100)
+async def _cleanup(kb: AsyncDifyKnowledgeClient, dataset: str, prefix: str) -> None:
+    listing = await kb.list_documents(dataset, keyword=prefix, limit=100)
     for document in listing.data:
         if document.name.startswith(prefix):
-            await client.delete_document(dataset, document.id)
+            await kb.delete_document(dataset, document.id)
 
 
 async def test_a_second_sync_from_a_fresh_machine_uploads_nothing(
