@@ -27,6 +27,7 @@ from ._shown import scrubbed_document
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
 from .models import BatchIndexingStatus, CreatedDocument, DifyDocument
+from .progress import should_draw_bars
 
 __all__ = ["register"]
 
@@ -212,7 +213,7 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
                 created,
                 timeout=args.timeout,
                 raise_on_error=False,
-                progress=not args.no_progress,
+                progress=should_draw_bars(sys.stderr, False if args.no_progress else None),
             )
             statuses = {status.batch: status for status in waited}
     rows = [_row(source, result, statuses) for source, result in zip(sources, results, strict=True)]

@@ -46,7 +46,7 @@ from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
 from .events import IndexingEvent
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
-from .progress import ProgressBars
+from .progress import ProgressBars, should_draw_bars
 
 __all__ = [
     "EXIT_API",
@@ -240,13 +240,6 @@ def _secrets(args: argparse.Namespace) -> list[str]:
     return [key.strip()] if key and key.strip() else []
 
 
-def _show_progress(asked: bool | None, err: IO[str]) -> bool:
-    if asked is not None:
-        return asked
-    isatty = getattr(err, "isatty", None)
-    return bool(isatty and isatty())
-
-
 def _client(
     args: argparse.Namespace, *, timeout: float = ATTEMPT_TIMEOUT
 ) -> AsyncDifyKnowledgeClient:
@@ -288,7 +281,7 @@ async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     wanted = [(args.dataset_id, batch) for batch in args.batches]
     latest: dict[tuple[str, str], BatchIndexingStatus] = {}
-    bars = ProgressBars(file=err) if _show_progress(args.progress, err) else None
+    bars = ProgressBars(file=err) if should_draw_bars(err, args.progress) else None
 
     def record(event: IndexingEvent) -> None:
         if event.status is not None:
@@ -368,7 +361,7 @@ def _report_wait(
 
 
 async def _demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    bars = ProgressBars(file=err) if _show_progress(args.progress, err) else None
+    bars = ProgressBars(file=err) if should_draw_bars(err, args.progress) else None
     try:
         if args.dataset_id:
             async with _client(args) as client:

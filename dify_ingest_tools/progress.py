@@ -6,22 +6,50 @@ path by the wait that opened them. A bar ends green only when its batch is ready
 batch, and one the wait stopped watching before it was ready (a timeout, a stall, a
 cancelled or failed sibling), ends red (``colour="red"``; the ``danger`` style for widgets)
 and says so in its label.
+
+On a terminal the text bars share the screen with whatever else is printed: lines printed
+while bars are live go through `ProgressBars.write` (which lifts the bars, prints, and redraws
+them below), every bar is cut to the terminal's width (a line that wraps cannot be redrawn
+in place and leaves fragments), and the finished bars are printed once, in order, as plain
+lines. `should_draw_bars` is the one place that decides whether a command draws them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+from tqdm.utils import disp_len
 
 from ._shown import error_text
 from .events import EventCallback, IndexingEvent
 from .models import BatchIndexingStatus
 
-__all__ = ["ProgressBars", "wait_callbacks"]
+__all__ = ["ProgressBars", "should_draw_bars", "wait_callbacks"]
 
 _FAILED_COLOUR = "red"
+
+
+def should_draw_bars(stream: IO[str] | None = None, asked: bool | None = None) -> bool:
+    """Whether a command draws progress bars on ``stream`` (default: stderr).
+
+    ``asked`` is the user's explicit choice (``--progress`` / ``--no-progress``) and wins;
+    without one, bars are drawn only on a terminal that can move its cursor: piped or
+    redirected output, and ``TERM=dumb``, get none (text bars there are ``\\r`` noise).
+    """
+    if asked is not None:
+        return asked
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        terminal = bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+    return terminal and os.environ.get("TERM", "") != "dumb"
 
 
 def _stages(status: BatchIndexingStatus) -> str:
@@ -39,6 +67,22 @@ def _label(bar: Any, text: str) -> None:
     bar.desc = f"{text}: " if bar.total else text
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters shown escaped (``\\n``, ``\\x1b``)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _width(bar: Any) -> int | None:
+    """The columns a text bar may use now (None: unknown, e.g. not a terminal)."""
+    measure = bar.dynamic_ncols
+    if callable(measure):
+        columns = measure(bar.fp)[0]
+        return int(columns) if columns else None
+    return int(bar.ncols) if bar.ncols else None
+
+
 def _is_notebook(tqdm_class: type) -> bool:
     """Whether `tqdm.auto` chose notebook widgets (without importing IPython ourselves)."""
     return any(cls.__module__ == "tqdm.notebook" for cls in tqdm_class.__mro__)
@@ -53,6 +97,7 @@ class _Bar:
     display: Any = None  # the IPython display handle of a widget bar
     ready: bool = False
     failed: bool = False
+    postfix: str = ""  # the stages or the retry/stall note, before `_fit` cuts it
 
 
 class ProgressBars:
@@ -71,6 +116,11 @@ class ProgressBars:
         self._widgets = _is_notebook(tqdm)
         self._leave = leave
         self._options = {"file": file, "leave": leave, "unit": "seg", **tqdm_options}
+        if not self._widgets and "ncols" not in tqdm_options:
+            # tqdm measures the terminal only when the file *is* sys.stdout/stderr, so a
+            # wrapped stream (the CLI's redacting one) got unbounded lines that wrap and
+            # cannot be redrawn in place. Measured on every refresh: a resize is followed.
+            self._options.setdefault("dynamic_ncols", True)
         self._bars: dict[tuple[str, str], _Bar] = {}
 
     def __call__(self, event: IndexingEvent) -> None:
@@ -87,11 +137,9 @@ class ProgressBars:
             if status.is_completed and total == 0:
                 self._set_total(bar, 0)
                 bar.n = 0
-            bar.set_postfix_str(_stages(status), refresh=False)
+            entry.postfix = _stages(status)
         if event.kind in ("rate_limited", "retrying", "stalled"):
-            bar.set_postfix_str(
-                f"{event.kind.replace('_', ' ')}: {event.error}"[:80], refresh=False
-            )
+            entry.postfix = f"{event.kind.replace('_', ' ')}: {event.error}"[:80]
         if event.kind == "batch_completed":
             entry.ready = True
             _label(bar, f"batch {event.batch} ready")
@@ -99,7 +147,31 @@ class ProgressBars:
             self._fail(entry, f"batch {event.batch} FAILED")
         elif event.kind == "stalled":
             self._fail(entry, f"batch {event.batch} STALLED")
+        self._fit(entry)
         bar.refresh()
+
+    def _lock(self) -> Any:
+        """tqdm's lock around every bar's drawing (reentrant: bars take it too)."""
+        return self._tqdm.get_lock()  # type: ignore[no-untyped-call]
+
+    def _fit(self, entry: _Bar) -> None:
+        """Give the bar its postfix, cut (with "…") so its line fits the terminal.
+
+        tqdm would cut the line itself, but from the end and down to a one-cell bar: the
+        postfix (stages, a failure's text) gives way first, the bar keeps its 10 cells.
+        """
+        bar = entry.bar
+        # One line, whatever the server sent: a line break or an escape in a failure's
+        # text would move the cursor under the bar's feet.
+        postfix = bar.postfix = _printable(entry.postfix)
+        width = _width(bar) if not self._widgets else None
+        if not width or not postfix:
+            return
+        unbounded = bar.format_meter(**{**bar.format_dict, "ncols": None})
+        excess = disp_len(unbounded) - width
+        if excess > 0:
+            keep = max(0, len(postfix) - excess - 1)
+            bar.postfix = f"{postfix[:keep]}…" if keep else ""
 
     def _open(self, batch: str) -> _Bar:
         options = dict(self._options, total=None, desc=f"batch {batch}")
@@ -142,8 +214,25 @@ class ProgressBars:
             bar.container.children[-2].bar_style = "danger"
 
     def write(self, text: str, file: IO[str] | None = None) -> None:
-        """Print a line (to ``file``, default stdout) without garbling the bars."""
-        self._tqdm.write(text, file=file)
+        """Print a line (to ``file``, default stdout) without garbling the bars.
+
+        On a terminal the live bars are lifted first and redrawn below the line, whatever
+        stream each goes to: stdout and stderr share the screen. (``tqdm.write`` does that
+        only for bars whose file is the very same object, or ``sys.stdout``/``sys.stderr``.)
+        """
+        if self._widgets:
+            self._tqdm.write(text, file=file)
+            return
+        target = sys.stdout if file is None else file
+        live = list(self._bars.values())
+        with self._lock():
+            for entry in live:
+                entry.bar.clear(nolock=True)
+            target.write(f"{text}\n")
+            target.flush()
+            for entry in live:
+                self._fit(entry)
+                entry.bar.refresh(nolock=True)
 
     def close(self) -> None:
         """Close every bar (idempotent). A batch not seen ready ends red, "not ready"."""
@@ -151,10 +240,36 @@ class ProgressBars:
         for entry in bars.values():
             if not entry.ready:
                 self._fail(entry, f"batch {entry.batch} not ready")
-                entry.bar.refresh()
+                if self._widgets:
+                    entry.bar.refresh()
+        if not self._widgets:
+            self._close_text(list(bars.values()))
+            return
+        for entry in bars.values():
             entry.bar.close()
             if entry.display is not None and self._leave:
                 entry.display.update(entry.bar.container)
+
+    def _close_text(self, entries: list[_Bar]) -> None:
+        # tqdm's own `leave` redraws each closing bar on the cursor's line and moves down,
+        # while the bars still open stay where they were, relative to a cursor that has
+        # moved: several bars closed in turn overwrite each other. Instead all are lifted
+        # (leave=False clears a bar at its position), then their final lines printed once.
+        for entry in entries:
+            self._fit(entry)
+        finals = [str(entry.bar) for entry in entries]
+        with self._lock():
+            for entry in entries:
+                entry.bar.leave = False
+                entry.bar.close()
+            if not self._leave or not entries:
+                return
+            file = entries[0].bar.fp
+            # A bar closed below the first leaves the cursor at the end of its blanked line.
+            file.write("\r")
+            for line in finals:
+                file.write(f"{line}\n")
+            file.flush()
 
     def __enter__(self) -> ProgressBars:
         return self
