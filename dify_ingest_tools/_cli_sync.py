@@ -20,6 +20,7 @@ from ._cli_common import EXIT_INTERRUPTED, EXIT_NOT_READY, EXIT_OK, CLIError, ch
 from ._cli_fleet import _add_budget, _add_ledger, _budget
 from .client import AsyncDifyKnowledgeClient
 from .folder_sync import DEFAULT_MAX_FILE_SIZE, SyncItem, SyncRefused, SyncReport, sync_folder
+from .progress import should_draw_bars
 
 __all__ = ["register", "run_sync"]
 
@@ -145,7 +146,9 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
     if args.indexing_technique:
         options["indexing_technique"] = args.indexing_technique
     stop = asyncio.Event()
-    bar = _Bar(enabled=not args.no_progress and not args.dry_run and _is_terminal(sys.stderr))
+    bar = _Bar(
+        enabled=not args.dry_run and should_draw_bars(None, False if args.no_progress else None)
+    )
     async with AsyncDifyKnowledgeClient(
         args.api_key,
         args.base_url,
@@ -198,11 +201,6 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
     if report.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_NOT_READY
-
-
-def _is_terminal(stream: IO[str]) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 def shown(text: object, limit: int = 300) -> str:
