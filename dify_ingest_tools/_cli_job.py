@@ -114,8 +114,8 @@ def register(
             "127.0.0.1/localhost/::1 refuses to start without one. "
             "Needs: pip install 'dify-ingest-tools[mcp]'."
         ),
-        epilog="Exit codes: 0 the client disconnected, 2 usage error, 3 cannot listen or "
-        "no Dify key, 130 interrupted.",
+        epilog="Exit codes: 0 the client disconnected, 2 usage error (no Dify key, a reachable "
+        "--host without a token), 3 cannot listen on --host/--port, 130 interrupted.",
     )
     mcp.add_argument(
         "--transport", choices=("stdio", "streamable-http"), default="stdio", help="(stdio)"

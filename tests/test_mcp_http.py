@@ -10,6 +10,7 @@ raw HTTP where the test needs a header no client would send.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -342,3 +343,16 @@ async def test_a_wait_on_a_stuck_document_keeps_sending_progress_and_answers_in_
     assert len(kept_alive) >= 3, seen
     assert all(message.startswith("still waiting (") for message in kept_alive)
     assert batch in kept_alive[-1]  # what the last change said, repeated
+
+
+def test_a_port_in_use_exits_3_naming_it(dify: Dify) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(dify, "--transport", "streamable-http", "--port", str(port), env={})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == (
+        f"dify-ingest: cannot listen on 127.0.0.1:{port}: port {port} is already in use; pick "
+        "another with --port, or --port 0 for a free one\n"
+    )
