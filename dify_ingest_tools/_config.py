@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "ENV_API_KEY",
     "ENV_BASE_URL",
+    "ENV_MCP_TOKEN",
     "public_url",
     "resolve_api_key",
     "resolve_base_url",
@@ -21,6 +22,8 @@ __all__ = [
 
 ENV_API_KEY = "DIFY_API_KEY"
 ENV_BASE_URL = "DIFY_API_BASE_URL"
+#: The bearer token ``dify-ingest mcp`` requires over streamable HTTP (``--auth-token-env``).
+ENV_MCP_TOKEN = "DIFY_INGEST_MCP_TOKEN"  # noqa: S105 - a variable name
 DEFAULT_BASE_URL = "https://api.dify.ai/v1"
 
 logger = logging.getLogger("dify_ingest_tools")

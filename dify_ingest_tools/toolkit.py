@@ -13,6 +13,7 @@ Neither ever contains the API key.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ _PAGE_SIZE = 20
 TOOLSET_OWNER = "dify-ingest-toolkit"
 # Below this many characters a passage says nothing useful: leave it out instead.
 _MIN_HIT_CHARS = 80
+# A search waits on at most this many of the toolset's pending batches (the newest): each wait
+# polls its own batch, and 201 pending uploads once made one search send 1,105 status requests.
+# The rest are named in a note, unchecked.
+_SEARCH_WAIT_BATCHES = 5
+# Batches a note names one by one; beyond that it gives their number.
+_NOTE_BATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -257,6 +264,17 @@ class DifyToolset:
         # dataset (lower case) -> ids of documents upload_text created, and the owner field.
         self._created: dict[str, set[str]] = {}
         self._owner_field: dict[str, dict[str, MetadataField]] = {}
+
+    def fresh(self) -> DifyToolset:
+        """A toolset with the same settings and no memory of uploads: one per conversation.
+
+        What ``upload_text`` remembers (and ``search`` then waits for) belongs to the agent
+        that uploaded; a server that serves many agents (the MCP server: one per session)
+        gives each its own.
+        """
+        clone = copy.copy(self)
+        clone._pending, clone._uploads = {}, {}
+        return clone
 
     def __repr__(self) -> str:
         if self.dataset_id:
@@ -597,13 +615,16 @@ class DifyToolset:
         pending = list(self._pending.get(dataset_id.lower(), {}).values())
         if not pending:
             return [], []
+        unchecked = pending[:-_SEARCH_WAIT_BATCHES]
+        pending = pending[-_SEARCH_WAIT_BATCHES:]
+        notes = [_unchecked_note(unchecked)] if unchecked else []
         if self.search_wait_seconds == 0:
             batches = [ref.batch for ref in pending]
             note = (
                 f"Note: {len(pending)} upload(s) made through these tools may still be indexing "
                 f"(batch {', '.join(batches)}); their content may be missing from these results."
             )
-            return [note], batches
+            return [*notes, note], batches
 
         async def settle(ref: BatchRef) -> tuple[str | None, bool]:
             try:
@@ -635,7 +656,7 @@ class DifyToolset:
             return None, False
 
         settled = await asyncio.gather(*(settle(ref) for ref in pending))
-        notes = [note for note, _ in settled if note]
+        notes += [note for note, _ in settled if note]
         still = [ref.batch for ref, (_, waiting) in zip(pending, settled, strict=True) if waiting]
         return notes, still
 
@@ -659,6 +680,16 @@ class DifyToolset:
                     if doc.name:
                         known.setdefault(doc.id, (doc.name, None))
         return {doc_id: name for doc_id, (name, _) in known.items() if name}
+
+
+def _unchecked_note(refs: list[BatchRef]) -> str:
+    named = ", ".join(ref.batch for ref in refs[-_NOTE_BATCHES:])
+    more = f" and {len(refs) - _NOTE_BATCHES} more" if len(refs) > _NOTE_BATCHES else ""
+    return (
+        f"Note: {len(refs)} older upload(s) made through these tools were not checked before "
+        f"this search (batch {named}{more}); if any is still indexing, its content may be "
+        "missing. indexing_status tells about one batch."
+    )
 
 
 def arguments_answer(error: ValidationError) -> str:

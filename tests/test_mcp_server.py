@@ -302,3 +302,106 @@ async def test_upload_text_replaces_a_persons_document_only_with_allow_replace(
     assert "'handbook.md'" in texts(refused) and handbook in texts(refused)
     assert not replaced.is_error and replaced.structured_content["document_id"] == handbook
     assert len(dify.sim.requests_for(route="create_by_text")) == 1  # the replacing upload only
+
+
+# -- sessions, in memory --------------------------------------------------------------------------
+
+
+async def test_a_search_waits_on_at_most_five_pending_batches_and_names_the_rest(
+    dify: Dify,
+) -> None:
+    from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.mcp_server import build_server
+    from dify_ingest_tools.toolkit import DifyToolset
+
+    dify.sim.default_script = DocumentScript(stall_at="indexing")
+    toolset = DifyToolset(
+        dataset_id=dify.dataset_id,
+        search_wait_seconds=0.3,
+        poll_interval=0.05,
+        max_poll_interval=0.05,
+    )
+    async with (
+        AsyncDifyKnowledgeClient(SECRET, dify.url) as dify_client,
+        Client(build_server(toolset, dify_client), mode="legacy") as client,
+    ):
+        batches = []
+        for n in range(201):
+            upload = await client.call_tool("upload_text", {"name": f"d{n}.md", "text": "x"})
+            batches.append(upload.structured_content["batch"])
+        before = len(dify.sim.requests)
+        found = await client.call_tool("search", {"query": "x"})
+        polls = [r for r in dify.sim.requests[before:] if r.route == "indexing_status"]
+    polled = {batch for batch in batches if any(batch in r.path for r in polls)}
+    assert polled == set(batches[-5:])  # the newest five, and no other
+    assert len(polls) < 201  # was 1,105 for one search
+    assert found.structured_content["still_indexing"] == batches[-5:]
+    text = texts(found)
+    assert "196 older upload(s) made through these tools were not checked" in text
+    assert "and 191 more" in text and batches[0] not in text  # named by number, not listed
+
+
+async def test_a_sessions_tool_set_lives_and_ends_with_the_session(dify: Dify) -> None:
+    import gc
+
+    from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.mcp_server import build_server
+    from dify_ingest_tools.toolkit import DifyToolset
+
+    def toolsets() -> int:
+        gc.collect()
+        return sum(isinstance(thing, DifyToolset) for thing in gc.get_objects())
+
+    template = DifyToolset(dataset_id=dify.dataset_id, search_wait_seconds=0)
+    async with AsyncDifyKnowledgeClient(SECRET, dify.url) as dify_client:
+        server = build_server(template, dify_client)
+        start = toolsets()
+        async with Client(server, mode="legacy") as a, Client(server, mode="legacy") as b:
+            upload = await a.call_tool("upload_text", {"name": "stuck.md", "text": "x"})
+            batch = upload.structured_content["batch"]
+            assert toolsets() == start + 1  # A's own
+            other = await b.call_tool("search", {"query": "x"})
+            assert batch not in texts(other) and other.structured_content["still_indexing"] == []
+            own = await a.call_tool("search", {"query": "x"})
+            assert own.structured_content["still_indexing"] == [batch]
+            assert toolsets() == start + 2  # and B's
+        assert toolsets() == start  # both sessions ended: their memory with them
+        assert template.fresh() is not template
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+async def test_mcp_takes_api_key_and_base_url_like_every_other_command(
+    dify: Dify, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in dify.env().items() if k not in ("DIFY_API_KEY", "DIFY_API_BASE_URL")}
+    args = [*SERVER[1:], "--api-key", SECRET, "--base-url", dify.url]
+    params = StdioServerParameters(command=SERVER[0], args=args, env=env, cwd=ROOT)
+    log = tmp_path / "stderr.log"
+    with log.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            upload = await client.call_tool("upload_text", {"name": "k.md", "text": "key"})
+            assert not upload.is_error, texts(upload)
+    assert dify.sim.requests_for(route="create_by_text")[-1].authorized
+    assert SECRET not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "no Dify API key: pass --api-key KEY or set DIFY_API_KEY"),
+        (["--api-key", SECRET, "--base-url", "ftp://dify.example/v1"], "--base-url must be"),
+        (["--api-key", SECRET, "--poll-interval", "nan"], "--poll-interval"),
+    ],
+)
+def test_mcp_refuses_a_missing_key_or_a_bad_option_in_one_line(
+    dify: Dify, args: list[str], said: str
+) -> None:
+    env = {k: v for k, v in dify.env().items() if k not in ("DIFY_API_KEY", "DIFY_API_BASE_URL")}
+    done = subprocess.run(
+        [*SERVER, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and said in done.stderr, done.stderr
+    assert SECRET not in done.stderr and done.stdout == ""
