@@ -22,17 +22,21 @@ from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
 from ._policy import OnPaused
-from ._shown import shown_error
-from ._tool_answers import documents_answer, search_answer, upload_answer
+from ._shown import shown
+from ._tool_answers import (
+    MIN_HIT_CHARS,
+    documents_answer,
+    fit_answer,
+    search_answer,
+    upload_answer,
+)
 from ._tool_calls import check_batch, wait_for_batch
 from ._tool_schemas import (
     OUTPUT_MODELS,
     TOOL_NAMES,
     DocumentListOutput,
     DocumentOutput,
-    HitOutput,
     IndexingOutput,
-    ListedDocument,
     SearchOutput,
     UploadOutput,
     argument_models,
@@ -42,7 +46,6 @@ from .answers import (
     Answer,
     DifyToolError,
     answer_error,
-    cut,
     failure_answer,
     status_answer,
     tool_error_answer,
@@ -63,8 +66,8 @@ __all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "Tool
 logger = logging.getLogger("dify_ingest_tools")
 
 _PAGE_SIZE = 20
-# Below this many characters a passage says nothing useful: leave it out instead.
-_MIN_HIT_CHARS = 80
+# Documents of a batch listed in a status result (a hostile batch may hold 10,000).
+_DOCUMENTS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,13 @@ def _indexing_data(
         "total_segments": status.total_segments,
         "documents": [
             DocumentOutput(
-                id=doc.id,
-                indexing_status=str(doc.indexing_status),
+                id=shown(doc.id, 64),
+                indexing_status=shown(str(doc.indexing_status), 64),
                 completed_segments=doc.completed_segments,
                 total_segments=doc.total_segments,
-                error=shown_error(doc.error) if doc.is_failed else None,
+                error=(shown(doc.error, 300) or None) if doc.is_failed else None,
             )
-            for doc in status.documents
+            for doc in status.documents[:_DOCUMENTS_SHOWN]
         ],
     }
 
@@ -201,8 +204,8 @@ class DifyToolset:
             raise ValueError("search_wait_seconds must be >= 0")
         if not 1 <= top_k <= max_top_k:
             raise ValueError("top_k must be between 1 and max_top_k")
-        if hit_chars < _MIN_HIT_CHARS or answer_chars < hit_chars:
-            raise ValueError(f"need {_MIN_HIT_CHARS} <= hit_chars <= answer_chars")
+        if hit_chars < MIN_HIT_CHARS or answer_chars < hit_chars:
+            raise ValueError(f"need {MIN_HIT_CHARS} <= hit_chars <= answer_chars")
         if on_paused not in ("wait", "fail"):
             raise ValueError("on_paused must be 'wait' or 'fail'")
         self.dataset_id = check_dataset_id(dataset_id) if dataset_id is not None else None
@@ -307,12 +310,12 @@ class DifyToolset:
         dataset_id = self.dataset_id or str(getattr(args, "dataset_id", ""))
         batch = getattr(args, "batch", None)
         try:
-            return await handler(client, dataset_id, args, on_event)
+            result = await handler(client, dataset_id, args, on_event)
         except DifyToolError:
             raise
         except (DifyError, ValueError) as error:
             answer = _settled(answer_error(error, dataset_id=dataset_id, batch=batch))
-            return self._answered(name, answer, dataset_id, args)
+            result = self._answered(name, answer, dataset_id, args)
         except Exception as error:
             # A bug here must not crash the agent's loop; the trace goes to the log only.
             logger.exception("tool %s failed unexpectedly", name)
@@ -321,6 +324,9 @@ class DifyToolset:
                 "something to retry: tell the user."
             )
             raise DifyToolError(tool_error_answer(text, "error", error=error)) from error
+        # Whatever Dify sent, the model gets an answer of the usual size.
+        text, data = fit_answer(result.text, result.data, self.answer_chars)
+        return ToolResult(text, data, result.artifact)
 
     # -- the tools ----------------------------------------------------------------------------
 
@@ -382,27 +388,15 @@ class DifyToolset:
         chunks = await client.retrieve(dataset_id, args.query, top_k=top_k)
         chunks = chunks[:top_k]
         names = await self._names(client, dataset_id, chunks)
-        hits: list[HitOutput] = []
-        used = left_out = 0
-        for chunk in chunks:
-            budget = min(self.hit_chars, self.answer_chars - used)
-            if budget < _MIN_HIT_CHARS:
-                left_out += 1
-                continue
-            content, truncated = cut(chunk.content, budget)
-            used += len(content)
-            hits.append(
-                HitOutput(
-                    document_id=chunk.document_id,
-                    document_name=chunk.document_name or names.get(chunk.document_id or ""),
-                    score=chunk.score,
-                    segment_id=chunk.segment_id,
-                    position=chunk.position,
-                    content=content,
-                    truncated=truncated,
-                )
-            )
-        text = search_answer(dataset_id, args.query, hits, left_out=left_out, notes=notes)
+        text, hits = search_answer(
+            dataset_id,
+            args.query,
+            chunks,
+            names,
+            notes=notes,
+            hit_chars=self.hit_chars,
+            answer_chars=self.answer_chars,
+        )
         data = SearchOutput(
             answer=text,
             outcome="found" if hits else "nothing_found",
@@ -420,27 +414,19 @@ class DifyToolset:
             dataset_id, status=args.status, page=args.page, limit=_PAGE_SIZE, keyword=args.keyword
         )
         known = self._uploads.setdefault(dataset_id.lower(), {})
-        documents = []
-        for doc in listing.data:
-            status = doc.display_status or (str(doc.indexing_status) if doc.indexing_status else "")
+        page = listing.data[:_PAGE_SIZE]  # a server that ignores ``limit`` gets no more room
+        for doc in page:
             name, batch = known.get(doc.id, (doc.name, None))
             known[doc.id] = (doc.name or name, batch)
-            documents.append(
-                ListedDocument(
-                    id=doc.id,
-                    name=doc.name or name or "(no name)",
-                    status=status or "unknown",
-                    batch=batch,
-                    error=shown_error(doc.error) if status == "error" else None,
-                )
-            )
-        text = documents_answer(
+        text, documents = documents_answer(
             dataset_id,
-            documents,
+            page,
+            known,
             page=args.page,
-            first=(args.page - 1) * _PAGE_SIZE + 1,
+            page_size=_PAGE_SIZE,
             total=listing.total,
             has_more=listing.has_more,
+            answer_chars=self.answer_chars,
         )
         data = DocumentListOutput(
             answer=text,
