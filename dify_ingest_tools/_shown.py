@@ -13,7 +13,7 @@ exception messages, events, progress bars, tool answers, the ledger, CLI output 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import scrub
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DOCUMENT_ERROR_LIMIT",
     "FAILED_SHOWN",
+    "ID_LIMIT",
+    "JSON_TEXT_LIMIT",
     "NAME_LIMIT",
     "NO_ERROR_TEXT",
     "SHOWN_LIMIT",
@@ -36,6 +38,7 @@ __all__ = [
     "scrubbed_status",
     "shown",
     "shown_error",
+    "shown_json",
 ]
 
 #: Longest document error shown, in characters (Dify's own are a sentence or two).
@@ -47,6 +50,8 @@ NO_ERROR_TEXT = "Dify gave no error text"
 SHOWN_LIMIT = 200
 #: Longest document or file name shown (Dify's own limit is 255; the file system's 255 bytes).
 NAME_LIMIT = 120
+#: Longest id, batch or status name from Dify shown (a UUID is 36, a batch 20).
+ID_LIMIT = 64
 
 # Redaction looks this far past a cut, so a key that straddles it is redacted whole and no
 # part of it survives (keys and bearer tokens are far shorter).
@@ -108,6 +113,22 @@ def shown(text: str | None, limit: int = SHOWN_LIMIT) -> str:
 
 
 _D = TypeVar("_D", "DocumentIndexingStatus", "DifyDocument")
+
+
+#: Longest string from Dify in the CLI's ``--json`` output (a passage, a name).
+JSON_TEXT_LIMIT = 10_000
+
+
+def shown_json(value: Any, limit: int = JSON_TEXT_LIMIT) -> Any:
+    """A JSON value with every string redacted and cut to ``limit`` characters (its control
+    characters are left to the JSON encoder, which escapes them)."""
+    if isinstance(value, str):
+        return scrub(value, limit)
+    if isinstance(value, dict):
+        return {scrub(str(key), 200): shown_json(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown_json(item, limit) for item in value]
+    return value
 
 
 def shown_error(text: str | None) -> str | None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._shown import NAME_LIMIT, shown
+from ._shown import ID_LIMIT, NAME_LIMIT, shown
 from ._tool_schemas import HitOutput, ListedDocument
 from .answers import cut
 from .models import CreatedDocument, DifyDocument, RetrievedChunk
@@ -36,8 +36,6 @@ MIN_HIT_CHARS = 80
 #: The structured content repeats the text (``answer``) and holds the same facts as fields:
 #: at most this many times ``answer_chars``, JSON keys included.
 STRUCTURED_FACTOR = 3
-# An id, batch or status from Dify, as shown.
-_ID_CHARS = 64
 # Notes (pending uploads) take at most this share of a search answer.
 _NOTES_SHARE = 4
 # A document's error in the list (the list's lines share the budget).
@@ -48,7 +46,7 @@ _TEXT_CUT = "\n(The rest of this answer was cut to keep it short.)"
 
 
 def _id(value: str | None) -> str | None:
-    return shown(value, _ID_CHARS) if value is not None else None
+    return shown(value, ID_LIMIT) if value is not None else None
 
 
 def _name(value: str, limit: int = NAME_LIMIT) -> str:
@@ -172,9 +170,9 @@ def listed_documents(
         name, batch = known.get(doc.id, (doc.name, None))
         listed.append(
             ListedDocument(
-                id=shown(doc.id, _ID_CHARS),
+                id=shown(doc.id, ID_LIMIT),
                 name=_name(doc.name or name or "(no name)", name_chars),
-                status=shown(status, _ID_CHARS) or "unknown",
+                status=shown(status, ID_LIMIT) or "unknown",
                 batch=_id(batch),
                 error=cut(doc.error, error_chars)[0] if status == "error" and doc.error else None,
             )
@@ -259,7 +257,7 @@ def _clean(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return shown(value, limit)
     if isinstance(value, dict):
-        return {shown(str(key), _ID_CHARS): _clean(item, limit) for key, item in value.items()}
+        return {shown(str(key), ID_LIMIT): _clean(item, limit) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(item, limit) for item in value]
     return value

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from ._shown import FAILED_SHOWN, NO_ERROR_TEXT, escaped, redacted_head, shown
+from ._shown import FAILED_SHOWN, ID_LIMIT, NO_ERROR_TEXT, escaped, redacted_head, shown
 from .errors import (
     DifyAPIError,
     DifyAuthenticationError,
@@ -88,8 +88,6 @@ _CUT_MARK = " […]"
 _FAILURES_CHARS = 1500
 # Distinct statuses named in a progress line (Dify has eight; a hostile server, any number).
 _STATUSES_SHOWN = 8
-# An id or status name from Dify, as shown.
-_ID_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,7 @@ def _status_counts(status: BatchIndexingStatus) -> dict[str, int]:
     counts = sorted(status.status_counts().items(), key=lambda item: (-item[1], item[0]))
     shown_counts: dict[str, int] = {}
     for name, n in counts[:_STATUSES_SHOWN]:
-        key = shown(name, _ID_CHARS)
+        key = shown(name, ID_LIMIT)
         shown_counts[key] = shown_counts.get(key, 0) + n
     if len(counts) > _STATUSES_SHOWN:
         shown_counts["other"] = sum(n for _, n in counts[_STATUSES_SHOWN:])
@@ -230,7 +228,7 @@ def _failed_shown(status: BatchIndexingStatus) -> tuple[list[tuple[str, str]], i
         if room < 80 and shown_docs:
             break
         error = _bounded(doc.error, max(room, 80)) if doc.error else NO_ERROR_TEXT
-        entry = (shown(doc.id, _ID_CHARS), error)
+        entry = (shown(doc.id, ID_LIMIT), error)
         used += sum(map(len, entry)) + 20
         shown_docs.append(entry)
     return shown_docs, len(failed) - len(shown_docs)
@@ -258,7 +256,7 @@ def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
         "progress": status.progress,
         "failed_documents": [{"id": id_, "error": error} for id_, error in failed],
         "paused_documents": [
-            shown(doc.id, _ID_CHARS) for doc in status.paused_documents[:FAILED_SHOWN]
+            shown(doc.id, ID_LIMIT) for doc in status.paused_documents[:FAILED_SHOWN]
         ],
     }
     if more_failed:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
 from ._policy import OnPaused
-from ._shown import shown
+from ._shown import ID_LIMIT, shown
 from ._tool_answers import (
     MIN_HIT_CHARS,
     documents_answer,
@@ -122,8 +122,8 @@ def _indexing_data(
         "total_segments": status.total_segments,
         "documents": [
             DocumentOutput(
-                id=shown(doc.id, 64),
-                indexing_status=shown(str(doc.indexing_status), 64),
+                id=shown(doc.id, ID_LIMIT),
+                indexing_status=shown(str(doc.indexing_status), ID_LIMIT),
                 completed_segments=doc.completed_segments,
                 total_segments=doc.total_segments,
                 error=(shown(doc.error, 300) or None) if doc.is_failed else None,
