@@ -26,6 +26,7 @@ __all__ = [
     "documents_answer",
     "fit_answer",
     "listed_documents",
+    "name_shown",
     "search_answer",
     "search_hits",
     "upload_answer",
@@ -49,8 +50,12 @@ def _id(value: str | None) -> str | None:
     return shown(value, ID_LIMIT) if value is not None else None
 
 
-def _name(value: str, limit: int = NAME_LIMIT) -> str:
+def name_shown(value: str, limit: int = NAME_LIMIT) -> str:
+    """A document name from Dify as an answer shows it (safe, on one line, cut)."""
     return cut(value, limit)[0]
+
+
+_name = name_shown
 
 
 def upload_answer(created: CreatedDocument, indexing: str | None) -> str:

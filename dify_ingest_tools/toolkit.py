@@ -27,6 +27,7 @@ from ._tool_answers import (
     MIN_HIT_CHARS,
     documents_answer,
     fit_answer,
+    name_shown,
     search_answer,
     upload_answer,
 )
@@ -66,8 +67,10 @@ __all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "Tool
 logger = logging.getLogger("dify_ingest_tools")
 
 _PAGE_SIZE = 20
-# Documents of a batch listed in a status result (a hostile batch may hold 10,000).
-_DOCUMENTS_SHOWN = 50
+# Documents of a batch listed in a status result (a hostile batch may hold 10,000), and the
+# characters of each one's error there (the answer's text names the failures too).
+_DOCUMENTS_SHOWN = 20
+_DOCUMENT_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _indexing_data(
                 indexing_status=shown(str(doc.indexing_status), ID_LIMIT),
                 completed_segments=doc.completed_segments,
                 total_segments=doc.total_segments,
-                error=(shown(doc.error, 300) or None) if doc.is_failed else None,
+                error=(shown(doc.error, _DOCUMENT_ERROR_CHARS) or None) if doc.is_failed else None,
             )
             for doc in status.documents[:_DOCUMENTS_SHOWN]
         ],
@@ -358,7 +361,7 @@ class DifyToolset:
             answer=text,
             outcome=outcome,
             document_id=created.document_id,
-            name=created.name or args.name,
+            name=name_shown(created.name or args.name),
             **_indexing_data(dataset_id, created.batch, status),
         )
         return ToolResult(text, data.model_dump(mode="json"), created)
