@@ -161,7 +161,8 @@ class DifyToolset:
             (0: never wait, only say they may be missing).
         top_k: Passages per search by default; ``max_top_k`` bounds what the model may ask.
         hit_chars: Characters of one passage in the answer (longer ones are cut).
-        answer_chars: Characters of all passages of one search answer together.
+        answer_chars: The longest text of any answer, in characters (whatever Dify sent;
+            its structured content stays within 3 x that).
         indexing_technique: Sent with every upload (None: the dataset's own setting).
         poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
         on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can

@@ -191,3 +191,23 @@ def test_documents_stops_at_its_page_count_without_a_total() -> None:
     assert done.returncode == 0, done.stderr
     assert dify.list_pages == 1_000
     assert "stopped after 1000 pages" in done.stdout
+
+
+def test_a_file_name_with_terminal_escapes_is_printed_escaped(tmp_path: Path) -> None:
+    hostile = tmp_path / "a\x1b[2Jb\x07c\rd.md"
+    hostile.write_text("alpha")
+    dify = HostileDify(stuck=False)
+    with aiohttp_server(dify) as root:
+        done = run_cli(
+            "upload",
+            "--dataset",
+            DS,
+            str(hostile),
+            DIFY_API_KEY=KEY,
+            DIFY_API_BASE_URL=f"{root}/v1",
+            DIFY_INGEST_LEDGER=str(tmp_path / "ledger.db"),
+        )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "\\x1b[2J" in done.stdout + done.stderr
+    assert_printed_clean(done.stdout, limit=5_000)
+    assert_printed_clean(done.stderr, limit=5_000)
