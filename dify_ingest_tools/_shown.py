@@ -52,6 +52,8 @@ SHOWN_LIMIT = 200
 NAME_LIMIT = 120
 #: Longest id, batch or status name from Dify shown (a UUID is 36, a batch 20).
 ID_LIMIT = 64
+#: Longest string from Dify in the CLI's ``--json`` output (a passage, a name).
+JSON_TEXT_LIMIT = 10_000
 
 # Redaction looks this far past a cut, so a key that straddles it is redacted whole and no
 # part of it survives (keys and bearer tokens are far shorter).
@@ -113,10 +115,6 @@ def shown(text: str | None, limit: int = SHOWN_LIMIT) -> str:
 
 
 _D = TypeVar("_D", "DocumentIndexingStatus", "DifyDocument")
-
-
-#: Longest string from Dify in the CLI's ``--json`` output (a passage, a name).
-JSON_TEXT_LIMIT = 10_000
 
 
 def shown_json(value: Any, limit: int = JSON_TEXT_LIMIT) -> Any:

@@ -55,13 +55,10 @@ def name_shown(value: str, limit: int = NAME_LIMIT) -> str:
     return cut(value, limit)[0]
 
 
-_name = name_shown
-
-
 def upload_answer(created: CreatedDocument, indexing: str | None) -> str:
     """What ``upload_text`` says: where the document went, its batch, and what to do next."""
     head = (
-        f"Uploaded '{_name(created.name)}' to knowledge base {_id(created.dataset_id)} as "
+        f"Uploaded '{name_shown(created.name)}' to knowledge base {_id(created.dataset_id)} as "
         f"document {_id(created.document_id)}, batch {_id(created.batch)}."
     )
     if indexing is not None:
@@ -110,7 +107,7 @@ def search_hits(
         raw_name = chunk.document_name or names.get(chunk.document_id or "")
         hit = HitOutput(
             document_id=_id(chunk.document_id),
-            document_name=_name(raw_name) if raw_name else None,
+            document_name=name_shown(raw_name) if raw_name else None,
             score=chunk.score,
             segment_id=_id(chunk.segment_id),
             position=chunk.position,
@@ -176,7 +173,7 @@ def listed_documents(
         listed.append(
             ListedDocument(
                 id=shown(doc.id, ID_LIMIT),
-                name=_name(doc.name or name or "(no name)", name_chars),
+                name=name_shown(doc.name or name or "(no name)", name_chars),
                 status=shown(status, ID_LIMIT) or "unknown",
                 batch=_id(batch),
                 error=cut(doc.error, error_chars)[0] if status == "error" and doc.error else None,
