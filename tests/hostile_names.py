@@ -45,6 +45,7 @@ class HostileDify:
     big: bool = True  # 1 MB and 50 KB names in the list (False: short hostile ones)
     stuck: bool = True  # the batch holds a document in a hostile, never-ending status
     list_pages: int = 0
+    segment_pages: int = 0
     paths: list[str] = field(default_factory=list)
 
     def _document(self, doc_id: str, name: str) -> dict[str, Any]:
@@ -68,6 +69,15 @@ class HostileDify:
         data = [
             self._document(_doc_id(page, n), long if n == 0 else short)
             for n in range(self.per_page)
+        ]
+        return {"data": data, "has_more": True, "limit": 100, "total": self.total, "page": page}
+
+    def _segments(self, request: web.BaseRequest) -> dict[str, Any]:
+        self.segment_pages += 1
+        page = 1 if self.same_page else int(request.query.get("page", "1"))
+        data = [
+            {"id": _doc_id(page, n), "position": n + 1, "document_id": DOC, "content": NASTY}
+            for n in range(100)  # always a full page: Dify's has_more is len(data) == limit
         ]
         return {"data": data, "has_more": True, "limit": 100, "total": self.total, "page": page}
 
@@ -110,8 +120,10 @@ class HostileDify:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         self.paths.append(path)
-        if path.endswith("/retrieve"):
-            body: Any = self._retrieve()
+        if path.endswith("/segments"):
+            body: Any = self._segments(request)
+        elif path.endswith("/retrieve"):
+            body = self._retrieve()
         elif "/document/create" in path:
             body = self._created()
         elif path.endswith("/indexing-status"):

@@ -19,7 +19,7 @@ from dify_ingest_tools.toolkit import DifyToolset
 
 from .cli_servers import aiohttp_server, run_cli
 from .hostile import HostileServers
-from .hostile_names import BATCH, DS, KEY, RAW_CONTROLS, HostileDify, strings
+from .hostile_names import BATCH, DOC, DS, KEY, RAW_CONTROLS, HostileDify, strings
 
 QUICK = {"poll_interval": 0.01, "max_poll_interval": 0.05, "not_found_grace": 0.0}
 
@@ -211,3 +211,22 @@ def test_a_file_name_with_terminal_escapes_is_printed_escaped(tmp_path: Path) ->
     assert "\\x1b[2J" in done.stdout + done.stderr
     assert_printed_clean(done.stdout, limit=5_000)
     assert_printed_clean(done.stderr, limit=5_000)
+
+
+@pytest.mark.parametrize(
+    ("total", "same_page", "pages", "segments"),
+    [(250, False, 3, 300), (10**9, True, 2, 100)],
+    ids=["stops-at-total", "stops-at-a-page-with-nothing-new"],
+)
+async def test_all_segments_stops_when_has_more_never_turns_false(
+    total: int, same_page: bool, pages: int, segments: int
+) -> None:
+    dify = HostileDify(total=total, same_page=same_page)
+    servers = HostileServers()
+    base_url = await servers.serve(dify, prefix="/v1")
+    try:
+        async with AsyncDifyKnowledgeClient(KEY, base_url, ledger="off") as client:
+            found = await client.all_segments(DS, DOC)
+    finally:
+        await servers.close()
+    assert (dify.segment_pages, len(found)) == (pages, segments)
