@@ -23,9 +23,17 @@ Scenarios:
   wait; its deadline overshoot. And a one-shot ``get_indexing_status`` with the default
   ``timeout=30`` against a server that never answers: how long until it raises
   (``call_timeout`` = 2 x timeout bounds it; the old path took 30 s x 4 attempts).
+* hostile strings: every name, passage and error holds an ANSI clear-screen, a BEL, CR/LF
+  and the client's key; names and passages are 1 MB. Each tool answer of a `DifyToolset`
+  (``answer_chars=4000``): the text's and the structured content's size, raw control
+  characters and the key found in either. Each CLI command's output: its size, raw
+  control bytes (anything below 0x20 but LF and TAB, and DEL) and the key found. And
+  ``dify-ingest documents`` against a list whose ``has_more`` never turns false: pages read,
+  seconds, and the child's peak RSS.
 
     python benchmarks/bench_hostile.py            # ~2 min on 2 cores, needs ~2 GB free
     python benchmarks/bench_hostile.py --quick    # a tenth of the large status, no 60 s hang
+    python benchmarks/bench_hostile.py --strings  # only the hostile-strings tables
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -74,6 +84,51 @@ def _large_status(documents: int) -> bytes:
     return ('{"data":[' + body + "]}").encode()
 
 
+KEY = "bench-hostile-key-7f3a9c2e41d0"
+NASTY = f"\x1b[2J\x1b[31m\x07\rforged\nline {KEY} "
+BIG_NAME = NASTY + "N" * 1_000_000
+BIG_TEXT = NASTY + "passage " * 130_000
+DOC = "5c2a1d6e-0a6b-4f57-9c57-1c1e4a9e4f11"
+RAW_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+
+
+def _hostile_names(request: web.Request) -> web.Response:
+    """``/names/v1/...``: 1 MB names and passages with ANSI, BEL, CR/LF and the key; its
+    document list says ``has_more`` for ever (``/names-forever/``: fresh ids, no total)."""
+    path = request.path
+    page = int(request.query.get("page", "1"))
+    error = f"Authorization: Bearer {KEY} {NASTY}" + "E" * 5000
+
+    def document(number: int, name: str) -> dict[str, Any]:
+        return {
+            "id": f"{page:08x}-0000-4000-8000-{number:012x}",
+            "name": name,
+            "indexing_status": "error",
+            "display_status": "error",
+            "error": error,
+        }
+
+    body: Any
+    if path.endswith("/retrieve"):
+        segment = {"id": DOC, "position": 1, "content": BIG_TEXT, "document_id": DOC}
+        record = {"score": 0.9, "segment": {**segment, "document": {"id": DOC, "name": BIG_NAME}}}
+        body = {"query": {"content": "q"}, "records": [record] * 4}
+    elif "/document/create" in path:
+        body = {"document": {**document(0, BIG_NAME), "id": DOC}, "batch": BATCH}
+    elif path.endswith("/indexing-status"):
+        body = {"data": [{**document(n, ""), "completed_segments": 0} for n in range(30)]}
+    elif path.endswith("/documents"):
+        forever = path.startswith("/names-forever/")
+        names = [BIG_NAME] + [NASTY + "n" * 50_000] * 24 if not forever else [NASTY]
+        data = [document(n, name) for n, name in enumerate(names)]
+        body = {"data": data, "has_more": True, "limit": 100, "total": 0 if forever else 250}
+    elif "/documents/" in path:
+        body = document(0, BIG_NAME)
+    else:
+        body = {"id": DS, "name": NASTY, "indexing_technique": "high_quality"}
+    return web.Response(text=json.dumps(body), content_type="application/json")
+
+
 def _serve(pipe: Connection, documents: int) -> None:
     bomb = _bomb(600 * MB)
     large = _large_status(documents)
@@ -83,6 +138,8 @@ def _serve(pipe: Connection, documents: int) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
         scenario = request.path.split("/")[1]
         counts[scenario] = counts.get(scenario, 0) + 1
+        if scenario == "names-forever":
+            return _hostile_names(request)
         if scenario == "bomb":
             if request.path.endswith("warmup"):
                 return web.Response(body=SMALL_STATUS, content_type="application/json")
@@ -104,6 +161,8 @@ def _serve(pipe: Connection, documents: int) -> None:
                 text='{"code": "too_many_requests", "message": "slow down"}',
                 content_type="application/json",
             )
+        if scenario == "names":
+            return _hostile_names(request)
         if scenario == "count":
             return web.json_response(counts)
         if scenario == "reset":
@@ -233,7 +292,41 @@ async def _measure(kind: str, port: int) -> dict[str, Any]:
                 out["error"] = type(error).__name__
             out["seconds"] = time.perf_counter() - started
         return out
+    if kind == "answers":
+        from dify_ingest_tools.toolkit import DifyToolset
+
+        calls = {
+            "search": {"query": "refunds"},
+            "list_documents": {},
+            "indexing_status": {"batch": BATCH},
+            "upload_text": {"name": "a.md", "text": "alpha", "wait_seconds": 0},
+        }
+        tools = DifyToolset(dataset_id=DS, not_found_grace=0)
+        async with AsyncDifyKnowledgeClient(KEY, f"{root}/names/v1", ledger="off") as client:
+            for name, arguments in calls.items():
+                result = await tools.run(client, name, arguments)
+                structured = json.dumps(result.data, ensure_ascii=False)
+                out[name] = {
+                    "text": len(result.text),
+                    "structured": len(structured),
+                    # In the text, LF is the line break; in a field, any control is raw.
+                    "controls": sum(result.text.count(c) for c in "\x1b\x07\r")
+                    + _raw_controls({k: v for k, v in result.data.items() if k != "answer"}),
+                    "key": KEY in result.text or KEY in structured,
+                }
+        return out
     raise SystemExit(f"unknown measurement {kind}")
+
+
+def _raw_controls(value: Any) -> int:
+    """Control characters (C0, DEL, C1) in every string of a JSON value."""
+    if isinstance(value, str):
+        return sum(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+    if isinstance(value, dict):
+        return sum(_raw_controls(k) + _raw_controls(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_raw_controls(item) for item in value)
+    return 0
 
 
 def _child(kind: str, port: int) -> dict[str, Any]:
@@ -246,6 +339,50 @@ def _child(kind: str, port: int) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+# The CLI, with its own peak RSS written to a file (RUSAGE_CHILDREN would report the largest
+# child so far, e.g. the large-status one).
+_CLI_WITH_PEAK = """
+import resource, sys
+from pathlib import Path
+from dify_ingest_tools.cli import main
+try:
+    code = main(sys.argv[2:])
+finally:
+    Path(sys.argv[1]).write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def _cli(port: int, scenario: str, *args: str) -> dict[str, Any]:
+    """One ``dify-ingest`` command against the hostile server: its output and peak RSS."""
+    env = {
+        "DIFY_API_KEY": KEY,
+        "DIFY_API_BASE_URL": f"http://127.0.0.1:{port}/{scenario}/v1",
+        "DIFY_INGEST_LEDGER": "off",
+        "PATH": "/usr/bin:/bin",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", _CLI_WITH_PEAK, str(peak_file), *args],
+            capture_output=True,
+            env=env,
+            timeout=600,
+        )
+        seconds = time.perf_counter() - started
+        peak_kib = int(peak_file.read_text() or 0)
+    output = done.stdout + done.stderr
+    return {
+        "seconds": seconds,
+        "bytes": len(output),
+        "controls": sum(output.count(bytes([b])) for b in RAW_CONTROL_BYTES),
+        "key": KEY.encode() in output,
+        "code": done.returncode,
+        "peak_mb": peak_kib / 1024,
+    }
 
 
 def _count(port: int, scenario: str) -> int:
@@ -261,6 +398,9 @@ def _count(port: int, scenario: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--strings", action="store_true", help="only the hostile-strings tables (~30 s)"
+    )
     parser.add_argument("--child")
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
@@ -268,7 +408,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(_measure(args.child, args.port))))
         return
 
-    documents = 74_000 if args.quick else 740_000
+    documents = 1_000 if args.strings else 74_000 if args.quick else 740_000
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     server = context.Process(target=_serve, args=(child, documents), daemon=True)
@@ -278,6 +418,9 @@ def main() -> None:
         f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, {platform.machine()}"
     )
     try:
+        if args.strings:
+            _strings(port)
+            return
         base = _child("bomb-baseline", port)
         bomb = _child("bomb", port)
         before = _count(port, "bomb")
@@ -342,9 +485,46 @@ def main() -> None:
                 f"{status.get('error', '-')} after {status['seconds']:.1f} s "
                 "(call_timeout = 60 s; before: 30 s x 4 attempts = 124 s)"
             )
+        _strings(port)
     finally:
         parent.send("stop")
         server.join(10)
+
+
+def _strings(port: int) -> None:
+    answers = _child("answers", port)
+    print("\ntool answers (answer_chars=4000): 1 MB names and passages, ANSI, BEL, CR/LF, key")
+    print("| tool | text chars | structured chars | raw controls | key found |")
+    print("|---|---|---|---|---|")
+    for name, row in answers.items():
+        print(
+            f"| {name} | {row['text']:,} | {row['structured']:,} | {row['controls']} | "
+            f"{'yes' if row['key'] else 'no'} |"
+        )
+    print("(before: search and list_documents answers of 1,000,000+ characters, key and ANSI kept)")
+    print("\nCLI output, same server")
+    print("| command | output bytes | raw control bytes | key found | exit |")
+    print("|---|---|---|---|---|")
+    commands = {
+        "search": ("search", "--dataset", DS, "refunds"),
+        "documents": ("documents", "--dataset", DS),
+        "status": ("status", DS, BATCH),
+        "wait": ("wait", DS, BATCH, "--timeout", "5", "--no-progress"),
+    }
+    for label, args in commands.items():
+        row = _cli(port, "names", *args)
+        print(
+            f"| {label} | {row['bytes']:,} | {row['controls']} | "
+            f"{'yes' if row['key'] else 'no'} | {row['code']} |"
+        )
+    before = _count(port, "names-forever")
+    row = _cli(port, "names-forever", "documents", "--dataset", DS)
+    pages = _count(port, "names-forever") - before
+    print(
+        f"\n`documents` against has_more: true for ever (fresh ids, no total): {pages:,} pages "
+        f"in {row['seconds']:.1f} s, peak RSS {row['peak_mb']:.0f} MB, exit {row['code']} "
+        "(before: 5,232 pages and 855 MB, stopped by hand)"
+    )
 
 
 if __name__ == "__main__":

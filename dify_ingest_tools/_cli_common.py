@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any, NoReturn, cast
 
 from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._shown import escaped, shown
 from .errors import (
     DifyAuthenticationError,
     DifyConnectionError,
@@ -89,6 +90,8 @@ _SHORTEST_SECRET = 8
 #: The library's own marker for redacted text (errors.scrub), so output reads the same.
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+# What `RedactingStream(escape=True)` escapes: controls but the line's own newline and tabs.
+_UNSAFE_OUTPUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def wrapped(text: str) -> str:
@@ -288,11 +291,9 @@ def describe_error(error: BaseException) -> str:
 
 
 def one_line(text: str, limit: int = MAX_LINE) -> str:
-    """``text`` on one line (newlines and runs of spaces collapsed), cut to ``limit``."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    return flat[: limit - 20].rstrip() + " … [cut]"
+    """``text`` on one line (newlines and runs of spaces collapsed, other control characters
+    escaped, credentials redacted: `_shown.shown`), cut to ``limit``."""
+    return shown(" ".join(text.split()), limit)
 
 
 def run_command(command: Callable[[], int], err: Callable[[], IO[str]]) -> int:
@@ -367,8 +368,11 @@ class RedactingStream:
     into an error body or a document's error text does not get it printed by the CLI.
     """
 
-    def __init__(self, stream: IO[str], secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, stream: IO[str], secrets: Iterable[str] = (), *, escape: bool = False
+    ) -> None:
         self._stream = stream
+        self._escape = escape
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted(
             {s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True
@@ -377,7 +381,13 @@ class RedactingStream:
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _BEARER.sub(r"\1 " + REDACTED, text)
+        text = _BEARER.sub(r"\1 " + REDACTED, text)
+        if self._escape and _UNSAFE_OUTPUT.search(text):
+            # The last defence for the terminal: no command writes a control character to
+            # stdout on purpose (JSON escapes its own), so one that gets here came from a
+            # server or a file name that missed `_shown.shown`.
+            text = _UNSAFE_OUTPUT.sub(lambda match: escaped(match.group()), text)
+        return text
 
     def write(self, text: str) -> int:
         self._stream.write(self.redact(text))
@@ -395,6 +405,7 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
-def redacted(stream: IO[str], secrets: Iterable[str] = ()) -> IO[str]:
-    """``stream`` behind a `RedactingStream`, typed as the stream it stands for."""
-    return cast(IO[str], RedactingStream(stream, secrets))
+def redacted(stream: IO[str], secrets: Iterable[str] = (), *, escape: bool = False) -> IO[str]:
+    """``stream`` behind a `RedactingStream`, typed as the stream it stands for (``escape``:
+    control characters other than newline and tab are written as escapes)."""
+    return cast(IO[str], RedactingStream(stream, secrets, escape=escape))

@@ -16,7 +16,9 @@ from ._cli_common import (
     EXIT_OK,
     CLIError,
     check_client_args,
+    one_line,
 )
+from ._shown import FAILED_SHOWN, ID_LIMIT, scrubbed_status, shown, shown_error
 from .budget import BudgetBackend
 from .client import AsyncDifyKnowledgeClient
 from .models import BatchIndexingStatus
@@ -155,7 +157,9 @@ async def wait_pending(args: argparse.Namespace, out: IO[str], err: IO[str]) -> 
             "reason": "failed" if failed else "ready",
             "exit_code": code,
             "message": f"{ready} of {len(statuses)} pending batches ready, {failed} failed",
-            "batches": [{**s.model_dump(mode="json"), "observed": True} for s in statuses],
+            "batches": [
+                {**scrubbed_status(s).model_dump(mode="json"), "observed": True} for s in statuses
+            ],
         }
         print(json.dumps(payload, indent=2), file=out)
     elif not statuses:
@@ -167,6 +171,6 @@ async def wait_pending(args: argparse.Namespace, out: IO[str], err: IO[str]) -> 
 
 
 def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
-    print(f"{status.dataset_id} {status.summary()}", file=out)
-    for doc in status.failed_documents:
-        print(f"  {doc.id}  error: {doc.error or '-'}", file=out)
+    print(one_line(f"{status.dataset_id} {status.summary()}"), file=out)
+    for doc in status.failed_documents[:FAILED_SHOWN]:
+        print(f"  {shown(doc.id, ID_LIMIT)}  error: {shown_error(doc.error) or '-'}", file=out)

@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 from ._cli_common import CLIError, check_client_args, listen_failure, port_number, seconds
 from ._config import ENV_API_KEY, ENV_MCP_TOKEN
-from ._shown import scrubbed_document
+from ._pages import PageBound
+from ._shown import ID_LIMIT, NAME_LIMIT, SHOWN_LIMIT, scrubbed_document, shown, shown_json
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
 from .models import BatchIndexingStatus, CreatedDocument, DifyDocument
@@ -33,6 +34,10 @@ __all__ = ["register"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NOT_READY = 0, 1, 2, 3, 4
 ENV_DATASET_ID = "DIFY_DATASET_ID"
+# Dify serves at most 100 documents a page; `documents` reads at most this many pages
+# (100,000 documents), whatever a server's ``has_more`` says.
+_LIST_PAGE = 100
+MAX_LIST_PAGES = 1_000
 
 Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
 
@@ -312,40 +317,60 @@ async def _search(args: argparse.Namespace, out: TextIO) -> int:
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
         hits = await client.retrieve(dataset_id, args.query, top_k=args.top_k)
     if args.json:
-        print(json.dumps([hit.model_dump(mode="json") for hit in hits], indent=2), file=out)
+        shown_hits = [shown_json(hit.model_dump(mode="json")) for hit in hits]
+        print(json.dumps(shown_hits, indent=2), file=out)
         return EXIT_OK
     print(f"{len(hits)} hit(s) for {args.query!r}", file=out)
     for hit in hits:
         score = "    -" if hit.score is None else f"{hit.score:5.2f}"
-        name = hit.document_name or hit.document_id or "?"
-        text = " ".join(hit.content.split())
-        print(f"{score}  {name}: {text[:200]}{'…' if len(text) > 200 else ''}", file=out)
+        name = shown(hit.document_name or hit.document_id or "?", NAME_LIMIT)
+        text = shown(" ".join(hit.content.split()), SHOWN_LIMIT)
+        print(f"{score}  {name}: {text}", file=out)
     return EXIT_OK
 
 
 async def _documents(args: argparse.Namespace, out: TextIO) -> int:
     dataset_id = _dataset(args)
-    found: list[DifyDocument] = []
+    # What is kept per document is already cut (a line, or a JSON object with its strings
+    # cut), so a list of 1 MB names costs what a list of short ones does.
+    lines: list[str] = []
+    objects: list[dict[str, Any]] = []
+    bound = PageBound(MAX_LIST_PAGES)
     check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
-        page = 1
-        while True:
+        for page in range(1, MAX_LIST_PAGES + 1):
             listing = await client.list_documents(
-                dataset_id, status=args.status, keyword=args.keyword, page=page, limit=100
+                dataset_id, status=args.status, keyword=args.keyword, page=page, limit=_LIST_PAGE
             )
-            found.extend(listing.data)
-            if not listing.has_more or not listing.data:
+            for doc in bound.new_items(listing.data[:_LIST_PAGE]):
+                if args.json:
+                    objects.append(_document_json(doc))
+                else:
+                    lines.append(_document_line(doc))
+            if not bound.more(listing):
                 break
-            page += 1
     if args.json:
-        shown = [scrubbed_document(doc).model_dump(mode="json") for doc in found]
-        print(json.dumps(shown, indent=2), file=out)
+        print(json.dumps(objects, indent=2), file=out)
         return EXIT_OK
-    print(f"{len(found)} document(s) in knowledge base {dataset_id}", file=out)
-    for doc in found:
-        status = doc.display_status or str(doc.indexing_status or "-")
-        print(f"  {doc.id}  {status:<10} {doc.name}", file=out)
+    print(f"{len(lines)} document(s) in knowledge base {dataset_id}", file=out)
+    for line in lines:
+        print(line, file=out)
+    if bound.capped:
+        print(
+            f"(stopped after {MAX_LIST_PAGES} pages: the server still said there were more)",
+            file=out,
+        )
     return EXIT_OK
+
+
+def _document_line(doc: DifyDocument) -> str:
+    status = shown(doc.display_status or str(doc.indexing_status or "-"), ID_LIMIT)
+    return f"  {shown(doc.id, ID_LIMIT)}  {status:<10} {shown(doc.name, NAME_LIMIT)}"
+
+
+def _document_json(doc: DifyDocument) -> dict[str, Any]:
+    shown_doc: dict[str, Any] = shown_json(scrubbed_document(doc).model_dump(mode="json"))
+    return shown_doc
 
 
 # -- mcp --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from ._cli_common import EXIT_INTERRUPTED, EXIT_NOT_READY, EXIT_OK, CLIError, check_client_args
 from ._cli_fleet import _add_budget, _add_ledger, _budget
+from ._shown import NAME_LIMIT, shown
 from .client import AsyncDifyKnowledgeClient
 from .folder_sync import DEFAULT_MAX_FILE_SIZE, SyncItem, SyncRefused, SyncReport, sync_folder
 from .progress import should_draw_bars
@@ -203,15 +204,6 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK if report.ok else EXIT_NOT_READY
 
 
-def shown(text: object, limit: int = 300) -> str:
-    """A name or message from Dify or the file system, safe to print: control characters
-    escaped, cut to ``limit`` characters."""
-    escaped = "".join(
-        char if char.isprintable() or char == " " else repr(char)[1:-1] for char in str(text)
-    )
-    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
-
-
 @contextlib.contextmanager
 def _interrupts(stop: asyncio.Event) -> Iterator[None]:
     """First Ctrl-C: stop starting uploads, finish and mark the running ones. Second: abort."""
@@ -272,7 +264,7 @@ class _Bar:
 def _print_plan(report: SyncReport, directory: str, out: IO[str]) -> None:
     print(
         f"sync {shown(directory)} -> dataset {report.dataset_id} "
-        f"(owner {shown(report.owner)!s}): dry run, nothing written",
+        f"(owner {shown(report.owner, NAME_LIMIT)}): dry run, nothing written",
         file=out,
     )
     for item in report.items:

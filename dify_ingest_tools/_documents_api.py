@@ -28,6 +28,7 @@ from ._document_waits import (
 )
 from ._filters import metadata_conditions
 from ._inputs import check_batch, check_dataset_id, check_document_id
+from ._pages import PageBound
 from .errors import DifyAPIError, DifyDocumentNotAvailableError, IndexingTimeoutError
 from .events import EventCallback
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument, DifyDocument
@@ -706,6 +707,7 @@ class DocumentsAPI:
     ) -> list[DifySegment]:
         """Every segment of a document, in position order (pages of 100)."""
         segments: list[DifySegment] = []
+        bound = PageBound(_MAX_SEGMENT_PAGES)
         for number in range(1, _MAX_SEGMENT_PAGES + 1):
             page = await self.list_segments(
                 dataset_id,
@@ -715,9 +717,9 @@ class DocumentsAPI:
                 keyword=keyword,
                 status=status,
             )
-            segments.extend(page.data)
+            segments.extend(bound.new_items(page.data[:_SEGMENT_PAGE]))
             # has_more is len(data) == limit, true on a full last page: trust total too.
-            if len(page.data) < _SEGMENT_PAGE or len(segments) >= page.total:
+            if len(page.data) < _SEGMENT_PAGE or not bound.more(page):
                 break
         return segments
 

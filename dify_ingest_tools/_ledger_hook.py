@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ._shown import shown_error
 from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
 
@@ -103,7 +104,10 @@ class LedgerRecorder:
         if key not in self._tracked or not self._usable():
             return
         outcomes = [
-            Outcome(doc.id, "error", doc.error) if doc.is_failed else Outcome(doc.id, "completed")
+            # Dify's text, redacted and cut as everywhere it is shown (`_shown`).
+            Outcome(doc.id, "error", shown_error(doc.error))
+            if doc.is_failed
+            else Outcome(doc.id, "completed")
             for doc in status.documents
             if doc.is_terminal
         ]
@@ -122,7 +126,7 @@ class LedgerRecorder:
         if not self._usable():
             return
         try:
-            await self.ledger.mark(self.scope, ref.dataset_id, ref.batch, state, error)
+            await self.ledger.mark(self.scope, ref.dataset_id, ref.batch, state, shown_error(error))
         except Exception as failure:
             self._failed("update", failure)
             return

@@ -19,7 +19,9 @@ What is an answer and what is an error:
   next.
 
 Answers never contain the API key or the server's URL, and server-provided text (Dify's
-error messages) is cut to a few hundred characters.
+error messages, document ids, status names) goes through `cut` or `_shown.shown`: redacted,
+control characters escaped, cut to a few hundred characters; a batch with many failed
+documents names the first few within a fixed budget and counts the rest.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from ._shown import error_text, shown_error
+from ._shown import FAILED_SHOWN, ID_LIMIT, NO_ERROR_TEXT, escaped, redacted_head, shown
 from .errors import (
     DifyAPIError,
     DifyAuthenticationError,
@@ -81,6 +83,11 @@ Outcome: TypeAlias = Literal[
 # send megabytes, and a model needs a sentence.
 _MAX_SERVER_TEXT = 500
 _CUT_MARK = " […]"
+# All failed documents of one answer together (ids and error texts), in characters; a
+# hostile batch of 10,000 failed documents must not make a 5 MB answer.
+_FAILURES_CHARS = 1500
+# Distinct statuses named in a progress line (Dify has eight; a hostile server, any number).
+_STATUSES_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,16 @@ class DifyToolError(DifyError):
 
 
 def cut(text: str, budget: int) -> tuple[str, bool]:
-    """``text`` on one line, shortened to ``budget`` characters at a word boundary, and
-    whether it was cut (then it ends in `` […]``)."""
-    text = " ".join(text.split())  # a model reads whitespace runs (and newlines) as noise
-    if len(text) <= budget:
+    """``text`` on one line, safe to show (`_shown.shown`'s redaction and escapes), shortened
+    to ``budget`` characters at a word boundary, and whether it was cut (then it ends in
+    `` […]``)."""
+    # Twice the budget and some: whitespace runs collapse, escapes lengthen.
+    head, more = redacted_head(text, 2 * budget + 64)
+    text = escaped(" ".join(head.split()))  # a model reads whitespace runs as noise
+    if len(text) <= budget and not more:
         return text, False
+    if len(text) <= budget - len(_CUT_MARK):
+        return text.rstrip() + _CUT_MARK, True
     room = max(budget - len(_CUT_MARK), 1)
     head = text[:room]
     space = head.rfind(" ")
@@ -155,8 +167,8 @@ def cut(text: str, budget: int) -> tuple[str, bool]:
     return head.rstrip() + _CUT_MARK, True
 
 
-def _bounded(text: str) -> str:
-    return cut(text, _MAX_SERVER_TEXT)[0]
+def _bounded(text: str, budget: int = _MAX_SERVER_TEXT) -> str:
+    return cut(text, budget)[0]
 
 
 # What `waiting` appends to a hint when Dify never answered: "(The wait for batch B gave up
@@ -183,40 +195,73 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?", _CUT_MARK)) else f"{text}."
 
 
+def _status_counts(status: BatchIndexingStatus) -> dict[str, int]:
+    """``status_counts()``, its names safe to show; the most common `_STATUSES_SHOWN`."""
+    counts = sorted(status.status_counts().items(), key=lambda item: (-item[1], item[0]))
+    shown_counts: dict[str, int] = {}
+    for name, n in counts[:_STATUSES_SHOWN]:
+        key = shown(name, ID_LIMIT)
+        shown_counts[key] = shown_counts.get(key, 0) + n
+    if len(counts) > _STATUSES_SHOWN:
+        shown_counts["other"] = sum(n for _, n in counts[_STATUSES_SHOWN:])
+    return shown_counts
+
+
 def _progress(status: BatchIndexingStatus) -> str:
     docs = len(status.documents)
     done = sum(doc.is_completed for doc in status.documents)
-    counts = ", ".join(f"{n} {name}" for name, n in sorted(status.status_counts().items()))
+    counts = ", ".join(f"{n} {name}" for name, n in sorted(_status_counts(status).items()))
     return (
         f"{done} of {docs} document(s) completed ({counts}); "
         f"{status.completed_segments}/{status.total_segments} segments indexed"
     )
 
 
+def _failed_shown(status: BatchIndexingStatus) -> tuple[list[tuple[str, str]], int]:
+    """``(id, error)`` of the failed documents that fit `_FAILURES_CHARS` (at most
+    `FAILED_SHOWN`), safe to show, and how many more failed."""
+    failed = status.failed_documents
+    shown_docs: list[tuple[str, str]] = []
+    used = 0
+    for doc in failed[:FAILED_SHOWN]:
+        room = min(_MAX_SERVER_TEXT, _FAILURES_CHARS - used)
+        if room < 80 and shown_docs:
+            break
+        error = _bounded(doc.error, max(room, 80)) if doc.error else NO_ERROR_TEXT
+        entry = (shown(doc.id, ID_LIMIT), error)
+        used += sum(map(len, entry)) + 20
+        shown_docs.append(entry)
+    return shown_docs, len(failed) - len(shown_docs)
+
+
 def _failures(status: BatchIndexingStatus) -> str:
-    return " ".join(
-        f"Document {doc.id} failed: " + _sentence(_bounded(error_text(doc.error)))
-        for doc in status.failed_documents
-    )
+    shown_docs, more = _failed_shown(status)
+    text = " ".join(f"Document {id_} failed: {_sentence(error)}" for id_, error in shown_docs)
+    if more:
+        text += f" {more} more document(s) failed too."
+    return text
 
 
 def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
-    return {
+    failed, more_failed = _failed_shown(status)
+    data: dict[str, Any] = {
         "dataset_id": status.dataset_id,
         "batch": status.batch,
         "verdict": status.verdict,
         "documents": len(status.documents),
         "completed_documents": sum(doc.is_completed for doc in status.documents),
-        "status_counts": status.status_counts(),
+        "status_counts": _status_counts(status),
         "completed_segments": status.completed_segments,
         "total_segments": status.total_segments,
         "progress": status.progress,
-        "failed_documents": [
-            {"id": doc.id, "error": _bounded(shown_error(doc.error) or "")}
-            for doc in status.failed_documents
+        "failed_documents": [{"id": id_, "error": error} for id_, error in failed],
+        "paused_documents": [
+            shown(doc.id, ID_LIMIT) for doc in status.paused_documents[:FAILED_SHOWN]
         ],
-        "paused_documents": [doc.id for doc in status.paused_documents],
     }
+    if more_failed:
+        data["failed_documents_not_shown"] = more_failed
+    return data
 
 
 def _answer(

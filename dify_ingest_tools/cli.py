@@ -40,7 +40,7 @@ from ._cli_common import (
     wrapped,
 )
 from ._config import ENV_API_KEY
-from ._shown import error_text, scrubbed_status, shown_error
+from ._shown import ID_LIMIT, NAME_LIMIT, error_text, scrubbed_status, shown, shown_error
 from ._version import __version__
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyError
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nonlocal err
         args = _parser().parse_args(argv)
         secrets = _secrets(args)
-        out = redacted(sys.stdout, secrets)
+        out = redacted(sys.stdout, secrets, escape=True)
         err = redacted(sys.stderr, secrets)
         if hasattr(args, "job"):  # the commands of _cli_job
             return int(asyncio.run(args.job(args, out)))
@@ -255,16 +255,23 @@ def _exit_code(status: BatchIndexingStatus) -> int:
     return EXIT_NOT_READY
 
 
+#: Documents of one batch listed by ``status`` and ``wait`` (``--json`` has them all).
+STATUS_LINES = 100
+
+
 def _print_status(status: BatchIndexingStatus, out: IO[str]) -> None:
-    print(status.summary(), file=out)
-    for doc in status.documents:
+    print(one_line(status.summary()), file=out)
+    for doc in status.documents[:STATUS_LINES]:
         line = (
-            f"  {doc.id}  {doc.status_name:<10} "
+            f"  {shown(doc.id, ID_LIMIT)}  {shown(doc.status_name, ID_LIMIT):<10} "
             f"{doc.completed_segments}/{doc.total_segments} segments"
         )
         if doc.is_failed:
             line += f"  error: {shown_error(doc.error) or '-'}"
         print(line, file=out)
+    if len(status.documents) > STATUS_LINES:
+        more = len(status.documents) - STATUS_LINES
+        print(f"  ... and {more} more document(s) (--json lists them all)", file=out)
 
 
 async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -430,13 +437,13 @@ async def _walkthrough(
         file=out,
     )
     for status in failed:
-        print(f"  expected failure — {status.summary()}", file=out)
+        print(f"  expected failure — {one_line(status.summary())}", file=out)
     hits = await client.retrieve(dataset_id, DEMO_QUERY, top_k=3)
     print(f"retrieve {DEMO_QUERY!r}: {len(hits)} hit(s)", file=out)
     for hit in hits:
         score = "   -" if hit.score is None else f"{hit.score:.2f}"
-        name = hit.document_name or names.get(hit.document_id or "", "?")
-        print(f"  {score}  {name:<20} {hit.content[:70]!r}", file=out)
+        name = shown(hit.document_name or names.get(hit.document_id or "", "?"), NAME_LIMIT)
+        print(f"  {score}  {name:<20} '{shown(hit.content, 70)}'", file=out)
     # The broken document is meant to fail; anything else going wrong is a real failure.
     unexpected = [s for s in failed if s.batch != broken.batch]
     return EXIT_FAILED if unexpected or len(ready) != len(created) else EXIT_OK

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._ownership import MARK_FIELDS, Mark
+from ._pages import PageBound
 from ._sync_plan import (
     ANY_DOCUMENT,
     Plan,
@@ -241,18 +242,16 @@ def _hash_all(files: dict[str, Path], sources: dict[str, str]) -> tuple[dict[str
 
 
 async def list_all(client: AsyncDifyKnowledgeClient, dataset_id: str) -> list[DifyDocument]:
-    """Every document of the knowledge base: pages until Dify's ``total`` is reached.
-
-    Dify says ``has_more`` whenever a page is full, so ``total`` decides (a server that keeps
-    saying ``has_more`` stops at its own ``total``, and after `MAX_PAGES` pages at most).
-    """
+    """Every document of the knowledge base (Dify's ``total`` bounds the pages, see `PageBound`)."""
     documents: list[DifyDocument] = []
-    for page in range(1, MAX_PAGES + 1):
+    bound = PageBound(MAX_PAGES)
+    page = 1
+    while True:
         listing = await client.list_documents(dataset_id, page=page, limit=_LIST_PAGE)
-        documents.extend(listing.data)
-        if not listing.data or not listing.has_more or len(documents) >= listing.total:
-            break
-    return documents
+        documents.extend(bound.new_items(listing.data))
+        if not bound.more(listing):
+            return documents
+        page += 1
 
 
 def _remote(document: DifyDocument) -> Remote:

@@ -19,6 +19,9 @@ Design notes:
 * **Upserts.** Dify's create is an upsert by name: a second upload of a name re-indexes the
   same document under a new batch, and the old batch answers ``Documents not found.``. The
   ledger marks the older entry ``superseded`` so nobody waits on it.
+* **Private.** The file holds document names and Dify's error texts: its folder is 0700 and
+  the file (with SQLite's ``-wal`` and ``-shm``) 0600, fixed on every open if they were
+  looser; error texts are stored redacted and cut (`_shown.shown_error`), as shown everywhere.
 * **Redis** (`dify_ingest_tools.redis_ledger.RedisLedger`) keeps the same entries for fleets
   spread over machines.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import sys
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from ._shown import shown_error
 from .models import BatchRef
 
 __all__ = [
@@ -179,6 +184,12 @@ def default_ledger_path() -> Path:
 
 # -- SQLite ---------------------------------------------------------------------------------
 
+# Owner only: names and error texts are nobody else's business on a shared machine.
+_FOLDER_MODE = 0o700
+_FILE_MODE = 0o600
+# SQLite's companions of the database file in WAL mode (created with the file's mode).
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 _SCHEMA_VERSION = 1
 _COLUMNS = (
@@ -248,7 +259,7 @@ class SQLiteLedger:
         return work(self._connection)
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         connection = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -331,7 +342,8 @@ class SQLiteLedger:
         if not outcomes:
             return
         rows = [
-            (o.state, o.error, scope, dataset_id.lower(), batch, o.document_id) for o in outcomes
+            (o.state, shown_error(o.error), scope, dataset_id.lower(), batch, o.document_id)
+            for o in outcomes
         ]
 
         def write(db: sqlite3.Connection) -> None:
@@ -353,7 +365,7 @@ class SQLiteLedger:
                 db.execute(
                     f"UPDATE uploads SET state = ?, error = ?, updated_at = {_NOW} "
                     "WHERE scope = ? AND dataset_id = ? AND batch = ? AND state = 'pending'",
-                    (state, error, scope, dataset_id.lower(), batch),
+                    (state, shown_error(error), scope, dataset_id.lower(), batch),
                 )
 
         await self._run(write)
@@ -385,6 +397,41 @@ class SQLiteLedger:
         )
         rows = await self._run(lambda db: _entries(db.execute(query, (scope, dataset_id.lower()))))
         return {entry.name: entry for entry in rows}  # later uploads win
+
+
+def _private(path: Path) -> None:
+    """Create ``path``'s folder 0700 and the file 0600, and tighten them if they were looser.
+
+    The folder's mode is fixed only when it is the ledger's own (the default folder, or one
+    this call created): a ledger pointed into a shared folder (``/tmp``) must not lock others
+    out of it. The file is created with its mode (``os.open``), never readable for a moment.
+    """
+    if sys.platform == "win32":  # pragma: no cover - POSIX modes only
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    folder = path.parent
+    created = not folder.exists()
+    folder.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+    if created or folder == default_ledger_path().parent:
+        _tighten(folder, _FOLDER_MODE)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
+    for companion in ("", *_COMPANIONS):
+        _tighten(path.with_name(path.name + companion), _FILE_MODE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take group and other permissions off ``path`` (when it exists and is ours)."""
+    current = 0
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            path.chmod(current & mode)
+    except FileNotFoundError:
+        pass
+    except PermissionError as error:  # another user's file: say so, and open it as it is
+        logging.getLogger("dify_ingest_tools").warning(
+            "the ledger's %s is mode %o and cannot be made private: %s", path, current, error
+        )
 
 
 @contextlib.contextmanager

@@ -24,10 +24,13 @@ from pydantic import BaseModel, ValidationError
 from ._inputs import check_dataset_id
 from ._ownership import OWNER_FIELD, Mark
 from ._policy import OnPaused
-from ._shown import shown_error
+from ._shown import ID_LIMIT, shown
 from ._store import find_named
 from ._tool_answers import (
+    MIN_HIT_CHARS,
     documents_answer,
+    fit_answer,
+    name_shown,
     replace_refused_answer,
     search_answer,
     upload_answer,
@@ -38,9 +41,7 @@ from ._tool_schemas import (
     TOOL_NAMES,
     DocumentListOutput,
     DocumentOutput,
-    HitOutput,
     IndexingOutput,
-    ListedDocument,
     SearchOutput,
     UploadOutput,
     argument_models,
@@ -50,7 +51,6 @@ from .answers import (
     Answer,
     DifyToolError,
     answer_error,
-    cut,
     failure_answer,
     status_answer,
     tool_error_answer,
@@ -76,14 +76,16 @@ _PAGE_SIZE = 20
 #: The owner tag (`OWNER_FIELD`) on every document ``upload_text`` writes: what the tool set
 #: may replace without ``allow_replace``, in any process.
 TOOLSET_OWNER = "dify-ingest-toolkit"
-# Below this many characters a passage says nothing useful: leave it out instead.
-_MIN_HIT_CHARS = 80
 # A search waits on at most this many of the toolset's pending batches (the newest): each wait
 # polls its own batch, and 201 pending uploads once made one search send 1,105 status requests.
 # The rest are named in a note, unchecked.
 _SEARCH_WAIT_BATCHES = 5
 # Batches a note names one by one; beyond that it gives their number.
 _NOTE_BATCHES = 5
+# Documents of a batch listed in a status result (a hostile batch may hold 10,000), and the
+# characters of each one's error there (the answer's text names the failures too).
+_DOCUMENTS_SHOWN = 20
+_DOCUMENT_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,13 @@ def _indexing_data(
         "total_segments": status.total_segments,
         "documents": [
             DocumentOutput(
-                id=doc.id,
-                indexing_status=str(doc.indexing_status),
+                id=shown(doc.id, ID_LIMIT),
+                indexing_status=shown(str(doc.indexing_status), ID_LIMIT),
                 completed_segments=doc.completed_segments,
                 total_segments=doc.total_segments,
-                error=shown_error(doc.error) if doc.is_failed else None,
+                error=(shown(doc.error, _DOCUMENT_ERROR_CHARS) or None) if doc.is_failed else None,
             )
-            for doc in status.documents
+            for doc in status.documents[:_DOCUMENTS_SHOWN]
         ],
     }
 
@@ -174,7 +176,8 @@ class DifyToolset:
             (0: never wait, only say they may be missing).
         top_k: Passages per search by default; ``max_top_k`` bounds what the model may ask.
         hit_chars: Characters of one passage in the answer (longer ones are cut).
-        answer_chars: Characters of all passages of one search answer together.
+        answer_chars: The longest text of any answer, in characters (whatever Dify sent;
+            its structured content stays within 3 x that).
         indexing_technique: Sent with every upload (None: the dataset's own setting).
         poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
         on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can
@@ -226,8 +229,8 @@ class DifyToolset:
             raise ValueError("search_wait_seconds must be >= 0")
         if not 1 <= top_k <= max_top_k:
             raise ValueError("top_k must be between 1 and max_top_k")
-        if hit_chars < _MIN_HIT_CHARS or answer_chars < hit_chars:
-            raise ValueError(f"need {_MIN_HIT_CHARS} <= hit_chars <= answer_chars")
+        if hit_chars < MIN_HIT_CHARS or answer_chars < hit_chars:
+            raise ValueError(f"need {MIN_HIT_CHARS} <= hit_chars <= answer_chars")
         if on_paused not in ("wait", "fail"):
             raise ValueError("on_paused must be 'wait' or 'fail'")
         self.dataset_id = check_dataset_id(dataset_id) if dataset_id is not None else None
@@ -348,12 +351,12 @@ class DifyToolset:
         dataset_id = self.dataset_id or str(getattr(args, "dataset_id", ""))
         batch = getattr(args, "batch", None)
         try:
-            return await handler(client, dataset_id, args, on_event)
+            result = await handler(client, dataset_id, args, on_event)
         except DifyToolError:
             raise
         except (DifyError, ValueError) as error:
             answer = _settled(answer_error(error, dataset_id=dataset_id, batch=batch))
-            return self._answered(name, answer, dataset_id, args)
+            result = self._answered(name, answer, dataset_id, args)
         except Exception as error:
             # A bug here must not crash the agent's loop; the trace goes to the log only.
             logger.exception("tool %s failed unexpectedly", name)
@@ -362,6 +365,9 @@ class DifyToolset:
                 "something to retry: tell the user."
             )
             raise DifyToolError(tool_error_answer(text, "error", error=error)) from error
+        # Whatever Dify sent, the model gets an answer of the usual size.
+        text, data = fit_answer(result.text, result.data, self.answer_chars)
+        return ToolResult(text, data, result.artifact)
 
     # -- the tools ----------------------------------------------------------------------------
 
@@ -397,7 +403,7 @@ class DifyToolset:
             answer=text,
             outcome=outcome,
             document_id=created.document_id,
-            name=created.name or args.name,
+            name=name_shown(created.name or args.name),
             **_indexing_data(dataset_id, created.batch, status),
         )
         return ToolResult(text, data.model_dump(mode="json"), created)
@@ -476,27 +482,15 @@ class DifyToolset:
         chunks = await client.retrieve(dataset_id, args.query, top_k=top_k)
         chunks = chunks[:top_k]
         names = await self._names(client, dataset_id, chunks)
-        hits: list[HitOutput] = []
-        used = left_out = 0
-        for chunk in chunks:
-            budget = min(self.hit_chars, self.answer_chars - used)
-            if budget < _MIN_HIT_CHARS:
-                left_out += 1
-                continue
-            content, truncated = cut(chunk.content, budget)
-            used += len(content)
-            hits.append(
-                HitOutput(
-                    document_id=chunk.document_id,
-                    document_name=chunk.document_name or names.get(chunk.document_id or ""),
-                    score=chunk.score,
-                    segment_id=chunk.segment_id,
-                    position=chunk.position,
-                    content=content,
-                    truncated=truncated,
-                )
-            )
-        text = search_answer(dataset_id, args.query, hits, left_out=left_out, notes=notes)
+        text, hits = search_answer(
+            dataset_id,
+            args.query,
+            chunks,
+            names,
+            notes=notes,
+            hit_chars=self.hit_chars,
+            answer_chars=self.answer_chars,
+        )
         data = SearchOutput(
             answer=text,
             outcome="found" if hits else "nothing_found",
@@ -514,27 +508,19 @@ class DifyToolset:
             dataset_id, status=args.status, page=args.page, limit=_PAGE_SIZE, keyword=args.keyword
         )
         known = self._uploads.setdefault(dataset_id.lower(), {})
-        documents = []
-        for doc in listing.data:
-            status = doc.display_status or (str(doc.indexing_status) if doc.indexing_status else "")
+        page = listing.data[:_PAGE_SIZE]  # a server that ignores ``limit`` gets no more room
+        for doc in page:
             name, batch = known.get(doc.id, (doc.name, None))
             known[doc.id] = (doc.name or name, batch)
-            documents.append(
-                ListedDocument(
-                    id=doc.id,
-                    name=doc.name or name or "(no name)",
-                    status=status or "unknown",
-                    batch=batch,
-                    error=shown_error(doc.error) if status == "error" else None,
-                )
-            )
-        text = documents_answer(
+        text, documents = documents_answer(
             dataset_id,
-            documents,
+            page,
+            known,
             page=args.page,
-            first=(args.page - 1) * _PAGE_SIZE + 1,
+            page_size=_PAGE_SIZE,
             total=listing.total,
             has_more=listing.has_more,
+            answer_chars=self.answer_chars,
         )
         data = DocumentListOutput(
             answer=text,

@@ -108,7 +108,7 @@ async def test_search_cuts_long_passages_to_the_budget(
 ) -> None:
     sim.add_document(dataset_id, "long.md", "budget " + "word " * 2000)
     clock.advance(600)  # indexed
-    tools = toolset(dataset_id=dataset_id, hit_chars=100, answer_chars=150)
+    tools = toolset(dataset_id=dataset_id, hit_chars=100, answer_chars=400)
     found = await tools.run(client, "search", {"query": "budget"})
     hit = found.data["hits"][0]
     assert hit["truncated"] is True and len(hit["content"]) <= 100

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -451,3 +452,17 @@ async def test_a_listing_that_never_ends_stops_at_difys_total(
     async with AsyncDifyKnowledgeClient("dataset-k", str(server.make_url("/v1"))) as client:
         found = await list_all(client, dataset)
     assert pages == [1, 2, 3] and len(found) == 300
+
+
+def test_file_names_with_terminal_escapes_are_reported_escaped(
+    capsys: pytest.CaptureFixture[str], sim: DifySimulator, served: str, docs: Path
+) -> None:
+    (docs / "clear\x1b[2Jscreen\x07.md").write_text("bell and clear-screen in the name")
+    (docs / "two\nlines.md").write_text("a newline in the name")
+    argv = ["sync", str(docs), "--dataset", sim.dataset_id, "--api-key", sim.api_key,
+            "--base-url", served, "--no-progress", "--ledger", "off"]  # fmt: skip
+    assert main(argv) == 4  # Dify refuses control characters in file names: two failures
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "clear\\x1b[2Jscreen\\x07.md" in out and "two\\nlines.md" in out
+    assert re.search(r"failed\s+2\n", out)
