@@ -16,29 +16,17 @@ import os
 import selectors
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
-from typing_extensions import Unpack
 
 from . import _fork
-from ._dataset_create import DatasetPermission, IndexingTechnique
-from ._documents_sync import DocumentsSyncAPI
+from ._blocking import BlockingMethods
 from ._lifecycle import closed_error
-from .client import AsyncDifyKnowledgeClient, FileInput
+from .client import AsyncDifyKnowledgeClient
 from .errors import DifyClientClosedError
-from .models import (
-    BatchIndexingStatus,
-    BatchLike,
-    BatchRef,
-    CreatedDocument,
-    DifyDocument,
-    DocumentList,
-    RetrievedChunk,
-)
-from .waiting import WaitKwargs
 
 __all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync", "unpicklable"]
 
@@ -281,8 +269,11 @@ def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
         worker.stop()
 
 
-class DifyKnowledgeClient(DocumentsSyncAPI):
+class DifyKnowledgeClient(BlockingMethods):
     """Blocking twin of `AsyncDifyKnowledgeClient`: same arguments, same methods, same errors.
+
+    Its methods are generated from the async class (`_blocking.py`, by `_twin.py`): the same
+    parameters, defaults, return types and docstrings, checked by a parity test.
 
     Safe to call from a running event loop (e.g. a Jupyter cell) and from many threads at
     once. Use it as a context manager or call `close` when done; closing, from any thread,
@@ -316,14 +307,6 @@ class DifyKnowledgeClient(DocumentsSyncAPI):
         """The async client underneath (its coroutines must run on this client's loop)."""
         return self._async
 
-    @property
-    def base_url(self) -> str:
-        return self._async.base_url
-
-    @property
-    def api_key(self) -> SecretStr:
-        return self._async.api_key
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
@@ -352,160 +335,6 @@ class DifyKnowledgeClient(DocumentsSyncAPI):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    # The methods below are one-line forwards; documentation lives on the async client.
-
-    def get_indexing_status(self, dataset_id: str, batch: str) -> BatchIndexingStatus:
-        """See `AsyncDifyKnowledgeClient.get_indexing_status`."""
-        return self._run(self._async.get_indexing_status(dataset_id, batch))
-
-    def wait_for_indexing(
-        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
-    ) -> BatchIndexingStatus:
-        """See `AsyncDifyKnowledgeClient.wait_for_indexing`. Ctrl-C stops polling at once."""
-        return self._run(self._async.wait_for_indexing(dataset_id, batch, **options))
-
-    def wait_for_batches(
-        self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]
-    ) -> list[BatchIndexingStatus]:
-        """See `AsyncDifyKnowledgeClient.wait_for_batches`."""
-        return self._run(self._async.wait_for_batches(list(batches), **options))
-
-    def watch_indexing(
-        self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
-    ) -> Iterator[BatchIndexingStatus]:
-        """Blocking iterator over `AsyncDifyKnowledgeClient.watch_indexing`."""
-        return self._worker.iterate(self._async.watch_indexing(dataset_id, batch, **options))
-
-    def pending_batches(self, dataset_id: str) -> list[BatchRef]:
-        """See `AsyncDifyKnowledgeClient.pending_batches`."""
-        return self._async.pending_batches(dataset_id)
-
-    def wait_for_pending(
-        self,
-        dataset_id: str | None = None,
-        *,
-        timeout: float = 600.0,
-        raise_on_error: bool = False,
-        durable: bool | None = None,
-        **options: Any,
-    ) -> list[BatchIndexingStatus]:
-        """See `AsyncDifyKnowledgeClient.wait_for_pending`."""
-        return self._run(
-            self._async.wait_for_pending(
-                dataset_id,
-                timeout=timeout,
-                raise_on_error=raise_on_error,
-                durable=durable,
-                **options,
-            )
-        )
-
-    def create_document_by_text(
-        self,
-        dataset_id: str,
-        name: str,
-        text: str,
-        *,
-        indexing_technique: str | None = None,
-        process_rule: Mapping[str, Any] | None = None,
-        doc_form: str | None = None,
-        **extra: Any,
-    ) -> CreatedDocument:
-        """See `AsyncDifyKnowledgeClient.create_document_by_text`."""
-        return self._run(
-            self._async.create_document_by_text(
-                dataset_id,
-                name,
-                text,
-                indexing_technique=indexing_technique,
-                process_rule=process_rule,
-                doc_form=doc_form,
-                **extra,
-            )
-        )
-
-    def create_document_by_file(
-        self, dataset_id: str, file: FileInput, *, filename: str | None = None, **data: Any
-    ) -> CreatedDocument:
-        """See `AsyncDifyKnowledgeClient.create_document_by_file`."""
-        return self._run(
-            self._async.create_document_by_file(dataset_id, file, filename=filename, **data)
-        )
-
-    def get_dataset(self, dataset_id: str) -> dict[str, Any]:
-        """See `AsyncDifyKnowledgeClient.get_dataset`."""
-        return self._run(self._async.get_dataset(dataset_id))
-
-    def get_document(self, dataset_id: str, document_id: str) -> DifyDocument:
-        """See `AsyncDifyKnowledgeClient.get_document`."""
-        return self._run(self._async.get_document(dataset_id, document_id))
-
-    def list_documents(
-        self,
-        dataset_id: str,
-        *,
-        status: str | None = None,
-        page: int = 1,
-        limit: int = 100,
-        keyword: str | None = None,
-    ) -> DocumentList:
-        """See `AsyncDifyKnowledgeClient.list_documents`."""
-        return self._run(
-            self._async.list_documents(
-                dataset_id, status=status, page=page, limit=limit, keyword=keyword
-            )
-        )
-
-    def delete_document(self, dataset_id: str, document_id: str) -> None:
-        """See `AsyncDifyKnowledgeClient.delete_document`."""
-        self._run(self._async.delete_document(dataset_id, document_id))
-
-    # -- knowledge bases: create and delete --------------------------------------------------
-
-    def create_dataset(
-        self,
-        name: str,
-        *,
-        indexing_technique: IndexingTechnique = "economy",
-        permission: DatasetPermission = "only_me",
-        description: str | None = None,
-    ) -> dict[str, Any]:
-        """See `AsyncDifyKnowledgeClient.create_dataset`."""
-        return self._run(
-            self._async.create_dataset(
-                name,
-                indexing_technique=indexing_technique,
-                permission=permission,
-                description=description,
-            )
-        )
-
-    def delete_dataset(self, dataset_id: str) -> None:
-        """See `AsyncDifyKnowledgeClient.delete_dataset`."""
-        self._run(self._async.delete_dataset(dataset_id))
-
-    def retrieve(
-        self,
-        dataset_id: str,
-        query: str,
-        *,
-        top_k: int | None = None,
-        score_threshold: float | None = None,
-        retrieval_model: Mapping[str, Any] | None = None,
-        metadata_filter: Mapping[str, Any] | None = None,
-    ) -> list[RetrievedChunk]:
-        """See `AsyncDifyKnowledgeClient.retrieve`."""
-        return self._run(
-            self._async.retrieve(
-                dataset_id,
-                query,
-                top_k=top_k,
-                score_threshold=score_threshold,
-                retrieval_model=retrieval_model,
-                metadata_filter=metadata_filter,
-            )
-        )
 
 
 class ClientBridge:

@@ -210,6 +210,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
     @property
     def base_url(self) -> str:
+        """The API root requests go to (``.../v1``), without credentials."""
         return public_url(self._base_url)
 
     @property
