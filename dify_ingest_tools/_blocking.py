@@ -478,15 +478,13 @@ class BlockingMethods:
     def wait_for_pending(self, dataset_id: str | None = None, *, timeout: float = 600.0, raise_on_error: bool = False, durable: bool | None = None, **options: Any) -> list[BatchIndexingStatus]:
         """Wait for every upload and update that may still be indexing; return the statuses.
 
-        With a dataset it is the retrievers' gate: what this client uploaded or updated there
-        and has not seen finish, without touching the ledger. A create's batch is waited on;
-        an updated document alone (its original batch can hold other documents), as
-        `wait_for_documents` does. What is seen terminal is forgotten.
-
-        Without a dataset (or with ``durable=True``) it also resumes what the pending ledger
-        holds as not done for this server and key — uploads of other processes and of
-        earlier runs included — so after a restart ``await client.wait_for_pending()`` picks
-        up where the crashed run stopped. Finished entries are marked in the ledger
+        What this client uploaded or updated and has not seen finish, and what the pending
+        ledger holds as not done for this server and key — uploads of other processes and of
+        earlier runs included — of one dataset, or of every one. So after a restart
+        ``await client.wait_for_pending(dataset_id)`` (or without a dataset) picks up where the
+        crashed run stopped. A create's batch is waited on; an updated document alone (its
+        original batch can hold other documents), as `wait_for_documents` does. What is seen
+        terminal is forgotten. Finished entries are marked in the ledger
         (``completed``, or ``error`` with Dify's text); a batch Dify no longer knows
         (``Documents not found.`` after the grace period: deleted, or replaced elsewhere) is
         marked ``missing`` and skipped rather than failing the others.
@@ -496,7 +494,8 @@ class BlockingMethods:
             timeout: Seconds for the whole wait.
             raise_on_error: Raise `IndexingFailedError` for a failed upload (default: return
                 its status; the failure was already reported to whoever waited on it).
-            durable: Include the ledger (default: True without a dataset, else False).
+            durable: Include the ledger (default True). ``durable=False`` waits for this
+                client's own uploads only (what the retrievers' readiness gate does).
             **options: Other `wait_for_batches` options.
 
         Returns:

@@ -123,8 +123,14 @@ async def pass_gate(
                 await result
 
     try:
+        # This client's own uploads only: a search does not wait for other processes'.
         statuses = await client.wait_for_pending(
-            dataset_id, timeout=timeout, raise_on_error=False, on_event=relay, **options
+            dataset_id,
+            timeout=timeout,
+            raise_on_error=False,
+            durable=False,
+            on_event=relay,
+            **options,
         )
     except (IndexingError, DifyNotFoundError) as error:
         if on_timeout == "raise" or not _lets_search(error):

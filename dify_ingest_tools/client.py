@@ -581,15 +581,13 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
     ) -> list[BatchIndexingStatus]:
         """Wait for every upload and update that may still be indexing; return the statuses.
 
-        With a dataset it is the retrievers' gate: what this client uploaded or updated there
-        and has not seen finish, without touching the ledger. A create's batch is waited on;
-        an updated document alone (its original batch can hold other documents), as
-        `wait_for_documents` does. What is seen terminal is forgotten.
-
-        Without a dataset (or with ``durable=True``) it also resumes what the pending ledger
-        holds as not done for this server and key — uploads of other processes and of
-        earlier runs included — so after a restart ``await client.wait_for_pending()`` picks
-        up where the crashed run stopped. Finished entries are marked in the ledger
+        What this client uploaded or updated and has not seen finish, and what the pending
+        ledger holds as not done for this server and key — uploads of other processes and of
+        earlier runs included — of one dataset, or of every one. So after a restart
+        ``await client.wait_for_pending(dataset_id)`` (or without a dataset) picks up where the
+        crashed run stopped. A create's batch is waited on; an updated document alone (its
+        original batch can hold other documents), as `wait_for_documents` does. What is seen
+        terminal is forgotten. Finished entries are marked in the ledger
         (``completed``, or ``error`` with Dify's text); a batch Dify no longer knows
         (``Documents not found.`` after the grace period: deleted, or replaced elsewhere) is
         marked ``missing`` and skipped rather than failing the others.
@@ -599,14 +597,15 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             timeout: Seconds for the whole wait.
             raise_on_error: Raise `IndexingFailedError` for a failed upload (default: return
                 its status; the failure was already reported to whoever waited on it).
-            durable: Include the ledger (default: True without a dataset, else False).
+            durable: Include the ledger (default True). ``durable=False`` waits for this
+                client's own uploads only (what the retrievers' readiness gate does).
             **options: Other `wait_for_batches` options.
 
         Returns:
             The created batches' statuses, then one status per batch holding updated
             documents, reduced to those documents.
         """
-        use_ledger = (dataset_id is None) if durable is None else durable
+        use_ledger = True if durable is None else durable
         datasets = [dataset_id] if dataset_id is not None else self._pending.datasets()
         if not use_ledger or self._ledger is None:
             waits = [
