@@ -162,3 +162,57 @@ async def test_waiters_behind_a_slow_dify_are_woken_instead_of_asking_redis_in_a
     fetches, hits = sum(c.fetches for c in caches), sum(c.hits for c in caches)
     assert fetches == len(sim.requests_for("indexing_status"))
     assert hits >= 15 * fetches, (hits, fetches)
+
+
+async def test_a_namespace_with_pattern_characters_still_wakes_its_waiters(
+    redis_url: str,
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("glob")
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    sim.inject(Fault.latency(0.5), route="indexing_status", times=10)
+    # A waiter left to its own looks would take 15 s (a quarter of the lock timeout).
+    caches = [RedisStatusCache(redis_url, namespace="team[1]*?\\", lock_timeout=60) for _ in "ab"]
+    async with sim.serve() as base_url:
+        clients = [
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache)
+            for cache in caches
+        ]
+        polls = [client.get_indexing_status(dataset_id, batch) for client in clients]
+        first, second = await asyncio.wait_for(asyncio.gather(*polls), 10)
+        for client in clients:
+            await client.aclose()
+    assert first.documents == second.documents
+    assert len(sim.requests_for("indexing_status")) == 1
+    assert sorted((c.fetches, c.hits) for c in caches) == [(0, 1), (1, 0)]
+
+
+async def test_waiters_go_on_alone_when_redis_dies_under_them(own_redis: RedisServer) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("killed")
+    document_id, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="indexing")
+    )
+    sim.inject(Fault.latency(0.3), route="indexing_status", times=1000)
+    caches = [RedisStatusCache(own_redis.url, ttl=0.1, retry_redis_after=60) for _ in range(3)]
+    async with sim.serve() as base_url:
+        clients = [
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache)
+            for cache in caches
+        ]
+        waits = [
+            asyncio.create_task(
+                client.wait_for_batches([(dataset_id, batch)], timeout=30, poll_interval=0.1)
+            )
+            for client in clients
+        ]
+        await asyncio.sleep(0.8)
+        own_redis.kill()
+        await asyncio.sleep(0.8)
+        sim.clear_faults()
+        sim.release(document_id)
+        statuses = await asyncio.wait_for(asyncio.gather(*waits), 20)
+        for client in clients:
+            await client.aclose()
+    assert all(status.is_completed for (status,) in statuses)
+    assert sum(cache.hits for cache in caches) > 0  # shared before the kill
