@@ -367,17 +367,6 @@ class RedisBudget:
         """Whether Redis was unreachable and has not answered since (the fallback is in use)."""
         return self._outage_since is not None
 
-    def _fallback_share(self) -> tuple[int, float]:
-        # What this process may send while Redis is unreachable: (calls, per seconds).
-        period = self._padded_window
-        if isinstance(self.fallback, float):
-            rate = self.limit * self.fallback
-        else:
-            rate = self.limit / self._fleet_size()
-        if rate >= 1:
-            return math.floor(rate), period
-        return 1, period / rate  # more processes than calls per window: one each, spread
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self._connector.public_url!r}, "
@@ -416,6 +405,17 @@ class RedisBudget:
         if self._clock() - seen > _FLEET_WINDOWS * self._padded_window:
             return max(size, _UNKNOWN_FLEET)
         return size
+
+    def _fallback_share(self) -> tuple[int, float]:
+        # What this process may send while Redis is unreachable: (calls, per seconds).
+        period = self._padded_window
+        if isinstance(self.fallback, float):
+            rate = self.limit * self.fallback
+        else:
+            rate = self.limit / self._fleet_size()
+        if rate >= 1:
+            return math.floor(rate), period
+        return 1, period / rate  # more processes than calls per window: one each, spread
 
     async def _acquire_alone(self, deadline: float | None) -> bool:
         """One step of the fallback: take a slot of this process's share, or sleep.

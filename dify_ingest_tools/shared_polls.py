@@ -253,7 +253,7 @@ class _Wakeups:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message.get("type") == "pmessage":
                     self._wake(message.get("channel"))
-                elif not self._waiters and time.monotonic() - self._last_used > _LISTENER_IDLE:
+                if not self._waiters and time.monotonic() - self._last_used > _LISTENER_IDLE:
                     return
         except redis_errors() as error:
             if not ready.is_set():
