@@ -37,7 +37,8 @@ Design notes:
   is back; ``"local"`` is the old, unsafe whole limit per process; a number in (0, 1] is a
   fixed fraction of the limit. When Redis answers again, the budget first writes the slots it
   took meanwhile back into the window (times from Redis, ages from this host), so a Redis
-  that restarted empty still sees them.
+  that restarted empty still sees them, and keeps to its share (pause included) for one more
+  window: processes that have not noticed Redis yet still send theirs, unrecorded.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class RedisBudget:
             deadline). ``"local"`` takes the whole limit in each process (or
             ``fallback_requests_per_minute``): N processes may then send N times the limit.
             A number in (0, 1] is a fixed fraction of the limit per process, after the same
-            pause as ``"share"``.
+            pause as ``"share"``. Both keep to the share for one window after Redis is back.
         fallback_requests_per_minute: With ``fallback="local"`` (implied when only this is
             given), the in-process rate while Redis is down (default: ``requests_per_minute``).
         timeout: Seconds for each Redis command (and for connecting).
@@ -265,6 +266,12 @@ class RedisBudget:
         # taken since (monotonic time, member), to pace the share and write back later.
         self._outage_since: float | None = None
         self._taken_alone: deque[tuple[float, str]] = deque()
+        # Nothing before this (the fleet's slots from before the outage may be in Dify's window
+        # still, and lost from a Redis that restarted empty).
+        self._pause_until: float | None = None
+        # For one window after Redis answers again, the share still holds: processes that
+        # have not noticed yet send theirs, and Redis does not count them until they do.
+        self._share_until: float | None = None
 
     @property
     def _padded_window(self) -> float:
@@ -293,6 +300,9 @@ class RedisBudget:
                 if await self._acquire_alone(deadline):
                     return
                 continue
+            # Back from an outage (or about to try Redis again): the share still holds.
+            if self._sharing() and not await self._within_share(deadline):
+                continue
             member = uuid.uuid4().hex
             args = [self.limit, window_ms, member, gap_ms, self.burst, self._id, fleet_ms]
             keys = [self._window_key, self._cooldown_key, self._fleet_key]
@@ -307,6 +317,8 @@ class RedisBudget:
             granted, wait_ms = int(reply[0]), int(reply[1])
             self._fleet = (max(1, int(reply[2])), self._clock())
             if granted:
+                if self._share_until is not None:
+                    self._taken_alone.append((self._clock(), member))
                 return
             # A little jitter so processes woken by the same expiry do not all retry at once.
             spacing = self.window / self.limit
@@ -417,27 +429,29 @@ class RedisBudget:
             return math.floor(rate), period
         return 1, period / rate  # more processes than calls per window: one each, spread
 
+    def _share_wait(self, now: float) -> float:
+        """Seconds until this process's share of the limit has a free slot (0: now)."""
+        if self.fallback == "wait":
+            return math.inf
+        calls, period = self._fallback_share()
+        wait = 0.0 if self._pause_until is None else self._pause_until - now
+        taken = self._taken_alone
+        while taken and taken[0][0] <= now - period:
+            taken.popleft()
+        if len(taken) >= calls:
+            wait = max(wait, taken[-calls][0] + period - now)
+        if taken:  # spread over the period, not all at its start
+            wait = max(wait, taken[-1][0] + period / calls - now)
+        return wait
+
     async def _acquire_alone(self, deadline: float | None) -> bool:
         """One step of the fallback: take a slot of this process's share, or sleep.
 
         Returns whether a slot was taken; after a sleep the caller looks at Redis again.
         """
         now = self._clock()
-        since = self._outage_since if self._outage_since is not None else now
         retry = max(0.0, (self._fallback_until or now) - now)
-        if self.fallback == "wait":
-            wait = math.inf
-        else:
-            calls, period = self._fallback_share()
-            # Dify's window still holds the fleet's slots from before the outage.
-            wait = since + self._padded_window - now
-            taken = self._taken_alone
-            while taken and taken[0][0] <= now - period:
-                taken.popleft()
-            if len(taken) >= calls:
-                wait = max(wait, taken[-calls][0] + period - now)
-            if taken:  # spread over the period, not all at its start
-                wait = max(wait, taken[-1][0] + period / calls - now)
+        wait = self._share_wait(now)
         if wait <= 0:
             self._taken_alone.append((now, uuid.uuid4().hex))
             return True
@@ -476,6 +490,8 @@ class RedisBudget:
         now = self._clock()
         if self._outage_since is None:
             self._outage_since = now
+            self._pause_until = now + self._padded_window
+            self._share_until = None
             self._taken_alone.clear()
             logger.warning(
                 "Redis budget at %s is unreachable (%s: %s); %s until it is back",
@@ -507,11 +523,37 @@ class RedisBudget:
             f"{calls} {per} ({whose})"
         )
 
+    def _sharing(self) -> bool:
+        if self.fallback in ("local", "wait"):
+            return False
+        if self._outage_since is not None:
+            return True
+        if self._share_until is not None and self._clock() >= self._share_until:
+            self._share_until = self._pause_until = None
+            self._taken_alone.clear()
+        return self._share_until is not None
+
+    async def _within_share(self, deadline: float | None) -> bool:
+        """Whether this process's share has a slot now (else it slept or raised)."""
+        now = self._clock()
+        wait = self._share_wait(now)
+        if wait <= 0:
+            return True
+        if deadline is not None and now + wait > deadline:
+            raise DifyTimeoutError(
+                f"the shared request budget (workspace {self.workspace!r}) has no free slot of "
+                "this process's share of the limit before the deadline (Redis was "
+                "unreachable moments ago; the share holds one window after it is back)"
+            )
+        await self._sleep(wait)
+        return False
+
     def _recovered(self) -> None:
         if self._fallback_until is not None or self._outage_since is not None:
+            if self.fallback not in ("local", "wait"):
+                self._share_until = self._clock() + self._padded_window
             self._fallback_until = None
             self._outage_since = None
-            self._taken_alone.clear()
             logger.info(
                 "Redis budget at %s is reachable again; sharing the workspace window",
                 self._connector.public_url,

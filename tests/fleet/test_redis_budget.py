@@ -379,26 +379,37 @@ async def test_fallback_wait_sends_nothing_until_redis_is_back(
     await waiting.aclose()
 
 
-async def test_slots_taken_without_redis_are_written_back_when_it_restarts_empty(
+async def test_back_from_an_outage_the_slots_taken_alone_are_written_back_and_the_share_holds(
     own_redis: RedisServer, workspace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakeTime()
     shared = budget(own_redis.url, workspace, limit=21, window=10, latency_allowance=0,
-                    fallback=0.5, retry_redis_after=2, clock=fake.clock,
+                    fallback=0.5, burst=21, retry_redis_after=2, clock=fake.clock,
                     sleep=fake.sleep)  # fmt: skip
     await shared.acquire()
     own_redis.kill()
+    stamps = []
     for _ in range(3):
         await shared.acquire()
+        stamps.append(fake.now)
     assert shared.in_fallback
-    own_redis.start()
+    own_redis.start()  # empty: the window it kept is gone
     fake.now += 2  # time to look at Redis again
     with caplog.at_level(logging.INFO, "dify_ingest_tools"):
         await shared.acquire()
+        stamps.append(fake.now)
     assert not shared.in_fallback
     assert (await shared.usage()).used == 4  # 3 taken alone, written back, and the new one
-    await shared.aclose()
     assert "reachable again" in caplog.text
+    # For a window more, 19 * 0.5 = 9 per window still: others may not have noticed Redis yet.
+    for _ in range(7):
+        await shared.acquire()
+        stamps.append(fake.now)
+    await shared.aclose()
+    assert all(later - earlier >= 10 for earlier, later in zip(stamps, stamps[9:], strict=False))
+    assert stamps[-1] - stamps[0] < 15
+    assert (await shared.usage()).used == 11
+    await shared.aclose()
 
 
 def test_a_fleet_keeps_the_workspace_limit_when_redis_is_killed_mid_run(
