@@ -59,10 +59,10 @@ from ._budget import RequestBudget, resolve_requests_per_minute
 from ._redis import KEY_PREFIX, LuaScript, RedisConnector, check_key_part, redis_errors
 from .errors import DifyTimeoutError
 
-__all__ = ["FALLBACK_MODES", "BudgetUsage", "RedisBudget"]
+__all__ = ["BudgetUsage", "RedisBudget"]
 
-#: The named ``fallback`` settings of `RedisBudget` (a number in (0, 1] is the fourth kind).
-FALLBACK_MODES = ("share", "local", "wait")
+# The named ``fallback`` settings of `RedisBudget` (a number in (0, 1] is the fourth kind).
+_FALLBACK_MODES = ("share", "local", "wait")
 
 _PACING = 0.85
 # Budgets seen within this many windows count as the fleet, for the fallback's share.
@@ -564,9 +564,9 @@ def _check_fallback(fallback: str | float | None, local_rate: float | None) -> s
     if fallback is None:
         return "local" if local_rate is not None else "share"
     if isinstance(fallback, str):
-        if fallback not in FALLBACK_MODES:
+        if fallback not in _FALLBACK_MODES:
             raise ValueError(
-                f"fallback must be one of {', '.join(FALLBACK_MODES)} or a fraction in (0, 1], "
+                f"fallback must be one of {', '.join(_FALLBACK_MODES)} or a fraction in (0, 1], "
                 f"not {fallback!r:.60}"
             )
     elif (
