@@ -13,10 +13,14 @@ Phases:
    what each process of a fleet configures when it knows the plan but not the fleet.
    Creates are retried on the 403 (``retry_creates=True``, 3 retries).
 2. **Redis budget**: the same, every worker on one `RedisBudget` (same URL and workspace).
+   Then again on a Redis of its own that is killed (SIGKILL) when half of the uploads were
+   sent: each worker goes on with its default fallback (``"share"``: one window's pause, then
+   the limit divided by the 8 processes it saw in Redis).
 3. **shared polls**: ``--poll-batches`` documents (default 200) are seeded stalled in
    ``indexing``; every worker waits on all of them (polling every 0.5 s, at most every 2 s)
    for ``--poll-seconds`` (8), then they are released; without, then with a shared
-   `RedisStatusCache` (ttl 2 s, the longest poll interval).
+   `RedisStatusCache` (ttl 2 s, the longest poll interval). With the cache, the Redis
+   commands per second during the wait are counted (``INFO commandstats``).
 4. **killed and resumed**: every worker runs ``dify-ingest sync`` on its own folder of
    ``--uploads`` files (one shared SQLite ledger, the Redis budget); all are interrupted when
    half of the files were sent, then the same commands run again to the end. Once with
@@ -28,8 +32,9 @@ requests (``indexing-status``) and document-list requests per batch; and after p
 documents in the dataset against the files (lost = missing names, doubled = names present
 twice, re-sent = creates beyond one per file).
 
-Targets: with the Redis budget, 0 403s and a rate >= 0.9 of the limit; shared polls cut
-status requests per batch by about the number of processes; 0 documents lost or doubled.
+Targets: with the Redis budget, 0 403s and a rate >= 0.9 of the limit; 0 403s too when
+Redis is killed mid-run; shared polls cut status requests per batch by about the number of
+processes, at a few Redis commands per waiter per poll round; 0 documents lost or doubled.
 
     python benchmarks/bench_fleet.py             # 8 x 250, about 6 minutes on 2 cores
     python benchmarks/bench_fleet.py --quick     # 8 x 60, about 2 minutes
@@ -87,6 +92,13 @@ def _serve(conn: Connection, time_scale: float) -> None:
                     for i in range(count)
                 ]
                 conn.send(added)
+            elif command == "slow_status":
+                from dify_ingest_tools.testing import Fault
+
+                sim.clear_faults()
+                if args[0]:
+                    sim.inject(Fault.latency(args[0]), route="indexing_status", times=100_000)
+                conn.send(None)
             elif command == "release":
                 for document_id in args[0]:
                     sim.release(document_id)
@@ -228,9 +240,46 @@ async def _wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
     return {"ready": sum(s.is_completed for s in statuses)}
 
 
+async def _slow_wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """``waiters`` clients with a cache each (as many processes would have), one batch."""
+    from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.shared_polls import RedisStatusCache
+
+    caches = [
+        RedisStatusCache(spec["redis"], ttl=0.25, namespace=spec["namespace"])
+        for _ in range(spec["waiters"])
+    ]
+    clients = [
+        AsyncDifyKnowledgeClient(spec["key"], spec["base_url"], ledger=False, status_cache=cache)
+        for cache in caches
+    ]
+    print("waiting", flush=True)
+    try:
+        await asyncio.gather(
+            *(
+                client.wait_for_batches(
+                    [(spec["dataset"], spec["batch"])],
+                    timeout=300,
+                    poll_interval=0.5,
+                    max_poll_interval=0.5,
+                )
+                for client in clients
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    return {
+        "fetches": sum(cache.fetches for cache in caches),
+        "hits": sum(cache.hits for cache in caches),
+    }
+
+
 def _worker_main(raw: str) -> None:
     spec = json.loads(raw)
-    job = {"upload": _upload_worker, "wait": _wait_worker}[spec["job"]]
+    job = {"upload": _upload_worker, "wait": _wait_worker, "slow-wait": _slow_wait_worker}[
+        spec["job"]
+    ]
     print(json.dumps(asyncio.run(job(spec))), flush=True)
 
 
@@ -257,17 +306,28 @@ def _collect(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
 # -- phases ------------------------------------------------------------------------------------
 
 
-def budget_phase(server: Server, args: argparse.Namespace, redis: str | None) -> dict[str, Any]:
-    name = "redis" if redis else "per-process"
+def budget_phase(
+    server: Server,
+    args: argparse.Namespace,
+    redis: str | None,
+    kill: subprocess.Popen[bytes] | None = None,
+) -> dict[str, Any]:
+    name = ("redis, killed mid-run" if kill else "redis") if redis else "per-process"
     dataset = server.call("dataset", f"fleet-{name}")
     server.call("rate_limit", args.limit, args.window)  # a fresh window: no earlier calls
     server.call("reset")
     spec = {"job": "upload", "base_url": server.base_url, "key": server.api_key,
             "dataset": dataset, "uploads": args.uploads, "limit": args.limit,
             "window": args.window, "allowance": args.allowance, "redis": redis,
-            "workspace": f"bench-{os.getpid()}-{name}"}  # fmt: skip
+            "workspace": f"bench-{os.getpid()}-{name.replace(' ', '')}"}  # fmt: skip
     started = time.monotonic()
-    answers = _collect([_start_worker({**spec, "prefix": f"p{i}"}) for i in range(args.processes)])
+    workers = [_start_worker({**spec, "prefix": f"p{i}"}) for i in range(args.processes)]
+    if kill is not None:
+        while server.call("creates") < args.processes * args.uploads // 2:
+            time.sleep(0.05)
+        kill.kill()
+        kill.wait(10)
+    answers = _collect(workers)
     wall = time.monotonic() - started
     stats = server.call("stats", None)
     admitted = stats["admitted"]
@@ -300,7 +360,11 @@ def polls_phase(server: Server, args: argparse.Namespace, redis: str | None) -> 
         assert process.stdout is not None
         process.stdout.readline()
     server.call("reset")
+    before = _redis_commands(redis) if redis else 0
+    started = time.monotonic()
     time.sleep(args.poll_seconds)
+    commands = (_redis_commands(redis) - before) if redis else 0
+    elapsed = time.monotonic() - started
     server.call("release", [document_id for document_id, _ in added])
     answers = _collect(processes)
     routes = server.call("stats", None)["routes"]
@@ -311,7 +375,52 @@ def polls_phase(server: Server, args: argparse.Namespace, redis: str | None) -> 
         "ready": sum(a["ready"] for a in answers),
         "status_per_batch": status_requests / args.poll_batches,
         "list_per_batch": list_requests / args.poll_batches,
+        "redis_per_second": commands / elapsed,
     }
+
+
+def slow_polls_phase(
+    server: Server, args: argparse.Namespace, redis: str, waiters: int = 20, latency: float = 2.0
+) -> dict[str, Any]:
+    """``waiters`` waiting on one batch while each status answer takes ``latency`` s."""
+    dataset = server.call("dataset", "polls-slow")
+    ((document_id, batch),) = server.call("seed", dataset, 1)
+    server.call("slow_status", latency)
+    spec = {"job": "slow-wait", "base_url": server.base_url, "key": server.api_key,
+            "dataset": dataset, "batch": batch, "redis": redis, "waiters": waiters,
+            "namespace": f"bench-{os.getpid()}-slow"}  # fmt: skip
+    worker = _start_worker(spec)
+    assert worker.stdout is not None
+    worker.stdout.readline()
+    time.sleep(2 * latency)  # past the first round
+    server.call("reset")
+    before, started = _redis_commands(redis), time.monotonic()
+    time.sleep(args.poll_seconds)
+    commands, elapsed = _redis_commands(redis) - before, time.monotonic() - started
+    routes = server.call("stats", None)["routes"]
+    status_requests = sum(n for (route, _), n in routes.items() if route == "indexing_status")
+    server.call("slow_status", 0)
+    server.call("release", [document_id])
+    (answer,) = _collect([worker])
+    return {
+        "waiters": waiters,
+        "latency": latency,
+        "redis_per_second": commands / elapsed,
+        "dify_per_second": status_requests / elapsed,
+        "polls_per_dify_request": (answer["hits"] + answer["fetches"]) / max(answer["fetches"], 1),
+    }
+
+
+def _redis_commands(url: str) -> int:
+    """Commands the server ran so far (scripts' inner calls included, INFO left out)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
 
 def resume_phase(
@@ -437,19 +546,33 @@ def main() -> None:
         if "budget" not in args.skip:
             print("\n| budget | 403s | uploads ok | failed | rate / limit | status req/batch "
                   "| list req/batch | wall s |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
-            for redis_url in (None, redis):
-                r = budget_phase(server, args, redis_url)
-                print(f"| {r['phase']} | {r['refused']} | {r['created']} | {r['failed']} | "
-                      f"{r['rate']:.2f} | {r['status_per_batch']:.2f} | "
-                      f"{r['list_per_batch']:.2f} | {r['wall']:.0f} |", flush=True)  # fmt: skip
+            doomed_url, doomed = start_redis()  # a Redis of its own, killed mid-run
+            try:
+                for redis_url, kill in ((None, None), (redis, None), (doomed_url, doomed)):
+                    r = budget_phase(server, args, redis_url, kill)
+                    print(f"| {r['phase']} | {r['refused']} | {r['created']} | {r['failed']} | "
+                          f"{r['rate']:.2f} | {r['status_per_batch']:.2f} | "
+                          f"{r['list_per_batch']:.2f} | {r['wall']:.0f} |", flush=True)  # fmt: skip
+            finally:
+                if doomed.poll() is None:
+                    doomed.kill()
+                doomed.wait(10)
         if "polls" not in args.skip:
             print(f"\n{args.processes} processes waiting on the same {args.poll_batches} batches "
                   f"for {args.poll_seconds:g} s\n\n| polls | batches ready (all workers) "
-                  "| status req/batch | list req/batch |\n|---|---|---|---|")  # fmt: skip
+                  "| status req/batch | list req/batch | Redis commands/s |"
+                  "\n|---|---|---|---|---|")  # fmt: skip
             for redis_url in (None, redis):
                 r = polls_phase(server, args, redis_url)
+                rate = f"{r['redis_per_second']:.0f}" if redis_url else "-"
                 print(f"| {r['phase']} | {r['ready']} | {r['status_per_batch']:.1f} | "
-                      f"{r['list_per_batch']:.2f} |", flush=True)  # fmt: skip
+                      f"{r['list_per_batch']:.2f} | {rate} |", flush=True)  # fmt: skip
+            r = slow_polls_phase(server, args, redis)
+            print(f"\n{r['waiters']} waiters (a shared-polls cache each) on one batch whose "
+                  f"status answer takes {r['latency']:g} s: {r['redis_per_second']:.0f} Redis "
+                  f"commands/s, {r['dify_per_second']:.2f} status requests/s to Dify, "
+                  f"{r['polls_per_dify_request']:.1f} waiter polls per Dify request",
+                  flush=True)  # fmt: skip
         if "resume" not in args.skip:
             print("\n| run | exit codes when killed | sent before kill | files | creates | "
                   "lost | doubled | re-sent | uploaded on resume |\n"

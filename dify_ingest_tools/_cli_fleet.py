@@ -96,6 +96,15 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="with --redis-url: seconds each slot is held beyond the window (0.5)",
     )
+    parser.add_argument(
+        "--redis-fallback",
+        default="share",
+        metavar="share|wait|local|FRACTION",
+        help="with --redis-url, while Redis is unreachable: 'share' (default) pauses one "
+        "window, then sends the limit divided by the processes last seen in Redis; 'wait' "
+        "sends nothing until Redis is back; 'local' the whole limit per process (unsafe with "
+        "many); a number in (0, 1] that fraction of the limit",
+    )
 
 
 def _budget(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,13 +117,20 @@ def _budget(args: argparse.Namespace) -> dict[str, Any]:
             raise CLIError("--redis-url needs --workspace and --requests-per-minute")
         from .redis_budget import RedisBudget
 
-        budget: BudgetBackend = RedisBudget(
-            args.redis_url,
-            workspace=args.workspace,
-            requests_per_minute=rate_value,
-            window=args.budget_window,
-            latency_allowance=args.latency_allowance,
-        )
+        fallback: str | float = args.redis_fallback
+        with contextlib.suppress(ValueError):
+            fallback = float(fallback)
+        try:
+            budget: BudgetBackend = RedisBudget(
+                args.redis_url,
+                workspace=args.workspace,
+                requests_per_minute=rate_value,
+                window=args.budget_window,
+                latency_allowance=args.latency_allowance,
+                fallback=fallback,
+            )
+        except ValueError as error:
+            raise CLIError(f"--redis-url settings: {error}") from None
         return {"budget": budget}
     return {"requests_per_minute": rate_value} if rate_value is not None else {}
 

@@ -14,7 +14,8 @@ Two backends implement `BudgetBackend`:
   for one client. Enough when one process talks to the workspace.
 * `RedisBudget` (``pip install dify-ingest-tools[redis]``): one sliding window in Redis shared
   by every process and machine that names the same Redis and workspace key; it counts only
-  what Dify counts, and a 403 rate limit seen by any of them pauses them all.
+  what Dify counts, and a 403 rate limit seen by any of them pauses them all. While Redis is
+  unreachable, each process takes only its share of the limit (``fallback="share"``).
 """
 
 from __future__ import annotations

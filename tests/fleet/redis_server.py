@@ -74,6 +74,13 @@ class RedisServer:
             process.kill()
             process.wait(timeout=5)
 
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the clients, as in a crash or an OOM kill."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=5)
+
     def __enter__(self) -> RedisServer:
         return self.start()
 

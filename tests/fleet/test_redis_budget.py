@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
 from dify_ingest_tools.budget import BudgetBackend, RequestBudget
+from dify_ingest_tools.cli import main
 from dify_ingest_tools.redis_budget import RedisBudget
 from dify_ingest_tools.testing import DifySimulator
 
-from .processes import run_all
+from .processes import run_all, start
 from .redis_server import RedisServer, free_port
 
 
-def budget(url: str, workspace: str, limit: float = 10, **options: float) -> RedisBudget:
+def budget(url: str, workspace: str, limit: float = 10, **options: Any) -> RedisBudget:
     return RedisBudget(url, workspace=workspace, requests_per_minute=limit, **options)
 
 
@@ -128,7 +132,9 @@ async def test_uncounted_requests_never_touch_redis(caplog: pytest.LogCaptureFix
 async def test_a_dead_redis_falls_back_to_an_in_process_budget_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    dead = budget(f"redis://user:s3cret@127.0.0.1:{free_port()}/0", "w", limit=600, window=60)
+    dead = budget(
+        f"redis://user:s3cret@127.0.0.1:{free_port()}/0", "w", limit=600, fallback="local"
+    )
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, "dify_ingest_tools"):
         for _ in range(3):
@@ -173,7 +179,9 @@ def silent_server() -> Iterator[int]:
 
 
 async def test_a_hung_redis_costs_one_command_timeout_not_a_hang(silent_server: int) -> None:
-    hung = budget(f"redis://127.0.0.1:{silent_server}/0", "w", limit=600, timeout=0.2)
+    hung = budget(
+        f"redis://127.0.0.1:{silent_server}/0", "w", limit=600, timeout=0.2, fallback="local"
+    )
     started = time.monotonic()
     await hung.acquire(started + 10)
     assert time.monotonic() - started < 2
@@ -193,7 +201,7 @@ async def test_a_hung_redis_never_outlives_the_callers_deadline(silent_server: i
 async def test_the_budget_survives_a_redis_restart(
     own_redis: RedisServer, workspace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    shared = budget(own_redis.url, workspace, limit=600, retry_redis_after=0.1)
+    shared = budget(own_redis.url, workspace, limit=600, retry_redis_after=0.1, fallback="local")
     await shared.acquire(time.monotonic() + 5)
     own_redis.stop()
     with caplog.at_level(logging.INFO, "dify_ingest_tools"):
@@ -268,6 +276,12 @@ def test_both_budgets_implement_the_interface() -> None:
         ({"latency_allowance": -1}, ">= 0"),
         ({"timeout": 0}, "timeout"),
         ({"burst": 0}, "burst"),
+        ({"fallback": "shared"}, "share, local, wait"),
+        ({"fallback": 0}, "fraction"),
+        ({"fallback": 1.5}, "fraction"),
+        ({"fallback": True}, "fraction"),
+        ({"fallback": float("nan")}, "fraction"),
+        ({"fallback": "share", "fallback_requests_per_minute": 5}, "goes with"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -285,3 +299,185 @@ def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> No
 def test_a_client_takes_a_budget_or_a_rate_not_both() -> None:
     with pytest.raises(ValueError, match="not both"):
         AsyncDifyKnowledgeClient("k", budget=RequestBudget(10), requests_per_minute=10)
+
+
+# -- while Redis is unreachable: the fallback keeps the workspace limit -------------------------
+
+
+class FakeTime:
+    """Monotonic seconds that move only when a budget sleeps (Redis keeps its own clock)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_without_redis_each_process_takes_its_share_after_one_window(
+    own_redis: RedisServer, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTime()
+    options: dict[str, Any] = {"window": 10, "latency_allowance": 0, "burst": 21,
+                               "retry_redis_after": 3, "clock": fake.clock,
+                               "sleep": fake.sleep}  # fmt: skip
+    fleet = [budget(own_redis.url, workspace, limit=21, **options) for _ in range(4)]
+    for member in fleet * 2:  # each sees the fleet as of its last slot: the second round
+        await member.acquire(fake.now + 5)
+    assert (await fleet[0].usage()).processes == 4
+    own_redis.kill()
+    one = fleet[0]
+    started = fake.now
+    stamps = []
+    with caplog.at_level(logging.WARNING, "dify_ingest_tools"):
+        for _ in range(12):
+            await one.acquire()
+            stamps.append(fake.now - started)
+    for member in fleet:
+        await member.aclose()
+    assert one.in_fallback
+    # Nothing until the fleet's earlier slots left the window, then 19 // 4 = 4 per window.
+    assert stamps[0] >= 10
+    assert all(later - earlier >= 10 for earlier, later in zip(stamps, stamps[4:], strict=False))
+    assert stamps[-1] < 45  # and the share is used, not starved
+    (warning,) = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert "at most 4 per 10s (1/4 of the limit: 4 processes seen)" in warning
+
+
+async def test_a_budget_that_never_saw_redis_takes_a_tenth(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeTime()
+    dead = budget(f"redis://127.0.0.1:{free_port()}/0", "w", limit=101, window=10,
+                  latency_allowance=0, clock=fake.clock, sleep=fake.sleep)  # fmt: skip
+    with caplog.at_level(logging.WARNING, "dify_ingest_tools"):
+        stamps = []
+        for _ in range(21):
+            await dead.acquire()
+            stamps.append(fake.now)
+    await dead.aclose()
+    assert stamps[10] - stamps[0] >= 10  # 95 // 10 = 9 per window
+    assert "Redis never seen: 1/10 of the limit" in caplog.text
+
+
+async def test_fallback_wait_sends_nothing_until_redis_is_back(
+    own_redis: RedisServer, workspace: str
+) -> None:
+    waiting = budget(own_redis.url, workspace, fallback="wait", retry_redis_after=0.05)
+    await waiting.acquire(time.monotonic() + 5)
+    own_redis.kill()
+    with pytest.raises(DifyTimeoutError, match="fallback='wait'"):
+        await waiting.acquire(time.monotonic() + 0.3)
+    own_redis.start()
+    await waiting.acquire(time.monotonic() + 5)
+    assert not waiting.in_fallback
+    assert (await waiting.usage()).used == 1  # the restarted Redis: only the new slot
+    await waiting.aclose()
+
+
+async def test_back_from_an_outage_the_slots_taken_alone_are_written_back_and_the_share_holds(
+    own_redis: RedisServer, workspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTime()
+    shared = budget(own_redis.url, workspace, limit=21, window=10, latency_allowance=0,
+                    fallback=0.5, burst=21, retry_redis_after=2, clock=fake.clock,
+                    sleep=fake.sleep)  # fmt: skip
+    await shared.acquire()
+    own_redis.kill()
+    stamps = []
+    for _ in range(3):
+        await shared.acquire()
+        stamps.append(fake.now)
+    assert shared.in_fallback
+    own_redis.start()  # empty: the window it kept is gone
+    fake.now += 2  # time to look at Redis again
+    with caplog.at_level(logging.INFO, "dify_ingest_tools"):
+        await shared.acquire()
+        stamps.append(fake.now)
+    assert not shared.in_fallback
+    assert (await shared.usage()).used == 4  # 3 taken alone, written back, and the new one
+    assert "reachable again" in caplog.text
+    # For a window more, 19 * 0.5 = 9 per window still: others may not have noticed Redis yet.
+    for _ in range(7):
+        await shared.acquire()
+        stamps.append(fake.now)
+    await shared.aclose()
+    assert all(later - earlier >= 10 for earlier, later in zip(stamps, stamps[9:], strict=False))
+    assert stamps[-1] - stamps[0] < 15
+    assert (await shared.usage()).used == 11
+    await shared.aclose()
+
+
+def test_a_fleet_keeps_the_workspace_limit_when_redis_is_killed_mid_run(
+    own_redis: RedisServer, workspace: str
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("killed")
+    sim.set_rate_limit(20, window=1.0)
+
+    def run(fallback: str, prefix: str) -> list[dict[str, Any]]:
+        if own_redis.process is None:
+            own_redis.start()
+        base = {"command": "upload", "base_url": base_url, "key": sim.api_key,
+                "dataset": dataset_id, "n": 12, "redis": own_redis.url,
+                "workspace": f"{workspace}-{prefix}", "limit": 20, "window": 1.0,
+                "latency_allowance": 0.1, "fallback": fallback}  # fmt: skip
+        before = len(sim.requests_for("create_by_text"))
+        processes = [start({**base, "prefix": f"{prefix}{i}"}) for i in range(4)]
+        try:
+            # Kill Redis once the fleet has sent a window's worth on the shared budget.
+            deadline = time.monotonic() + 60
+            while len(sim.requests_for("create_by_text")) - before < 20:
+                assert time.monotonic() < deadline and all(p.poll() is None for p in processes)
+                time.sleep(0.01)
+            own_redis.kill()
+            return [finish(process) for process in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+
+    with sim.serve_in_thread() as base_url:
+        shared = run("share", "s")
+        assert all(answer["fell_back"] for answer in shared)
+        assert sum(answer["created"] for answer in shared) == 48
+        assert sim.rate_limited_count() == 0
+        # The same fleet, each process assuming the whole limit without Redis: 403s.
+        alone = run("local", "l")
+        assert sum(answer["rate_limited"] for answer in alone) > 0
+
+
+def test_the_cli_takes_the_fallback_and_refuses_a_confused_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_url: str, workspace: str
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("cli")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("alpha")
+    with sim.serve_in_thread() as base_url:
+        argv = ["sync", str(tmp_path / "docs"), "--dataset", dataset_id, "--json",
+                "--no-progress", "--api-key", sim.api_key, "--base-url", base_url,
+                "--ledger", str(tmp_path / "l.db"), "--redis-url", redis_url,
+                "--workspace", workspace, "--requests-per-minute", "10"]  # fmt: skip
+        for confused in ("shared", "0", "1.5", "nan", "\x1b[2J" + "x" * 5000):
+            assert main([*argv, "--redis-fallback", confused]) == 2
+            err = capsys.readouterr().err
+            assert "fallback must be" in err and "\x1b" not in err and len(err) < 500
+        assert creates_of(sim) == 0
+        assert main([*argv, "--redis-fallback", "0.25"]) == 0
+    assert creates_of(sim) == 1
+
+
+def creates_of(sim: DifySimulator) -> int:
+    return len(sim.requests_for("create_by_file"))
+
+
+def finish(process: Any) -> dict[str, Any]:
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    return dict(json.loads(out.strip().splitlines()[-1]))

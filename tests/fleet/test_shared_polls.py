@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from typing import Any
 
 import pytest
+import redis.asyncio
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
 from dify_ingest_tools.shared_polls import RedisStatusCache
-from dify_ingest_tools.testing import DifySimulator, DocumentScript
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .processes import start
-from .redis_server import free_port
+from .redis_server import RedisServer, free_port
 
 
 def fleet_polls(redis_url: str | None, workers: int = 4) -> tuple[int, list[dict[str, Any]]]:
@@ -110,3 +112,107 @@ def test_bad_settings_are_refused() -> None:
         RedisStatusCache("redis://127.0.0.1:1/0", ttl=0)
     with pytest.raises(ValueError, match="redis://"):
         RedisStatusCache("http://127.0.0.1:1/0")
+
+
+async def commands_so_far(probe: Any) -> int:
+    """Commands the server ran (scripts' inner calls included), INFO itself left out."""
+    stats = await probe.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def test_waiters_behind_a_slow_dify_are_woken_instead_of_asking_redis_in_a_loop(
+    own_redis: RedisServer,
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("slow")
+    document_id, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="indexing")
+    )
+    sim.inject(Fault.latency(2.0), route="indexing_status", times=1000)  # a slow Dify
+    probe = redis.asyncio.Redis.from_url(own_redis.url)
+    # 20 waiters with a cache each, as 20 processes would have.
+    caches = [RedisStatusCache(own_redis.url, ttl=0.25) for _ in range(20)]
+    async with sim.serve() as base_url:
+        clients = [
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache)
+            for cache in caches
+        ]
+        waits = [
+            asyncio.create_task(
+                client.wait_for_batches(
+                    [(dataset_id, batch)], timeout=60, poll_interval=0.5, max_poll_interval=0.5
+                )
+            )
+            for client in clients
+        ]
+        await asyncio.sleep(1.0)  # every waiter is behind the first, slow answer
+        before, started = await commands_so_far(probe), time.monotonic()
+        await asyncio.sleep(5.0)
+        commands, elapsed = await commands_so_far(probe) - before, time.monotonic() - started
+        sim.clear_faults()
+        sim.release(document_id)
+        statuses = await asyncio.gather(*waits)
+        for client in clients:
+            await client.aclose()
+    await probe.aclose()
+    assert all(status.is_completed for (status,) in statuses)
+    # The former 20 ms loop: 20 waiters x (GET + SET NX) 50 times a second, ~1,000-2,000/s.
+    assert commands / elapsed < 60, (commands, elapsed)
+    # And still one Dify request per poll round, for all 20 waiters.
+    fetches, hits = sum(c.fetches for c in caches), sum(c.hits for c in caches)
+    assert fetches == len(sim.requests_for("indexing_status"))
+    assert hits >= 15 * fetches, (hits, fetches)
+
+
+async def test_a_namespace_with_pattern_characters_still_wakes_its_waiters(
+    redis_url: str,
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("glob")
+    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
+    sim.inject(Fault.latency(0.5), route="indexing_status", times=10)
+    # A waiter left to its own looks would take 15 s (a quarter of the lock timeout).
+    caches = [RedisStatusCache(redis_url, namespace="team[1]*?\\", lock_timeout=60) for _ in "ab"]
+    async with sim.serve() as base_url:
+        clients = [
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache)
+            for cache in caches
+        ]
+        polls = [client.get_indexing_status(dataset_id, batch) for client in clients]
+        first, second = await asyncio.wait_for(asyncio.gather(*polls), 10)
+        for client in clients:
+            await client.aclose()
+    assert first.documents == second.documents
+    assert len(sim.requests_for("indexing_status")) == 1
+    assert sorted((c.fetches, c.hits) for c in caches) == [(0, 1), (1, 0)]
+
+
+async def test_waiters_go_on_alone_when_redis_dies_under_them(own_redis: RedisServer) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("killed")
+    document_id, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="indexing")
+    )
+    sim.inject(Fault.latency(0.3), route="indexing_status", times=1000)
+    caches = [RedisStatusCache(own_redis.url, ttl=0.1, retry_redis_after=60) for _ in range(3)]
+    async with sim.serve() as base_url:
+        clients = [
+            AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=False, status_cache=cache)
+            for cache in caches
+        ]
+        waits = [
+            asyncio.create_task(
+                client.wait_for_batches([(dataset_id, batch)], timeout=30, poll_interval=0.1)
+            )
+            for client in clients
+        ]
+        await asyncio.sleep(0.8)
+        own_redis.kill()
+        await asyncio.sleep(0.8)
+        sim.clear_faults()
+        sim.release(document_id)
+        statuses = await asyncio.wait_for(asyncio.gather(*waits), 20)
+        for client in clients:
+            await client.aclose()
+    assert all(status.is_completed for (status,) in statuses)
+    assert sum(cache.hits for cache in caches) > 0  # shared before the kill

@@ -23,6 +23,8 @@ def _budget(spec: dict[str, Any]) -> RedisBudget:
         window=spec.get("window", 60.0),
         latency_allowance=spec.get("latency_allowance", 0.5),
         burst=spec.get("burst"),
+        fallback=spec.get("fallback"),
+        retry_redis_after=spec.get("retry_redis_after", 5.0),
     )
 
 
@@ -56,6 +58,7 @@ async def upload(spec: dict[str, Any]) -> dict[str, Any]:
     if "ledger" in spec:
         options["ledger"] = spec["ledger"]
     created = rate_limited = 0
+    budget = options.get("budget")
     semaphore = asyncio.Semaphore(spec.get("concurrency", 4))
     async with AsyncDifyKnowledgeClient(spec["key"], spec["base_url"], **options) as client:
 
@@ -72,7 +75,8 @@ async def upload(spec: dict[str, Any]) -> dict[str, Any]:
                     created += 1
 
         await asyncio.gather(*(one(i) for i in range(spec["n"])))
-    return {"created": created, "rate_limited": rate_limited}
+    fell_back = isinstance(budget, RedisBudget) and budget.in_fallback
+    return {"created": created, "rate_limited": rate_limited, "fell_back": fell_back}
 
 
 async def resume(spec: dict[str, Any]) -> dict[str, Any]:
