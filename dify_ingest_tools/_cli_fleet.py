@@ -1,12 +1,13 @@
-"""``dify-ingest sync`` and ``dify-ingest wait --pending``: the CLI on top of the ledger.
+"""``dify-ingest wait --pending`` and the budget options of the fleet commands.
 
-`register` adds them to the parser `cli` builds: ``sync`` as a job (``args.job``), and
-``--pending`` on ``wait``, whose handler it wraps.
+`register` adds ``--pending`` to ``wait``, whose handler it wraps; `_add_budget` /
+`_budget` give ``sync`` (`_cli_sync`) its shared-budget options.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable, Coroutine
 from typing import IO, Any

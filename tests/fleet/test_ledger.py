@@ -162,15 +162,17 @@ async def test_entries_belong_to_their_server_and_key(
     assert sim.api_key.encode() not in raw  # a one-way fingerprint, never the key
 
 
-async def test_the_dataset_gate_stays_in_memory_unless_asked_to_be_durable(
+async def test_a_datasets_pending_uploads_are_resumed_and_the_gate_asks_for_its_own(
     sim: DifySimulator, served: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "ledger.db"
     async with AsyncDifyKnowledgeClient(sim.api_key, served, ledger=path) as first:
         created = await first.create_document_by_text(sim.dataset_id, "a.txt", "alpha")
     async with AsyncDifyKnowledgeClient(sim.api_key, served, ledger=path) as second:
-        assert await second.wait_for_pending(sim.dataset_id) == []  # the retrievers' gate
-        [status] = await second.wait_for_pending(sim.dataset_id, durable=True, **QUICK)
+        # The retrievers' gate: this client's own uploads only.
+        assert await second.wait_for_pending(sim.dataset_id, durable=False) == []
+        # A crash-resume for one knowledge base: the ledger's entries for it (was: []).
+        [status] = await second.wait_for_pending(sim.dataset_id, **QUICK)
     assert status.batch == created.batch and status.is_completed
 
 
