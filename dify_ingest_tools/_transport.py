@@ -200,6 +200,7 @@ class Transport:
         deadline: float | None = None,
         retry: bool = True,
         rate_limited: bool | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> _T:
         """Send one logical request with transport retries; return ``decode(2xx body)``.
 
@@ -211,6 +212,8 @@ class Transport:
         attempt (the monitor retries on its own schedule). ``rate_limited`` says whether
         Dify Cloud counts this request in its knowledge rate limit (default: every non-GET);
         such requests wait out the client's cool-down after a 403 rate limit.
+        ``on_send`` is called as each attempt leaves, after any cool-down and budget wait:
+        the monitor tells time queued behind the client's own limits from time Dify took.
         Error answers are raised as typed errors; callers decode the body (`json`).
         """
         session = self._session
@@ -249,6 +252,8 @@ class Transport:
                     queued = clock()
                     await self.budget.acquire(deadline, counted=counted)
                     telemetry.record_budget_wait(clock() - queued, "budget")
+                if on_send is not None:
+                    on_send()
                 span = telemetry.start_attempt(method, url, attempt)
                 if debug:
                     started = clock()

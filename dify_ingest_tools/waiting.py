@@ -199,9 +199,9 @@ async def _observe(
     previous: BatchIndexingStatus | None = None
     last_error: DifyError | None = None
     # Until Dify answers once, failures are more likely a wrong base_url than slow indexing.
+    # Only Dify's failures count: never time queued behind the client's own limits (_contact).
     contact = options.contact()
     reached_dify = False
-    failures_before_contact = 0
 
     async def emit(event: IndexingEvent) -> None:
         await dispatch(callbacks, event)
@@ -209,16 +209,29 @@ async def _observe(
     async with monitor.subscribe(
         dataset_id, batch, deadline=deadline, cadence=options.cadence(), documents=documents
     ) as updates:
+        tried = updates.contact
+
+        def unreachable(now: float) -> bool:
+            return contact.exhausted(
+                tried.failures(), failing_for=tried.failing_for(now), silent=tried.unanswered(now)
+            )
+
         while True:
             now = clock()
-            if not reached_dify and (
-                now >= deadline or contact.exhausted(failures_before_contact, now - started)
-            ):
-                raise _unreachable(ref, last_error, failures_before_contact, now - started)
+            if not reached_dify and (now >= deadline or unreachable(now)):
+                if not tried.sent():
+                    # Every poll of the wait still queued behind the client's own limits.
+                    raise _queued(ref, options)
+                raise _unreachable(ref, last_error, tried.failures(), tried.elapsed(now))
             wait = deadline - now
             if not reached_dify:
-                # Wake when the contact budget runs out (checked above, on the next turn).
-                wait = min(wait, max(0.001, contact.seconds - (now - started)))
+                # Wake when the contact budget may run out (checked above, on the next turn).
+                left = contact.time_left(
+                    tried.failures(),
+                    failing_for=tried.failing_for(now),
+                    silent=tried.unanswered(now),
+                )
+                wait = min(wait, max(0.001, left))
             if options.stall_timeout is not None:
                 wait = min(wait, last_change + options.stall_timeout - now)
             if wait <= 0:
@@ -240,10 +253,8 @@ async def _observe(
                 error = update.error
                 if is_dify_answer(error):
                     reached_dify = True
-                elif not reached_dify and is_transient(error):
-                    failures_before_contact += 1
-                    if contact.exhausted(failures_before_contact, clock() - started):
-                        raise _unreachable(ref, error, failures_before_contact, clock() - started)
+                elif not reached_dify and is_transient(error) and unreachable(clock()):
+                    raise _unreachable(ref, error, tried.failures(), tried.elapsed(clock()))
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
@@ -377,9 +388,13 @@ def _last_seen(status: BatchIndexingStatus | None, error: DifyError | None) -> s
 def _unreachable(
     ref: BatchRef, error: DifyError | None, failures: int, elapsed: float
 ) -> DifyError:
-    """The error a wait raises when Dify never answered: the last failure, with a hint."""
+    """The error a wait raises when Dify never answered: the last failure, with a hint.
+
+    ``failures``: failed requests of the client since Dify last answered; ``elapsed``: the
+    seconds they span, or the batch's polls were out unanswered (never time queued).
+    """
     tried = (
-        f"The wait for batch {ref.batch} gave up after {failures} failed poll(s) in "
+        f"The wait for batch {ref.batch} gave up after {failures} failed request(s) in "
         f"{elapsed:.1f}s without one answer from Dify's API"
     )
     if error is None:
@@ -400,6 +415,18 @@ def _unreachable(
         error.hint = f"{advice} ({tried}.)"
     error.last_status = None
     return error
+
+
+def _queued(ref: BatchRef, options: WaitOptions) -> IndexingTimeoutError:
+    """The wait's deadline passed before any of its polls left the client."""
+    return IndexingTimeoutError(
+        f"Timed out after {options.timeout:g}s waiting for batch {ref.batch} of dataset "
+        f"{ref.dataset_id} before any of its status polls could be sent: they queued behind "
+        "this client's own limits (requests_per_minute, max_concurrency, or the pause after "
+        "a rate limit), not Dify. Give the wait a longer timeout or the client a larger "
+        "budget, or wait for fewer batches at once.",
+        last_status=None,
+    )
 
 
 def _timeout(
