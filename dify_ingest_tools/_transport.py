@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import os
 import random
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -470,11 +472,35 @@ def _raise_exchange_error(
             "scheme (http:// or https://) and port.",
         ) from None
     raise DifyConnectionError(
-        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+        _connection_message(exc),
         url=public_url(url),
         method=method,
         hint=_connection_hint(exc, url),
     ) from exc
+
+
+# aiohttp's "Connect call failed ('10.0.0.5', 443)": the address a host name resolved to.
+_TRIED = re.compile(r"\('([^']+)',\s*(\d+)")
+
+
+def _connection_message(exc: aiohttp.ClientError) -> str:
+    """What failed, naming the host and port tried and why, in words (not aiohttp's
+    "Cannot connect to host h:p ssl:default [...]")."""
+    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
+    ):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    host = f"[{exc.host}]" if ":" in exc.host else exc.host
+    where = f"{host}:{exc.port}" if exc.port is not None else host
+    os_error = exc.os_error
+    detail = os_error.strerror or str(os_error) or type(os_error).__name__
+    reason = detail
+    if isinstance(os_error.errno, int) and os_error.errno > 0:
+        reason = os.strerror(os_error.errno)  # "Connection refused", not "Connect call failed"
+    tried = _TRIED.search(detail)
+    if tried is not None and (tried[1], tried[2]) != (exc.host, str(exc.port)):
+        reason += f" (tried {tried[1]}:{tried[2]})"
+    return f"Cannot connect to {where}: {reason}"
 
 
 def _raise_for_answer(
