@@ -20,6 +20,8 @@ Times are `time.monotonic` readings, as the waits' own.
 
 from __future__ import annotations
 
+from .errors import DifyError
+
 __all__ = ["AttemptClock", "Contact", "Reach"]
 
 
@@ -72,23 +74,28 @@ class AttemptClock:
 class Reach:
     """Failed attempts of a monitor's requests since Dify last answered one of them."""
 
-    __slots__ = ("_failing_since", "_streak_from", "failed_total")
+    __slots__ = ("_failing_since", "_streak_from", "failed_total", "last_error")
 
     def __init__(self) -> None:
         self.failed_total = 0  # every failure ever, so a wait can count from its start
         self._streak_from = 0  # failed_total when Dify last answered
         self._failing_since: float | None = None
+        #: The latest failure of the streak: what a wait whose own poll is still queued
+        #: reports when the others' failures end it.
+        self.last_error: DifyError | None = None
 
     def answered(self) -> None:
         """Dify answered (a status, a list page, or one of its JSON errors)."""
         self._streak_from = self.failed_total
         self._failing_since = None
+        self.last_error = None
 
-    def failed(self, now: float) -> None:
+    def failed(self, now: float, error: DifyError) -> None:
         """An attempt that left got no answer from Dify (refused, reset, cut off, a proxy)."""
         if self._failing_since is None:
             self._failing_since = now
         self.failed_total += 1
+        self.last_error = error
 
     def streak(self, since_total: int) -> int:
         """Failures since Dify last answered that came after ``since_total``."""
@@ -125,6 +132,10 @@ class Contact:
     def unanswered(self, now: float) -> float:
         """Seconds the batch's own requests were out or failing since the wait began."""
         return self._attempts.reading(now) - self._base_reading
+
+    def last_failure(self) -> DifyError | None:
+        """The latest of `failures` (None without any)."""
+        return self._reach.last_error if self.failures() else None
 
     def elapsed(self, now: float) -> float:
         """The longer of `failing_for` and `unanswered`: how long Dify has been silent."""

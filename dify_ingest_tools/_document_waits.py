@@ -214,7 +214,7 @@ class DetailSource:
                 if is_dify_answer(error):
                     reach.answered()
                 elif is_transient(error):
-                    reach.failed(time.monotonic())
+                    reach.failed(time.monotonic(), error)
                 if is_transient(error) and time.monotonic() < deadline:
                     delay = self._policy.delay(failures, error, self._rng)
                     failures += 1

@@ -562,7 +562,7 @@ class IndexingMonitor:
                     elif poller.attempts.sends > sends and is_transient(error):
                         # Sent and not answered by Dify. (A poll that never left, its turn
                         # past the deadline, is the client's own doing.)
-                        self._reach.failed(time.monotonic())
+                        self._reach.failed(time.monotonic(), error)
                     if is_transient(error):
                         delay = self._retry_policy.delay(failures, error, self._rng)
                         failures += 1

@@ -219,10 +219,12 @@ async def _observe(
         while True:
             now = clock()
             if not reached_dify and (now >= deadline or unreachable(now)):
-                if not tried.sent():
-                    # Every poll of the wait still queued behind the client's own limits.
+                if not (tried.sent() or tried.failures()):
+                    # The deadline, with every poll of the wait still queued behind the
+                    # client's own limits and nothing failing: not Dify's doing.
                     raise _queued(ref, options)
-                raise _unreachable(ref, last_error, tried.failures(), tried.elapsed(now))
+                failure = last_error or tried.last_failure()
+                raise _unreachable(ref, failure, tried.failures(), tried.elapsed(now))
             wait = deadline - now
             if not reached_dify:
                 # Wake when the contact budget may run out (checked above, on the next turn).

@@ -98,22 +98,33 @@ async def test_a_wait_whose_polls_never_left_the_queue_says_so() -> None:
 
 async def test_a_dead_port_still_fails_every_queued_wait_fast() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every request is refused
-    # 120 a minute: a turn every 0.55 s, so three refusals per batch would take 90 turns.
+    # 120 a minute: a turn every 0.55 s, so three refusals per batch would take 90 turns;
+    # separate waits, so each must end on its own, most with their first poll still queued.
     async with AsyncDifyKnowledgeClient(
         "dataset-k", url, requests_per_minute=120, **FAST
     ) as client:
-        with pytest.raises(DifyConnectionError) as refused:
-            await asyncio.wait_for(
-                client.wait_for_batches(_refs(), timeout=GUARD, contact_timeout=CONTACT), GUARD
-            )
-    assert not isinstance(refused.value, IndexingError)
-    assert (
-        refused.value.hint is not None and "Nothing accepted the connection" in refused.value.hint
-    )
-    # Refusals of any batches are the evidence (three, over the 2 s a blip is given), not
-    # three per batch: a handful of turns in all.
-    given_up = re.search(r"gave up after (\d+) failed request\(s\)", str(refused.value))
-    assert given_up is not None and 3 <= int(given_up[1]) <= 6, str(refused.value)
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    client.wait_for_indexing(
+                        ref.dataset_id, ref.batch, timeout=GUARD, contact_timeout=CONTACT
+                    )
+                    for ref in _refs()
+                ),
+                return_exceptions=True,
+            ),
+            GUARD,
+        )
+    for outcome in outcomes:
+        # The refusal, whether the wait's own poll left or not: never "still indexing",
+        # "queued" or "does not answer".
+        assert isinstance(outcome, DifyConnectionError), repr(outcome)
+        assert not isinstance(outcome, DifyTimeoutError)
+        assert outcome.hint is not None and "Nothing accepted the connection" in outcome.hint
+        # Refusals of any batches are the evidence (three, over the 2 s a blip is given),
+        # not three per batch: a handful of turns in all.
+        given_up = re.search(r"gave up after (\d+) failed request\(s\)", str(outcome))
+        assert given_up is not None and 3 <= int(given_up[1]) <= 6, str(outcome)
 
 
 async def test_a_wrong_key_still_ends_every_queued_wait_at_the_first_answer(

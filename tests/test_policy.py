@@ -156,6 +156,9 @@ def test_contact_budget_gives_up_after_a_few_attempts_and_seconds() -> None:
         ContactBudget(seconds=float("nan"))
 
 
+REFUSED = DifyConnectionError("Cannot connect to 127.0.0.1:1: Connection refused")
+
+
 def test_attempt_clock_counts_time_out_or_failing_never_time_queued() -> None:
     attempts, reach = AttemptClock(), Reach()
     attempts.queued(0.0)
@@ -164,18 +167,20 @@ def test_attempt_clock_counts_time_out_or_failing_never_time_queued() -> None:
     attempts.sent(15.0)
     assert contact.unanswered(16.0) == pytest.approx(1.0)  # out for a second
     attempts.settled(16.0)
-    reach.failed(16.0)
+    reach.failed(16.0, REFUSED)
     attempts.queued(16.5)  # backoff counted, the next turn in the queue not
     attempts.sent(30.0)
     assert contact.unanswered(30.0) == pytest.approx(1.5)
     attempts.settled(31.0)
     assert (contact.failures(), contact.failing_for(31.0)) == (1, pytest.approx(15.0))
+    assert contact.last_failure() is REFUSED
     # Dify answering anything ends the streak; a wait that begins later counts its own.
     reach.answered()
     assert contact.failures() == 0 and contact.failing_for(40.0) == 0.0
-    reach.failed(41.0)
+    assert contact.last_failure() is None
+    reach.failed(41.0, REFUSED)
     later = Contact(attempts, reach, 42.0)
-    reach.failed(43.0)
+    reach.failed(43.0, REFUSED)
     assert (contact.failures(), later.failures()) == (2, 1)
     assert later.failing_for(44.0) == pytest.approx(2.0)  # from its own start
 
