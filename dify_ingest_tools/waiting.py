@@ -84,10 +84,12 @@ class WaitOptions:
         not_found_grace: Seconds ``Documents not found.`` is tolerated after the wait starts
             (10 s: a batch can be invisible for a moment right after creation).
         contact_timeout: Until a poll gets a status or one of Dify's JSON errors, the wait
-            gives up after 3 failed polls (connection errors, HTML pages, proxy errors) or
-            this many seconds, whichever comes first (10 s), with the error and a hint on
-            what to check: a wrong ``base_url`` is not slow indexing. Once Dify has answered,
-            transient failures are retried up to ``timeout``.
+            gives up once 3 requests of the client failed over 2 s (connection errors, HTML
+            pages, proxy errors) or its polls went this many seconds unanswered (10 s), with
+            the error and a hint on what to check: a wrong ``base_url`` is not slow indexing.
+            Time a poll waits behind the client's own request budget, concurrency cap or
+            cool-down does not count. Once Dify has answered, transient failures are retried
+            up to ``timeout``.
         on_paused: ``"wait"`` (a paused document may be resumed from Dify's console; it counts
             toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
         raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
