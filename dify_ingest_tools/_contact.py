@@ -52,6 +52,14 @@ class AttemptClock:
             self._queued += now - self._queued_since
         self._queued_since = None
 
+    def looked(self, now: float) -> None:
+        """Something else looked for the batch (a dataset sweep's list request left): from
+        now on the batch is waiting for Dify, though the loop sent nothing itself."""
+        if self._first_sent is None:
+            self._first_sent = now
+            if self._queued_since is not None:
+                self._queued_since = now  # its own queue so far counts for nothing
+
     def settled(self, now: float) -> None:
         if self._queued_since is not None and self._first_sent is not None:
             self._queued += now - self._queued_since

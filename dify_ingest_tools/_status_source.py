@@ -122,11 +122,12 @@ class HTTPStatusSource:
         status: str | None = None,
         keyword: str | None = None,
         deadline: float | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> DocumentList:
         """One page of ``GET /datasets/{id}/documents``.
 
         With a ``deadline`` (the monitor's sweeps) one attempt is made: the sweep falls back on
-        its own instead of retrying.
+        its own instead of retrying. ``on_send`` as in `fetch_status`.
         """
         params = {"page": str(page), "limit": str(limit)}
         if status:
@@ -146,6 +147,7 @@ class HTTPStatusSource:
             idempotent=True,
             deadline=deadline,
             retry=deadline is None,
+            on_send=on_send,
         )
 
     def _status_route(self, dataset_id: str, batch: str) -> tuple[URL, _Decoder]:

@@ -90,9 +90,16 @@ class StatusSource(Protocol):
         ``on_send()`` as each attempt leaves (after any wait for the client's budget)."""
 
     async def list_page(
-        self, dataset_id: str, *, page: int, limit: int, deadline: float | None = None
+        self,
+        dataset_id: str,
+        *,
+        page: int,
+        limit: int,
+        deadline: float | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> DocumentList:
-        """One page of the dataset's document list (newest first), in a single attempt."""
+        """One page of the dataset's document list (newest first), in a single attempt;
+        ``on_send()`` as it leaves."""
 
 
 @dataclass(frozen=True)
@@ -749,10 +756,21 @@ class IndexingMonitor:
         # its own wakes cause (thousands when thousands of batches finish together).
         reading = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
+        def looked() -> None:
+            # The list looks for every covered batch: their waits' contact clocks start
+            # (a loop that leaves its first look to the sweep sends nothing of its own).
+            now = time.monotonic()
+            for poller in pollers:
+                poller.attempts.looked(now)
+
         async def page(number: int) -> tuple[int, DocumentList]:
             async with reading:
                 return number, await self._source.list_page(
-                    dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
+                    dataset_id,
+                    page=number,
+                    limit=SWEEP_PAGE_SIZE,
+                    deadline=deadline,
+                    on_send=looked if number == 1 else None,
                 )
 
         def look(number: int, listing: DocumentList) -> None:

@@ -16,6 +16,7 @@ import pytest
 from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     BatchRef,
+    CreatedDocument,
     DifyAuthenticationError,
     DifyConnectionError,
     DifyTimeoutError,
@@ -157,3 +158,26 @@ async def test_a_silent_server_still_times_out_queued_waits_on_contact(
     assert not isinstance(silent.value, IndexingError)
     assert "does not answer" in str(silent.value)
     assert len(servers.seen) < BATCHES  # ended by the first polls out, not the last
+
+
+async def test_a_silent_server_times_out_waits_that_leave_their_first_look_to_the_sweep(
+    servers: HostileServers,
+) -> None:
+    # Waits that know their documents send no first poll of their own while the dataset's
+    # sweep looks for them (up to max_poll_interval): the sweep's unanswered list request
+    # is their attempt, so contact_timeout still ends them, long before that first poll.
+    base_url = await servers.silent()
+    created = [
+        CreatedDocument(dataset_id=DS, document_id=f"doc-{ref.batch}", batch=ref.batch, name="x")
+        for ref in _refs(12)
+    ]
+    async with AsyncDifyKnowledgeClient("dataset-k", base_url, timeout=30, **FAST) as client:
+        with pytest.raises(DifyTimeoutError) as silent:
+            await asyncio.wait_for(
+                client.wait_for_batches(
+                    created, timeout=GUARD, contact_timeout=CONTACT, max_poll_interval=GUARD
+                ),
+                GUARD,
+            )
+    assert "does not answer" in str(silent.value)
+    assert len(servers.seen) == 1  # the sweep's list: no batch had polled on its own yet
