@@ -38,7 +38,7 @@ from typing import Protocol
 
 from ._contact import AttemptClock, Contact, Reach
 from ._policy import Cadence, RetryPolicy, is_dify_answer, is_transient
-from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
+from .errors import DifyClientClosedError, DifyError, DifyNotFoundError, DifyTimeoutError
 from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
 __all__ = ["IndexingMonitor", "PollUpdate", "StatusSource", "Updates"]
@@ -564,12 +564,15 @@ class IndexingMonitor:
                 try:
                     status = await self._request(poller)
                 except DifyError as error:
+                    if poller.attempts.sends == sends and isinstance(error, DifyTimeoutError):
+                        # It never left: no budget slot or time before the latest subscriber's
+                        # deadline. Not Dify's failure, and no later poll would leave either;
+                        # the waits end at their deadlines on their own.
+                        return
                     if is_dify_answer(error):
                         self._reach.answered()
                     elif poller.attempts.sends > sends and is_transient(error):
-                        # Sent and not answered by Dify. (A poll that never left, its turn
-                        # past the deadline, is the client's own doing.)
-                        self._reach.failed(time.monotonic(), error)
+                        self._reach.failed(time.monotonic(), error)  # sent, and no answer
                     if is_transient(error):
                         delay = self._retry_policy.delay(failures, error, self._rng)
                         failures += 1
