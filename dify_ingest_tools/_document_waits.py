@@ -23,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._policy import Cadence, is_transient
+from ._contact import AttemptClock, Contact, Reach
+from ._policy import Cadence, is_dify_answer, is_transient
 from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
 from .models import BatchIndexingStatus, DifyDocument, DocumentIndexingStatus, IndexingStatus
 from .monitor import IndexingMonitor, PollUpdate, Updates
@@ -44,6 +45,7 @@ class _ProjectedUpdates:
     def __init__(self, inner: Updates, project: Callable[[PollUpdate], PollUpdate]) -> None:
         self._inner = inner
         self._project = project
+        self.contact = inner.contact
 
     async def next(self, timeout: float) -> PollUpdate | None:
         update = await self._inner.next(timeout)
@@ -170,8 +172,13 @@ class DetailSource:
     ) -> AsyncIterator[Updates]:
         """Poll the documents' details (``documents``: the monitor's hint, not needed here)."""
         self._lifecycle.check()
-        queue = Updates()
-        task = asyncio.ensure_future(self._run(queue, dataset_id, batch, deadline, cadence))
+        # Its own loop and contact evidence (details are not the monitor's polls); a detail
+        # request counts from the moment it is made, as before the monitor told them apart.
+        attempts, reach = AttemptClock(), Reach()
+        queue = Updates(Contact(attempts, reach, time.monotonic()))
+        task = asyncio.ensure_future(
+            self._run(queue, dataset_id, batch, deadline, cadence, attempts, reach)
+        )
 
         def end() -> None:
             closed = DifyClientClosedError("the Dify client was closed during the wait")
@@ -193,14 +200,21 @@ class DetailSource:
         batch: str,
         deadline: float,
         cadence: Cadence,
+        attempts: AttemptClock,
+        reach: Reach,
     ) -> None:
         interval: float | None = None
         failures = 0
         last: BatchIndexingStatus | None = None
         while True:
+            attempts.sent(time.monotonic())
             try:
                 details = await asyncio.gather(*(self._fetch(i, deadline) for i in self._ids))
             except DifyError as error:
+                if is_dify_answer(error):
+                    reach.answered()
+                elif is_transient(error):
+                    reach.failed(time.monotonic(), error)
                 if is_transient(error) and time.monotonic() < deadline:
                     delay = self._policy.delay(failures, error, self._rng)
                     failures += 1
@@ -211,6 +225,7 @@ class DetailSource:
                 queue.put_nowait(PollUpdate(error=error, final=True))
                 return
             failures = 0
+            reach.answered()
             status = BatchIndexingStatus(
                 dataset_id=dataset_id,
                 batch=batch,

@@ -91,8 +91,6 @@ class DocumentsAPI:
 
         async def get_document(self, dataset_id: str, document_id: str) -> DifyDocument: ...
 
-        async def _dataset_retrieval_model(self, dataset_id: str) -> dict[str, Any]: ...
-
     # -- bookkeeping -------------------------------------------------------------------------
 
     @property
@@ -635,24 +633,11 @@ class DocumentsAPI:
         url = self._url("datasets", dataset_id, "metadata", "built-in", action)
         await self._transport.json("POST", url, idempotent=True)
 
-    async def _with_metadata_filter(
-        self,
-        dataset_id: str,
-        model: Mapping[str, Any] | None,
-        metadata_filter: Mapping[str, Any],
+    def _with_metadata_filter(
+        self, model: Mapping[str, Any], metadata_filter: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """A complete retrieval model carrying ``metadata_filtering_conditions``."""
-        conditions = metadata_conditions(metadata_filter)
-        if model is None:
-            model = await self._dataset_retrieval_model(dataset_id)
-        built = dict(model)
-        # Dify validates retrieval_model as a whole: these keys are required.
-        built.setdefault("search_method", "semantic_search")
-        built.setdefault("reranking_enable", False)
-        built.setdefault("top_k", 4)
-        built.setdefault("score_threshold_enabled", False)
-        built["metadata_filtering_conditions"] = conditions
-        return built
+        """The complete retrieval model, now carrying ``metadata_filtering_conditions``."""
+        return {**model, "metadata_filtering_conditions": metadata_conditions(metadata_filter)}
 
     # -- segments ----------------------------------------------------------------------------
 

@@ -137,15 +137,19 @@ class ContactBudget:
     A wrong ``base_url`` (nothing listening, a DNS name that does not resolve, a web page
     or a proxy's error page instead of the API) must not look like slow indexing: until a
     poll gets a status or Dify's JSON error envelope, a wait gives up once ``attempts``
-    polls have failed and ``min_seconds`` have passed (a blip at the start is ridden out),
-    or after ``seconds`` in any case, even while a poll is still in flight (a server that
-    accepts connections and never answers). Once Dify has answered, transient failures are
+    requests have failed over at least ``min_seconds`` (a blip is ridden out), or once its
+    polls have gone ``seconds`` without an answer, even while one is still in flight (a
+    server that accepts connections and never answers). Time a poll spent queued behind the
+    client's own request budget, concurrency cap or cool-down is not counted: that is not
+    Dify failing to answer (`_contact`). Once Dify has answered, transient failures are
     retried up to the wait's deadline.
 
     Attributes:
-        attempts: Failed polls (connection errors, non-Dify answers) before giving up.
-        min_seconds: ... and at least this many seconds since the wait started.
-        seconds: Give up this long after the start whatever happened (``contact_timeout``).
+        attempts: Failed requests (connection errors, non-Dify answers; of any batch of the
+            client, since Dify last answered) before giving up ...
+        min_seconds: ... once they span at least this many seconds.
+        seconds: Give up once the batch's polls were out or failing this long
+            (``contact_timeout``).
     """
 
     attempts: int = 3
@@ -157,16 +161,22 @@ class ContactBudget:
         check_number(self.min_seconds, "contact min_seconds", minimum=0)
         check_number(self.seconds, "contact_timeout", minimum=0, exclusive_minimum=True)
 
-    def time_left(self, failures: int, elapsed: float) -> float:
-        """Seconds until a wait with no Dify answer yet gives up (<= 0: now)."""
-        left = self.seconds - elapsed
+    def time_left(self, failures: int, *, failing_for: float, silent: float) -> float:
+        """Seconds until a wait with no Dify answer yet gives up (<= 0: now).
+
+        Args:
+            failures: Failed requests since Dify last answered.
+            failing_for: Seconds since the first of them.
+            silent: Seconds the wait's polls were out or failing (queue time excluded).
+        """
+        left = self.seconds - silent
         if failures >= self.attempts:
-            left = min(left, self.min_seconds - elapsed)
+            left = min(left, self.min_seconds - failing_for)
         return left
 
-    def exhausted(self, failures: int, elapsed: float) -> bool:
+    def exhausted(self, failures: int, *, failing_for: float, silent: float) -> bool:
         """Whether a wait with no Dify answer yet should stop now."""
-        return self.time_left(failures, elapsed) <= 0
+        return self.time_left(failures, failing_for=failing_for, silent=silent) <= 0
 
 
 # -- waiting --------------------------------------------------------------------------------

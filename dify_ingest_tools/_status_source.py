@@ -72,14 +72,21 @@ class HTTPStatusSource:
         self._status_route(dataset_id, batch)
 
     async def fetch_status(
-        self, dataset_id: str, batch: str, *, deadline: float | None = None, retry: bool = True
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        on_send: Callable[[], None] | None = None,
     ) -> BatchIndexingStatus:
-        """One ``indexing-status`` request (with transport retries unless ``retry=False``)."""
+        """One ``indexing-status`` request (with transport retries unless ``retry=False``);
+        ``on_send`` is called as each attempt leaves (see `Transport.decoded`)."""
         url, decode = self._status_route(dataset_id, batch)
         # Decoded inside the retry loop: a body cut off mid-way is retried like a drop.
         if self._cache is None:
             documents = await self._transport.decoded(
-                "GET", url, decode, idempotent=True, deadline=deadline, retry=retry
+                "GET", url, decode, idempotent=True, deadline=deadline, retry=retry, on_send=on_send
             )
         else:
 
@@ -91,6 +98,7 @@ class HTTPStatusSource:
                     idempotent=True,
                     deadline=deadline,
                     retry=retry,
+                    on_send=on_send,
                 )
                 return raw  # only a body that parses is shared
 
@@ -114,11 +122,12 @@ class HTTPStatusSource:
         status: str | None = None,
         keyword: str | None = None,
         deadline: float | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> DocumentList:
         """One page of ``GET /datasets/{id}/documents``.
 
         With a ``deadline`` (the monitor's sweeps) one attempt is made: the sweep falls back on
-        its own instead of retrying.
+        its own instead of retrying. ``on_send`` as in `fetch_status`.
         """
         params = {"page": str(page), "limit": str(limit)}
         if status:
@@ -138,6 +147,7 @@ class HTTPStatusSource:
             idempotent=True,
             deadline=deadline,
             retry=deadline is None,
+            on_send=on_send,
         )
 
     def _status_route(self, dataset_id: str, batch: str) -> tuple[URL, _Decoder]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import os
 import random
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -200,6 +202,7 @@ class Transport:
         deadline: float | None = None,
         retry: bool = True,
         rate_limited: bool | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> _T:
         """Send one logical request with transport retries; return ``decode(2xx body)``.
 
@@ -211,6 +214,8 @@ class Transport:
         attempt (the monitor retries on its own schedule). ``rate_limited`` says whether
         Dify Cloud counts this request in its knowledge rate limit (default: every non-GET);
         such requests wait out the client's cool-down after a 403 rate limit.
+        ``on_send`` is called as each attempt leaves, after any cool-down and budget wait:
+        the monitor tells time queued behind the client's own limits from time Dify took.
         Error answers are raised as typed errors; callers decode the body (`json`).
         """
         session = self._session
@@ -249,6 +254,8 @@ class Transport:
                     queued = clock()
                     await self.budget.acquire(deadline, counted=counted)
                     telemetry.record_budget_wait(clock() - queued, "budget")
+                if on_send is not None:
+                    on_send()
                 span = telemetry.start_attempt(method, url, attempt)
                 if debug:
                     started = clock()
@@ -465,11 +472,35 @@ def _raise_exchange_error(
             "scheme (http:// or https://) and port.",
         ) from None
     raise DifyConnectionError(
-        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+        _connection_message(exc),
         url=public_url(url),
         method=method,
         hint=_connection_hint(exc, url),
     ) from exc
+
+
+# aiohttp's "Connect call failed ('10.0.0.5', 443)": the address a host name resolved to.
+_TRIED = re.compile(r"\('([^']+)',\s*(\d+)")
+
+
+def _connection_message(exc: aiohttp.ClientError) -> str:
+    """What failed, naming the host and port tried and why, in words (not aiohttp's
+    "Cannot connect to host h:p ssl:default [...]")."""
+    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
+    ):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    host = f"[{exc.host}]" if ":" in exc.host else exc.host
+    where = f"{host}:{exc.port}" if exc.port is not None else host
+    os_error = exc.os_error
+    detail = os_error.strerror or str(os_error) or type(os_error).__name__
+    reason = detail
+    if isinstance(os_error.errno, int) and os_error.errno > 0:
+        reason = os.strerror(os_error.errno)  # "Connection refused", not "Connect call failed"
+    tried = _TRIED.search(detail)
+    if tried is not None and (tried[1], tried[2]) != (exc.host, str(exc.port)):
+        reason += f" (tried {tried[1]}:{tried[2]})"
+    return f"Cannot connect to {where}: {reason}"
 
 
 def _raise_for_answer(

@@ -38,6 +38,12 @@ from ._multipart import check_document_name, check_file_name, file_form
 from ._pending import PendingUploads
 from ._policy import RetryPolicy
 from ._resume import resume_pending
+from ._retrieval import (
+    ResolvedModel,
+    is_missing_embedding_model,
+    needs_dataset_settings,
+    resolve_retrieval_model,
+)
 from ._status_source import HTTPStatusSource
 from ._telemetry import Telemetry
 from ._transport import (
@@ -658,24 +664,15 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         return [status for statuses in results for status in statuses]
 
     async def _dataset_technique(self, dataset_id: str) -> str | None:
-        """The dataset's indexing technique, or None when it cannot be read.
+        """The dataset's indexing technique, or None when it is not known.
 
         ``GET /datasets/{id}`` is not rate limited, but some self-hosted servers fail it
         (400 "Failed to request plugin daemon"); then the create is sent without the field
         and the server decides.
         """
-        try:
-            info = await self.get_dataset(dataset_id)
-        except DifyAPIError as error:
-            if error.status in (401, 403, 404):
-                raise
-            logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
-            return None
-        except DifyConnectionError as error:
-            logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
-            return None
-        technique = info.get("indexing_technique")
-        return technique if isinstance(technique, str) and technique else None
+        info = await self._readable_dataset(dataset_id)
+        # Else the one this client created the dataset (or its first document) with.
+        return self._datasets.known_technique(dataset_id, info) or None
 
     # -- datasets and documents -----------------------------------------------------------
 
@@ -772,7 +769,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         )
         url = self._url("datasets")
         payload = await self._transport.json("POST", url, json_body=body, idempotent=False)
-        return created_dataset(payload, url, "POST")
+        created = created_dataset(payload, url, "POST")
+        # Retrieval defaults follow the technique even when the detail cannot be read later.
+        self._datasets.remember_technique(created["id"], indexing_technique)
+        return created
 
     async def delete_dataset(self, dataset_id: str) -> None:
         """Delete a knowledge base and its documents (``DELETE /datasets/{id}``; Dify: 204)."""
@@ -814,15 +814,18 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         check_dataset_id(dataset_id)
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
-        body: dict[str, Any] = {"query": query}
-        model = await self._retrieval_model(dataset_id, top_k, score_threshold, retrieval_model)
-        if metadata_filter is not None:
-            model = await self._with_metadata_filter(dataset_id, model, metadata_filter)
-        if model is not None:
-            body["retrieval_model"] = model
+        resolved = await self._retrieval_model(dataset_id, top_k, score_threshold, retrieval_model)
+        try:
+            payload = await self._send_retrieve(dataset_id, query, resolved, metadata_filter)
+        except DifyAPIError as error:
+            # A guessed vector search on a dataset whose settings could not be read: the
+            # server has no embedding model for it, so it is an economy dataset (recording 17).
+            if not (resolved.guessed and is_missing_embedding_model(error.status, error.message)):
+                raise
+            self._datasets.remember_technique(dataset_id, "economy")
+            resolved = resolved.as_keyword_search()
+            payload = await self._send_retrieve(dataset_id, query, resolved, metadata_filter)
         url = self._url("datasets", dataset_id, "retrieve")
-        # Retrieval changes nothing server-side, so it is retried like a read.
-        payload = await self._transport.json("POST", url, json_body=body, idempotent=True)
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):
             raise shape_error("expected {'records': [...]}", payload, url, "POST")
@@ -831,6 +834,21 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         except (AttributeError, TypeError, ValidationError) as exc:
             raise shape_error(f"bad record ({type(exc).__name__})", payload, url, "POST") from None
         return await self._named(dataset_id, chunks)
+
+    async def _send_retrieve(
+        self,
+        dataset_id: str,
+        query: str,
+        resolved: ResolvedModel,
+        metadata_filter: Mapping[str, Any] | None,
+    ) -> Any:
+        model = resolved.model
+        if metadata_filter is not None:
+            model = self._with_metadata_filter(model, metadata_filter)
+        url = self._url("datasets", dataset_id, "retrieve")
+        body = {"query": query, "retrieval_model": model}
+        # Retrieval changes nothing server-side, so it is retried like a read.
+        return await self._transport.json("POST", url, json_body=body, idempotent=True)
 
     async def _named(self, dataset_id: str, chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
         """Fill in the names (and Dify metadata) Dify's retrieve records leave null."""
@@ -850,46 +868,40 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         top_k: int | None,
         score_threshold: float | None,
         retrieval_model: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
+    ) -> ResolvedModel:
+        """The complete ``retrieval_model`` every retrieve sends (the rules: `_retrieval`)."""
         if top_k is not None:
             check_int(top_k, "top_k", minimum=1)
         # Dify's scores (cosine similarity, rerank, weighted) are between 0 and 1.
         check_optional_number(score_threshold, "score_threshold", minimum=0, maximum=1)
-        if top_k is None and score_threshold is None:
-            return dict(retrieval_model) if retrieval_model is not None else None
-        if retrieval_model is not None:
-            model = dict(retrieval_model)
-        else:
-            model = await self._dataset_retrieval_model(dataset_id)
-        # Dify validates retrieval_model as a whole: these keys are required.
-        model.setdefault("search_method", "semantic_search")
-        model.setdefault("reranking_enable", False)
-        model.setdefault("top_k", 4)
-        model.setdefault("score_threshold_enabled", False)
-        if top_k is not None:
-            model["top_k"] = top_k
-        if score_threshold is not None:
-            model["score_threshold_enabled"] = True
-            model["score_threshold"] = score_threshold
-        return model
+        if retrieval_model is not None and not isinstance(retrieval_model, Mapping):
+            raise TypeError(
+                f"retrieval_model must be a mapping, got {type(retrieval_model).__name__}"
+            )
+        stored: dict[str, Any] | None = None
+        technique: str | None = None
+        if needs_dataset_settings(retrieval_model):
+            info = await self._readable_dataset(dataset_id)
+            model_dict = info.get("retrieval_model_dict")
+            stored = model_dict if isinstance(model_dict, dict) else None
+            technique = self._datasets.known_technique(dataset_id, info)
+        return resolve_retrieval_model(
+            retrieval_model,
+            dataset_model=stored,
+            technique=technique,
+            top_k=top_k,
+            score_threshold=score_threshold,
+        )
 
-    async def _dataset_retrieval_model(self, dataset_id: str) -> dict[str, Any]:
+    async def _readable_dataset(self, dataset_id: str) -> dict[str, Any]:
+        """The dataset's settings, or ``{}`` when a reachable server cannot describe it (08)."""
         try:
-            info = await self.get_dataset(dataset_id)
+            return await self.get_dataset(dataset_id)
         except (DifyAPIError, DifyConnectionError) as error:
             if isinstance(error, DifyAPIError) and error.status in (401, 403, 404):
                 raise
             logger.info("could not read dataset %s settings: %s", dataset_id, short(error))
-            info = {}
-        stored = info.get("retrieval_model_dict")
-        model: dict[str, Any] = {}
-        if isinstance(stored, dict) and stored.get("search_method"):
-            model = {k: v for k, v in stored.items() if v is not None}
-        # An economy dataset has no embeddings, only its keyword table: a new one still reports
-        # semantic_search as its default (recording 00), which cannot work.
-        if self._datasets.known_technique(dataset_id, info) == "economy":
-            model["search_method"] = "keyword_search"
-        return model
+            return {}
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 from typing import Literal, TypeAlias
@@ -11,7 +12,7 @@ from typing import Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._shown import shown_error
-from .errors import DifyError
+from .errors import DifyError, scrub
 from .models import BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
@@ -68,6 +69,35 @@ class IndexingEvent(BaseModel):
     retry_in: float | None = None
     at: datetime = Field(default_factory=_now)
 
+    def __str__(self) -> str:
+        """One readable line (``on_event=print`` prints this): the kind, the batch and its
+        dataset, the document, the progress, and a short error, with server text redacted,
+        cut, and its control characters escaped."""
+        parts = [f"{self.kind}: batch {self.batch} of dataset {self.dataset_id}"]
+        if self.document is not None:
+            parts.append(f"document {self.document.id} {self.document.indexing_status}")
+        if self.status is not None:
+            parts.append(_progress(self.status))
+        if self.error:
+            parts.append(f"error: {_short(self.error)}")
+        if self.retry_in is not None:
+            parts.append(f"next try in {self.retry_in:.1f}s")
+        return _one_line(" — ".join(parts))
+
+    def __repr__(self) -> str:
+        # Not pydantic's: that prints every document of the snapshot (kilobytes of it).
+        fields = [f"kind={self.kind!r}", f"dataset_id={self.dataset_id!r}", f"batch={self.batch!r}"]
+        if self.document is not None:
+            fields.append(f"document={_one_line(self.document.id)!r}")
+        if self.status is not None:
+            fields.append(f"documents={len(self.status.documents)}")
+            fields.append(f"progress={self.status.progress:.2f}")
+        if self.error:
+            fields.append(f"error={_short(self.error, _REPR_ERROR_LIMIT)!r}")
+        if self.retry_in is not None:
+            fields.append(f"retry_in={self.retry_in:.2f}")
+        return f"IndexingEvent({', '.join(fields)})"
+
     @property
     def snapshot(self) -> BatchIndexingStatus | None:
         """Alias of ``status``."""
@@ -115,6 +145,32 @@ class IndexingEvent(BaseModel):
             error_type=type(error).__name__,
             retry_in=retry_in,
         )
+
+
+# An event's line shows this much of an error (a full one is in ``event.error``).
+_STR_ERROR_LIMIT = 160
+_REPR_ERROR_LIMIT = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped: one line, no terminal escape sequences."""
+    return _CONTROL.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _short(text: str, limit: int = _STR_ERROR_LIMIT) -> str:
+    """Server text for one line: credentials redacted, whitespace runs folded, cut."""
+    folded = " ".join(scrub(text, limit * 4).split())
+    return folded if len(folded) <= limit else f"{folded[: limit - 1]}…"
+
+
+def _progress(status: BatchIndexingStatus) -> str:
+    docs = len(status.documents)
+    done = sum(doc.is_completed for doc in status.documents)
+    return (
+        f"{done}/{docs} documents completed, "
+        f"{status.completed_segments}/{status.total_segments} segments ({status.progress:.0%})"
+    )
 
 
 def events_between(

@@ -30,13 +30,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Collection
+import time
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from ._policy import Cadence, RetryPolicy, is_transient
-from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
+from ._contact import AttemptClock, Contact, Reach
+from ._policy import Cadence, RetryPolicy, is_dify_answer, is_transient
+from .errors import DifyClientClosedError, DifyError, DifyNotFoundError, DifyTimeoutError
 from .models import BatchIndexingStatus, DifyDocument, DocumentList, IndexingStatus
 
 __all__ = ["IndexingMonitor", "PollUpdate", "StatusSource", "Updates"]
@@ -76,14 +78,28 @@ class StatusSource(Protocol):
         """Raise `ValueError` for a malformed dataset id or batch, before any request."""
 
     async def fetch_status(
-        self, dataset_id: str, batch: str, *, deadline: float | None = None, retry: bool = True
+        self,
+        dataset_id: str,
+        batch: str,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        on_send: Callable[[], None] | None = None,
     ) -> BatchIndexingStatus:
-        """One ``indexing-status`` request; ``retry=False`` makes a single attempt."""
+        """One ``indexing-status`` request; ``retry=False`` makes a single attempt;
+        ``on_send()`` as each attempt leaves (after any wait for the client's budget)."""
 
     async def list_page(
-        self, dataset_id: str, *, page: int, limit: int, deadline: float | None = None
+        self,
+        dataset_id: str,
+        *,
+        page: int,
+        limit: int,
+        deadline: float | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> DocumentList:
-        """One page of the dataset's document list (newest first), in a single attempt."""
+        """One page of the dataset's document list (newest first), in a single attempt;
+        ``on_send()`` as it leaves."""
 
 
 @dataclass(frozen=True)
@@ -147,11 +163,13 @@ class Updates(_Parking):
     or timer-wrapping ``asyncio.wait`` per take.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "contact")
 
-    def __init__(self) -> None:
+    def __init__(self, contact: Contact | None = None) -> None:
         super().__init__()
         self._items: list[PollUpdate] = []
+        #: What the batch's requests went through: the wait's contact budget counts it.
+        self.contact = contact or Contact(AttemptClock(), Reach(), time.monotonic())
 
     def put_nowait(self, update: PollUpdate) -> None:
         self._items.append(update)
@@ -246,6 +264,7 @@ class _Poller:
     # The batch's documents, as its waits know them (from the create call): with these the
     # sweep can watch the batch before its first indexing-status answer.
     known: frozenset[str] = frozenset()
+    attempts: AttemptClock = field(default_factory=AttemptClock)
     _cadence: Cadence | None = None
 
     def documents(self) -> frozenset[str] | tuple[str, ...]:
@@ -333,6 +352,8 @@ class IndexingMonitor:
         # Datasets whose document list a sweep has read while their waits go on: Dify is
         # there, with this key (a wait's contact, before its batch's own first answer).
         self._answered: set[str] = set()
+        # Failed attempts since Dify last answered: the waits' evidence of a wrong base_url.
+        self._reach = Reach()
 
     @property
     def active_batches(self) -> int:
@@ -407,13 +428,26 @@ class IndexingMonitor:
                 return poller.last
         return await self.fetch(dataset_id, batch)
 
-    async def _request(
-        self, dataset_id: str, batch: str, deadline: float | None, retry: bool
-    ) -> BatchIndexingStatus:
-        async with self._semaphore:
-            return await self._source.fetch_status(
-                dataset_id, batch, deadline=deadline, retry=retry
-            )
+    async def _request(self, poller: _Poller) -> BatchIndexingStatus:
+        """One poll of the loop, a single attempt; its wait for a turn (the concurrency
+        cap, the client's budget) is told apart from its time out (`AttemptClock`)."""
+        attempts = poller.attempts
+        attempts.queued(time.monotonic())
+
+        def sent() -> None:
+            attempts.sent(time.monotonic())
+
+        try:
+            async with self._semaphore:
+                return await self._source.fetch_status(
+                    poller.dataset_id,
+                    poller.batch,
+                    deadline=poller.deadline(),
+                    retry=False,
+                    on_send=sent,
+                )
+        finally:
+            attempts.settled(time.monotonic())
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -447,7 +481,8 @@ class IndexingMonitor:
             self._pollers[key] = poller
         if documents:
             poller.known = poller.known.union(documents)
-        sub = _Subscription(queue=Updates(), deadline=deadline, cadence=cadence)
+        contact = Contact(poller.attempts, self._reach, time.monotonic())
+        sub = _Subscription(queue=Updates(contact), deadline=deadline, cadence=cadence)
         poller.join(sub)
         if poller.task is None:
             poller.task = asyncio.ensure_future(self._run(poller))
@@ -525,11 +560,19 @@ class IndexingMonitor:
                 await self._pause(poller, cadence.jittered(cadence.maximum, self._rng))
             while poller.subscribers:
                 poller.wake.clear()
+                sends = poller.attempts.sends
                 try:
-                    status = await self._request(
-                        poller.dataset_id, poller.batch, poller.deadline(), False
-                    )
+                    status = await self._request(poller)
                 except DifyError as error:
+                    if poller.attempts.sends == sends and isinstance(error, DifyTimeoutError):
+                        # It never left: no budget slot or time before the latest subscriber's
+                        # deadline. Not Dify's failure, and no later poll would leave either;
+                        # the waits end at their deadlines on their own.
+                        return
+                    if is_dify_answer(error):
+                        self._reach.answered()
+                    elif poller.attempts.sends > sends and is_transient(error):
+                        self._reach.failed(time.monotonic(), error)  # sent, and no answer
                     if is_transient(error):
                         delay = self._retry_policy.delay(failures, error, self._rng)
                         failures += 1
@@ -543,6 +586,7 @@ class IndexingMonitor:
                     await self._pause(poller, delay)
                     continue
                 failures = 0
+                self._reach.answered()
                 changed = poller.last is None or poller.last.fingerprint() != status.fingerprint()
                 if poller.woken_by is not None:
                     # A first answer is news whatever it says: did it show what the list did?
@@ -715,10 +759,21 @@ class IndexingMonitor:
         # its own wakes cause (thousands when thousands of batches finish together).
         reading = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
+        def looked() -> None:
+            # The list looks for every covered batch: their waits' contact clocks start
+            # (a loop that leaves its first look to the sweep sends nothing of its own).
+            now = time.monotonic()
+            for poller in pollers:
+                poller.attempts.looked(now)
+
         async def page(number: int) -> tuple[int, DocumentList]:
             async with reading:
                 return number, await self._source.list_page(
-                    dataset_id, page=number, limit=SWEEP_PAGE_SIZE, deadline=deadline
+                    dataset_id,
+                    page=number,
+                    limit=SWEEP_PAGE_SIZE,
+                    deadline=deadline,
+                    on_send=looked if number == 1 else None,
                 )
 
         def look(number: int, listing: DocumentList) -> None:
@@ -738,6 +793,7 @@ class IndexingMonitor:
                     poller.wake.set()
 
         _, first = await page(1)
+        self._reach.answered()
         dataset_key = dataset_id.lower()
         if dataset_key not in self._answered:
             # Dify answered for the dataset (base URL and key are right): the waits that have

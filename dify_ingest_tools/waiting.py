@@ -84,10 +84,12 @@ class WaitOptions:
         not_found_grace: Seconds ``Documents not found.`` is tolerated after the wait starts
             (10 s: a batch can be invisible for a moment right after creation).
         contact_timeout: Until a poll gets a status or one of Dify's JSON errors, the wait
-            gives up after 3 failed polls (connection errors, HTML pages, proxy errors) or
-            this many seconds, whichever comes first (10 s), with the error and a hint on
-            what to check: a wrong ``base_url`` is not slow indexing. Once Dify has answered,
-            transient failures are retried up to ``timeout``.
+            gives up once 3 requests of the client failed over 2 s (connection errors, HTML
+            pages, proxy errors) or its polls went this many seconds unanswered (10 s), with
+            the error and a hint on what to check: a wrong ``base_url`` is not slow indexing.
+            Time a poll waits behind the client's own request budget, concurrency cap or
+            cool-down does not count. Once Dify has answered, transient failures are retried
+            up to ``timeout``.
         on_paused: ``"wait"`` (a paused document may be resumed from Dify's console; it counts
             toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
         raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
@@ -199,9 +201,9 @@ async def _observe(
     previous: BatchIndexingStatus | None = None
     last_error: DifyError | None = None
     # Until Dify answers once, failures are more likely a wrong base_url than slow indexing.
+    # Only Dify's failures count: never time queued behind the client's own limits (_contact).
     contact = options.contact()
     reached_dify = False
-    failures_before_contact = 0
 
     async def emit(event: IndexingEvent) -> None:
         await dispatch(callbacks, event)
@@ -209,16 +211,31 @@ async def _observe(
     async with monitor.subscribe(
         dataset_id, batch, deadline=deadline, cadence=options.cadence(), documents=documents
     ) as updates:
+        tried = updates.contact
+
+        def unreachable(now: float) -> bool:
+            return contact.exhausted(
+                tried.failures(), failing_for=tried.failing_for(now), silent=tried.unanswered(now)
+            )
+
         while True:
             now = clock()
-            if not reached_dify and (
-                now >= deadline or contact.exhausted(failures_before_contact, now - started)
-            ):
-                raise _unreachable(ref, last_error, failures_before_contact, now - started)
+            if not reached_dify and (now >= deadline or unreachable(now)):
+                if not (tried.sent() or tried.failures()):
+                    # The deadline, with every poll of the wait still queued behind the
+                    # client's own limits and nothing failing: not Dify's doing.
+                    raise _queued(ref, options)
+                failure = last_error or tried.last_failure()
+                raise _unreachable(ref, failure, tried.failures(), tried.elapsed(now))
             wait = deadline - now
             if not reached_dify:
-                # Wake when the contact budget runs out (checked above, on the next turn).
-                wait = min(wait, max(0.001, contact.seconds - (now - started)))
+                # Wake when the contact budget may run out (checked above, on the next turn).
+                left = contact.time_left(
+                    tried.failures(),
+                    failing_for=tried.failing_for(now),
+                    silent=tried.unanswered(now),
+                )
+                wait = min(wait, max(0.001, left))
             if options.stall_timeout is not None:
                 wait = min(wait, last_change + options.stall_timeout - now)
             if wait <= 0:
@@ -240,10 +257,8 @@ async def _observe(
                 error = update.error
                 if is_dify_answer(error):
                     reached_dify = True
-                elif not reached_dify and is_transient(error):
-                    failures_before_contact += 1
-                    if contact.exhausted(failures_before_contact, clock() - started):
-                        raise _unreachable(ref, error, failures_before_contact, clock() - started)
+                elif not reached_dify and is_transient(error) and unreachable(clock()):
+                    raise _unreachable(ref, error, tried.failures(), tried.elapsed(clock()))
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
@@ -377,9 +392,13 @@ def _last_seen(status: BatchIndexingStatus | None, error: DifyError | None) -> s
 def _unreachable(
     ref: BatchRef, error: DifyError | None, failures: int, elapsed: float
 ) -> DifyError:
-    """The error a wait raises when Dify never answered: the last failure, with a hint."""
+    """The error a wait raises when Dify never answered: the last failure, with a hint.
+
+    ``failures``: failed requests of the client since Dify last answered; ``elapsed``: the
+    seconds they span, or the batch's polls were out unanswered (never time queued).
+    """
     tried = (
-        f"The wait for batch {ref.batch} gave up after {failures} failed poll(s) in "
+        f"The wait for batch {ref.batch} gave up after {failures} failed request(s) in "
         f"{elapsed:.1f}s without one answer from Dify's API"
     )
     if error is None:
@@ -400,6 +419,18 @@ def _unreachable(
         error.hint = f"{advice} ({tried}.)"
     error.last_status = None
     return error
+
+
+def _queued(ref: BatchRef, options: WaitOptions) -> IndexingTimeoutError:
+    """The wait's deadline passed before any of its polls left the client."""
+    return IndexingTimeoutError(
+        f"Timed out after {options.timeout:g}s waiting for batch {ref.batch} of dataset "
+        f"{ref.dataset_id} before any of its status polls could be sent: they queued behind "
+        "this client's own limits (requests_per_minute, max_concurrency, or the pause after "
+        "a rate limit), not Dify. Give the wait a longer timeout or the client a larger "
+        "budget, or wait for fewer batches at once.",
+        last_status=None,
+    )
 
 
 def _timeout(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -467,20 +468,53 @@ async def test_concurrent_identical_status_calls_share_one_request(
     assert len(sim.requests_for(route="indexing_status")) == 4  # one call, with its retries
 
 
-async def test_retrieval_defaults_use_keyword_search_on_economy_datasets(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+async def test_every_retrieve_on_an_economy_dataset_searches_its_keyword_table(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    # The simulator's dataset is economy and, like a new real one, reports semantic_search.
-    model = await client._retrieval_model(dataset_id, 3, None, None)
-    assert model is not None
-    assert (model["search_method"], model["top_k"]) == ("keyword_search", 3)
-    # A server that cannot describe its dataset: the technique this client created with wins.
-    sim.dataset_detail_error = True
+    # Like one made through Dify's API, the dataset stores semantic_search, which an economy
+    # dataset answers with a 400 (recording 17): every call shape must send keyword_search.
+    created = await client.create_document_by_text(dataset_id, "cat.txt", "The ocelot hunts.")
+    clock.advance(60)
+    options: list[dict[str, Any]] = [
+        {},
+        {"top_k": 3},
+        {"score_threshold": 0.1},
+        {"retrieval_model": {"top_k": 2}},
+        {"retrieval_model": {"reranking_enable": False}, "top_k": 1},
+    ]
+    for option in options:
+        hits = await client.retrieve(dataset_id, "ocelot", **option)
+        assert [hit.document_id for hit in hits] == [created.document_id], option
+    assert len(sim.requests_for(route="get_dataset")) == 1  # read once per client
+    # A search method the caller names is sent as named, and Dify's refusal is theirs.
+    semantic = {"search_method": "semantic_search", "reranking_enable": False}
+    with pytest.raises(DifyAPIError) as refused:
+        await client.retrieve(
+            dataset_id, "ocelot", retrieval_model={**semantic, "score_threshold_enabled": False}
+        )
+    assert (refused.value.status, refused.value.code) == (400, "invalid_param")
+    assert refused.value.message == "Default model not found for text-embedding"
+
+
+async def test_a_retrieve_that_cannot_read_the_dataset_learns_it_is_economy_from_dify(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    sim.add_document(dataset_id, "cat.txt", "The ocelot hunts.")
+    clock.advance(60)
+    sim.dataset_detail_error = True  # a server without its plugin daemon (recording 08)
     async with AsyncDifyKnowledgeClient(sim.api_key, client.base_url, **FAST) as fresh:
-        await fresh.create_document_by_text(dataset_id, "a.txt", "x", indexing_technique="economy")
-        fallback = await fresh._retrieval_model(dataset_id, None, 0.5, None)
-        assert fallback is not None and fallback["search_method"] == "keyword_search"
-        assert (fallback["score_threshold_enabled"], fallback["score_threshold"]) == (True, 0.5)
-    async with AsyncDifyKnowledgeClient(sim.api_key, client.base_url, **FAST) as unknown:
-        guess = await unknown._retrieval_model(dataset_id, 2, None, None)
-        assert guess is not None and guess["search_method"] == "semantic_search"
+        sim.clear_requests()
+        assert await fresh.retrieve(dataset_id, "ocelot", top_k=1)
+        # The guessed vector search got Dify's "no embedding model" 400: keyword search next.
+        assert [r.status for r in sim.requests_for(route="retrieve")] == [400, 200]
+        sim.clear_requests()
+        assert await fresh.retrieve(dataset_id, "ocelot")
+        assert [r.status for r in sim.requests_for(route="retrieve")] == [200]
+    # A client that created the dataset knows its technique without reading it.
+    async with AsyncDifyKnowledgeClient(sim.api_key, client.base_url, **FAST) as maker:
+        made = await maker.create_dataset("made-here")
+        await maker.create_document_by_text(made["id"], "cat.txt", "The ocelot hunts.")
+        clock.advance(60)
+        sim.clear_requests()
+        assert await maker.retrieve(made["id"], "ocelot")
+        assert [r.status for r in sim.requests_for(route="retrieve")] == [200]

@@ -303,3 +303,30 @@ async def test_unreachable_error_copies_are_independent_per_waiter() -> None:
     assert all(isinstance(r, DifyConnectionError) for r in results)
     for result in results:
         assert str(result).count("gave up after") == 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+async def test_connection_errors_name_the_host_and_port_tried(host: str) -> None:
+    port = free_port()
+    async with AsyncDifyKnowledgeClient("k", f"http://{host}:{port}/v1", **FAST) as client:
+        with pytest.raises(DifyConnectionError) as refused:
+            await client.get_indexing_status(DS, BATCH)
+    message = refused.value.message
+    assert message.startswith(f"Cannot connect to {host}:{port}: "), message
+    assert "ssl:default" not in message and "Connect call failed" not in message
+    if host == "localhost":  # a name: the address it resolved to is named too
+        assert f"(tried 127.0.0.1:{port})" in message or f"(tried ::1:{port})" in message
+
+
+async def test_a_host_that_does_not_resolve_is_named_with_the_reason() -> None:
+    connector = aiohttp.TCPConnector(resolver=_NoSuchHost())
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        AsyncDifyKnowledgeClient(
+            "k", "http://dify.invalid:5001/v1", session=session, **FAST
+        ) as client,
+    ):
+        with pytest.raises(DifyConnectionError) as unresolved:
+            await client.get_indexing_status(DS, BATCH)
+    message = unresolved.value.message
+    assert message.startswith("Cannot connect to dify.invalid:5001: Name or service not known")

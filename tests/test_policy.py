@@ -17,6 +17,7 @@ from dify_ingest_tools import (
     DifyServerError,
     DifyTimeoutError,
 )
+from dify_ingest_tools._contact import AttemptClock, Contact, Reach
 from dify_ingest_tools._policy import ContactBudget, RetryPolicy, is_dify_answer, is_transient
 
 
@@ -141,15 +142,47 @@ def test_zero_backoff_is_refused_since_it_would_let_retries_storm() -> None:
 
 def test_contact_budget_gives_up_after_a_few_attempts_and_seconds() -> None:
     budget = ContactBudget(attempts=3, min_seconds=2.0, seconds=10.0)
-    assert not budget.exhausted(0, 0.0)
-    assert not budget.exhausted(2, 9.9)
-    assert not budget.exhausted(3, 0.5)  # a blip at the very start is ridden out
-    assert budget.time_left(3, 0.5) == pytest.approx(1.5)
-    assert budget.exhausted(3, 2.0)
-    assert budget.exhausted(0, 10.0)
-    assert budget.time_left(1, 4.0) == pytest.approx(6.0)
+    assert not budget.exhausted(0, failing_for=0.0, silent=0.0)
+    assert not budget.exhausted(2, failing_for=9.9, silent=9.9)
+    # A blip is ridden out: three failures within half a second are not enough.
+    assert not budget.exhausted(3, failing_for=0.5, silent=0.5)
+    assert budget.time_left(3, failing_for=0.5, silent=0.5) == pytest.approx(1.5)
+    assert budget.exhausted(3, failing_for=2.0, silent=0.1)
+    assert budget.exhausted(0, failing_for=0.0, silent=10.0)
+    assert budget.time_left(1, failing_for=4.0, silent=4.0) == pytest.approx(6.0)
+    # Long queued, never out: nothing counts (the wait's own deadline still applies).
+    assert budget.time_left(0, failing_for=0.0, silent=0.0) == pytest.approx(10.0)
     with pytest.raises(ValueError):
         ContactBudget(seconds=float("nan"))
+
+
+REFUSED = DifyConnectionError("Cannot connect to 127.0.0.1:1: Connection refused")
+
+
+def test_attempt_clock_counts_time_out_or_failing_never_time_queued() -> None:
+    attempts, reach = AttemptClock(), Reach()
+    attempts.queued(0.0)
+    contact = Contact(attempts, reach, 0.0)
+    assert contact.unanswered(15.0) == 0.0 and not contact.sent()  # 15 s in the queue
+    attempts.sent(15.0)
+    assert contact.unanswered(16.0) == pytest.approx(1.0)  # out for a second
+    attempts.settled(16.0)
+    reach.failed(16.0, REFUSED)
+    attempts.queued(16.5)  # backoff counted, the next turn in the queue not
+    attempts.sent(30.0)
+    assert contact.unanswered(30.0) == pytest.approx(1.5)
+    attempts.settled(31.0)
+    assert (contact.failures(), contact.failing_for(31.0)) == (1, pytest.approx(15.0))
+    assert contact.last_failure() is REFUSED
+    # Dify answering anything ends the streak; a wait that begins later counts its own.
+    reach.answered()
+    assert contact.failures() == 0 and contact.failing_for(40.0) == 0.0
+    assert contact.last_failure() is None
+    reach.failed(41.0, REFUSED)
+    later = Contact(attempts, reach, 42.0)
+    reach.failed(43.0, REFUSED)
+    assert (contact.failures(), later.failures()) == (2, 1)
+    assert later.failing_for(44.0) == pytest.approx(2.0)  # from its own start
 
 
 def test_only_difys_json_envelope_counts_as_reaching_dify() -> None:

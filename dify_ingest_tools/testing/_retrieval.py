@@ -4,9 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ._state import Dataset, Document, Segment
 from ._text import terms
+
+#: What Dify's ``HitTestingPayload`` requires in a ``retrieval_model`` (recording 17).
+REQUIRED_RETRIEVAL_FIELDS = ("search_method", "reranking_enable", "score_threshold_enabled")
+
+
+def search_error(dataset: Dataset, model: dict[str, Any] | None) -> str | None:
+    """The 400 message a search the dataset's index cannot run gets, else ``None``.
+
+    An economy dataset has only its keyword table. Without a ``retrieval_model`` Dify uses the
+    stored one, which for a dataset made through the API is ``semantic_search`` (recording 17,
+    though the dataset's detail shows ``keyword_search``). A vector search then needs the
+    workspace's default embedding model, which a server with economy datasets only lacks
+    (17); full-text search looks for a vector table that was never made (06b).
+    """
+    if dataset.indexing_technique != "economy":
+        return None
+    method = (model if model is not None else dataset.retrieval_model).get("search_method")
+    if method in ("semantic_search", "hybrid_search"):
+        return "Default model not found for text-embedding"
+    if method == "full_text_search":
+        table = f"embedding_vector_index_{dataset.id.replace('-', '_')}_nod"
+        return (
+            f'relation "{table}" does not exist\n'
+            f"LINE 2:                     FROM embedding_Vector_index_{table[23:35]}...\n"
+            "                                 ^\n"
+        )
+    return None
 
 
 @dataclass(frozen=True)

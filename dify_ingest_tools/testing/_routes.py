@@ -19,7 +19,7 @@ from aiohttp import web
 from ._core import Core
 from ._http import error_response, invalid_param, json_response, no_content, not_found
 from ._metadata_filter import document_filter, ranks_everything
-from ._retrieval import keyword_search
+from ._retrieval import REQUIRED_RETRIEVAL_FIELDS, keyword_search, search_error
 from ._state import Dataset, Document, FileInfo
 from ._updates import document_display_status
 from ._uploads import (
@@ -189,7 +189,7 @@ async def get_dataset(core: Core, request: web.BaseRequest, params: dict[str, st
         now = store.clock()
         for document in dataset.documents.values():
             document.timeline.advance(now)
-        return json_response(dataset_json(dataset, store.epoch, store.account_id))
+        return json_response(dataset_json(dataset, store.epoch, store.account_id, detail=True))
 
 
 # -- creating documents ----------------------------------------------------------------------
@@ -439,8 +439,9 @@ async def retrieve(core: Core, request: web.BaseRequest, params: dict[str, str])
     """``POST .../retrieve`` (alias ``hit-testing``): keyword search over completed segments.
 
     ``top_k`` comes from the request's ``retrieval_model`` (4 when it has none), else from the
-    dataset's retrieval model (2 for a new dataset, as recorded in 00). Any search method is
-    answered with keyword search.
+    dataset's retrieval model (2 for a new dataset, as recorded in 00). An economy dataset
+    answers a vector search (its stored default included) with Dify's 400 (recordings 06b,
+    17); every other search is answered with keyword search.
     """
     raw = await _body(request)
     store = core.store
@@ -453,12 +454,16 @@ async def retrieve(core: Core, request: web.BaseRequest, params: dict[str, str])
             return payload
         query = payload.string("query", max_length=250)
         model = payload.mapping("retrieval_model")
+        payload.require("retrieval_model", model, REQUIRED_RETRIEVAL_FIELDS)
         payload.mapping("external_retrieval_model")
         message = payload.message()
         if message is not None:
             return invalid_param(message)
         if not query:
             return invalid_param("Query or attachment_ids is required")
+        unsearchable = search_error(dataset, model)
+        if unsearchable is not None:
+            return invalid_param(unsearchable)
         now = store.clock()
         accept = document_filter(dataset, model, now, store.epoch)
         if isinstance(accept, web.Response):

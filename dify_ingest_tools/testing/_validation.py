@@ -160,6 +160,16 @@ class Payload:
             return None
         return value
 
+    def require(self, name: str, value: dict[str, Any] | None, fields: Sequence[str]) -> None:
+        """Fields a nested model (``value``, read from ``name``) must carry (recording 17)."""
+        if value is None:
+            return
+        for field in fields:
+            if field not in value:
+                self.errors.append(
+                    FieldError(f"{name}.{field}", "Field required", "missing", value)
+                )
+
     def message(self) -> str | None:
         """The pydantic-style message, or ``None`` when the payload is valid."""
         return validation_message(self.model, self.errors) if self.errors else None

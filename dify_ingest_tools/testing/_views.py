@@ -172,10 +172,20 @@ def document_detail_json(
     return detail
 
 
-def dataset_json(dataset: Dataset, epoch: Epoch, created_by: str) -> dict[str, Any]:
-    """The dataset object of ``POST /datasets`` and ``GET /datasets/{id}`` (recording 00)."""
+def dataset_json(
+    dataset: Dataset, epoch: Epoch, created_by: str, *, detail: bool = False
+) -> dict[str, Any]:
+    """The dataset object of ``POST /datasets`` and ``GET /datasets/{id}`` (recordings 00, 17).
+
+    The create answer shows the stored retrieval model (``semantic_search`` for a new economy
+    dataset). The detail (``detail=True``) is computed: an economy dataset shows
+    ``keyword_search`` there and ``embedding_available: true``, though a retrieve without a
+    ``retrieval_model`` still uses the stored ``semantic_search`` and fails (recording 17).
+    """
     documents = list(dataset.documents.values())
-    retrieval = dataset.retrieval_model
+    retrieval = dict(dataset.retrieval_model)
+    if detail and dataset.indexing_technique == "economy":
+        retrieval["search_method"] = "keyword_search"
     return {
         "id": dataset.id,
         "name": dataset.name,
@@ -194,8 +204,8 @@ def dataset_json(dataset: Dataset, epoch: Epoch, created_by: str) -> dict[str, A
         "updated_at": epoch.whole(dataset.updated_at),
         "embedding_model": None,
         "embedding_model_provider": None,
-        "embedding_available": None,
-        "retrieval_model_dict": dict(retrieval),
+        "embedding_available": True if detail else None,
+        "retrieval_model_dict": retrieval,
         "summary_index_setting": {
             "enable": None,
             "model_name": None,

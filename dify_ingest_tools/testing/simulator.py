@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from aiohttp import web
 
@@ -158,6 +159,15 @@ class DifySimulator:
         """Flip the console's per-dataset API access switch (403 while off, 04b)."""
         with self._lock:
             self._core.store.require_dataset(dataset_id).enable_api = enabled
+
+    def set_retrieval_model(self, dataset_id: str, **settings: Any) -> None:
+        """Change the dataset's stored retrieval settings, as Dify's console (or a ``PATCH``
+        of the dataset, recording 06b) does: e.g. ``search_method="keyword_search"``.
+
+        A retrieve without a ``retrieval_model`` uses them.
+        """
+        with self._lock:
+            self._core.store.require_dataset(dataset_id).retrieval_model.update(settings)
 
     def script(self, name: str, script: DocumentScript | None) -> None:
         """Script every document later created with ``name`` (over HTTP or directly).

@@ -13,6 +13,11 @@ from dify_ingest_tools.testing import DifySimulator, Fault, ManualClock
 
 from .helpers import Api
 
+KEYWORD = {
+    "search_method": "keyword_search",
+    "reranking_enable": False,
+    "score_threshold_enabled": False,
+}
 RATE_LIMIT = "Sorry, you have reached the knowledge base request rate limit of your subscription."
 
 
@@ -138,7 +143,8 @@ async def test_route_method_and_times_filters(
     sim.inject(Fault.server_error(502), route="list_documents", method="post")
     assert (await api.get(list_path)).status == 200  # POST-only fault, GET request
     retrieve = f"/v1/datasets/{dataset_id}/retrieve"
-    statuses = [(await api.post(retrieve, json={"query": "x"})).status for _ in range(3)]
+    body = {"query": "x", "retrieval_model": KEYWORD}
+    statuses = [(await api.post(retrieve, json=body)).status for _ in range(3)]
     assert statuses == [500, 500, 200]
 
 

@@ -23,14 +23,13 @@ def _ready(sim: DifySimulator, clock: ManualClock, dataset_id: str, name: str, t
 
 async def _retrieve(api: Api, dataset_id: str, query: str, **model: Any) -> list[str]:
     body: dict[str, Any] = {"query": query}
-    if model:
-        body["retrieval_model"] = {
-            "search_method": "semantic_search",
-            "reranking_enable": False,
-            "top_k": 4,
-            "score_threshold_enabled": False,
-            **model,
-        }
+    body["retrieval_model"] = {
+        "search_method": "keyword_search",
+        "reranking_enable": False,
+        "top_k": 4,
+        "score_threshold_enabled": False,
+        **model,
+    }
     reply = await api.post(f"/v1/datasets/{dataset_id}/retrieve", json=body)
     assert reply.status == 200, reply.text
     return [record["segment"]["content"] for record in reply.json["records"]]
@@ -43,10 +42,19 @@ async def test_high_quality_semantic_search_ranks_every_chunk(
     _ready(sim, clock, quality, "a.txt", "Foo text.")
     _ready(sim, clock, quality, "b.txt", "Bar text.")
     # Like a vector index: the nearest neighbours, even without a shared word (score 0.0).
-    assert await _retrieve(api, quality, "bar", top_k=2) == ["Bar text.", "Foo text."]
-    assert await _retrieve(api, quality, "bar", search_method="keyword_search") == ["Bar text."]
+    semantic = "semantic_search"
+    assert await _retrieve(api, quality, "bar", top_k=2, search_method=semantic) == [
+        "Bar text.",
+        "Foo text.",
+    ]
+    assert await _retrieve(api, quality, "bar") == ["Bar text."]
     assert await _retrieve(
-        api, quality, "bar", score_threshold_enabled=True, score_threshold=0.5
+        api,
+        quality,
+        "bar",
+        score_threshold_enabled=True,
+        score_threshold=0.5,
+        search_method=semantic,
     ) == ["Bar text."]
     economy = sim.create_dataset("economy")
     _ready(sim, clock, economy, "a.txt", "Foo text.")

@@ -329,7 +329,14 @@ async def test_retrieve_records_name_no_document_whatever_it_holds(world: World,
     world.clock.advance(60)
     reply = await world.api.post(
         f"/v1/datasets/{VALID}/retrieve",
-        json={"query": "ocelotmeta", "retrieval_model": {"search_method": "keyword_search"}},
+        json={
+            "query": "ocelotmeta",
+            "retrieval_model": {
+                "search_method": "keyword_search",
+                "reranking_enable": False,
+                "score_threshold_enabled": False,
+            },
+        },
     )
     (record,) = reply.json["records"]
     assert record["segment"]["document_id"] == created["document"]["id"]
@@ -366,3 +373,50 @@ async def test_08_documents(world: World, name: str) -> None:
         assert statuses <= {"available", "error"}
         if "status" in case["request"]["path"]:
             assert statuses == expected
+
+
+async def test_17_economy_dataset_made_through_the_api_answers_like_dify(world: World) -> None:
+    """The stored semantic_search default 400s a bare retrieve; keyword search works."""
+    case = recording("17_economy_semantic_default_and_whitespace.json")
+    created = await world.replay(case["create_dataset_economy"])
+    assert_matches(case["create_dataset_economy"]["response"], created)
+    # The create answer shows what is stored, the detail what the dataset can do.
+    assert created.json["retrieval_model_dict"]["search_method"] == "semantic_search"
+    recorded_id = case["create_dataset_economy"]["response"]["body"]["id"]
+    world.substitutions[recorded_id] = created.json["id"]
+    detail = await world.replay(case["dataset_detail"])
+    assert_matches(case["dataset_detail"]["response"], detail)
+    assert detail.json["retrieval_model_dict"]["search_method"] == "keyword_search"
+    assert detail.json["embedding_available"] is True
+    ocelot = await world.replay(case["create_document"])
+    assert_matches(case["create_document"]["response"], ocelot)
+    blank = await world.replay(case["create_whitespace_document"])
+    assert_matches(case["create_whitespace_document"]["response"], blank)
+    world.clock.advance(60)
+    for name, created_doc in (("status_document", ocelot), ("status_whitespace_document", blank)):
+        world.substitutions[case[name]["request"]["path"].split("/")[-2]] = created_doc.json[
+            "batch"
+        ]
+        reply = await world.replay(case[name])
+        assert_matches(case[name]["response"], reply)
+        (expected,) = case[name]["response"]["body"]["data"]
+        (entry,) = reply.json["data"]
+        assert (entry["completed_segments"], entry["total_segments"]) == (
+            expected["completed_segments"],
+            expected["total_segments"],
+        )
+    for name in ("retrieve_no_retrieval_model", "retrieve_top_k_only"):
+        assert_matches(case[name]["response"], await world.replay(case[name]))
+    found = await world.replay(case["retrieve_keyword_search"])
+    assert_matches(case["retrieve_keyword_search"]["response"], found)
+    (record,) = found.json["records"]
+    assert record["segment"]["document_id"] == ocelot.json["document"]["id"]
+    listed = await world.replay(case["document_list"])
+    assert_matches(case["document_list"]["response"], listed)
+    assert [d["name"] for d in listed.json["data"]] == ["blank.txt", "ocelot.txt"]
+    assert_matches(case["delete_dataset"]["response"], await world.replay(case["delete_dataset"]))
+
+
+async def test_06b_vector_searches_on_an_economy_dataset_fail_as_on_dify(world: World) -> None:
+    case = recording("06b_retrieve_keyword_variants.json")["retrieve_full_text_search_on_economy"]
+    assert_matches(case["response"], await world.replay(case))

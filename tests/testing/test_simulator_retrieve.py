@@ -22,7 +22,18 @@ TEXT = "\n\n".join(
 )
 
 
+def keyword(**settings: Any) -> dict[str, Any]:
+    """A complete keyword-search model (Dify refuses a partial one, recording 17)."""
+    return {
+        "search_method": "keyword_search",
+        "reranking_enable": False,
+        "score_threshold_enabled": False,
+        **settings,
+    }
+
+
 async def retrieve(api: Api, dataset_id: str, **body: Any) -> dict[str, Any]:
+    body.setdefault("retrieval_model", keyword())
     reply = await api.post(f"/v1/datasets/{dataset_id}/retrieve", json=body)
     assert reply.status == 200, reply.text
     result: dict[str, Any] = reply.json
@@ -39,8 +50,8 @@ def document_id(sim: DifySimulator, clock: ManualClock, dataset_id: str) -> str:
 async def test_scores_are_the_share_of_query_words_found(
     api: Api, dataset_id: str, document_id: str
 ) -> None:
-    keyword = {"search_method": "keyword_search", "top_k": 3}
-    result = await retrieve(api, dataset_id, query="Alpha beta gamma", retrieval_model=keyword)
+    model = keyword(top_k=3)
+    result = await retrieve(api, dataset_id, query="Alpha beta gamma", retrieval_model=model)
     assert result["query"] == "Alpha beta gamma"
     records = result["records"]
     assert [(r["segment"]["content"], r["score"]) for r in records] == [
@@ -62,23 +73,53 @@ async def test_scores_are_the_share_of_query_words_found(
     )
 
 
-async def test_top_k_defaults(api: Api, dataset_id: str, document_id: str) -> None:
-    # No retrieval_model: the dataset's (top_k 2 for a new dataset, recording 00).
-    assert len((await retrieve(api, dataset_id, query="alpha"))["records"]) == 2
-    # A retrieval_model without top_k: Dify's fallback of 4.
-    model = {"search_method": "keyword_search"}
+async def test_top_k_defaults(
+    sim: DifySimulator, api: Api, dataset_id: str, document_id: str
+) -> None:
+    # No retrieval_model: the dataset's stored one (top_k 2 for a new dataset, recording 00),
+    # once its search method is one an economy dataset can run (06b, after a PATCH).
+    sim.set_retrieval_model(dataset_id, search_method="keyword_search")
     assert (
-        len((await retrieve(api, dataset_id, query="alpha", retrieval_model=model))["records"]) == 4
+        len((await retrieve(api, dataset_id, query="alpha", retrieval_model=None))["records"]) == 2
     )
+    # A retrieval_model without top_k: Dify's fallback of 4.
+    assert len((await retrieve(api, dataset_id, query="alpha"))["records"]) == 4
+
+
+async def test_an_economy_dataset_refuses_vector_searches_and_partial_models(
+    api: Api, dataset_id: str, document_id: str
+) -> None:
+    path = f"/v1/datasets/{dataset_id}/retrieve"
+    # Made through the API, it stores semantic_search: a bare retrieve uses it (recording 17).
+    for model in (
+        None,
+        keyword(search_method="semantic_search"),
+        keyword(search_method="hybrid_search"),
+    ):
+        reply = await api.post(path, json={"query": "alpha", "retrieval_model": model})
+        assert reply.json == {
+            "code": "invalid_param",
+            "message": "Default model not found for text-embedding",
+            "status": 400,
+        }
+    partial = await api.post(path, json={"query": "alpha", "retrieval_model": {"top_k": 3}})
+    assert partial.status == 400
+    assert partial.json["message"].startswith("3 validation errors for HitTestingPayload\n")
+    for field in ("search_method", "reranking_enable", "score_threshold_enabled"):
+        assert f"retrieval_model.{field}\n  Field required [type=missing" in partial.json["message"]
+    # Hostile: a null, a list and a string where the model's fields go.
+    for hostile in ({"search_method": None}, {"top_k": [1]}, {"reranking_enable": "x"}):
+        reply = await api.post(path, json={"query": "alpha", "retrieval_model": hostile})
+        assert reply.status == 400 and reply.json["code"] == "invalid_param"
 
 
 async def test_score_threshold(api: Api, dataset_id: str, document_id: str) -> None:
-    model = {"top_k": 10, "score_threshold_enabled": True, "score_threshold": 0.6}
+    model = keyword(top_k=10, score_threshold_enabled=True, score_threshold=0.6)
     records = (await retrieve(api, dataset_id, query="alpha beta", retrieval_model=model))[
         "records"
     ]
     assert [r["segment"]["content"] for r in records] == ["alpha beta gamma", "alpha beta"]
-    ignored = {"top_k": 10, "score_threshold_enabled": False, "score_threshold": 0.9}
+    ignored = keyword(top_k=10, score_threshold_enabled=False, score_threshold=0.9)
     records = (await retrieve(api, dataset_id, query="alpha beta", retrieval_model=ignored))[
         "records"
     ]
@@ -86,7 +127,10 @@ async def test_score_threshold(api: Api, dataset_id: str, document_id: str) -> N
 
 
 async def test_no_match_and_hit_testing_alias(api: Api, dataset_id: str, document_id: str) -> None:
-    reply = await api.post(f"/v1/datasets/{dataset_id}/hit-testing", json={"query": "zzzqqq"})
+    reply = await api.post(
+        f"/v1/datasets/{dataset_id}/hit-testing",
+        json={"query": "zzzqqq", "retrieval_model": keyword()},
+    )
     assert reply.json == {"query": "zzzqqq", "records": []}
     assert (await retrieve(api, dataset_id, query="!!!"))["records"] == []
 
@@ -95,7 +139,7 @@ async def test_partial_hits_while_indexing(
     sim: DifySimulator, api: Api, clock: ManualClock, dataset_id: str
 ) -> None:
     sim.add_document(dataset_id, "greek.txt", TEXT)
-    model = {"top_k": 10}
+    model = keyword(top_k=10)
     clock.advance(0.5)  # splitting: nothing is searchable yet
     assert (await retrieve(api, dataset_id, query="alpha", retrieval_model=model))["records"] == []
     clock.advance(0.5)  # a third of the way into indexing: the first buckets are done

@@ -10,7 +10,7 @@ from .helpers import Api
 
 
 async def test_a_text_file_becomes_a_document_named_after_it(
-    api: Api, clock: ManualClock, dataset_id: str
+    sim: DifySimulator, api: Api, clock: ManualClock, dataset_id: str
 ) -> None:
     reply = await api.upload(
         dataset_id, [("file", "notes.md", b"# Notes\n\nalpha beta", "text/markdown")]
@@ -23,6 +23,7 @@ async def test_a_text_file_becomes_a_document_named_after_it(
     clock.advance(5)
     (entry,) = await api.status(dataset_id, reply.json["batch"])
     assert (entry["indexing_status"], entry["total_segments"]) == ("completed", 2)
+    sim.set_retrieval_model(dataset_id, search_method="keyword_search")
     hits = await api.post(f"/v1/datasets/{dataset_id}/retrieve", json={"query": "beta"})
     assert [r["segment"]["content"] for r in hits.json["records"]] == ["alpha beta"]
 
