@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         DifyTimeoutError,
         IndexingError,
         IndexingFailedError,
+        IndexingPausedError,
         IndexingStalledError,
         IndexingTimeoutError,
     )
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         DocumentIndexingStatus,
         DocumentList,
         IndexingStatus,
+        Outcome,
         RetrievedChunk,
     )
     from .models_documents import (
@@ -118,6 +120,8 @@ _EXPORTS: dict[str, str] = {
     "IndexingError": "errors",
     "IndexingEvent": "events",
     "IndexingFailedError": "errors",
+    "IndexingPausedError": "errors",
+    "Outcome": "models",
     "IndexingMonitor": "monitor",
     "IndexingStalledError": "errors",
     "IndexingStatus": "models",
@@ -168,6 +172,7 @@ __all__ = [
     "IndexingEvent",
     "IndexingFailedError",
     "IndexingMonitor",
+    "IndexingPausedError",
     "IndexingStalledError",
     "IndexingStatus",
     "IndexingTimeoutError",
@@ -176,6 +181,7 @@ __all__ = [
     "MetadataEntry",
     "MetadataField",
     "MetadataFieldList",
+    "Outcome",
     "RedisBudget",
     "RedisLedger",
     "RedisStatusCache",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any, NoReturn, cast
 
 from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._policy import outcome_of
 from ._shown import escaped, shown
 from .errors import (
     DifyAuthenticationError,
@@ -27,10 +28,8 @@ from .errors import (
     DifyNotFoundError,
     DifyResponseError,
     DifyTimeoutError,
-    IndexingFailedError,
-    IndexingStalledError,
-    IndexingTimeoutError,
 )
+from .models import Outcome
 
 __all__ = [
     "EXIT_API",
@@ -191,20 +190,26 @@ def check_base_url(base_url: str | None) -> None:
 # -- errors ----------------------------------------------------------------------------------
 
 
+#: The CLI's word for each way a wait ends (``--json``'s ``reason``), from the one `Outcome`.
+STOP_REASONS: dict[Outcome, str] = {
+    Outcome.ready: "ready",
+    Outcome.failed: "failed",
+    Outcome.paused: "paused",
+    Outcome.stalled: "stalled",
+    Outcome.timed_out: "timeout",
+    Outcome.cancelled: "interrupted",
+    Outcome.empty: "empty",
+    Outcome.unreachable: "error",
+    Outcome.not_found: "error",
+}
+
+
 def stop_reason(error: BaseException | None) -> str:
     """Why a wait stopped, in one word: ready, failed, timeout, stalled, paused, error, ..."""
     if error is None:
         return "ready"
-    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-        return "interrupted"
-    if isinstance(error, IndexingTimeoutError):
-        return "timeout"
-    if isinstance(error, IndexingStalledError):
-        return "stalled"
-    if isinstance(error, IndexingFailedError):
-        status = error.last_status
-        return "paused" if status is not None and not status.is_failed else "failed"
-    return "error"
+    outcome = outcome_of(error=error)
+    return STOP_REASONS[outcome] if outcome is not None else "error"
 
 
 def exit_code_for(error: BaseException) -> int:

@@ -17,16 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
+from ._policy import outcome_of
 from .client import AsyncDifyKnowledgeClient
 from .errors import (
     DifyError,
     DifyNotFoundError,
     IndexingError,
-    IndexingStalledError,
-    IndexingTimeoutError,
 )
 from .events import EventCallback, IndexingEvent, dispatch
-from .models import BatchIndexingStatus, BatchRef
+from .models import BatchIndexingStatus, BatchRef, Outcome
 
 __all__ = [
     "DEFAULT_PENDING_TIMEOUT",
@@ -154,11 +153,12 @@ def _lets_search(error: DifyError) -> bool:
 
 
 def _reason(error: DifyError, timeout: float) -> str:
-    if isinstance(error, IndexingTimeoutError):
+    outcome = outcome_of(error=error)
+    if outcome is Outcome.timed_out:
         return f"not indexed after the retriever's pending_timeout of {timeout:g} s"
-    if isinstance(error, IndexingStalledError):
+    if outcome is Outcome.stalled:
         return "indexing stalled (nothing changed for the stall timeout)"
-    if isinstance(error, DifyNotFoundError):
+    if outcome is Outcome.not_found:
         return "Dify no longer knows the batch (were its documents deleted?)"
     return "a document is paused (only Dify's console resumes it)"
 

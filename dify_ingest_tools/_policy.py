@@ -20,6 +20,7 @@ from .errors import (
     DifyResponseError,
     DifyServerError,
 )
+from .models import Outcome
 
 if TYPE_CHECKING:
     from .models import BatchIndexingStatus
@@ -34,6 +35,7 @@ __all__ = [
     "is_dify_answer",
     "is_rate_limit",
     "is_transient",
+    "outcome_of",
     "step_for",
     "tolerate_not_found",
 ]
@@ -249,3 +251,50 @@ def tolerate_not_found(error: DifyError, *, elapsed: float, grace: float) -> boo
 
 def is_rate_limit(error: DifyError) -> bool:
     return isinstance(error, DifyRateLimitError)
+
+
+def outcome_of(
+    status: BatchIndexingStatus | None = None, error: BaseException | None = None
+) -> Outcome | None:
+    """How a wait ended, from the error that ended it or else its last status.
+
+    The one mapping every surface reads (CLI exit codes and reasons, tool answers,
+    telemetry, gates, events). None: the status is still working and nothing ended it.
+    """
+    from .errors import (
+        DifyError,
+        DifyNotFoundError,
+        IndexingFailedError,
+        IndexingPausedError,
+        IndexingStalledError,
+        IndexingTimeoutError,
+    )
+
+    if error is not None:
+        if isinstance(error, IndexingPausedError):
+            return Outcome.paused
+        if isinstance(error, IndexingFailedError):
+            # Raised before IndexingPausedError existed for paused batches: its status says.
+            last = error.last_status
+            paused = last is not None and last.is_paused and not last.is_failed
+            return Outcome.paused if paused else Outcome.failed
+        if isinstance(error, IndexingTimeoutError):
+            return Outcome.timed_out
+        if isinstance(error, IndexingStalledError):
+            return Outcome.stalled
+        if isinstance(error, DifyNotFoundError):
+            return Outcome.not_found
+        if isinstance(error, DifyError):
+            return Outcome.unreachable
+        if not isinstance(error, Exception):  # CancelledError, KeyboardInterrupt, GeneratorExit
+            return Outcome.cancelled
+        return None
+    if status is None:
+        return None
+    if status.is_completed:
+        return Outcome.ready
+    if status.is_failed:
+        return Outcome.failed
+    if status.is_paused:
+        return Outcome.paused
+    return None

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
+from ._policy import outcome_of
 from ._version import __version__
 from .errors import scrub
+from .models import Outcome
 
 if TYPE_CHECKING:
     from .events import IndexingEvent
@@ -452,17 +454,24 @@ def _outcome(status: int | None, error: BaseException | None) -> str:
     return "ok"
 
 
+_VERDICTS = {
+    Outcome.ready: "ready",
+    Outcome.failed: "failed",
+    Outcome.paused: "paused",
+    Outcome.stalled: "stalled",
+    Outcome.timed_out: "timeout",
+    Outcome.cancelled: "cancelled",
+    Outcome.empty: "empty",
+    Outcome.unreachable: "error",
+    Outcome.not_found: "error",
+}
+
+
 def _verdict(status: BatchIndexingStatus | None, error: BaseException | None) -> str:
-    """How a wait ended, in one low-cardinality word."""
-    if error is None:
-        if status is not None and status.is_completed:
-            return "ready"
-        return "failed" if status is not None and status.is_failed else "terminal"
+    """How a wait ended, in one low-cardinality word (from the one `Outcome`)."""
     if isinstance(error, GeneratorExit):
         return "abandoned"  # a watch the caller stopped reading
-    return {
-        "IndexingFailedError": "failed",
-        "IndexingTimeoutError": "timeout",
-        "IndexingStalledError": "stalled",
-        "CancelledError": "cancelled",
-    }.get(type(error).__name__, "error")
+    outcome = outcome_of(status, error)
+    if outcome is None:
+        return "terminal" if error is None else "error"
+    return _VERDICTS[outcome]

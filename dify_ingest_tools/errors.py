@@ -15,7 +15,8 @@ DifyError
 ├── DifyClientClosedError             the client was closed (also a RuntimeError)
 ├── DifyDocumentConflictError         a write would replace a document its writer does not own
 └── IndexingError                     a wait ended without the batch being ready (.last_status)
-    ├── IndexingFailedError           a document ended in `error` (or paused with on_paused="fail")
+    ├── IndexingFailedError           a document ended in `error`
+    │   └── IndexingPausedError       a document is paused (with on_paused="fail")
     ├── IndexingTimeoutError          the deadline passed (also a TimeoutError)
     └── IndexingStalledError          nothing changed for stall_timeout seconds
 ```
@@ -403,6 +404,14 @@ class IndexingFailedError(IndexingError):
     @property
     def failed_documents(self) -> tuple[DocumentIndexingStatus, ...]:
         return self.last_status.failed_documents if self.last_status else ()
+
+
+class IndexingPausedError(IndexingFailedError):
+    """A document of the batch is paused and the wait was asked to stop (``on_paused="fail"``).
+
+    A subclass of `IndexingFailedError`, so code that treats "not indexed" as a failure keeps
+    working, while paused is its own answer: only Dify's console resumes the document.
+    """
 
 
 class IndexingTimeoutError(IndexingError, TimeoutError):

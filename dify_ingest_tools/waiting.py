@@ -33,6 +33,7 @@ from .errors import (
     DifyError,
     DifyTimeoutError,
     IndexingFailedError,
+    IndexingPausedError,
     IndexingStalledError,
     IndexingTimeoutError,
 )
@@ -484,4 +485,5 @@ def _failed(status: BatchIndexingStatus) -> IndexingFailedError:
             "a paused document resumes only from Dify's console. Stopped waiting because "
             "on_paused='fail'."
         )
+        return IndexingPausedError(message, last_status=status)
     return IndexingFailedError(message, last_status=status)
