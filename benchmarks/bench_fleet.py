@@ -183,7 +183,7 @@ async def _upload_worker(spec: dict[str, Any]) -> dict[str, Any]:
         options["budget"] = RedisBudget(
             spec["redis"],
             workspace=spec["workspace"],
-            requests_per_minute=spec["limit"],
+            limit=spec["limit"],
             window=spec["window"],
             latency_allowance=spec["allowance"],
         )

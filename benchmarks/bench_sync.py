@@ -56,13 +56,15 @@ COUNTED = {
     ("POST", "retrieve"),
 }
 
+# The child's own peak RSS is VmHWM (ru_maxrss would include the parent's at the fork).
 _CHILD = """
-import resource, sys, time
+import re, resource, sys, time
 from dify_ingest_tools.cli import main
 started = time.perf_counter()
 code = main(sys.argv[1:])
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(f"@@usage {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime} "
+peak = re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)
+print(f"@@usage {peak} {usage.ru_utime + usage.ru_stime} "
       f"{time.perf_counter() - started}", file=sys.stderr)
 sys.exit(code)
 """

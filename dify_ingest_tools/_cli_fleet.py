@@ -125,7 +125,7 @@ def _budget(args: argparse.Namespace) -> dict[str, Any]:
             budget: BudgetBackend = RedisBudget(
                 args.redis_url,
                 workspace=args.workspace,
-                requests_per_minute=rate_value,
+                limit=rate_value,  # per --budget-window: Dify's 60 s unless a simulator's
                 window=args.budget_window,
                 latency_allowance=args.latency_allowance,
                 fallback=fallback,

@@ -40,14 +40,13 @@ __all__ = [
 
 @runtime_checkable
 class BudgetBackend(Protocol):
-    """What the transport asks of a budget before each HTTP attempt, and tells it after.
+    """What the transport asks of a budget before each HTTP attempt, and tells it after."""
 
-    Attributes:
-        requests_per_minute: The limit the budget enforces (a plan's limit; backends keep
-            their own safety margin below it).
-    """
-
-    requests_per_minute: float
+    @property
+    def requests_per_minute(self) -> float:
+        """The limit the budget enforces, per 60 s (a plan's limit; backends keep their own
+        safety margin below it)."""
+        ...
 
     async def acquire(self, deadline: float | None = None, *, counted: bool = True) -> None:
         """Wait until one more attempt may be sent.

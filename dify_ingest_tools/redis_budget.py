@@ -174,17 +174,20 @@ class RedisBudget:
 
     Pass it to any number of clients, in any number of processes and machines::
 
-        budget = RedisBudget("redis://cache:6379/0", workspace="acme", requests_per_minute=100)
+        budget = RedisBudget("redis://cache:6379/0", workspace="acme", limit=100)
         client = AsyncDifyKnowledgeClient(key, url, budget=budget)
 
     Args:
         url: The Redis server (``redis://``, ``rediss://`` or ``unix://``).
         workspace: The key every process of one Dify workspace shares (e.g. its name or
             tenant id). Different workspaces must use different keys.
-        requests_per_minute: The workspace's knowledge rate limit: a number or a Dify Cloud
-            plan preset (``"sandbox"`` = 10, ``"professional"`` = 100, ``"team"`` = 1000).
+        limit: The workspace's knowledge rate limit: requests per ``window``, a number or a
+            Dify Cloud plan preset (``"sandbox"`` = 10, ``"professional"`` = 100,
+            ``"team"`` = 1000, per 60 s).
         window: Seconds of Dify's sliding window (60). Change it only to match a simulator
-            whose window is scaled down; the limit is then per ``window``.
+            whose window is scaled down.
+        requests_per_minute: The same limit named per minute: only with the 60 s window
+            (with another ``window``, pass ``limit``). One of the two is required.
         headroom: Fraction of the limit left unused (at least one call), for requests from
             outside this fleet (the console) and timing noise.
         latency_allowance: Seconds each slot is held beyond the window, for the time a request
@@ -203,7 +206,7 @@ class RedisBudget:
             A number in (0, 1] is a fixed fraction of the limit per process, after the same
             pause as ``"share"``. Both keep to the share for one window after Redis is back.
         fallback_requests_per_minute: With ``fallback="local"`` (implied when only this is
-            given), the in-process rate while Redis is down (default: ``requests_per_minute``).
+            given), the in-process rate per 60 s while Redis is down (default: the limit).
         timeout: Seconds for each Redis command (and for connecting).
         retry_redis_after: Seconds in fallback mode before Redis is tried again.
         clock: Monotonic seconds (injectable for tests), for deadlines and fallback timing.
@@ -215,8 +218,9 @@ class RedisBudget:
         url: str,
         *,
         workspace: str,
-        requests_per_minute: float | str,
+        limit: float | str | None = None,
         window: float = 60.0,
+        requests_per_minute: float | str | None = None,
         headroom: float = 0.05,
         latency_allowance: float = 0.5,
         burst: int | None = None,
@@ -227,16 +231,26 @@ class RedisBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        rate = resolve_requests_per_minute(requests_per_minute)
+        if limit is not None and requests_per_minute is not None:
+            raise ValueError("pass limit= (requests per window) or requests_per_minute=, not both")
+        if requests_per_minute is not None:
+            if window != 60.0:
+                raise ValueError(
+                    f"requests_per_minute= means per 60 s, but window={window!r}: pass "
+                    "limit= (requests per window) with another window"
+                )
+            limit = requests_per_minute
+        rate = resolve_requests_per_minute(limit)
         if rate is None:
-            raise ValueError("requests_per_minute is required (a number or a plan preset)")
+            raise ValueError("limit is required: requests per window, or a plan preset")
         if window <= 0:
             raise ValueError("window must be > 0 seconds")
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be in [0, 1)")
         if latency_allowance < 0 or retry_redis_after < 0:
             raise ValueError("latency_allowance and retry_redis_after must be >= 0")
-        self.requests_per_minute = rate
+        #: The workspace's limit: requests per `window` seconds.
+        self.workspace_limit = rate
         self.workspace = check_key_part("workspace", workspace)
         self.window = float(window)
         # The limit is per window, so it is not scaled: the window moves instead.
@@ -325,7 +339,7 @@ class RedisBudget:
             wait = wait_ms / 1000 + self._rng.uniform(0, min(0.25, spacing / 4))
             if deadline is not None and self._clock() + wait > deadline:
                 raise DifyTimeoutError(
-                    f"the shared request budget ({self.requests_per_minute:g} per "
+                    f"the shared request budget ({self.workspace_limit:g} per "
                     f"{self.window:g}s, workspace {self.workspace!r}) has no free slot before "
                     "the deadline"
                 )
@@ -379,10 +393,16 @@ class RedisBudget:
         """Whether Redis was unreachable and has not answered since (the fallback is in use)."""
         return self._outage_since is not None
 
+    @property
+    def requests_per_minute(self) -> float:
+        """The limit per 60 s (`BudgetBackend`): ``limit`` scaled from ``window`` to a minute."""
+        return self.workspace_limit * 60.0 / self.window
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self._connector.public_url!r}, "
-            f"workspace={self.workspace!r}, requests_per_minute={self.requests_per_minute:g})"
+            f"workspace={self.workspace!r}, limit={self.workspace_limit:g}, "
+            f"window={self.window:g})"
         )
 
     # -- Redis and the fallback -------------------------------------------------------------

@@ -26,7 +26,7 @@ from .redis_server import RedisServer, free_port
 
 
 def budget(url: str, workspace: str, limit: float = 10, **options: Any) -> RedisBudget:
-    return RedisBudget(url, workspace=workspace, requests_per_minute=limit, **options)
+    return RedisBudget(url, workspace=workspace, limit=limit, **options)
 
 
 async def test_concurrent_acquires_get_exactly_the_limit_minus_headroom(
@@ -270,7 +270,10 @@ def test_both_budgets_implement_the_interface() -> None:
         ({"url": "http://127.0.0.1:6379"}, "redis://"),
         ({"workspace": ""}, "non-empty"),
         ({"workspace": "a{b}"}, "braces"),
-        ({"requests_per_minute": "gold"}, "preset"),
+        ({"limit": "gold"}, "preset"),
+        ({"limit": None}, "limit is required"),
+        ({"requests_per_minute": 10}, "not both"),
+        ({"limit": None, "requests_per_minute": 10, "window": 3}, "means per 60 s"),
         ({"window": 0}, "window"),
         ({"headroom": 1}, "headroom"),
         ({"latency_allowance": -1}, ">= 0"),
@@ -288,7 +291,7 @@ def test_bad_settings_are_refused(kwargs: dict[str, object], message: str) -> No
     options: dict[str, object] = {
         "url": "redis://127.0.0.1:6379/0",
         "workspace": "w",
-        "requests_per_minute": 10,
+        "limit": 10,
         **kwargs,
     }
     url = options.pop("url")

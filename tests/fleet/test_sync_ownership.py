@@ -392,11 +392,14 @@ def test_marks_that_cannot_be_written_are_a_warning_and_a_rerun_adopts_the_docum
 def test_a_huge_sparse_file_costs_no_memory(sim: DifySimulator, served: str, docs: Path) -> None:
     with (docs / "huge.bin").open("wb") as handle:
         handle.truncate(2 * 1024**3)  # 2 GiB, sparse: nothing on disk
+    # The child's own peak (VmHWM): ru_maxrss would still count the test runner's memory at
+    # the moment of the fork.
     script = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from dify_ingest_tools.cli import main\n"
         "code = main(sys.argv[1:])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     env = {**os.environ, "DIFY_API_KEY": sim.api_key, "DIFY_API_BASE_URL": served}

@@ -19,7 +19,7 @@ def _budget(spec: dict[str, Any]) -> RedisBudget:
     return RedisBudget(
         spec["redis"],
         workspace=spec["workspace"],
-        requests_per_minute=spec["limit"],
+        limit=spec["limit"],
         window=spec.get("window", 60.0),
         latency_allowance=spec.get("latency_allowance", 0.5),
         burst=spec.get("burst"),
