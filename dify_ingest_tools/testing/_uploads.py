@@ -33,6 +33,8 @@ _PRINTABLE_RUN = re.compile(rb"[ -~]{4,}")
 DEFAULT_MAX_FILE_SIZE = 15 * 1024 * 1024
 #: The answer to a larger file: 413 ``file_too_large`` (the OpenAPI spec's example body).
 FILE_TOO_LARGE = "File size exceeded."
+#: Werkzeug's (and Flask's) ``max_form_memory_size``: a plain field may hold this much.
+MAX_FORM_FIELD = 500_000
 _CHUNK = 256 * 1024
 
 
@@ -57,8 +59,9 @@ async def read_multipart(
     """The file parts, in order, and the plain form fields (first value of each).
 
     A file is read in chunks and kept only up to ``max_file_size`` bytes: a larger one is read
-    to its end (so the client can be answered) and dropped, its content None. Memory stays
-    bounded by the limit whatever the client sends.
+    to its end (so the client can be answered) and dropped, its content None. A plain field
+    over Werkzeug's 500 kB makes the form unreadable. Memory stays bounded by the limit whatever the
+    client sends.
 
     Each part's name and file name are read from its ``Content-Disposition`` as Werkzeug reads
     them (`parse_options_header`), not as aiohttp would: a part with a ``filename`` parameter
@@ -89,7 +92,10 @@ async def read_multipart(
                     UploadPart(name, filename, content, part.headers.get(hdrs.CONTENT_TYPE))
                 )
             else:
-                form.setdefault(name, await part.text())
+                raw = await _read_limited(part, MAX_FORM_FIELD)
+                if raw is None:  # Werkzeug refuses it; here the form is simply unreadable
+                    raise ValueError("form field over the limit")
+                form.setdefault(name, bytes(part.decode(raw)).decode(part.get_charset("utf-8")))
     except ValueError:  # UnicodeError included
         return [], {}
     return files, form
