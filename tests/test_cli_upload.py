@@ -17,7 +17,7 @@ import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, cli
 from dify_ingest_tools._ownership import Mark
-from dify_ingest_tools.testing import DifySimulator
+from dify_ingest_tools.testing import DifySimulator, RequestRecord
 
 from .hostile import free_port
 
@@ -245,3 +245,23 @@ def test_a_bad_max_file_size_is_a_usage_error(
         cli.main(["upload", "-", "--max-file-size", size])
     assert caught.value.code == cli.EXIT_USAGE
     assert "--max-file-size" in capsys.readouterr().err
+
+
+def test_a_misconfiguration_mid_run_starts_nothing_more(
+    served: tuple[DifySimulator, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim, dataset_id = served
+    folder = tree(tmp_path / "five", FIVE)
+
+    def switch_off_after_the_first_create(record: RequestRecord) -> None:
+        if record.route == "create_by_file" and record.status == 200:
+            sim.set_api_enabled(dataset_id, False)  # the listener runs under the (r)lock
+
+    sim.add_request_listener(switch_off_after_the_first_create)
+    code = cli.main(["upload", str(folder), "--concurrency", "1"])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_API
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == ["uploaded doc0.md"]
+    [line] = captured.err.splitlines()
+    assert "Dataset api access is not enabled." in line
+    assert [r.status for r in sim.requests_for(route="create_by_file")] == [200, 403]

@@ -225,3 +225,9 @@ async def test_the_ledger_records_the_hash_of_the_streamed_bytes(
         entry = (await ledger.latest(ledger_scope(base_url, sim.api_key), dataset_id))["hashed.md"]
     assert entry.batch == created.batch
     assert entry.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, "15M"])
+def test_a_bad_max_file_size_is_refused_by_the_client(limit: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="max_file_size"):
+        AsyncDifyKnowledgeClient("k", "http://127.0.0.1:9/v1", max_file_size=limit)  # type: ignore[arg-type]
