@@ -50,7 +50,14 @@ _CHILD = textwrap.dedent(
             key, base_url, max_file_size=None, timeout=300, ledger=False
         ) as client:
             created = await client.create_document_by_file(dataset_id, path)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        # VmHWM is this process image's own peak; ru_maxrss also counts the parent's RSS at
+        # fork time (it survives exec), which would measure the test runner instead.
+        try:
+            with open("/proc/self/status") as status:
+                hwm = [line for line in status if line.startswith("VmHWM:")][0]
+            peak = int(hwm.split()[1]) * 1024
+        except (OSError, IndexError):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
         size = created.document["data_source_detail_dict"]["upload_file"]["size"]
         print(json.dumps({"name": created.name, "size": size, "peak_rss": peak}))
 
