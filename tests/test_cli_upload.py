@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, cli
 from dify_ingest_tools._ownership import Mark
 from dify_ingest_tools.testing import DifySimulator, RequestRecord
 
-from .hostile import free_port
+from .hostile import free_port, serving_in_thread
 
 SECRET = "dataset-CANARY-cli-upload-42"
 
@@ -265,3 +266,25 @@ def test_a_misconfiguration_mid_run_starts_nothing_more(
     [line] = captured.err.splitlines()
     assert "Dataset api access is not enabled." in line
     assert [r.status for r in sim.requests_for(route="create_by_file")] == [200, 403]
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_base_url_that_is_a_web_page_ends_the_run_at_the_first_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int
+) -> None:
+    folder = tree(tmp_path / "five", FIVE)
+    seen: list[str] = []
+
+    async def page(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(text="<html>console</html>", content_type="text/html", status=status)
+
+    with serving_in_thread(page) as url:
+        argv = ["upload", str(folder), "--api-key", SECRET, "--base-url", url]
+        code = cli.main([*argv, "--dataset", "7789611a-7d24-4b75-ab16-a005f3cbd9b4"])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_API
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert "--base-url" in line  # what to check
+    assert len(seen) == 1
