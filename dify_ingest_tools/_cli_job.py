@@ -41,6 +41,7 @@ from .errors import (
 )
 from .folder_sync import NAME_SEPARATOR, scan_folder
 from .models import BatchIndexingStatus, CreatedDocument, DifyDocument
+from .models_documents import MetadataField
 
 __all__ = ["register"]
 
@@ -298,6 +299,21 @@ async def _preflight(client: AsyncDifyKnowledgeClient, dataset_id: str) -> None:
         # daemon"); the creates go on without it.
 
 
+async def _mark_fields(
+    client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> dict[str, MetadataField]:
+    """The ownership fields, created if missing; refuses fields of another type up front."""
+    fields = await client.ensure_metadata_fields(dataset_id, MARK_FIELDS)
+    wrong = sorted(name for name, kind in MARK_FIELDS.items() if fields[name].type != kind)
+    if wrong:
+        raise CLIError(
+            f"the knowledge base's metadata field(s) {', '.join(wrong)} are not of type string, "
+            "so --owner cannot mark documents there: delete or rename them in Dify",
+            EXIT_API,
+        )
+    return fields
+
+
 def _file_hash(path: Path) -> tuple[str, os.stat_result]:
     """SHA-256 of the file, read in chunks, and its stat from before the read."""
     before = os.stat(path)
@@ -325,7 +341,7 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
         args.api_key, args.base_url, max_file_size=args.max_file_size
     ) as client:
         await _preflight(client, dataset_id)
-        fields = await client.ensure_metadata_fields(dataset_id, MARK_FIELDS) if owner else None
+        fields = await _mark_fields(client, dataset_id) if owner else None
         marks: dict[str, dict[str, str]] = {}
         stopped: list[DifyError] = []
 

@@ -288,3 +288,20 @@ def test_a_base_url_that_is_a_web_page_ends_the_run_at_the_first_answer(
     [line] = captured.err.splitlines()
     assert "--base-url" in line  # what to check
     assert len(seen) == 1
+
+
+def test_owner_refuses_a_mark_field_of_another_type_before_any_upload(
+    served: tuple[DifySimulator, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim, dataset_id = served
+
+    async def make_field() -> None:
+        async with AsyncDifyKnowledgeClient(sim.api_key, sim.base_url) as client:
+            await client.create_metadata_field(dataset_id, "dify_ingest_sha256", "number")
+
+    asyncio.run(make_field())
+    folder = tree(tmp_path / "owned", {"a.md": "A."})
+    assert cli.main(["upload", str(folder), "--owner", "team"]) == cli.EXIT_API
+    [line] = capsys.readouterr().err.splitlines()
+    assert "dify_ingest_sha256 are not of type string" in line
+    assert sim.requests_for(route="create_by_file") == []
