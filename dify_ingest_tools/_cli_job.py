@@ -355,7 +355,7 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
                     if _misconfigured(error):
                         stopped.append(error)
                     return error
-                except (ValueError, OSError) as error:  # refused before any request
+                except (ValueError, OSError) as error:  # refused before its request, or changed
                     return error
                 if owner is not None:
                     mark = Mark(owner=owner, source=source.origin, content_hash=digest)
