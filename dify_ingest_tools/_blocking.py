@@ -98,6 +98,9 @@ class BlockingMethods:
         is sent as raw UTF-8, which Dify stores verbatim. Create is an upsert by name, so a
         file and a text document of the same name are one document.
 
+        A path is streamed from disk, never read whole into memory, and read afresh by every
+        attempt (``retry_creates=True``). It must not change while it is sent.
+
         Args:
             dataset_id: The knowledge base UUID.
             file: A path, bytes, or a binary file object. The file name (and so its
@@ -109,8 +112,11 @@ class BlockingMethods:
 
         Raises:
             ValueError: The name is empty, longer than 200 characters, or holds a character
-                Dify refuses in file names (``/ \\ : * ? " < > |``) or a control character
-                (no request is sent).
+                Dify refuses in file names (``/ \\ : * ? " < > |``) or a control character;
+                or the file is larger than ``max_file_size`` (no request is sent).
+            FileNotFoundError: The path does not exist (or vanished before an attempt).
+            FileChangedError: The file changed size or was modified while it was sent
+                (an ``OSError``; from ``dify_ingest_tools._multipart``).
         """
         return self._run(self._async.create_document_by_file(dataset_id, file, filename=filename, **data))
 

@@ -156,6 +156,7 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
         ledger=args.ledger or None,
         # Create is an upsert by name: retrying one cannot duplicate a document.
         retry_creates=True,
+        max_file_size=args.max_file_size,
         **_budget(args),
     ) as client:
         with _interrupts(stop), bar:

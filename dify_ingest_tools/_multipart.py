@@ -6,23 +6,46 @@ document ``my%20notes.txt``; recording 11). So the name goes out as raw UTF-8, a
 send it. The one sequence Werkzeug does rewrite in a quoted name is ``%22`` (to ``"``, the
 HTML standard's escape for a quote); a name holding it also gets an RFC 5987 ``filename*``,
 which Werkzeug reads after, and which wins (recording 11, case c).
+
+A file given as a path is streamed from disk (`StreamedFile`), never read whole: one attempt
+holds one chunk in memory, whatever the file's size.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import mimetypes
+import os
 import unicodedata
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["MAX_NAME_LENGTH", "check_document_name", "check_file_name", "file_form"]
+__all__ = [
+    "DEFAULT_MAX_FILE_SIZE",
+    "MAX_NAME_LENGTH",
+    "FileChangedError",
+    "StreamedFile",
+    "check_document_name",
+    "check_file_name",
+    "check_file_size",
+    "file_form",
+]
 
 #: Dify cuts longer names (create-by-text to the first 200 characters; create-by-file to the
 #: part before the first dot, then the extension), so two long names can land on one document.
 MAX_NAME_LENGTH = 200
 #: Dify refuses file names holding these (400 "Filename contains invalid characters").
 _REFUSED = frozenset('/\\:*?"<>|')
+#: Dify's upload limit out of the box (``UPLOAD_FILE_SIZE_LIMIT=15``, in MiB: the file
+#: service compares ``limit * 1024 * 1024`` with the file's size).
+DEFAULT_MAX_FILE_SIZE = 15 * 1024 * 1024
+# Bytes read from disk (and held) at a time while a file is sent.
+_CHUNK = 256 * 1024
 
 
 def check_document_name(name: object) -> str:
@@ -64,10 +87,111 @@ def check_file_name(name: object) -> str:
     return checked
 
 
-def file_form(name: str, content: bytes, data_json: str) -> aiohttp.MultipartWriter:
+def check_file_size(size: int, limit: int | None, what: str) -> None:
+    """Refuse (``ValueError``) a file the server would refuse as too large, before any request."""
+    if limit is not None and size > limit:
+        raise ValueError(
+            f"{what} is {size:,} bytes, over the upload limit of {limit:,} bytes "
+            f"({limit / 1048576:g} MiB; Dify's default is 15 MiB): Dify would refuse it "
+            "(413 file_too_large). Split it, or if the server allows more "
+            "(UPLOAD_FILE_SIZE_LIMIT), pass max_file_size= to the client"
+        )
+
+
+class FileChangedError(OSError):
+    """A file changed (its size or modification time) while it was being uploaded.
+
+    What Dify received would not be the file on disk, so the upload is not trusted; upload
+    the file again once it is stable. ``filename`` is the path.
+    """
+
+
+class StreamedFile(aiohttp.payload.Payload):
+    """A file sent from disk in chunks: one attempt holds one chunk, never the whole file.
+
+    Each instance sends once (`write` opens the file); a retried request builds a new one,
+    so every attempt reads the file afresh. The file must keep the size and modification
+    time it had when the upload was asked for (``size``/``mtime_ns``): a change, before or
+    while sending, raises `FileChangedError` instead of sending a body that does not match
+    the declared length (which would leave the server waiting for bytes that never come).
+
+    Attributes:
+        digest: SHA-256 hex of the bytes sent, once a write has finished (else None).
+        failure: The `FileChangedError` or `OSError` that stopped a write, if any (aiohttp
+            reports it to the caller as a connection error; the client raises this instead).
+    """
+
+    _autoclose = True  # the file is opened and closed inside `write`
+
+    def __init__(self, path: Path, *, size: int, mtime_ns: int, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self._path = path
+        self._size = size  # aiohttp's `size`: the multipart body gets a Content-Length
+        self._expected = size
+        self._mtime_ns = mtime_ns
+        self.digest: str | None = None
+        self.failure: OSError | None = None
+
+    def check_unchanged(self) -> None:
+        """Raise `FileChangedError` (or ``FileNotFoundError``) unless the file is as it was."""
+        self._check(os.stat(self._path), self._expected)
+
+    def _check(self, info: os.stat_result, read: int) -> None:
+        if info.st_size != self._expected or read != self._expected:
+            raise FileChangedError(
+                f"{self._path} changed size while it was being uploaded (it had "
+                f"{self._expected:,} bytes, now {info.st_size:,}; {read:,} read): upload it "
+                "again once it is stable"
+            )
+        if info.st_mtime_ns != self._mtime_ns:
+            raise FileChangedError(
+                f"{self._path} was modified while it was being uploaded: upload it again "
+                "once it is stable"
+            )
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a streamed file is sent from disk, not decoded into memory")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        try:
+            await self._send(writer)
+        except OSError as error:
+            self.failure = error
+            raise
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        await self.write(writer)
+
+    async def _send(self, writer: AbstractStreamWriter) -> None:
+        handle = await asyncio.to_thread(self._path.open, "rb")
+        try:
+            sha = hashlib.sha256()
+            read = 0
+
+            def next_chunk() -> bytes:
+                # One byte past the expected end: a file that grew is caught, not cut.
+                chunk = handle.read(min(_CHUNK, self._expected - read + 1))
+                sha.update(chunk)
+                return chunk
+
+            while chunk := await asyncio.to_thread(next_chunk):
+                read += len(chunk)
+                if read > self._expected:
+                    break
+                await writer.write(chunk)
+            self._check(await asyncio.to_thread(os.fstat, handle.fileno()), read)
+            self.digest = sha.hexdigest()
+        finally:
+            handle.close()
+
+
+def file_form(name: str, content: bytes | StreamedFile, data_json: str) -> aiohttp.MultipartWriter:
     """``multipart/form-data`` with the ``file`` part named ``name`` and the ``data`` JSON.
 
     ``name`` must have passed `check_file_name` (no quote, backslash or line break).
+    ``content`` is the file's bytes, or a `StreamedFile` sent from disk.
     """
     disposition = f'form-data; name="file"; filename="{name}"'
     if "%22" in name:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._multipart import DEFAULT_MAX_FILE_SIZE
+
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
     "NAME_SEPARATOR",
@@ -34,8 +36,6 @@ __all__ = [
 
 #: Joins the folders of a file's relative path in its document name (Dify refuses ``/``).
 NAME_SEPARATOR = "__"
-#: Dify's default upload limit (``UPLOAD_FILE_SIZE_LIMIT``, 15 MB).
-DEFAULT_MAX_FILE_SIZE = 15 * 1024 * 1024
 _CHUNK = 1 << 20
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +35,14 @@ from ._inputs import (
 )
 from ._ledger_hook import LedgerRecorder, LedgerSpec, resolve_ledger
 from ._lifecycle import GuardedTransport, Lifecycle
-from ._multipart import check_document_name, check_file_name, file_form
+from ._multipart import (
+    DEFAULT_MAX_FILE_SIZE,
+    StreamedFile,
+    check_document_name,
+    check_file_name,
+    check_file_size,
+    file_form,
+)
 from ._pending import PendingUploads
 from ._policy import RetryPolicy
 from ._resume import resume_pending
@@ -126,6 +134,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             dir; a path, a ``redis://`` URL, a `Ledger`, or False for none.
         status_cache: A `RedisStatusCache` shared by a fleet: processes waiting on the same
             batch share one status poll per interval.
+        max_file_size: The server's upload limit in bytes (Dify's default: 15 MiB,
+            ``UPLOAD_FILE_SIZE_LIMIT=15``): `create_document_by_file` refuses a larger file
+            with ``ValueError`` before any request. Raise it to match a server configured
+            for more; None checks nothing.
     """
 
     def __init__(
@@ -149,7 +161,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         budget: BudgetBackend | None = None,
         ledger: LedgerSpec = None,
         status_cache: RedisStatusCache | None = None,
+        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
     ) -> None:
+        if max_file_size is not None:
+            check_int(max_file_size, "max_file_size", minimum=1)
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
         check_optional_number(call_timeout, "call_timeout", minimum=0, exclusive_minimum=True)
         check_int(max_response_bytes, "max_response_bytes", minimum=1)
@@ -192,6 +207,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             telemetry=Telemetry(tracer_provider, meter_provider),
         )
         self.max_concurrency = max_concurrency
+        self.max_file_size = max_file_size
         # What this client uploaded and has not seen finish, for the retrievers' gate.
         self._pending = PendingUploads()
         self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
@@ -454,7 +470,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         body.update(name=name, text=text)
         url = self._url("datasets", dataset_id, "document", "create-by-text")
         payload = await self._create(url, json_body=body, technique_given=indexing_technique)
-        return await self._recorded(self._created(dataset_id, payload, url), name, text)
+        created = self._created(dataset_id, payload, url)
+        return await self._recorded(created, name, content_hash(text))
 
     async def create_document_by_file(
         self,
@@ -470,6 +487,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         is sent as raw UTF-8, which Dify stores verbatim. Create is an upsert by name, so a
         file and a text document of the same name are one document.
 
+        A path is streamed from disk, never read whole into memory, and read afresh by every
+        attempt (``retry_creates=True``). It must not change while it is sent.
+
         Args:
             dataset_id: The knowledge base UUID.
             file: A path, bytes, or a binary file object. The file name (and so its
@@ -481,27 +501,58 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
         Raises:
             ValueError: The name is empty, longer than 200 characters, or holds a character
-                Dify refuses in file names (``/ \\ : * ? " < > |``) or a control character
-                (no request is sent).
+                Dify refuses in file names (``/ \\ : * ? " < > |``) or a control character;
+                or the file is larger than ``max_file_size`` (no request is sent).
+            FileNotFoundError: The path does not exist (or vanished before an attempt).
+            FileChangedError: The file changed size or was modified while it was sent
+                (an ``OSError``; from ``dify_ingest_tools._multipart``).
         """
         check_dataset_id(dataset_id)
         if filename is not None:
             check_file_name(filename)
-        content, name = await _load_file(file, filename)
-        check_file_name(name)
+        limit = self.max_file_size
+        if isinstance(file, (str, os.PathLike)):
+            path = Path(file)
+            info = await asyncio.to_thread(os.stat, path)
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError(f"{path} is not a regular file")
+            name = filename or path.name
+            check_file_name(name)
+            check_file_size(info.st_size, limit, str(path))
+            content: bytes | None = None
+        else:
+            content, name = await _load_file(file, filename, limit)
+            check_file_name(name)
         technique = data.pop("indexing_technique", None)
         fields = await self._create_fields(
             dataset_id, technique, data.pop("process_rule", None), data.pop("doc_form", None)
         )
         fields.update(data)
         data_json = json.dumps(fields)
+        streams: list[StreamedFile] = []
 
         def form() -> aiohttp.MultipartWriter:
-            return file_form(name, content, data_json)
+            if content is not None:
+                return file_form(name, content, data_json)
+            # A consumed stream cannot be sent again: every attempt reads the file afresh,
+            # and refuses one that is no longer the file the caller asked to upload.
+            stream = StreamedFile(path, size=info.st_size, mtime_ns=info.st_mtime_ns)
+            stream.check_unchanged()
+            streams.append(stream)
+            return file_form(name, stream, data_json)
 
         url = self._url("datasets", dataset_id, "document", "create-by-file")
-        payload = await self._create(url, form=form, technique_given=technique)
-        return await self._recorded(self._created(dataset_id, payload, url), name, content)
+        try:
+            payload = await self._create(url, form=form, technique_given=technique)
+        except DifyConnectionError as error:
+            # aiohttp reports a file that failed mid-send as a broken connection: say what
+            # really happened.
+            failure = streams[-1].failure if streams else None
+            if failure is not None:
+                raise failure from error
+            raise
+        digest = content_hash(content) if content is not None else streams[-1].digest or ""
+        return await self._recorded(self._created(dataset_id, payload, url), name, digest)
 
     async def _create_fields(
         self,
@@ -561,11 +612,9 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._doc_names.forget(dataset_id, created.document_id)
         return created
 
-    async def _recorded(
-        self, created: CreatedDocument, name: str, content: str | bytes
-    ) -> CreatedDocument:
+    async def _recorded(self, created: CreatedDocument, name: str, digest: str) -> CreatedDocument:
         if self._ledger is not None:
-            await self._ledger.record(created, name, content_hash(content))
+            await self._ledger.record(created, name, digest)
         return created
 
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
@@ -948,26 +997,38 @@ def _labelled(chunk: RetrievedChunk, info: DocumentInfo | None) -> RetrievedChun
     return chunk.model_copy(update=update)
 
 
-async def _load_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
-    """Read the upload into memory (Dify caps uploads at 15 MB by default) with its name."""
+async def _load_file(
+    file: FileInput, filename: str | None, limit: int | None = None
+) -> tuple[bytes, str]:
+    """Read the upload into memory with its name; refuse more than ``limit`` bytes."""
     if isinstance(file, (bytes, bytearray, memoryview)):
         if not filename:
             raise ValueError(
                 "filename is required when uploading bytes: Dify picks the parser from "
                 "its extension (e.g. filename='notes.md')"
             )
+        check_file_size(len(file), limit, f"the upload {filename!r}")
         return bytes(file), filename
     if isinstance(file, (str, os.PathLike)):
         path = Path(file)
+        check_file_size((await asyncio.to_thread(path.stat)).st_size, limit, str(path))
         content = await asyncio.to_thread(path.read_bytes)
         return content, filename or path.name
     if hasattr(file, "read"):
-        content = await asyncio.to_thread(file.read)
+        # One byte past the limit is enough to know it is too large.
+        size = -1 if limit is None else limit + 1
+        content = await asyncio.to_thread(file.read, size)
         if isinstance(content, str):
             raise TypeError("open the file in binary mode ('rb')")
         name = filename or Path(str(getattr(file, "name", "") or "")).name
         if not name:
             raise ValueError("filename is required for a file object without a name")
+        if limit is not None and len(content) > limit:
+            raise ValueError(
+                f"the file object {name!r} holds more than the upload limit of {limit:,} "
+                "bytes: Dify would refuse it (413 file_too_large); pass max_file_size= to "
+                "the client if the server allows more"
+            )
         return bytes(content), name
     raise TypeError(
         f"file must be a path, bytes or a binary file object, got {type(file).__name__}"

@@ -353,7 +353,7 @@ async def sync_folder(
     adopt: bool = False,
     retry_failed: bool = False,
     follow_symlinks: bool = False,
-    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    max_file_size: int | None = None,
     concurrency: int = 4,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -379,8 +379,8 @@ async def sync_folder(
             older version): they are updated and marked as this owner's.
         retry_failed: Upload unchanged files again whose document failed to index.
         follow_symlinks: Follow symlinks that stay inside the folder (others never).
-        max_file_size: Bytes; larger files are left out before any request (Dify's default
-            upload limit is 15 MB). None: no limit.
+        max_file_size: Bytes; larger files are left out before any request (default: the
+            client's ``max_file_size``, Dify's default upload limit of 15 MiB).
         concurrency: Uploads in flight at once (all still held to the client's budget).
         include: Glob patterns a document name must match (default: all files).
         exclude: Glob patterns of document names to leave out. Both also bound what
@@ -403,6 +403,8 @@ async def sync_folder(
         raise ValueError("max_delete must be >= 0")
     if owner is not None and not owner.strip():
         raise ValueError("the owner tag is empty: pass owner= (--owner NAME)")
+    if max_file_size is None:
+        max_file_size = client.max_file_size
     found = await asyncio.to_thread(
         scan,
         directory,

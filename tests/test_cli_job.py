@@ -45,7 +45,8 @@ def test_upload_a_folder_with_a_glob_and_wait_then_search_and_list(
     code = cli.main(["upload", str(folder), "--glob", "**/*.[mt][dx]*", "--wait", "--no-progress"])
     out = capsys.readouterr().out
     assert code == cli.EXIT_OK, out
-    assert "uploaded refunds.md: document " in out and "uploaded shipping.txt" in out
+    # Named as sync names them: the path relative to the folder, folders joined by __.
+    assert "uploaded refunds.md: document " in out and "uploaded sub__shipping.txt" in out
     assert "notes.csv" not in out and "config" not in out  # glob and hidden folders
     assert out.count(": ready — 1/1 documents completed") == 2
 
@@ -55,7 +56,7 @@ def test_upload_a_folder_with_a_glob_and_wait_then_search_and_list(
 
     assert cli.main(["documents", "--json"]) == cli.EXIT_OK
     names = sorted(doc["name"] for doc in json.loads(capsys.readouterr().out))
-    assert names == ["refunds.md", "shipping.txt"]
+    assert names == ["refunds.md", "sub__shipping.txt"]
     assert SECRET not in out
 
 
@@ -101,13 +102,15 @@ def test_usage_errors_exit_2(
     assert "dify-ingest: error:" in capsys.readouterr().err
 
 
-def test_a_rejected_upload_exits_3_and_the_key_stays_out(
+def test_a_rejected_key_exits_3_with_one_line_and_the_key_stays_out(
     dataset: tuple[DifySimulator, str], folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = cli.main(["upload", str(folder / "refunds.md"), "--api-key", "dataset-wrong-key"])
     captured = capsys.readouterr()
     assert code == cli.EXIT_API
-    assert "FAILED   refunds.md: DifyAuthenticationError" in captured.out
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("dify-ingest: DifyAuthenticationError:")
     assert "dataset-wrong-key" not in captured.out + captured.err
 
 

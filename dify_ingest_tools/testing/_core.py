@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ._faults import FaultPlan
 from ._records import RequestLog
 from ._state import Store
+from ._uploads import DEFAULT_MAX_FILE_SIZE
 
 if TYPE_CHECKING:
     from ._ratelimit import WorkspaceRateLimit
@@ -28,6 +29,7 @@ class Core:
         dataset_detail_error: Make ``GET /datasets/{id}`` fail like a server without a plugin
             daemon (08).
         rate_limit: Dify Cloud's per-workspace knowledge rate limit, when enabled.
+        max_file_size: The upload limit in bytes; a larger file is answered 413.
     """
 
     store: Store
@@ -38,6 +40,7 @@ class Core:
     log: RequestLog = field(default_factory=RequestLog)
     dataset_detail_error: bool = False
     rate_limit: WorkspaceRateLimit | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
     def __post_init__(self) -> None:
         self.faults = FaultPlan(self.rng)

@@ -23,6 +23,7 @@ from ._retrieval import REQUIRED_RETRIEVAL_FIELDS, keyword_search, search_error
 from ._state import Dataset, Document, FileInfo
 from ._updates import document_display_status
 from ._uploads import (
+    FILE_TOO_LARGE,
     MAX_NAME_LENGTH,
     extract_text,
     read_multipart,
@@ -243,7 +244,7 @@ async def create_by_file(
     core: Core, request: web.BaseRequest, params: dict[str, str]
 ) -> web.Response:
     """``POST .../document/create-by-file`` (and the deprecated ``create_by_file``)."""
-    files, form = await read_multipart(request)
+    files, form = await read_multipart(request, core.max_file_size)
     store = core.store
     with store.lock:
         dataset = _dataset(core, request, params, "create_by_file")
@@ -281,6 +282,8 @@ async def create_by_file(
         if not supported(extension):
             # Dify's UnsupportedFileTypeError carries no text, hence the empty message (02b).
             return invalid_param("")
+        if content is None:
+            return error_response(413, "file_too_large", FILE_TOO_LARGE)
         technique = _resolve_technique(dataset, requested)
         if isinstance(technique, web.Response):
             return technique

@@ -20,7 +20,7 @@ from ._routes import Handler, _body, _dataset, _int_arg, _payload
 from ._state import Dataset, Document, FileInfo
 from ._timeline import COMPLETED
 from ._updates import document_display_status, update_in_place
-from ._uploads import extract_text, read_multipart, supported
+from ._uploads import FILE_TOO_LARGE, extract_text, read_multipart, supported
 from ._validation import FieldError, Payload, validation_message
 from ._views import document_json
 
@@ -93,7 +93,7 @@ async def update_by_file(
     core: Core, request: web.BaseRequest, params: dict[str, str]
 ) -> web.Response:
     """``PATCH .../documents/{id}`` (canonical) and ``POST .../update-by-file`` (aliases)."""
-    files, form = await read_multipart(request)
+    files, form = await read_multipart(request, core.max_file_size)
     store = core.store
     with store.lock:
         dataset = _dataset(core, request, params, "update_by_file")
@@ -118,6 +118,8 @@ async def update_by_file(
             # The upload is stored (and its type checked) before the document is looked at.
             if not supported(extension):
                 return error_response(415, "unsupported_file_type", "File type not allowed.")
+            if content is None:
+                return error_response(413, "file_too_large", FILE_TOO_LARGE)
             text, _ = extract_text(extension, content, store.new_id()[:8])
             mime = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
             file = FileInfo(filename, extension, mime, len(content))

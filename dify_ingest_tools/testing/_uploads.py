@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
+from typing import NamedTuple
 
 from aiohttp import BodyPartReader, hdrs, web
 
@@ -27,8 +29,23 @@ BINARY_EXTENSIONS: dict[str, tuple[bytes, str]] = {
 }
 _PRINTABLE_RUN = re.compile(rb"[ -~]{4,}")
 
-#: ``(field name, filename, content, content type)``
-UploadPart = tuple[str, str, bytes, str | None]
+#: Dify's upload limit out of the box (``UPLOAD_FILE_SIZE_LIMIT=15``, in MiB).
+DEFAULT_MAX_FILE_SIZE = 15 * 1024 * 1024
+#: The answer to a larger file: 413 ``file_too_large`` (the OpenAPI spec's example body).
+FILE_TOO_LARGE = "File size exceeded."
+#: Werkzeug's (and Flask's) ``max_form_memory_size``: a plain field may hold this much.
+MAX_FORM_FIELD = 500_000
+_CHUNK = 256 * 1024
+
+
+class UploadPart(NamedTuple):
+    """One file part of a multipart form."""
+
+    field: str
+    filename: str
+    #: The bytes, or None when the file was over the limit (read to its end and dropped).
+    content: bytes | None
+    content_type: str | None
 
 
 def supported(extension: str) -> bool:
@@ -36,8 +53,15 @@ def supported(extension: str) -> bool:
     return extension in TEXT_EXTENSIONS or extension in BINARY_EXTENSIONS
 
 
-async def read_multipart(request: web.BaseRequest) -> tuple[list[UploadPart], dict[str, str]]:
+async def read_multipart(
+    request: web.BaseRequest, max_file_size: int | None = None
+) -> tuple[list[UploadPart], dict[str, str]]:
     """The file parts, in order, and the plain form fields (first value of each).
+
+    A file is read in chunks and kept only up to ``max_file_size`` bytes: a larger one is read
+    to its end (so the client can be answered) and dropped, its content None. A plain field
+    over Werkzeug's 500 kB makes the form unreadable. Memory stays bounded by the limit whatever the
+    client sends.
 
     Each part's name and file name are read from its ``Content-Disposition`` as Werkzeug reads
     them (`parse_options_header`), not as aiohttp would: a part with a ``filename`` parameter
@@ -63,13 +87,31 @@ async def read_multipart(request: web.BaseRequest) -> tuple[list[UploadPart], di
             name = options.get("name", "")
             filename = options.get("filename")
             if filename is not None:
-                content = bytes(await part.read(decode=False))
-                files.append((name, filename, content, part.headers.get(hdrs.CONTENT_TYPE)))
+                content = await _read_limited(part, max_file_size)
+                files.append(
+                    UploadPart(name, filename, content, part.headers.get(hdrs.CONTENT_TYPE))
+                )
             else:
-                form.setdefault(name, await part.text())
+                raw = await _read_limited(part, MAX_FORM_FIELD)
+                if raw is None:  # Werkzeug refuses it; here the form is simply unreadable
+                    raise ValueError("form field over the limit")
+                form.setdefault(name, bytes(part.decode(raw)).decode(part.get_charset("utf-8")))
     except ValueError:  # UnicodeError included
         return [], {}
     return files, form
+
+
+async def _read_limited(part: BodyPartReader, limit: int | None) -> bytes | None:
+    kept: io.BytesIO | None = io.BytesIO()
+    size = 0
+    while chunk := await part.read_chunk(_CHUNK):
+        size += len(chunk)
+        if kept is not None and limit is not None and size > limit:
+            kept = None  # over the limit: keep reading to the end, holding nothing
+        if kept is not None:
+            kept.write(chunk)
+    # getvalue() hands over the buffer without a copy when nothing else holds it.
+    return kept.getvalue() if kept is not None else None
 
 
 def stored_file_name(filename: str) -> str:

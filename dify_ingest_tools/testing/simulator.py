@@ -26,6 +26,7 @@ from ._records import RequestListener, RequestRecord
 from ._routing import ROUTE_NAMES
 from ._script import DocumentScript
 from ._state import Store
+from ._uploads import DEFAULT_MAX_FILE_SIZE
 
 #: The key a simulator accepts unless told otherwise (dataset keys start with ``dataset-``).
 DEFAULT_API_KEY = "dataset-simulator-0000000000000000"
@@ -45,6 +46,8 @@ class DifySimulator:
         time_scale: Multiplies every default stage duration (tests use e.g. 0.02).
         shuffle: Shuffle ``data[]`` of multi-document batches on every poll (real Dify has no
             ``ORDER BY`` there).
+        max_file_size: The upload limit in bytes (Dify's default, 15 MiB): a larger file is
+            answered 413 ``file_too_large``, and never held in memory whole.
 
     Example:
         >>> sim = DifySimulator(time_scale=0.02)
@@ -64,15 +67,19 @@ class DifySimulator:
         clock: Callable[[], float] | None = None,
         time_scale: float = 1.0,
         shuffle: bool = True,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     ) -> None:
         keys = (api_key,) if isinstance(api_key, str) else tuple(api_key)
         if not keys or not all(isinstance(key, str) and key for key in keys):
             raise ValueError("give at least one non-empty API key")
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0, not {time_scale!r}")
+        if max_file_size < 1:
+            raise ValueError(f"max_file_size must be >= 1, not {max_file_size!r}")
         rng = random.Random(seed)
         store = Store(clock=clock or time.monotonic, rng=rng, time_scale=time_scale)
         self._core = Core(store=store, rng=rng, keys=keys, shuffle=shuffle)
+        self._core.max_file_size = max_file_size
         self._lock = store.lock
         #: The ``.../v1`` base URL while :meth:`serve` or :meth:`serve_in_thread` runs.
         self.base_url: str | None = None
@@ -120,6 +127,17 @@ class DifySimulator:
     @dataset_detail_error.setter
     def dataset_detail_error(self, enabled: bool) -> None:
         self._core.dataset_detail_error = enabled
+
+    @property
+    def max_file_size(self) -> int:
+        """The upload limit in bytes (settable); larger files are answered 413."""
+        return self._core.max_file_size
+
+    @max_file_size.setter
+    def max_file_size(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"max_file_size must be >= 1, not {limit!r}")
+        self._core.max_file_size = limit
 
     # -- datasets and documents --------------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import aiohttp
 import pytest
 
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
@@ -136,3 +140,76 @@ async def test_the_data_field_is_parsed_as_json(
     # Without a technique in `data`, create-by-file takes the dataset's.
     assert (await api.upload(dataset_id, file, data=None)).status == 200
     assert (await api.upload(dataset_id, file, route="create_by_file")).status == 200
+
+
+# -- the upload limit -----------------------------------------------------------------------
+
+
+async def test_a_file_over_the_limit_is_answered_413_file_too_large(
+    sim: DifySimulator, api: Api, dataset_id: str
+) -> None:
+    assert sim.max_file_size == 15 * 1024 * 1024  # Dify's UPLOAD_FILE_SIZE_LIMIT default
+    sim.max_file_size = 10
+    at_limit = await api.upload(dataset_id, [("file", "ten.md", b"0123456789", "text/plain")])
+    assert at_limit.status == 200
+    over = await api.upload(dataset_id, [("file", "eleven.md", b"0123456789+", "text/plain")])
+    # The OpenAPI spec's body for FileTooLargeError.
+    assert over.json == {"code": "file_too_large", "message": "File size exceeded.", "status": 413}
+    listed = await api.get(f"/v1/datasets/{dataset_id}/documents")
+    assert [doc["name"] for doc in listed.json["data"]] == ["ten.md"]
+
+
+async def test_an_update_with_a_file_over_the_limit_is_answered_413_too(
+    sim: DifySimulator, api: Api, clock: ManualClock, dataset_id: str
+) -> None:
+    created = await api.upload(dataset_id, [("file", "doc.md", b"small", "text/plain")])
+    clock.advance(30)
+    sim.max_file_size = 8
+    document_id = created.json["document"]["id"]
+    form = aiohttp.FormData()
+    form.add_field("file", b"far too large", filename="doc.md", content_type="text/plain")
+    reply = await api.request(
+        "PATCH", f"/v1/datasets/{dataset_id}/documents/{document_id}", data=form
+    )
+    assert (reply.status, reply.json["code"]) == (413, "file_too_large")
+
+
+async def test_a_huge_upload_is_never_held_whole(
+    sim: DifySimulator, api: Api, dataset_id: str
+) -> None:
+    sim.max_file_size = 1024 * 1024
+    huge = b"x" * (48 * 1024 * 1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        view = memoryview(huge)
+        for start in range(0, len(huge), 1 << 20):
+            yield bytes(view[start : start + (1 << 20)])
+
+    form = aiohttp.FormData()
+    form.add_field("file", chunks(), filename="huge.md", content_type="text/plain")
+    form.add_field("data", '{"indexing_technique": "economy"}')
+    tracemalloc.start()
+    try:
+        reply = await api.post(f"/v1/datasets/{dataset_id}/document/create-by-file", data=form)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.status == 413
+    # The client side streams 1 MiB at a time; the simulator keeps at most its 1 MiB limit.
+    assert peak < 12 * 1024 * 1024, f"peak {peak / 1048576:.1f} MiB"
+
+
+async def test_a_form_field_over_werkzeugs_limit_makes_the_form_unreadable(
+    api: Api, dataset_id: str
+) -> None:
+    data = '{"indexing_technique": "economy", "x": "' + "y" * 500_000 + '"}'
+    reply = await api.upload(dataset_id, [("file", "a.md", b"a", "text/plain")], data=data)
+    assert reply.json["code"] == "no_file_uploaded"
+
+
+def test_a_limit_below_one_byte_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_file_size"):
+        DifySimulator(max_file_size=0)
+    sim = DifySimulator()
+    with pytest.raises(ValueError, match="max_file_size"):
+        sim.max_file_size = -1
