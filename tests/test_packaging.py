@@ -113,3 +113,15 @@ def test_the_metadata_carries_the_version_and_every_extra(wheel: zipfile.ZipFile
     assert metadata["Description-Content-Type"] == "text/markdown"
     extras = set(metadata.get_all("Provides-Extra") or [])
     assert {"langchain", "llama-index", "mcp", "otel", "redis", "notebooks", "all", "dev"} <= extras
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    version = dify_ingest_tools.__version__
+    holders = [ROOT / "pyproject.toml", *(ROOT / PACKAGE).rglob("*.py")]
+    written = [
+        path.relative_to(ROOT).as_posix()
+        for path in holders
+        if version in path.read_text(encoding="utf-8") and path.name != "_version.py"
+    ]
+    assert (ROOT / PACKAGE / "_version.py").read_text().strip() == f'__version__ = "{version}"'
+    assert written == []
