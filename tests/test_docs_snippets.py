@@ -27,6 +27,31 @@ SNIPPETS = [s for page in sorted(DOCS.rglob("*.md")) for s in python_blocks(page
 SETTINGS = {"DIFY_API_KEY", "DIFY_API_BASE_URL", "DIFY_DATASET_ID", "REDIS_URL"}
 
 
+#: What some blocks must print, keyed by a line of their source: the page says it, so check it.
+PRINTS = {
+    "spec = DifyKnowledgeToolSpec(client=client, dataset_id=dataset_id)  # LlamaIndex": [
+        "Uploaded 'returns.md'",
+        "is READY",
+        "[1] returns.md (score",
+        "restocking fee",
+        "- returns.md (id ",
+    ],
+    'server = StdioServerParameters(command="dify-ingest", args=["mcp", "--simulator"])': [
+        "['upload_text', 'indexing_status', 'wait_for_indexing', 'search'",
+        "100.0% ",
+        "\nready\n",
+        "a.md",
+    ],
+    'sim.script("held.md", DocumentScript(pause_at="indexing"))': [
+        "fine.md: ready | ",
+        "held.md: paused | ",
+        "broken.md: failed | ",
+        "Unsupported file.",
+    ],
+    "toolkit = DifyKnowledgeToolkit(\n": ["[1] faq.md (score"],
+}
+
+
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[tuple[DifySimulator, str]]:
     sim = DifySimulator(time_scale=0.05)  # a document indexes in a few hundred ms
@@ -61,6 +86,10 @@ def test_the_docs_snippet_runs_on_its_own(
     assert done.returncode == 0, f"{snippet.id} failed:\n{done.stderr}"
     assert "Traceback" not in done.stderr
     assert sim.api_key not in done.stdout + done.stderr  # the key is never shown
+    for line, expected in PRINTS.items():
+        if line in snippet.source:
+            missing = [text for text in expected if text not in done.stdout]
+            assert missing == [], f"{snippet.id} printed:\n{done.stdout}"
 
 
 def test_the_pages_hold_the_snippets_and_few_are_left_out() -> None:
@@ -68,6 +97,8 @@ def test_the_pages_hold_the_snippets_and_few_are_left_out() -> None:
     assert {"getting-started.md", "waiting.md", "langchain.md", "llama-index.md"} <= pages
     assert len(SNIPPETS) >= 20
     assert sum(s.skipped for s in SNIPPETS) <= 3
+    sources = "".join(s.source for s in SNIPPETS if not s.skipped)
+    assert [line for line in PRINTS if line not in sources] == []
 
 
 def test_every_snippet_reads_the_one_name_of_each_setting() -> None:
