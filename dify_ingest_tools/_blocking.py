@@ -211,7 +211,7 @@ class BlockingMethods:
             ValueError: ``dataset_id`` or ``batch`` is malformed (no request is sent).
             DifyNotFoundError: ``resource == "dataset"`` for an unknown dataset,
                 ``"documents"`` for an unknown (or not yet visible) batch.
-            DifyAPIError: Any other error answer; see the error table in the README.
+            DifyAPIError: Any other error answer; see the error table in docs/errors.md.
         """
         return self._run(self._async.get_indexing_status(dataset_id, batch, deadline=deadline))
 

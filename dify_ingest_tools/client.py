@@ -124,7 +124,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             ``"professional"`` = 100, ``"team"`` = 1000). None means no budget.
         max_concurrency: At most this many status polls in flight at once (the monitor's cap).
         tracer_provider: An OpenTelemetry ``TracerProvider`` for this client's spans instead
-            of the global one (see "Tracing and metrics" in the README).
+            of the global one (see the docs' Observability page, docs/observability.md).
         meter_provider: An OpenTelemetry ``MeterProvider`` for its metrics, likewise.
         budget: A shared budget instead of ``requests_per_minute``: e.g. `RedisBudget`, one
             window for every process of a workspace. The client closes its connections when
@@ -333,7 +333,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             ValueError: ``dataset_id`` or ``batch`` is malformed (no request is sent).
             DifyNotFoundError: ``resource == "dataset"`` for an unknown dataset,
                 ``"documents"`` for an unknown (or not yet visible) batch.
-            DifyAPIError: Any other error answer; see the error table in the README.
+            DifyAPIError: Any other error answer; see the error table in docs/errors.md.
         """
         return await self.monitor.fetch(dataset_id, batch, deadline=deadline)
 

@@ -1,5 +1,5 @@
-"""The README's examples for updates, the LangChain store and the LlamaIndex index run as
-written, on the simulator, with warnings as errors."""
+"""The docs' examples for updates, the LangChain store and the LlamaIndex index run as
+written, on the simulator, with warnings as errors, and print what the pages say."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def _block_under(heading: str) -> str:
-    text = README.read_text()
+def _block_under(page: str, heading: str) -> str:
+    text = (DOCS / page).read_text()
     start = text.index("```python\n", text.index(heading)) + len("```python\n")
     return text[start : text.index("```", start)]
 
@@ -24,7 +24,7 @@ def _run(tmp_path: Path, source: str) -> str:
     script.write_text(source)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
     env["DIFY_INGEST_LEDGER"] = os.environ["DIFY_INGEST_LEDGER"]  # the session's throwaway one
-    root = str(README.parent)
+    root = str(DOCS.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
@@ -39,7 +39,7 @@ def _run(tmp_path: Path, source: str) -> str:
 
 
 def test_the_updates_example_runs_as_written(tmp_path: Path) -> None:
-    out = _run(tmp_path, _block_under("## Updates, metadata, segments and status"))
+    out = _run(tmp_path, _block_under("client.md", "## Updates, metadata, segments and status"))
     assert "refused: Document is not available" in out
     assert ": ready — 1/1 documents completed" in out
     assert "['Refunds: 60 days.']" in out  # the filter matched, and the update is what is found
@@ -47,7 +47,8 @@ def test_the_updates_example_runs_as_written(tmp_path: Path) -> None:
 
 def test_the_vectorstore_example_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("langchain_core")
-    out = _run(tmp_path, _block_under("## LangChain VectorStore and indexing API")).splitlines()
+    block = _block_under("langchain.md", "## LangChain VectorStore and indexing API")
+    out = _run(tmp_path, block).splitlines()
     assert out[0] == "{'num_added': 2, 'num_updated': 0, 'num_skipped': 0, 'num_deleted': 0}"
     assert out[1] == "{'num_added': 0, 'num_updated': 0, 'num_skipped': 2, 'num_deleted': 0}"
     assert out[2] == "{'num_added': 1, 'num_updated': 0, 'num_skipped': 0, 'num_deleted': 2}"
@@ -57,5 +58,6 @@ def test_the_vectorstore_example_runs_as_written(tmp_path: Path) -> None:
 
 def test_the_managed_index_example_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("llama_index.core")
-    out = _run(tmp_path, _block_under("## LlamaIndex managed index")).splitlines()
+    block = _block_under("llama-index.md", "## Managed index: `DifyIndex`")
+    out = _run(tmp_path, block).splitlines()
     assert out == ["['k.pdf']", "[False, False]"]

@@ -314,10 +314,10 @@ def test_nothing_is_imported_without_opentelemetry() -> None:
     assert "opentelemetry.sdk" not in installed.stdout
 
 
-def test_the_readme_console_exporter_snippet_runs_as_written(tmp_path: Any) -> None:
+def test_the_docs_console_exporter_snippet_runs_as_written(tmp_path: Any) -> None:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "observability.md").read_text()
     start = text.index("```python\n", text.index("## Tracing and metrics")) + len("```python\n")
     script = tmp_path / "traced.py"
     script.write_text(text[start : text.index("```", start)])
