@@ -12,9 +12,10 @@ from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     DifyDatasetNameError,
     DifyKnowledgeClient,
+    DifyResponseError,
     cli,
 )
-from dify_ingest_tools.testing import DifySimulator
+from dify_ingest_tools.testing import DifySimulator, Fault
 
 SECRET = "dataset-CANARY-names-77"
 
@@ -171,3 +172,15 @@ def test_cli_dataset_name_conflicts_and_dry_runs(
     assert len(served.dataset_ids) == before
     assert cli.main(["sync", str(tmp_path)]) == cli.EXIT_USAGE
     assert "--dataset-name" in capsys.readouterr().err
+
+
+async def test_a_garbled_list_answer_is_a_response_error_not_a_guess(
+    client: AsyncDifyKnowledgeClient, sim: DifySimulator
+) -> None:
+    sim.create_dataset("handbook")
+    sim.inject(Fault.wrong_shape(), route="list_datasets")
+    with pytest.raises(DifyResponseError, match="data"):
+        await client.find_dataset("handbook")
+    sim.inject(Fault.proxy_html(502), route="list_datasets", times=1)
+    # A transient proxy error on a read is retried: the name is still found.
+    assert await client.find_dataset("handbook") is not None
