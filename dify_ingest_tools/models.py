@@ -466,10 +466,12 @@ class PipelineRun(BaseModel):
 
     @property
     def ref(self) -> BatchRef:
+        """The run's batch, as the waits take it."""
         return BatchRef(dataset_id=self.dataset_id, batch=self.batch)
 
     @property
     def document_ids(self) -> list[str]:
+        """The ids of the documents the run created, in request order."""
         return [document.document_id for document in self.documents]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +185,23 @@ async def test_a_garbled_list_answer_is_a_response_error_not_a_guess(
     sim.inject(Fault.proxy_html(502), route="list_datasets", times=1)
     # A transient proxy error on a read is retried: the name is still found.
     assert await client.find_dataset("handbook") is not None
+
+
+def test_cli_wait_pending_by_dataset_name(
+    served: DifySimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    mine, other = served.create_dataset("mine"), served.create_dataset("other")
+    url = os.environ["DIFY_API_BASE_URL"]
+    with DifyKnowledgeClient(SECRET, url, ledger=ledger) as client:
+        client.create_document_by_text(mine, "a.txt", "alpha")
+        client.create_document_by_text(other, "o.txt", "omega")
+    base = ["--ledger", str(ledger), "--no-progress", "--poll-interval", "0.05", "--json"]
+    assert cli.main(["wait", "--pending", "--dataset-name", "other", *base]) == cli.EXIT_OK
+    [only] = json.loads(capsys.readouterr().out)["batches"]
+    assert only["dataset_id"] == other
+    both = ["wait", "--pending", "--dataset", mine, "--dataset-name", "other", *base]
+    assert cli.main(both) == cli.EXIT_USAGE
+    assert "not both" in capsys.readouterr().err
+    assert cli.main(["wait", mine, "1", "--dataset-name", "other"]) == cli.EXIT_USAGE
+    assert "goes with --pending" in capsys.readouterr().err
