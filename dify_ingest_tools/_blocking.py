@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
     from collections.abc import Iterable, Iterator, Mapping, Sequence
     from ._dataset_create import DatasetPermission, IndexingTechnique
-    from .client import FileInput
+    from ._pipelines import PipelineDatasource
+    from .client import FileInput, UploadPath
     from .ledger import Ledger
-    from .models import BatchIndexingStatus, BatchLike, BatchRef, DifyDocument, DocumentList, RetrievedChunk
+    from .models import BatchIndexingStatus, BatchLike, BatchRef, DifyDocument, DocumentList, IngestResult, PipelineRun, RetrievedChunk
     from .models_documents import DifySegment, DocumentAction, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, MetadataValue, SegmentList, UpdatedDocument
     from .monitor import IndexingMonitor
     from .waiting import WaitKwargs
@@ -120,6 +121,29 @@ class BlockingMethods:
         """
         return self._run(self._async.create_document_by_file(dataset_id, file, filename=filename, **data))
 
+    def create_document_by_file_and_wait(self, dataset_id: str, file: FileInput, *, filename: str | None = None, **options: Any) -> IngestResult:
+        """Upload a file as a document and wait until Dify has indexed it, in one call.
+
+        `create_document_by_file` then `wait_for_indexing` on the batch it returned.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            file: A path, bytes, or a binary file object (as `create_document_by_file`).
+            filename: The document name; required for bytes.
+            **options: The wait options of `wait_for_indexing` (``timeout``,
+                ``stall_timeout``, ``raise_on_error``, ``on_event``, ``progress``, ...); any
+                other keyword is a field of the create's ``data`` JSON
+                (``indexing_technique``, ``process_rule``, ``doc_form``, ...).
+
+        Returns:
+            `IngestResult`: ``(document, status)``.
+
+        Raises:
+            IndexingFailedError: Indexing failed (with Dify's text). The same errors as the
+                create (``ValueError`` for a bad name or size, before any request) and the wait.
+        """
+        return self._run(self._async.create_document_by_file_and_wait(dataset_id, file, filename=filename, **options))
+
     def create_document_by_text(self, dataset_id: str, name: str, text: str, *, indexing_technique: str | None = None, process_rule: Mapping[str, Any] | None = None, doc_form: str | None = None, **extra: Any) -> CreatedDocument:
         """Create (or, for an existing name, re-index) a document from text.
 
@@ -141,6 +165,32 @@ class BlockingMethods:
         """
         return self._run(self._async.create_document_by_text(dataset_id, name, text, indexing_technique=indexing_technique, process_rule=process_rule, doc_form=doc_form, **extra))
 
+    def create_document_by_text_and_wait(self, dataset_id: str, name: str, text: str, *, indexing_technique: str | None = None, process_rule: Mapping[str, Any] | None = None, doc_form: str | None = None, **options: Any) -> IngestResult:
+        """Create a document from text and wait until Dify has indexed it, in one call.
+
+        `create_document_by_text` then `wait_for_indexing` on the batch it returned.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            name: Document name (an existing document of this name is re-indexed: upsert).
+            text: The content.
+            indexing_technique: As `create_document_by_text`.
+            process_rule: As `create_document_by_text`.
+            doc_form: As `create_document_by_text`.
+            **options: The wait options of `wait_for_indexing` (``timeout``,
+                ``stall_timeout``, ``raise_on_error``, ``on_event``, ``progress``, ...); any
+                other keyword is a body field of the create (``doc_language``, ...).
+
+        Returns:
+            `IngestResult`: ``(document, status)``, the created document and the batch's
+            final status.
+
+        Raises:
+            IndexingFailedError: Indexing failed (with Dify's text); the error's
+                ``last_status`` holds the batch. The same errors as the create and the wait.
+        """
+        return self._run(self._async.create_document_by_text_and_wait(dataset_id, name, text, indexing_technique=indexing_technique, process_rule=process_rule, doc_form=doc_form, **options))
+
     def create_metadata_field(self, dataset_id: str, name: str, type: MetadataType = 'string') -> MetadataField:
         """Create a metadata field (``POST /datasets/{id}/metadata``).
 
@@ -150,6 +200,19 @@ class BlockingMethods:
             DifyAPIError: 400 "Metadata name already exists." for a taken name.
         """
         return self._run(self._async.create_metadata_field(dataset_id, name, type))
+
+    def dataset_id_for(self, name: str, *, create_if_missing: bool = False, indexing_technique: IndexingTechnique = 'economy', permission: DatasetPermission = 'only_me', description: str | None = None) -> str:
+        """The id of the knowledge base called ``name``; with ``create_if_missing``, created
+        (`create_dataset`, economy unless told otherwise) when there is none.
+
+        Two clients creating one name at once both get the one Dify kept (the loser's
+        ``409 dataset_name_duplicate`` is answered by looking the name up again).
+
+        Raises:
+            DifyDatasetNameError: No knowledge base has this name (and ``create_if_missing`` is
+                False), or two or more have it.
+        """
+        return self._run(self._async.dataset_id_for(name, create_if_missing=create_if_missing, indexing_technique=indexing_technique, permission=permission, description=description))
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete a knowledge base and its documents (``DELETE /datasets/{id}``; Dify: 204)."""
@@ -181,6 +244,18 @@ class BlockingMethods:
         An existing field keeps its type (compare ``.type`` to what you asked for).
         """
         return self._run(self._async.ensure_metadata_fields(dataset_id, types))
+
+    def find_dataset(self, name: str) -> dict[str, Any] | None:
+        """The knowledge base called exactly ``name`` (``GET /datasets?keyword=``), or None.
+
+        Reads the list pages (not rate limited) and keeps exact matches, case included.
+
+        Raises:
+            DifyDatasetNameError: Two or more knowledge bases have this name (their ids are in
+                the message and in ``dataset_ids``): nothing is guessed.
+            ValueError: A blank name (nothing is sent).
+        """
+        return self._run(self._async.find_dataset(name))
 
     def get_dataset(self, dataset_id: str) -> dict[str, Any]:
         """The knowledge base's settings (``GET /datasets/{id}``), cached per client (concurrent
@@ -293,6 +368,38 @@ class BlockingMethods:
         """
         return self._run(self._async.retrieve(dataset_id, query, top_k=top_k, score_threshold=score_threshold, retrieval_model=retrieval_model, metadata_filter=metadata_filter))
 
+    def run_pipeline(self, dataset_id: str, datasource_type: PipelineDatasource, datasource_info_list: Iterable[Mapping[str, Any]], *, start_node_id: str, inputs: Mapping[str, Any] | None = None) -> PipelineRun:
+        """Run a knowledge base's published pipeline (``POST /datasets/{id}/pipeline/run``).
+
+        Dify creates one document per datasource item, all in one new batch, and runs the
+        pipeline in its workers: wait on the returned run like on any batch
+        (``wait_for_indexing(run.dataset_id, run.batch)``, or ``wait_for_batches([run])``).
+        The published version runs (``is_published: true``), answered without streaming
+        (``response_mode: "blocking"``): a draft run creates no batch to wait on. Sent once,
+        never retried (a retry would create the documents again).
+
+        A pipeline can finish a document ``completed`` with 0 chunks (nothing extracted):
+        the wait reports it.
+
+        Args:
+            dataset_id: The knowledge base UUID (one created from a knowledge pipeline).
+            datasource_type: ``"local_file"``, ``"online_document"``, ``"website_crawl"`` or
+                ``"online_drive"``.
+            datasource_info_list: The items, shaped per type: ``{"reference": <id from the
+                pipeline file upload>, "name": ...}``, ``{"url": ..., "title": ...}``,
+                ``{"workspace_id": ..., "page": {...}}``, ``{"id": ..., "type": "file"}``.
+            start_node_id: The datasource node to start from (``GET
+                /datasets/{id}/pipeline/datasource-plugins`` lists them).
+            inputs: The pipeline's input variables (default ``{}``).
+
+        Raises:
+            ValueError: A malformed argument (nothing is sent).
+            DifyAPIError: As Dify answered: 400 ``invalid_param`` (``Pipeline not found``: the
+                knowledge base has no pipeline; or a body Dify refused), 403, 404
+                ``Dataset not found.``, 500 ``pipeline_run_error``.
+        """
+        return self._run(self._async.run_pipeline(dataset_id, datasource_type, _listed(datasource_info_list), start_node_id=start_node_id, inputs=inputs))
+
     def set_builtin_metadata(self, dataset_id: str, enabled: bool) -> None:
         """Switch Dify's built-in fields on or off (needed to filter on ``document_name``)."""
         return self._run(self._async.set_builtin_metadata(dataset_id, enabled))
@@ -402,6 +509,36 @@ class BlockingMethods:
             DifyNotFoundError: Unknown document (``Document not found``) or dataset.
         """
         return self._run(self._async.update_document_by_text(dataset_id, document_id, text=text, name=name, process_rule=process_rule, doc_form=doc_form, doc_language=doc_language, retry_unavailable=retry_unavailable, retry_timeout=retry_timeout, **extra))
+
+    def upload_files_and_wait(self, dataset_id: str, paths: Iterable[UploadPath], *, concurrency: int = 4, **options: Any) -> list[IngestResult]:
+        """Upload many files (one document each) and wait until all are indexed.
+
+        Every path is checked first (a regular file, within ``max_file_size``, a name Dify
+        takes, no two files of one name: Dify's create is an upsert by name, so they would be
+        one document): a bad one raises ``ValueError`` before anything is sent. Then the
+        files are uploaded, at most ``concurrency`` at a time, and their batches waited on
+        together. With ``progress=True`` one bar counts the files indexed.
+
+        If an upload fails, no further upload starts and the first error is raised once the
+        uploads in flight end; what was uploaded keeps indexing (`wait_for_pending` waits
+        for it).
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            paths: The files; each document is named after its file.
+            concurrency: Uploads in flight at once (1 to 64).
+            **options: The wait options of `wait_for_batches` (``timeout`` bounds the wait
+                that follows the uploads, ``raise_on_error``, ``on_event``, ``progress``,
+                ...); any other keyword is a field of each create's ``data`` JSON.
+
+        Returns:
+            One `IngestResult` per path, in input order.
+
+        Raises:
+            IndexingFailedError: A document failed (``raise_on_error=True``, the default).
+            ValueError: A path is not a regular file, is too large, or two share a name.
+        """
+        return self._run(self._async.upload_files_and_wait(dataset_id, _listed(paths), concurrency=concurrency, **options))
 
     def wait_for_batches(self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]) -> list[BatchIndexingStatus]:
         """Wait for many batches at once (same options as `wait_for_indexing`).

@@ -57,12 +57,19 @@ def _add_pending(wait: argparse.ArgumentParser) -> None:
         help="wait for every upload the pending ledger holds as not done (after a restart)",
     )
     wait.add_argument("--dataset", help="with --pending: only this knowledge base")
+    wait.add_argument(
+        "--dataset-name",
+        metavar="NAME",
+        help="with --pending: only the knowledge base of this exact name",
+    )
     _add_ledger(wait)
     plain: Handler = wait.get_default("handler")
 
     async def handler(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if args.pending:
             return await wait_pending(args, out, err)
+        if args.dataset_name is not None:
+            raise CLIError("--dataset-name goes with --pending (else pass DATASET_ID BATCH...)")
         if not args.dataset_id or not args.batches:
             raise CLIError("wait needs DATASET_ID and at least one BATCH, or --pending")
         return await plain(args, out, err)
@@ -154,6 +161,10 @@ async def wait_pending(args: argparse.Namespace, out: IO[str], err: IO[str]) -> 
     ) as client:
         if client.ledger is None:
             raise CLIError("the pending ledger is off (DIFY_INGEST_LEDGER=off)")
+        if args.dataset_name is not None:
+            if dataset:
+                raise CLIError("pass --dataset or --dataset-name, not both")
+            dataset = await client.dataset_id_for(args.dataset_name)
         statuses = await client.wait_for_pending(
             dataset,
             durable=True,

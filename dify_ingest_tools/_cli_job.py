@@ -32,6 +32,7 @@ from ._cli_common import (
     port_number,
     seconds,
 )
+from ._cli_dataset_name import add_dataset_name, check_dataset_name_args, dataset_by_name
 from ._config import ENV_API_KEY, ENV_MCP_TOKEN
 from ._multipart import DEFAULT_MAX_FILE_SIZE
 from ._ownership import MARK_FIELDS, Mark
@@ -88,6 +89,7 @@ def register(
         default=os.environ.get(ENV_DATASET_ID),
         help=f"knowledge base (dataset) UUID (default: ${ENV_DATASET_ID})",
     )
+    add_dataset_name(dataset)
     dataset.add_argument("--json", action="store_true", help="print the result as JSON")
 
     upload = commands.add_parser(
@@ -243,6 +245,12 @@ def _dataset(args: argparse.Namespace) -> str:
     return str(args.dataset)
 
 
+def _dataset_or_name(args: argparse.Namespace) -> tuple[str, str | None]:
+    """``(dataset_id, None)``, or ``("", name)`` for ``--dataset-name`` (looked up later)."""
+    name = check_dataset_name_args(args, ENV_DATASET_ID)
+    return ("", name) if name is not None else (_dataset(args), None)
+
+
 # -- upload -----------------------------------------------------------------------------------
 
 _SIZE = re.compile(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", re.IGNORECASE)
@@ -391,7 +399,7 @@ _Result = CreatedDocument | DifyError | ValueError | OSError | None
 
 
 async def _upload(args: argparse.Namespace, out: TextIO) -> int:
-    dataset_id = _dataset(args)
+    dataset_id, dataset_name = _dataset_or_name(args)
     if args.concurrency < 1:
         raise ValueError("--concurrency must be >= 1")
     owner = args.owner.strip() if args.owner is not None else None
@@ -403,6 +411,8 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
     async with AsyncDifyKnowledgeClient(
         args.api_key, args.base_url, max_file_size=args.max_file_size
     ) as client:
+        if dataset_name is not None:
+            dataset_id = await dataset_by_name(client, args, dataset_name)
         await _preflight(client, dataset_id)
         fields = await _mark_fields(client, dataset_id) if owner else None
         marks: dict[str, dict[str, str]] = {}
@@ -538,9 +548,11 @@ def _upload_exit(rows: list[dict[str, Any]], waited: bool) -> int:
 
 
 async def _search(args: argparse.Namespace, out: TextIO) -> int:
-    dataset_id = _dataset(args)
+    dataset_id, dataset_name = _dataset_or_name(args)
     check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        if dataset_name is not None:
+            dataset_id = await dataset_by_name(client, args, dataset_name)
         hits = await client.retrieve(dataset_id, args.query, top_k=args.top_k)
     if args.json:
         shown_hits = [shown_json(hit.model_dump(mode="json")) for hit in hits]
@@ -556,7 +568,7 @@ async def _search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _documents(args: argparse.Namespace, out: TextIO) -> int:
-    dataset_id = _dataset(args)
+    dataset_id, dataset_name = _dataset_or_name(args)
     # What is kept per document is already cut (a line, or a JSON object with its strings
     # cut), so a list of 1 MB names costs what a list of short ones does.
     lines: list[str] = []
@@ -564,6 +576,8 @@ async def _documents(args: argparse.Namespace, out: TextIO) -> int:
     bound = PageBound(MAX_LIST_PAGES)
     check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(args.api_key, args.base_url) as client:
+        if dataset_name is not None:
+            dataset_id = await dataset_by_name(client, args, dataset_name)
         for page in range(1, MAX_LIST_PAGES + 1):
             listing = await client.list_documents(
                 dataset_id, status=args.status, keyword=args.keyword, page=page, limit=_LIST_PAGE

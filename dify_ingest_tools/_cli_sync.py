@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from ._cli_common import EXIT_INTERRUPTED, EXIT_NOT_READY, EXIT_OK, CLIError, check_client_args
+from ._cli_dataset_name import add_dataset_name, check_dataset_name_args, dataset_by_name
 from ._cli_fleet import _add_budget, _add_ledger, _budget
 from ._shown import NAME_LIMIT, shown
 from .client import AsyncDifyKnowledgeClient
@@ -44,7 +45,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "be compared (API, auth, connection or configuration error), 130 interrupted.",
     )
     sync.add_argument("directory", help="the folder (document names are paths relative to it)")
-    sync.add_argument("--dataset", required=True, help="knowledge base (dataset) UUID")
+    sync.add_argument("--dataset", help="knowledge base (dataset) UUID (or --dataset-name)")
+    add_dataset_name(sync)
     sync.add_argument(
         "--owner",
         metavar="NAME",
@@ -138,6 +140,9 @@ def _size(text: str) -> int:
 
 
 async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
+    dataset_name = check_dataset_name_args(args)
+    if dataset_name is None and not args.dataset:
+        raise CLIError("sync needs --dataset (or --dataset-name)")
     if args.concurrency < 1:
         raise CLIError("--concurrency must be >= 1")
     if args.owner is not None and not args.owner.strip():
@@ -159,6 +164,8 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
         max_file_size=args.max_file_size,
         **_budget(args),
     ) as client:
+        if dataset_name is not None:
+            args.dataset = await dataset_by_name(client, args, dataset_name, dry_run=args.dry_run)
         with _interrupts(stop), bar:
             try:
                 report = await sync_folder(

@@ -22,6 +22,11 @@ from . import _fork, waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._dataset_create import DatasetPermission, IndexingTechnique, created_dataset, dataset_body
+from ._dataset_lookup import DATASET_PAGE, MAX_DATASET_PAGES
+from ._dataset_lookup import ambiguous as ambiguous_name
+from ._dataset_lookup import check_name as check_dataset_name
+from ._dataset_lookup import missing as missing_name
+from ._dataset_lookup import named as named_datasets
 from ._datasets import DatasetSettings
 from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from ._documents_api import DocumentsAPI
@@ -44,6 +49,7 @@ from ._multipart import (
     file_form,
 )
 from ._pending import PendingUploads
+from ._pipelines import PipelineDatasource, pipeline_run, pipeline_run_body
 from ._policy import RetryPolicy
 from ._resume import resume_pending
 from ._retrieval import (
@@ -74,19 +80,24 @@ from .models import (
     CreatedDocument,
     DifyDocument,
     DocumentList,
+    IngestResult,
+    PipelineRun,
     RetrievedChunk,
 )
 from .monitor import IndexingMonitor
-from .progress import wait_callbacks
+from .progress import files_progress, wait_callbacks
 from .shared_polls import RedisStatusCache
 from .waiting import WaitKwargs, WaitOptions
 
-__all__ = ["AsyncDifyKnowledgeClient", "FileInput"]
+__all__ = ["AsyncDifyKnowledgeClient", "FileInput", "UploadPath"]
 
 logger = logging.getLogger("dify_ingest_tools")
 
 FileInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 """A path, raw bytes, or a binary file object opened for reading."""
+
+UploadPath = str | os.PathLike[str]
+"""A file's path (`upload_files_and_wait`)."""
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -554,6 +565,219 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         digest = content_hash(content) if content is not None else streams[-1].digest or ""
         return await self._recorded(self._created(dataset_id, payload, url), name, digest)
 
+    # -- one call to ingest: create, then wait (the OpenAI SDK's ``upload_and_poll``) -------
+
+    async def create_document_by_text_and_wait(
+        self,
+        dataset_id: str,
+        name: str,
+        text: str,
+        *,
+        indexing_technique: str | None = None,
+        process_rule: Mapping[str, Any] | None = None,
+        doc_form: str | None = None,
+        **options: Any,
+    ) -> IngestResult:
+        """Create a document from text and wait until Dify has indexed it, in one call.
+
+        `create_document_by_text` then `wait_for_indexing` on the batch it returned.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            name: Document name (an existing document of this name is re-indexed: upsert).
+            text: The content.
+            indexing_technique: As `create_document_by_text`.
+            process_rule: As `create_document_by_text`.
+            doc_form: As `create_document_by_text`.
+            **options: The wait options of `wait_for_indexing` (``timeout``,
+                ``stall_timeout``, ``raise_on_error``, ``on_event``, ``progress``, ...); any
+                other keyword is a body field of the create (``doc_language``, ...).
+
+        Returns:
+            `IngestResult`: ``(document, status)``, the created document and the batch's
+            final status.
+
+        Raises:
+            IndexingFailedError: Indexing failed (with Dify's text); the error's
+                ``last_status`` holds the batch. The same errors as the create and the wait.
+        """
+        fields, wait = _wait_options_of(options)
+        created = await self.create_document_by_text(
+            dataset_id,
+            name,
+            text,
+            indexing_technique=indexing_technique,
+            process_rule=process_rule,
+            doc_form=doc_form,
+            **fields,
+        )
+        status = await self.wait_for_indexing(dataset_id, created.batch, **wait)
+        return IngestResult(created, status)
+
+    async def create_document_by_file_and_wait(
+        self,
+        dataset_id: str,
+        file: FileInput,
+        *,
+        filename: str | None = None,
+        **options: Any,
+    ) -> IngestResult:
+        """Upload a file as a document and wait until Dify has indexed it, in one call.
+
+        `create_document_by_file` then `wait_for_indexing` on the batch it returned.
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            file: A path, bytes, or a binary file object (as `create_document_by_file`).
+            filename: The document name; required for bytes.
+            **options: The wait options of `wait_for_indexing` (``timeout``,
+                ``stall_timeout``, ``raise_on_error``, ``on_event``, ``progress``, ...); any
+                other keyword is a field of the create's ``data`` JSON
+                (``indexing_technique``, ``process_rule``, ``doc_form``, ...).
+
+        Returns:
+            `IngestResult`: ``(document, status)``.
+
+        Raises:
+            IndexingFailedError: Indexing failed (with Dify's text). The same errors as the
+                create (``ValueError`` for a bad name or size, before any request) and the wait.
+        """
+        fields, wait = _wait_options_of(options)
+        created = await self.create_document_by_file(dataset_id, file, filename=filename, **fields)
+        status = await self.wait_for_indexing(dataset_id, created.batch, **wait)
+        return IngestResult(created, status)
+
+    async def upload_files_and_wait(
+        self,
+        dataset_id: str,
+        paths: Iterable[UploadPath],
+        *,
+        concurrency: int = 4,
+        **options: Any,
+    ) -> list[IngestResult]:
+        """Upload many files (one document each) and wait until all are indexed.
+
+        Every path is checked first (a regular file, within ``max_file_size``, a name Dify
+        takes, no two files of one name: Dify's create is an upsert by name, so they would be
+        one document): a bad one raises ``ValueError`` before anything is sent. Then the
+        files are uploaded, at most ``concurrency`` at a time, and their batches waited on
+        together. With ``progress=True`` one bar counts the files indexed.
+
+        If an upload fails, no further upload starts and the first error is raised once the
+        uploads in flight end; what was uploaded keeps indexing (`wait_for_pending` waits
+        for it).
+
+        Args:
+            dataset_id: The knowledge base UUID.
+            paths: The files; each document is named after its file.
+            concurrency: Uploads in flight at once (1 to 64).
+            **options: The wait options of `wait_for_batches` (``timeout`` bounds the wait
+                that follows the uploads, ``raise_on_error``, ``on_event``, ``progress``,
+                ...); any other keyword is a field of each create's ``data`` JSON.
+
+        Returns:
+            One `IngestResult` per path, in input order.
+
+        Raises:
+            IndexingFailedError: A document failed (``raise_on_error=True``, the default).
+            ValueError: A path is not a regular file, is too large, or two share a name.
+        """
+        check_int(concurrency, "concurrency", minimum=1, maximum=64)
+        fields, wait = _wait_options_of(options)
+        if isinstance(paths, (str, os.PathLike)):
+            raise TypeError(
+                "paths must be a list of paths (one file: create_document_by_file_and_wait)"
+            )
+        files = [Path(path) for path in paths]
+        await asyncio.to_thread(_check_upload_paths, files, self.max_file_size)
+        wait_options, on_event, progress = WaitOptions.split(wait)  # type: ignore[arg-type]
+        gate = asyncio.Semaphore(concurrency)
+        failures: list[BaseException] = []
+
+        with files_progress(len(files), progress) as bar:
+
+            async def upload(path: Path) -> CreatedDocument | None:
+                async with gate:
+                    if failures:
+                        return None
+                    try:
+                        created = await self.create_document_by_file(dataset_id, path, **fields)
+                    except Exception as error:
+                        failures.append(error)
+                        return None
+                if bar is not None:
+                    bar.uploaded()
+                return created
+
+            uploads = await asyncio.gather(*(upload(path) for path in files))
+            if failures:
+                raise failures[0]
+            created = [c for c in uploads if c is not None]
+            callbacks = [c for c in (on_event, bar) if c is not None]
+            statuses = await waiting.wait_for_batches(
+                self.monitor,
+                created,
+                wait_options,
+                callbacks,
+                telemetry=self._transport.telemetry,
+                documents_of=self._pending.documents_of,
+            )
+        return [IngestResult(c, s) for c, s in zip(created, statuses, strict=True)]
+
+    # -- knowledge pipelines --------------------------------------------------------------
+
+    async def run_pipeline(
+        self,
+        dataset_id: str,
+        datasource_type: PipelineDatasource,
+        datasource_info_list: Iterable[Mapping[str, Any]],
+        *,
+        start_node_id: str,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> PipelineRun:
+        """Run a knowledge base's published pipeline (``POST /datasets/{id}/pipeline/run``).
+
+        Dify creates one document per datasource item, all in one new batch, and runs the
+        pipeline in its workers: wait on the returned run like on any batch
+        (``wait_for_indexing(run.dataset_id, run.batch)``, or ``wait_for_batches([run])``).
+        The published version runs (``is_published: true``), answered without streaming
+        (``response_mode: "blocking"``): a draft run creates no batch to wait on. Sent once,
+        never retried (a retry would create the documents again).
+
+        A pipeline can finish a document ``completed`` with 0 chunks (nothing extracted):
+        the wait reports it.
+
+        Args:
+            dataset_id: The knowledge base UUID (one created from a knowledge pipeline).
+            datasource_type: ``"local_file"``, ``"online_document"``, ``"website_crawl"`` or
+                ``"online_drive"``.
+            datasource_info_list: The items, shaped per type: ``{"reference": <id from the
+                pipeline file upload>, "name": ...}``, ``{"url": ..., "title": ...}``,
+                ``{"workspace_id": ..., "page": {...}}``, ``{"id": ..., "type": "file"}``.
+            start_node_id: The datasource node to start from (``GET
+                /datasets/{id}/pipeline/datasource-plugins`` lists them).
+            inputs: The pipeline's input variables (default ``{}``).
+
+        Raises:
+            ValueError: A malformed argument (nothing is sent).
+            DifyAPIError: As Dify answered: 400 ``invalid_param`` (``Pipeline not found``: the
+                knowledge base has no pipeline; or a body Dify refused), 403, 404
+                ``Dataset not found.``, 500 ``pipeline_run_error``.
+        """
+        check_dataset_id(dataset_id)
+        body = pipeline_run_body(datasource_type, datasource_info_list, start_node_id, inputs)
+        url = self._url("datasets", dataset_id, "pipeline", "run")
+        payload = await self._transport.json("POST", url, json_body=body, idempotent=False)
+        try:
+            return pipeline_run(dataset_id, payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise shape_error(
+                f"expected {{'batch': ..., 'documents': [...]}} ({type(exc).__name__})",
+                payload,
+                url,
+                "POST",
+            ) from None
+
     async def _create_fields(
         self,
         dataset_id: str,
@@ -823,6 +1047,71 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._datasets.remember_technique(created["id"], indexing_technique)
         return created
 
+    async def find_dataset(self, name: str) -> dict[str, Any] | None:
+        """The knowledge base called exactly ``name`` (``GET /datasets?keyword=``), or None.
+
+        Reads the list pages (not rate limited) and keeps exact matches, case included.
+
+        Raises:
+            DifyDatasetNameError: Two or more knowledge bases have this name (their ids are in
+                the message and in ``dataset_ids``): nothing is guessed.
+            ValueError: A blank name (nothing is sent).
+        """
+        check_dataset_name(name)
+        found: list[dict[str, Any]] = []
+        for page in range(1, MAX_DATASET_PAGES + 1):
+            url = self._url("datasets").with_query(
+                keyword=name, page=str(page), limit=str(DATASET_PAGE)
+            )
+            payload = await self._transport.json("GET", url, idempotent=True)
+            matches, more = named_datasets(payload, name, url)
+            found += matches
+            if not more:
+                break
+        if len(found) > 1:
+            raise ambiguous_name(name, found)
+        return found[0] if found else None
+
+    async def dataset_id_for(
+        self,
+        name: str,
+        *,
+        create_if_missing: bool = False,
+        indexing_technique: IndexingTechnique = "economy",
+        permission: DatasetPermission = "only_me",
+        description: str | None = None,
+    ) -> str:
+        """The id of the knowledge base called ``name``; with ``create_if_missing``, created
+        (`create_dataset`, economy unless told otherwise) when there is none.
+
+        Two clients creating one name at once both get the one Dify kept (the loser's
+        ``409 dataset_name_duplicate`` is answered by looking the name up again).
+
+        Raises:
+            DifyDatasetNameError: No knowledge base has this name (and ``create_if_missing`` is
+                False), or two or more have it.
+        """
+        found = await self.find_dataset(name)
+        if found is not None:
+            return str(found["id"])
+        if not create_if_missing:
+            raise missing_name(name)
+        try:
+            created = await self.create_dataset(
+                name,
+                indexing_technique=indexing_technique,
+                permission=permission,
+                description=description,
+            )
+        except DifyAPIError as error:
+            if error.status != 409:
+                raise
+            again = await self.find_dataset(name)
+            if again is None:
+                raise
+            return str(again["id"])
+        return str(created["id"])
+
     async def delete_dataset(self, dataset_id: str) -> None:
         """Delete a knowledge base and its documents (``DELETE /datasets/{id}``; Dify: 204)."""
         check_dataset_id(dataset_id)
@@ -954,6 +1243,33 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+_WAIT_KEYS = frozenset(WaitKwargs.__annotations__)
+
+
+def _wait_options_of(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A one-call ingest's keywords split into ``(create fields, wait options)``."""
+    wait = {key: value for key, value in options.items() if key in _WAIT_KEYS}
+    fields = {key: value for key, value in options.items() if key not in _WAIT_KEYS}
+    WaitOptions.split(wait)  # type: ignore[arg-type]  # refuses a bad option before the create
+    return fields, wait
+
+
+def _check_upload_paths(files: list[Path], limit: int | None) -> None:
+    """Refuse, before any upload, what `upload_files_and_wait` could not upload as asked."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        info = os.stat(path)  # FileNotFoundError names the path
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        check_file_name(path.name)
+        check_file_size(info.st_size, limit, str(path))
+        other = seen.setdefault(path.name, path)
+        if other != path:
+            raise ValueError(
+                f"{other} and {path} would be one document named {path.name!r} (Dify's create "
+                "is an upsert by name): upload them separately under distinct names"
+            )
 
 
 class _DocumentLookups:

@@ -43,6 +43,7 @@ __all__ = [
     "DifyAuthenticationError",
     "DifyClientClosedError",
     "DifyConnectionError",
+    "DifyDatasetNameError",
     "DifyDocumentConflictError",
     "DifyDocumentNotAvailableError",
     "DifyError",
@@ -380,6 +381,28 @@ class DifyDocumentConflictError(DifyError):
         self.dataset_id = dataset_id
         self.document_id = document_id
         self.name = name
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+class DifyDatasetNameError(DifyError, LookupError):
+    """A knowledge base named by its name is not there, or the name is not unique.
+
+    Raised by `find_dataset` / `dataset_id_for` (and what uses them: the stores'
+    ``from_documents(..., name=...)``, the CLI's ``--dataset-name``) before anything is written.
+
+    Attributes:
+        name: The name asked for (matched exactly, case included).
+        dataset_ids: The ids of the knowledge bases with that name: none (not found) or two
+            and more (ambiguous: use ``dataset_id=``).
+    """
+
+    def __init__(self, message: str, *, name: str, dataset_ids: tuple[str, ...] = ()) -> None:
+        self.message = message
+        self.name = name
+        self.dataset_ids = dataset_ids
         super().__init__(message)
 
     def __reduce__(self) -> tuple[Any, ...]:

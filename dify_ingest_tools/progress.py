@@ -29,7 +29,7 @@ from ._shown import error_text
 from .events import EventCallback, IndexingEvent
 from .models import BatchIndexingStatus
 
-__all__ = ["ProgressBars", "should_draw_bars", "wait_callbacks"]
+__all__ = ["FilesProgress", "ProgressBars", "files_progress", "should_draw_bars", "wait_callbacks"]
 
 _FAILED_COLOUR = "red"
 
@@ -290,3 +290,67 @@ def wait_callbacks(on_event: EventCallback | None, progress: bool) -> Iterator[l
         yield [*callbacks, bars]
     finally:
         bars.close()
+
+
+class FilesProgress:
+    """An ``on_event`` callback drawing ONE bar for many files (`upload_files_and_wait`).
+
+    The bar counts the files whose document Dify reports ``completed``, out of all of them;
+    while uploads run its label says how many were sent, and failures are counted after it.
+    It ends red unless every file's document was seen completed.
+    """
+
+    def __init__(self, total: int, *, file: IO[str] | None = None, **tqdm_options: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self.total = total
+        self.sent = 0
+        self._done: dict[tuple[str, str], tuple[int, int]] = {}
+        options = {"file": file, "unit": "file", "dynamic_ncols": True, **tqdm_options}
+        self._bar: Any = tqdm(total=total, desc=f"uploading 0/{total}", **options)
+
+    @property
+    def ready(self) -> int:
+        """Files seen ``completed`` so far."""
+        return sum(completed for completed, _ in self._done.values())
+
+    def uploaded(self) -> None:
+        """One more file was sent (its document is now indexing)."""
+        self.sent += 1
+        label = f"uploading {self.sent}/{self.total}" if self.sent < self.total else "indexing"
+        _label(self._bar, label)
+        self._bar.refresh()
+
+    def __call__(self, event: IndexingEvent) -> None:
+        status = event.status
+        if status is None:
+            return
+        counts = status.status_counts()
+        key = (event.dataset_id, event.batch)
+        self._done[key] = (counts.get("completed", 0), counts.get("error", 0))
+        self._bar.n = self.ready
+        failed = sum(errors for _, errors in self._done.values())
+        self._bar.set_postfix_str(f"{failed} failed" if failed else "", refresh=False)
+        if self.ready >= self.total:
+            _label(self._bar, "files ready")
+        self._bar.refresh()
+
+    def close(self) -> None:
+        """Close the bar: red, "not ready", unless every file was seen ready."""
+        if self.ready < self.total:
+            _label(self._bar, "files not ready")
+            self._bar.colour = _FAILED_COLOUR
+        self._bar.close()
+
+
+@contextlib.contextmanager
+def files_progress(total: int, enabled: bool) -> Iterator[FilesProgress | None]:
+    """One bar for a many-file upload (None when ``enabled`` is False), closed on every exit."""
+    if not enabled:
+        yield None
+        return
+    bar = FilesProgress(total)
+    try:
+        yield bar
+    finally:
+        bar.close()

@@ -19,6 +19,7 @@ from typing_extensions import Self
 
 from .._inputs import check_dataset_id
 from .._store import Hit, StoreCore, StoredDocument, new_id
+from .._store_names import aresolve_name, resolve_name
 from .._sync import ClientBridge, DifyKnowledgeClient
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback
@@ -455,12 +456,17 @@ class DifyVectorStore(VectorStore):
         ids: list[str] | None = None,
         **kwargs: Any,
     ) -> Self:
-        """A store on an existing knowledge base (``dataset_id=``), with these texts added.
+        """A store on a knowledge base (``dataset_id=``, or ``dataset_name=``), with these
+        texts added.
 
         ``kwargs`` are the constructor's (``dataset_id``, ``client``, ``overwrite_foreign``,
-        ...); the write's own options (``wait``, ``timeout``) apply too.
+        ...); the write's own options (``wait``, ``timeout``) apply too. Instead of
+        ``dataset_id``, ``dataset_name="handbook"`` finds the knowledge base by its exact
+        name, and with ``create_if_missing=True`` creates it when there is none (economy,
+        unless ``indexing_technique`` says otherwise); a missing or ambiguous name raises
+        `DifyDatasetNameError` (naming the ids) before anything is written.
         """
-        store = cls(embedding=embedding, **kwargs)
+        store = cls._named(embedding, kwargs, resolve_name(*_name_of(kwargs)))
         store.add_texts(texts, metadatas, ids=ids)
         return store
 
@@ -474,8 +480,8 @@ class DifyVectorStore(VectorStore):
         ids: list[str] | None = None,
         **kwargs: Any,
     ) -> Self:
-        """Async `from_texts`."""
-        store = cls(embedding=embedding, **kwargs)
+        """Async `from_texts` (``dataset_name=`` and ``create_if_missing=`` too)."""
+        store = cls._named(embedding, kwargs, await aresolve_name(*_name_of(kwargs)))
         await store.aadd_texts(texts, metadatas, ids=ids)
         return store
 
@@ -483,9 +489,14 @@ class DifyVectorStore(VectorStore):
     def from_documents(
         cls, documents: list[Document], embedding: Embeddings | None = None, **kwargs: Any
     ) -> Self:
-        """A store on an existing knowledge base, with these documents added."""
+        """A store on a knowledge base, with these documents added.
+
+        The knowledge base is ``dataset_id=``, or ``dataset_name=`` (its exact name; with
+        ``create_if_missing=True`` created when missing, economy unless
+        ``indexing_technique`` says otherwise), as in `from_texts`.
+        """
         ids = kwargs.pop("ids", None)
-        store = cls(embedding=embedding, **kwargs)
+        store = cls._named(embedding, kwargs, resolve_name(*_name_of(kwargs)))
         store.add_documents(documents, ids=ids)
         return store
 
@@ -493,11 +504,26 @@ class DifyVectorStore(VectorStore):
     async def afrom_documents(
         cls, documents: list[Document], embedding: Embeddings | None = None, **kwargs: Any
     ) -> Self:
-        """Async `from_documents`."""
+        """Async `from_documents` (``dataset_name=`` and ``create_if_missing=`` too)."""
         ids = kwargs.pop("ids", None)
-        store = cls(embedding=embedding, **kwargs)
+        store = cls._named(embedding, kwargs, await aresolve_name(*_name_of(kwargs)))
         await store.aadd_documents(documents, ids=ids)
         return store
+
+    @classmethod
+    def _named(
+        cls, embedding: Embeddings | None, kwargs: dict[str, Any], owned: DifyKnowledgeClient | None
+    ) -> Self:
+        """The store, owning the client a name lookup built (so `close` closes it)."""
+        store = cls(embedding=embedding, **kwargs)
+        if owned is not None:
+            store._owned = owned
+        return store
+
+
+def _name_of(kwargs: dict[str, Any]) -> tuple[dict[str, Any], str | None, bool]:
+    """``(kwargs, dataset_name, create_if_missing)``, the last two taken out of ``kwargs``."""
+    return kwargs, kwargs.pop("dataset_name", None), bool(kwargs.pop("create_if_missing", False))
 
 
 def _documents(texts: Iterable[str], metadatas: list[dict[str, Any]] | None) -> list[Document]:

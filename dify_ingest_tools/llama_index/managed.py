@@ -36,6 +36,7 @@ from pydantic import SecretStr
 
 from .._inputs import check_dataset_id
 from .._store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
+from .._store_names import aresolve_name, resolve_name
 from ..client import AsyncDifyKnowledgeClient
 from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
@@ -163,18 +164,30 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         cls,
         documents: Sequence[Document],
         *,
-        dataset_id: str,
+        dataset_id: str | None = None,
+        name: str | None = None,
+        create_if_missing: bool = False,
         wait: bool = True,
         show_progress: bool = True,
         **kwargs: Any,
     ) -> DifyIndex:
         """Write ``documents`` to the knowledge base and return the index over it.
 
-        Returns once Dify has indexed them (``wait=True``). Other keyword arguments are the
+        Returns once Dify has indexed them (``wait=True``). The knowledge base is given by
+        ``dataset_id``, or by ``name`` (as ``LlamaCloudIndex`` takes one): found by its exact
+        name, or with ``create_if_missing=True`` created when there is none (economy, unless
+        ``indexing_technique`` says otherwise). Other keyword arguments are the
         constructor's (``client``, ``api_key``, ``source_key``, ``timeout``,
         ``overwrite_foreign``, ...).
+
+        Raises:
+            DifyDatasetNameError: No knowledge base has ``name`` (without
+                ``create_if_missing``), or two have it (both ids in the message).
         """
-        index = cls(dataset_id, wait=wait, show_progress=show_progress, **kwargs)
+        kwargs["dataset_id"] = dataset_id
+        owned = resolve_name(kwargs, name, create_if_missing)
+        index = cls(wait=wait, show_progress=show_progress, **_with_id(kwargs))
+        index._owns_client = index._owns_client or owned is not None
         index.insert_documents(documents)
         return index
 
@@ -183,13 +196,18 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         cls,
         documents: Sequence[Document],
         *,
-        dataset_id: str,
+        dataset_id: str | None = None,
+        name: str | None = None,
+        create_if_missing: bool = False,
         wait: bool = True,
         show_progress: bool = True,
         **kwargs: Any,
     ) -> DifyIndex:
-        """Async `from_documents`."""
-        index = cls(dataset_id, wait=wait, show_progress=show_progress, **kwargs)
+        """Async `from_documents` (``name=`` and ``create_if_missing=`` too)."""
+        kwargs["dataset_id"] = dataset_id
+        owned = await aresolve_name(kwargs, name, create_if_missing)
+        index = cls(wait=wait, show_progress=show_progress, **_with_id(kwargs))
+        index._owns_client = index._owns_client or owned is not None
         await index.ainsert_documents(documents)
         return index
 
@@ -514,3 +532,9 @@ def _dify_filter(filters: MetadataFilters | Mapping[str, Any] | None) -> Mapping
         raise ValueError("Dify metadata filters cannot negate a group of filters")
     key = "$or" if filters.condition == FilterCondition.OR else "$and"
     return {key: clauses}
+
+
+def _with_id(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if kwargs.get("dataset_id") is None:
+        raise TypeError("from_documents needs dataset_id= or name= (the knowledge base)")
+    return kwargs

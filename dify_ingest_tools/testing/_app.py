@@ -28,6 +28,7 @@ from ._ratelimit import admit
 from ._records import RequestRecord
 from ._routes import HANDLERS
 from ._routes_documents import DOCUMENT_HANDLERS
+from ._routes_pipeline import PIPELINE_HANDLERS
 from ._routing import match
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,11 @@ class Dispatcher:
                             core, found.route, request.method, found.params, authorization
                         )
                         if response is None:
-                            handler = HANDLERS.get(found.route) or DOCUMENT_HANDLERS[found.route]
+                            handler = (
+                                HANDLERS.get(found.route)
+                                or PIPELINE_HANDLERS.get(found.route)
+                                or DOCUMENT_HANDLERS[found.route]
+                            )
                             response = await handler(core, request, found.params)
                     elif failure.status == 401:
                         response = unauthorized(failure.message)

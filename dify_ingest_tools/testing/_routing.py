@@ -39,6 +39,9 @@ ROUTE_NAMES = (
     "documents_metadata",
     "list_segments",
     "get_segment",
+    # The knowledge-base list and knowledge pipelines (handlers in _routes_pipeline).
+    "list_datasets",
+    "pipeline_run",
 )
 
 
@@ -57,7 +60,8 @@ def _rule(pattern: str, **methods: str) -> PathRule:
 # Trailing slashes and the `indexing_status` underscore spelling are not registered, so they
 # fall through to the HTML 404 (03). The deprecated underscore create aliases are registered.
 RULES: tuple[PathRule, ...] = (
-    _rule(r"/v1/datasets", POST="create_dataset"),
+    _rule(r"/v1/datasets", POST="create_dataset", GET="list_datasets"),
+    _rule(rf"{_DATASET}/pipeline/run", POST="pipeline_run"),
     _rule(_DATASET, GET="get_dataset", DELETE="delete_dataset"),
     _rule(rf"{_DATASET}/document/create(?:-by-|_by_)text", POST="create_by_text"),
     _rule(rf"{_DATASET}/document/create(?:-by-|_by_)file", POST="create_by_file"),

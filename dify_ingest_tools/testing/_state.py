@@ -119,6 +119,9 @@ class Dataset:
     next_position: int = 1
     #: Metadata fields and the built-in switch.
     metadata: DatasetMetadata = field(default_factory=DatasetMetadata)
+    #: What its knowledge pipeline extracts from each item (``{name}``: the item's name);
+    #: None for a knowledge base without a pipeline (``Pipeline not found``).
+    pipeline_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,18 @@ class DifySimulator:
             )
             return dataset.id
 
+    def enable_pipeline(self, dataset_id: str, text: str | None = "Extracted from {name}.") -> None:
+        """Give the knowledge base a published knowledge pipeline (``POST .../pipeline/run``).
+
+        Args:
+            dataset_id: The dataset.
+            text: What the pipeline extracts from each item (``{name}`` is replaced by the
+                item's name); ``""`` makes documents that end ``completed`` with no chunks, as
+                users report of pipelines; None removes the pipeline (``Pipeline not found``).
+        """
+        with self._lock:
+            self._core.store.require_dataset(dataset_id).pipeline_text = text
+
     def set_api_enabled(self, dataset_id: str, enabled: bool) -> None:
         """Flip the console's per-dataset API access switch (403 while off, 04b)."""
         with self._lock:
