@@ -176,6 +176,8 @@ class DifyWaitForIndexingTool(WaitSettings, _ToolsetTool):
 
     max_timeout_seconds: float = Field(default=DEFAULTS.max_wait_seconds, gt=0)
     """The longest one call may wait, whatever ``timeout_seconds`` the model asks for."""
+    default_timeout_seconds: float = Field(default=DEFAULTS.default_wait_seconds, gt=0)
+    """The wait when the model gives no ``timeout_seconds`` (at most ``max_timeout_seconds``)."""
     on_paused: OnPaused = "fail"
 
     def _own_settings(self) -> dict[str, Any]:
@@ -183,9 +185,11 @@ class DifyWaitForIndexingTool(WaitSettings, _ToolsetTool):
             **super()._own_settings(),
             **self.wait_options(),
             "max_wait_seconds": self.max_timeout_seconds,
+            "default_wait_seconds": self.default_timeout_seconds,
         }
 
     def _adopt(self, toolset: DifyToolset) -> None:
         self.max_timeout_seconds = toolset.max_wait_seconds
+        self.default_timeout_seconds = toolset.default_wait_seconds
         for name, value in toolset.wait_options.items():
             setattr(self, name, value)
