@@ -223,3 +223,19 @@ def test_the_spec_and_the_retriever_refuse_to_pickle_with_a_clear_message(
     ):
         with pytest.raises(TypeError, match=r"holds a live Dify client .* cannot be pickled"):
             pickle.dumps(component)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_arguments_the_schema_refuses_are_errors_in_the_tool_sets_words(
+    mode: str, sim: DifySimulator, sync_client: DifyKnowledgeClient
+) -> None:
+    # The schema the model reads says timeout_seconds > 0 and names no other argument: what
+    # it refuses is refused before any request, with the words of every other framework.
+    dataset_id = sim.create_dataset("tools")
+    wait = tools_of(DifyIndexingToolSpec(client=sync_client, **QUICK))["wait_for_indexing"]
+    args = {"dataset_id": dataset_id, "batch": "20250101000000000000"}
+    with pytest.raises(ValueError, match="Invalid arguments: timeout_seconds: Input should be"):
+        await invoke(wait, mode, **args, timeout_seconds=-5)
+    with pytest.raises(ValueError, match="Invalid arguments: batch: String should have at most"):
+        await invoke(wait, mode, dataset_id=dataset_id, batch="9" * 300)
+    assert not sim.requests_for(route="indexing_status")
