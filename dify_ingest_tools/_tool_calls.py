@@ -1,10 +1,10 @@
 """The two indexing tools' calls, once for every framework: check a batch, wait for a batch.
 
-Framework adapters (LangChain tools, the LlamaIndex tool spec, the toolkit) call these on the
-client's loop and render the `Answer` their framework's way. Keeping the calls here, and the
-words in `answers`, is what makes every framework say the same thing for the same batch:
-the same wait options (a paused document ends the wait at once, as only Dify's console can
-resume it) and the same text.
+The tool set (`dify_ingest_tools.toolkit`) calls these on the client's loop for its
+``indexing_status`` and ``wait_for_indexing`` tools, which every framework renders. Keeping
+the calls here, and the words in `answers`, is what makes every framework say the same thing
+for the same batch: the same wait options (a paused document ends the wait at once, as only
+Dify's console can resume it) and the same text.
 """
 
 from __future__ import annotations

@@ -15,19 +15,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ._inputs import check_dataset_id
 from ._ownership import OWNER_FIELD, Mark
-from ._policy import OnPaused
 from ._shown import ID_LIMIT, shown
 from ._store import find_named
 from ._tool_answers import (
-    MIN_HIT_CHARS,
     documents_answer,
     fit_answer,
     name_shown,
@@ -36,6 +33,7 @@ from ._tool_answers import (
     upload_answer,
 )
 from ._tool_calls import check_batch, wait_for_batch
+from ._tool_defs import ToolDefinition, ToolsetSettings, settings_error
 from ._tool_schemas import (
     OUTPUT_MODELS,
     TOOL_NAMES,
@@ -68,7 +66,14 @@ from .events import EventCallback
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument, RetrievedChunk
 from .models_documents import MetadataField
 
-__all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "ToolResult"]
+__all__ = [
+    "TOOL_NAMES",
+    "DifyToolError",
+    "DifyToolset",
+    "ToolDefinition",
+    "ToolResult",
+    "ToolsetSettings",
+]
 
 logger = logging.getLogger("dify_ingest_tools")
 
@@ -86,25 +91,6 @@ _NOTE_BATCHES = 5
 # characters of each one's error there (the answer's text names the failures too).
 _DOCUMENTS_SHOWN = 20
 _DOCUMENT_ERROR_CHARS = 200
-
-
-@dataclass(frozen=True)
-class ToolDefinition:
-    """One tool as a model sees it.
-
-    Attributes:
-        name: The name in this rendering (e.g. ``dify_search`` for LangChain).
-        base_name: The tool set's own name (``search``), what `DifyToolset.run` takes.
-        description: What the tool is for, written for the model.
-        args_model: The arguments (its JSON schema is the tool's input schema).
-        output_model: The structured result (``ToolResult.data`` validates against it).
-    """
-
-    name: str
-    base_name: str
-    description: str
-    args_model: type[BaseModel]
-    output_model: type[BaseModel]
 
 
 @dataclass(frozen=True)
@@ -165,90 +151,50 @@ class DifyToolset:
     ``search`` first waits (bounded) for those uploads to be indexed.
 
     Args:
-        dataset_id: Bind every tool to this knowledge base: the model never sees a
-            ``dataset_id`` argument.
-        datasets: When not bound, the knowledge bases the model may name (an enum in the
-            schemas; any other id is refused). None: any dataset the key can reach.
-        max_wait_seconds: The longest ``wait_for_indexing`` call, whatever the model asks.
-        default_wait_seconds: The wait when the model gives no ``timeout_seconds``.
-        max_upload_wait_seconds: The longest wait ``upload_text`` may add (``wait_seconds``).
-        search_wait_seconds: How long ``search`` waits for this toolset's pending uploads
-            (0: never wait, only say they may be missing).
-        top_k: Passages per search by default; ``max_top_k`` bounds what the model may ask.
-        hit_chars: Characters of one passage in the answer (longer ones are cut).
-        answer_chars: The longest text of any answer, in characters (whatever Dify sent;
-            its structured content stays within 3 x that).
-        indexing_technique: Sent with every upload (None: the dataset's own setting).
-        poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
-        on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can
-            resume a paused document; ``"wait"`` keeps waiting.
-        allow_replace: Let ``upload_text`` replace a document of the same name that these
-            tools did not create (a console upload, a sync, a store). By default such an
-            upload is refused with a tool error naming the document, which stays untouched.
-            What the tools upload carries the owner tag ``dify-ingest-toolkit``, so any tool
-            set (in any process) may replace it.
+        settings: The settings (`ToolsetSettings`), or give them as keywords instead.
+        **options: The `ToolsetSettings` fields, by name: ``dataset_id`` (bind every tool
+            to one knowledge base) or ``datasets`` (an allow-list), ``max_wait_seconds``,
+            ``default_wait_seconds``, ``max_upload_wait_seconds``, ``search_wait_seconds``,
+            ``top_k`` / ``max_top_k``, ``hit_chars``, ``answer_chars``,
+            ``indexing_technique``, ``poll_interval`` / ``max_poll_interval`` /
+            ``stall_timeout`` / ``not_found_grace`` (how waits poll), ``on_paused``
+            (``"fail"``, the default, answers PAUSED at once, since only Dify's console can
+            resume a paused document) and ``allow_replace`` (let ``upload_text`` replace a
+            document of the same name these tools did not create; by default such an upload
+            is refused with a tool error naming the document, which stays untouched; what
+            the tools upload carries the owner tag ``dify-ingest-toolkit``, so any tool set,
+            in any process, may replace it).
 
     Raises:
-        ValueError: For a malformed dataset id or a bound that is not positive.
+        ValueError: For a malformed dataset id, an unknown setting or a bound out of range.
     """
 
-    def __init__(
-        self,
-        *,
-        dataset_id: str | None = None,
-        datasets: Iterable[str] | None = None,
-        max_wait_seconds: float = 120.0,
-        default_wait_seconds: float = 30.0,
-        max_upload_wait_seconds: float = 30.0,
-        search_wait_seconds: float = 30.0,
-        top_k: int = 4,
-        max_top_k: int = 10,
-        hit_chars: int = 800,
-        answer_chars: int = 4000,
-        indexing_technique: str | None = None,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 5.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "fail",
-        allow_replace: bool = False,
-    ) -> None:
-        allowed = tuple(check_dataset_id(d) for d in datasets) if datasets is not None else None
-        if dataset_id is not None and allowed:
-            raise ValueError("pass dataset_id (one bound knowledge base) or datasets, not both")
-        if allowed is not None and not allowed:
-            raise ValueError("datasets is empty: name at least one knowledge base, or pass None")
-        for what, value in (
-            ("max_wait_seconds", max_wait_seconds),
-            ("default_wait_seconds", default_wait_seconds),
-            ("max_upload_wait_seconds", max_upload_wait_seconds),
-        ):
-            if not value > 0:
-                raise ValueError(f"{what} must be > 0")
-        if search_wait_seconds < 0:
-            raise ValueError("search_wait_seconds must be >= 0")
-        if not 1 <= top_k <= max_top_k:
-            raise ValueError("top_k must be between 1 and max_top_k")
-        if hit_chars < MIN_HIT_CHARS or answer_chars < hit_chars:
-            raise ValueError(f"need {MIN_HIT_CHARS} <= hit_chars <= answer_chars")
-        if on_paused not in ("wait", "fail"):
-            raise ValueError("on_paused must be 'wait' or 'fail'")
-        self.dataset_id = check_dataset_id(dataset_id) if dataset_id is not None else None
-        self.datasets = allowed
-        self.max_wait_seconds = float(max_wait_seconds)
-        self.default_wait_seconds = min(float(default_wait_seconds), self.max_wait_seconds)
-        self.max_upload_wait_seconds = float(max_upload_wait_seconds)
-        self.search_wait_seconds = float(search_wait_seconds)
-        self.top_k, self.max_top_k = top_k, max_top_k
-        self.hit_chars, self.answer_chars = hit_chars, answer_chars
-        self.indexing_technique = indexing_technique
-        self.allow_replace = allow_replace
+    def __init__(self, settings: ToolsetSettings | None = None, /, **options: Any) -> None:
+        if settings is None:
+            try:
+                settings = ToolsetSettings(**options)
+            except ValidationError as error:
+                raise settings_error(error) from None
+        elif options:
+            raise TypeError("pass settings or keyword settings, not both")
+        self.settings = settings
+        self.dataset_id = settings.dataset_id
+        self.datasets = settings.datasets
+        self.max_wait_seconds = settings.max_wait_seconds
+        self.default_wait_seconds = min(settings.default_wait_seconds, self.max_wait_seconds)
+        self.max_upload_wait_seconds = settings.max_upload_wait_seconds
+        self.search_wait_seconds = settings.search_wait_seconds
+        self.top_k, self.max_top_k = settings.top_k, settings.max_top_k
+        self.hit_chars, self.answer_chars = settings.hit_chars, settings.answer_chars
+        self.indexing_technique = settings.indexing_technique
+        self.allow_replace = settings.allow_replace
+        poll_interval = settings.poll_interval
         self.wait_options: dict[str, Any] = {
             "poll_interval": poll_interval,
-            "max_poll_interval": max(poll_interval, max_poll_interval),
-            "stall_timeout": stall_timeout,
-            "not_found_grace": not_found_grace,
-            "on_paused": on_paused,
+            "max_poll_interval": max(poll_interval, settings.max_poll_interval),
+            "stall_timeout": settings.stall_timeout,
+            "not_found_grace": settings.not_found_grace,
+            "on_paused": settings.on_paused,
         }
         self._arguments = argument_models(
             bound=self.dataset_id is not None,
@@ -256,9 +202,9 @@ class DifyToolset:
             max_wait_seconds=self.max_wait_seconds,
             default_wait_seconds=self.default_wait_seconds,
             max_upload_wait_seconds=self.max_upload_wait_seconds,
-            default_top_k=top_k,
-            max_top_k=max_top_k,
-            allow_replace=allow_replace,
+            default_top_k=self.top_k,
+            max_top_k=self.max_top_k,
+            allow_replace=self.allow_replace,
         )
         # dataset (lower case) -> batch -> ref: uploads of this toolset not yet seen terminal.
         self._pending: dict[str, dict[str, BatchRef]] = {}

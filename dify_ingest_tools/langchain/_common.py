@@ -13,14 +13,10 @@ from typing_extensions import Self
 from .._config import ENV_API_KEY
 from .._policy import OnPaused
 from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
-from ..answers import answer_error
 from ..client import AsyncDifyKnowledgeClient
-from ..errors import (
-    DifyError,
-)
 from ..waiting import WaitOptions
 
-__all__ = ["AnyDifyClient", "DifyConnection", "ErrorHandling", "WaitSettings", "tool_exception"]
+__all__ = ["AnyDifyClient", "DifyConnection", "ErrorHandling", "WaitSettings"]
 
 AnyDifyClient: TypeAlias = AsyncDifyKnowledgeClient | DifyKnowledgeClient
 # BaseTool's own annotation of `handle_tool_error`, whose default the tools change to True.
@@ -105,14 +101,3 @@ class WaitSettings(BaseModel):
             "not_found_grace": self.not_found_grace,
             "on_paused": self.on_paused,
         }
-
-
-def tool_exception(
-    error: DifyError | ValueError, *, dataset_id: str | None, batch: str | None
-) -> ToolException:
-    """A `ToolException` whose text says what went wrong and what the model can do about it.
-
-    The text (`answers.answer_error`) carries Dify's own message, the HTTP status and code,
-    and advice; never the key or the server's URL.
-    """
-    return ToolException(answer_error(error, dataset_id=dataset_id, batch=batch).text)

@@ -1,144 +1,147 @@
 """Agent tools: is an upload indexed yet (`DifyIndexingStatusTool`), and a bounded wait for it
-(`DifyWaitForIndexingTool`).
+(`DifyWaitForIndexingTool`), plus the base every tool of `DifyKnowledgeToolkit` shares.
 
-Both answer in text an LLM can act on, with the `BatchIndexingStatus` as the ToolMessage's
-artifact. A wait that runs out of time, stalls or ends in a failed document, and a batch or
-dataset Dify does not know, are answers, not errors; other Dify API errors (bad key, rate
-limit, outage) are raised as `ToolException`, which agents receive as an error ToolMessage
-(``handle_tool_error=True``). The words are those of the toolkit's other tools, the LlamaIndex
-tools and the MCP server (``dify_ingest_tools.answers``).
+Every tool renders one definition of the tool set (`dify_ingest_tools.toolkit`): its name
+(prefixed ``dify_``), the description, the argument schema the model sees (the tool set's
+JSON schema, key for key) and the validation; the tool set runs the call. So the words are
+those of the LlamaIndex tools and the MCP server. Both answer in text an LLM can act on, with
+the `BatchIndexingStatus` as the ToolMessage's artifact. A wait that runs out of time, stalls
+or ends in a failed document, and a batch or dataset Dify does not know, are answers, not
+errors; other Dify API errors (bad key, rate limit, outage) are raised as `ToolException`,
+which agents receive as an error ToolMessage (``handle_tool_error=True``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
 from langchain_core.tools.base import ArgsSchema
-from pydantic import BaseModel, Field, SkipValidation, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SkipValidation, ValidationError, model_validator
 from typing_extensions import Self
 
-from .._inputs import check_dataset_id
 from .._policy import OnPaused
-from .._tool_calls import check_batch, target_dataset, wait_for_batch
-from ..answers import Answer
+from .._tool_defs import DEFAULTS, ToolDefinition
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback
-from ..models import BatchIndexingStatus
-from ._common import DifyConnection, ErrorHandling, WaitSettings, tool_exception
+from ..toolkit import DifyToolError, DifyToolset, arguments_answer
+from ._common import DifyConnection, ErrorHandling, WaitSettings
 from .events import arun_with_events, run_with_events
 
-__all__ = [
-    "BatchStatusInput",
-    "BatchWaitInput",
-    "DatasetBatchStatusInput",
-    "DatasetBatchWaitInput",
-    "DifyIndexingStatusTool",
-    "DifyWaitForIndexingTool",
-]
+if TYPE_CHECKING:
+    from pydantic.v1 import ValidationError as ValidationErrorV1
 
-ToolAnswer = tuple[str, BatchIndexingStatus | None]
-"""``(answer for the model, status artifact)``."""
+__all__ = ["PREFIX", "DifyIndexingStatusTool", "DifyWaitForIndexingTool", "validation_answer"]
 
-_DATASET_ID = "The id (a UUID) of the Dify knowledge base (dataset) the documents were uploaded to."
-_BATCH = (
-    "The `batch` string Dify returned when the documents were uploaded (usually 20 digits, "
-    "e.g. '20250612093011123456'). Copy it exactly; it identifies one upload."
-)
-_DEFAULT_WAIT = 30.0
-_TIMEOUT = (
-    "The longest to wait, in seconds, before answering with the progress so far (omitted: "
-    f"{_DEFAULT_WAIT:g} s). Values above this tool's limit are reduced to it. Small documents "
-    "take a few seconds, large ones minutes; waiting does not make Dify faster."
-)
+#: LangChain tool names carry this prefix (the tool set's own names do not).
+PREFIX = "dify_"
 
 
-class BatchStatusInput(BaseModel):
-    """Arguments of `DifyIndexingStatusTool` when the tool is bound to a dataset."""
-
-    batch: str = Field(description=_BATCH)
-
-
-class DatasetBatchStatusInput(BaseModel):
-    """Arguments of `DifyIndexingStatusTool`."""
-
-    dataset_id: str = Field(description=_DATASET_ID)
-    batch: str = Field(description=_BATCH)
+def validation_answer(error: ValidationError | ValidationErrorV1) -> str:
+    """What the model reads when its arguments do not fit the schema (values not echoed)."""
+    if isinstance(error, ValidationError):
+        return arguments_answer(error)
+    return f"Invalid arguments: {error}. Fix them and call the tool again."
 
 
-class BatchWaitInput(BaseModel):
-    """Arguments of `DifyWaitForIndexingTool` when the tool is bound to a dataset."""
+class _ToolsetTool(DifyConnection, BaseTool):
+    """A tool of the set: name, description and schema from its definition; the toolset runs it.
 
-    batch: str = Field(description=_BATCH)
-    timeout_seconds: float | None = Field(default=None, gt=0, description=_TIMEOUT)
+    Built alone (``api_key`` / ``base_url`` or ``client``, optional ``dataset_id``) it gets a
+    toolset of its own; `DifyKnowledgeToolkit` hands all its tools one shared toolset, so the
+    search knows what the upload tool sent.
+    """
 
-
-class DatasetBatchWaitInput(BaseModel):
-    """Arguments of `DifyWaitForIndexingTool`."""
-
-    dataset_id: str = Field(description=_DATASET_ID)
-    batch: str = Field(description=_BATCH)
-    timeout_seconds: float | None = Field(default=None, gt=0, description=_TIMEOUT)
-
-
-_STATUS_DESCRIPTION = (
-    "Check, without waiting, whether documents uploaded to a Dify knowledge base are indexed "
-    "and searchable yet. Give the upload's `batch`{dataset}. Answers READY (search now), NOT "
-    "READY (with how many documents are in each stage and segments indexed so far), PAUSED, "
-    "or FAILED (naming each failed document with Dify's error). Use it before searching "
-    "content that was just uploaded."
-)
-
-_WAIT_DESCRIPTION = (
-    "Wait until documents uploaded to a Dify knowledge base are indexed, for at most "
-    "`timeout_seconds` (this tool's limit is {limit:g} s). Give the upload's `batch`{dataset}. "
-    "Answers READY when they can be searched; if time runs out it answers with the progress "
-    "so far (Dify keeps indexing: wait again later); if a document fails or is paused it "
-    "says which one and Dify's error. Use it when new content must be searchable before "
-    "you answer."
-)
-
-
-def _rendered(answer: Answer) -> ToolAnswer:
-    """The answer as this tool's output; tool errors become a `ToolException` (with
-    ``handle_tool_error=True``, the agent's error ToolMessage carries the same text)."""
-    if answer.is_error:
-        raise ToolException(answer.text) from answer.error
-    return answer.text, answer.status
-
-
-def _dataset_hint(dataset_id: str | None) -> str:
-    return "" if dataset_id is not None else " and the knowledge base's `dataset_id`"
-
-
-class _DifyTool(DifyConnection, BaseTool):
-    """What both tools share: an optional bound dataset and answers as artifacts."""
+    tool_name: ClassVar[str]
 
     dataset_id: str | None = None
-    """Bind the tool to this knowledge base: the model then only passes ``batch``."""
+    """Bind the tool to this knowledge base: the model then never passes ``dataset_id``."""
+    toolset: DifyToolset | None = Field(default=None, exclude=True, repr=False)
+    """The tool set to run (shared by the toolkit's tools); built from ``dataset_id`` if None."""
+    name: str = ""
+    description: str = ""
+    args_schema: Annotated[ArgsSchema | None, SkipValidation()] = None
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: ErrorHandling = True
 
-    @field_validator("dataset_id")
-    @classmethod
-    def _check_dataset_id(cls, value: str | None) -> str | None:
-        return None if value is None else check_dataset_id(value)
+    _definition: ToolDefinition = PrivateAttr()
 
-    def _target(self, dataset_id: str | None) -> str:
+    def _own_settings(self) -> dict[str, Any]:
+        """The settings of the tool set this tool builds when it is given none."""
+        return {"dataset_id": self.dataset_id}
+
+    def _adopt(self, toolset: DifyToolset) -> None:
+        """Mirror the settings of a tool set given to this tool (for introspection)."""
+
+    @model_validator(mode="after")
+    def _define(self) -> Self:
+        if self.toolset is None:
+            self.toolset = DifyToolset(**self._own_settings())
+        elif self.dataset_id is not None and self.dataset_id != self.toolset.dataset_id:
+            raise ValueError("dataset_id differs from the toolset's; bind the toolset instead")
+        else:
+            self._adopt(self.toolset)
+        self.dataset_id = self.toolset.dataset_id
+        if "handle_validation_error" not in self.model_fields_set:
+            self.handle_validation_error = validation_answer
+        self._definition = self.toolset.definition(self.tool_name, PREFIX)
+        if not self.name:
+            self.name = self._definition.name
+        if not self.description:
+            self.description = self._definition.description
+        if self.args_schema is None:
+            self.args_schema = self._definition.args_model
+        return self
+
+    @property
+    def tool_call_schema(self) -> ArgsSchema:
+        """What the model sees: the tool set's JSON schema, as the other frameworks show it.
+
+        (LangChain would otherwise rebuild the argument model, losing the allow-list's enum
+        and ``additionalProperties: false``.)
+        """
+        if self.args_schema is not self._definition.args_model:
+            return super().tool_call_schema
+        return {**self._definition.input_schema, "description": self.description}
+
+    async def _call(
+        self, client: AsyncDifyKnowledgeClient, arguments: dict[str, Any], on_event: EventCallback
+    ) -> tuple[str, Any]:
+        assert self.toolset is not None  # set by the validator
         try:
-            return target_dataset(self.dataset_id, dataset_id)
-        except ValueError as error:
-            raise tool_exception(error, dataset_id=dataset_id, batch=None) from error
+            result = await self.toolset.run(client, self.tool_name, arguments, on_event=on_event)
+        except DifyToolError as error:
+            raise ToolException(str(error)) from error
+        return result.text, result.artifact
+
+    def _run(
+        self, run_manager: CallbackManagerForToolRun | None = None, **arguments: Any
+    ) -> tuple[str, Any]:
+        return run_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._call(client, arguments, on_event),
+            run_manager,
+        )
+
+    async def _arun(
+        self, run_manager: AsyncCallbackManagerForToolRun | None = None, **arguments: Any
+    ) -> tuple[str, Any]:
+        return await arun_with_events(
+            self._dify_bridge,
+            lambda client, on_event: self._call(client, arguments, on_event),
+            run_manager,
+        )
 
 
-class DifyIndexingStatusTool(_DifyTool):
+class DifyIndexingStatusTool(_ToolsetTool):
     """Tells an agent whether an upload to a Dify knowledge base is indexed yet (no waiting).
 
-    The answer names the verdict (READY, NOT READY, PAUSED, FAILED), stage counts, segments
-    done/total and each failed document with Dify's error; the artifact is the
-    `BatchIndexingStatus`. A status a running wait already observed (in this client) is
-    reused, so checking a batch a pipeline is waiting on costs no extra request.
+    The tool set's ``indexing_status`` tool, named ``dify_indexing_status``. The answer names
+    the verdict (READY, NOT READY, PAUSED, FAILED), stage counts, segments done/total and each
+    failed document with Dify's error; the artifact is the `BatchIndexingStatus`. A status a
+    running wait already observed (in this client) is reused, so checking a batch a pipeline
+    is waiting on costs no extra request.
 
     Example:
         >>> tool = DifyIndexingStatusTool(dataset_id="...")  # doctest: +SKIP
@@ -149,123 +152,44 @@ class DifyIndexingStatusTool(_DifyTool):
         >>> message.content, message.artifact.verdict  # doctest: +SKIP
     """
 
-    name: str = "dify_indexing_status"
-    description: str = _STATUS_DESCRIPTION.format(dataset=_dataset_hint(None))
-    args_schema: Annotated[ArgsSchema | None, SkipValidation()] = DatasetBatchStatusInput
-
-    @model_validator(mode="after")
-    def _bind(self) -> Self:
-        if self.dataset_id is not None:
-            if "args_schema" not in self.model_fields_set:
-                self.args_schema = BatchStatusInput
-            if "description" not in self.model_fields_set:
-                self.description = _STATUS_DESCRIPTION.format(dataset="")
-        return self
-
-    async def _check(
-        self, client: AsyncDifyKnowledgeClient, dataset_id: str, batch: str
-    ) -> ToolAnswer:
-        return _rendered(await check_batch(client, dataset_id, batch))
-
-    def _run(
-        self,
-        batch: str,
-        dataset_id: str | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> ToolAnswer:
-        target = self._target(dataset_id)
-        return self._dify_bridge.call(lambda client: self._check(client, target, batch))
-
-    async def _arun(
-        self,
-        batch: str,
-        dataset_id: str | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> ToolAnswer:
-        target = self._target(dataset_id)
-        return await self._dify_bridge.acall(lambda client: self._check(client, target, batch))
+    tool_name: ClassVar[str] = "indexing_status"
 
 
-class DifyWaitForIndexingTool(WaitSettings, _DifyTool):
+class DifyWaitForIndexingTool(WaitSettings, _ToolsetTool):
     """Lets an agent wait, within limits, until an upload to Dify is indexed.
 
+    The tool set's ``wait_for_indexing`` tool, named ``dify_wait_for_indexing``.
     ``timeout_seconds`` comes from the model and is cut to ``max_timeout_seconds``, so a model
     cannot freeze the agent. Running out of time, a stall and a failed (or paused) document
     are answers, with the last status as the artifact: the model can wait again, report, or
     re-upload. A paused document fails the wait at once (``on_paused="fail"``): only Dify's
     console can resume it. While it waits, progress is dispatched as custom events of the
     tool's run (``dify_indexing_progress``, ...; see `DifyIndexingWaiter`), so an agent's
-    ``astream_events`` can show it.
+    ``astream_events`` can show it. Given a ``toolset``, the tool takes its settings from it.
 
     Example:
         >>> tool = DifyWaitForIndexingTool(dataset_id="...", max_timeout_seconds=60)
         ... # doctest: +SKIP
     """
 
-    name: str = "dify_wait_for_indexing"
-    description: str = _WAIT_DESCRIPTION.format(limit=120.0, dataset=_dataset_hint(None))
-    args_schema: Annotated[ArgsSchema | None, SkipValidation()] = DatasetBatchWaitInput
-    max_timeout_seconds: float = Field(default=120.0, gt=0)
+    tool_name: ClassVar[str] = "wait_for_indexing"
+
+    max_timeout_seconds: float = Field(default=DEFAULTS.max_wait_seconds, gt=0)
     """The longest one call may wait, whatever ``timeout_seconds`` the model asks for."""
+    default_timeout_seconds: float = Field(default=DEFAULTS.default_wait_seconds, gt=0)
+    """The wait when the model gives no ``timeout_seconds`` (at most ``max_timeout_seconds``)."""
     on_paused: OnPaused = "fail"
 
-    @model_validator(mode="after")
-    def _bind(self) -> Self:
-        if self.dataset_id is not None and "args_schema" not in self.model_fields_set:
-            self.args_schema = BatchWaitInput
-        if "description" not in self.model_fields_set:
-            self.description = _WAIT_DESCRIPTION.format(
-                limit=self.max_timeout_seconds, dataset=_dataset_hint(self.dataset_id)
-            )
-        return self
-
-    async def _wait(
-        self,
-        client: AsyncDifyKnowledgeClient,
-        dataset_id: str,
-        batch: str,
-        timeout_seconds: float | None,
-        on_event: EventCallback,
-    ) -> ToolAnswer:
-        # Omitted, the default applies within the cap, with no "at most" note: the model did
-        # not ask for more (the other frameworks' wait tools say the same).
-        wanted = _DEFAULT_WAIT if timeout_seconds is None else timeout_seconds
-        limit = min(wanted, self.max_timeout_seconds)
-        answer = await wait_for_batch(
-            client,
-            dataset_id,
-            batch,
-            timeout=limit,
-            asked=timeout_seconds,
-            on_event=on_event,
+    def _own_settings(self) -> dict[str, Any]:
+        return {
+            **super()._own_settings(),
             **self.wait_options(),
-        )
-        return _rendered(answer)
+            "max_wait_seconds": self.max_timeout_seconds,
+            "default_wait_seconds": self.default_timeout_seconds,
+        }
 
-    def _run(
-        self,
-        batch: str,
-        dataset_id: str | None = None,
-        timeout_seconds: float | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> ToolAnswer:
-        target = self._target(dataset_id)
-        return run_with_events(
-            self._dify_bridge,
-            lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
-            run_manager,
-        )
-
-    async def _arun(
-        self,
-        batch: str,
-        dataset_id: str | None = None,
-        timeout_seconds: float | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> ToolAnswer:
-        target = self._target(dataset_id)
-        return await arun_with_events(
-            self._dify_bridge,
-            lambda client, on_event: self._wait(client, target, batch, timeout_seconds, on_event),
-            run_manager,
-        )
+    def _adopt(self, toolset: DifyToolset) -> None:
+        self.max_timeout_seconds = toolset.max_wait_seconds
+        self.default_timeout_seconds = toolset.default_wait_seconds
+        for name, value in toolset.wait_options.items():
+            setattr(self, name, value)

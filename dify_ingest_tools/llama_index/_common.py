@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import logging
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from llama_index.core.tools import ToolMetadata
 from pydantic import SecretStr
 
 from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
+from .._tool_defs import ToolDefinition
 from ..client import AsyncDifyKnowledgeClient
 from ..events import IndexingEvent
 from .events import emit
@@ -27,6 +31,7 @@ __all__ = [
     "EventRelay",
     "Work",
     "connect",
+    "tool_metadata",
 ]
 
 logger = logging.getLogger("dify_ingest_tools")
@@ -133,3 +138,24 @@ class EventRelay:
             logger.debug(
                 "dropped a %s event of batch %s: the caller is gone", event.kind, event.batch
             )
+
+
+@dataclass
+class _DefinedMetadata(ToolMetadata):
+    """`ToolMetadata` whose parameters are the tool set's JSON schema, key for key (LlamaIndex's
+    own would drop ``additionalProperties: false``)."""
+
+    input_schema: dict[str, Any] = field(default_factory=dict)
+
+    def get_parameters_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.input_schema)
+
+
+def tool_metadata(definition: ToolDefinition, name: str | None = None) -> ToolMetadata:
+    """A tool set definition as LlamaIndex tool metadata (under ``name``, if given)."""
+    return _DefinedMetadata(
+        name=name or definition.name,
+        description=definition.description,
+        fn_schema=definition.args_model,
+        input_schema=definition.input_schema,
+    )

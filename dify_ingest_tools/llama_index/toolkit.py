@@ -10,17 +10,15 @@ tool output with ``is_error=True``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import SecretStr
 
-from .._policy import OnPaused
 from ..client import AsyncDifyKnowledgeClient
 from ..toolkit import DifyToolset
-from ._common import AnyClient, EventRelay, HoldsClient, connect
+from ._common import AnyClient, EventRelay, HoldsClient, connect, tool_metadata
 
 __all__ = ["DifyKnowledgeToolSpec"]
 
@@ -40,11 +38,11 @@ class DifyKnowledgeToolSpec(HoldsClient, BaseToolSpec):
         base_url: The API root ending in ``/v1`` (default: ``DIFY_API_BASE_URL``).
         client: A `DifyKnowledgeClient` (sync and async tools) or an
             `AsyncDifyKnowledgeClient` (async tools only) instead of ``api_key``.
-        dataset_id: Bind the tools to one knowledge base (no ``dataset_id`` argument).
-        datasets: When not bound, the only knowledge bases the model may name.
-        **options: The other `DifyToolset` settings (``max_wait_seconds``,
-            ``search_wait_seconds``, ``top_k``, ``hit_chars``, ``poll_interval``,
-            ``allow_replace``, ...).
+        **settings: The tool set's settings (`ToolsetSettings`, declared once there):
+            ``dataset_id`` (bind the tools to one knowledge base: no ``dataset_id``
+            argument) or ``datasets`` (the only knowledge bases the model may name),
+            ``max_wait_seconds``, ``search_wait_seconds``, ``top_k``, ``hit_chars``,
+            ``poll_interval``, ``allow_replace``, ...
     """
 
     spec_functions: list[SPEC_FUNCTION_TYPE] = [  # noqa: RUF012 (BaseToolSpec's declaration)
@@ -61,21 +59,9 @@ class DifyKnowledgeToolSpec(HoldsClient, BaseToolSpec):
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
         client: AnyClient | None = None,
-        dataset_id: str | None = None,
-        datasets: Iterable[str] | None = None,
-        max_wait_seconds: float = 120.0,
-        search_wait_seconds: float = 30.0,
-        on_paused: OnPaused = "fail",
-        **options: Any,
+        **settings: Any,
     ) -> None:
-        self.toolset = DifyToolset(
-            dataset_id=dataset_id,
-            datasets=datasets,
-            max_wait_seconds=max_wait_seconds,
-            search_wait_seconds=search_wait_seconds,
-            on_paused=on_paused,
-            **options,
-        )
+        self.toolset = DifyToolset(**settings)
         self._bridge, self._owns_client = connect(client, api_key, base_url)
 
     @property
@@ -94,12 +80,7 @@ class DifyKnowledgeToolSpec(HoldsClient, BaseToolSpec):
     ) -> list[FunctionTool]:
         """The tools, with the tool set's names, descriptions and argument schemas."""
         mapping = {
-            definition.name: ToolMetadata(
-                name=definition.name,
-                description=definition.description,
-                fn_schema=definition.args_model,
-            )
-            for definition in self.toolset.definitions()
+            definition.name: tool_metadata(definition) for definition in self.toolset.definitions()
         }
         return super().to_tool_list(spec_functions, {**mapping, **(func_to_metadata_mapping or {})})
 

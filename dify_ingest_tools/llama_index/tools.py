@@ -14,91 +14,36 @@ that message as its content.
 from __future__ import annotations
 
 import asyncio
-from typing import NoReturn
+from typing import Any
 
 from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import SecretStr
 
-from .._inputs import check_dataset_id
 from .._policy import OnPaused
-from .._tool_calls import check_batch, target_dataset, wait_for_batch
-from ..answers import Answer, DifyToolError, answer_error
+from .._tool_calls import target_dataset
+from .._tool_defs import DEFAULTS
+from ..answers import DifyToolError, answer_error
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import DifyError
-from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from ..toolkit import DifyToolset
+from ._common import AnyClient, EventRelay, HoldsClient, Work, connect, tool_metadata
 
 __all__ = ["DifyIndexingToolSpec", "DifyToolError"]
 
-
-def _raise(answer: Answer) -> NoReturn:
-    if isinstance(answer.error, DifyError):
-        raise DifyToolError(answer) from answer.error
-    raise ValueError(answer.text) from answer.error
-
-
-def _rendered(answer: Answer) -> str:
-    if answer.is_error:
-        _raise(answer)
-    return answer.text
-
-
-# A wait shorter than this cannot see a first status on a slow server.
-_MIN_TIMEOUT = 1.0
-
-
-_BATCH = (
-    "The batch id Dify returned when the documents were uploaded (the `batch` field of the "
-    "upload result, e.g. '20250101123456789012')."
-)
-_DATASET = "The id (a UUID) of the Dify knowledge base the documents were uploaded to."
-
-
-class _BatchArgs(BaseModel):
-    batch: str = Field(description=_BATCH)
-
-
-class _DatasetBatchArgs(BaseModel):
-    dataset_id: str = Field(description=_DATASET)
-    batch: str = Field(description=_BATCH)
-
-
-_TIMEOUT_DESCRIPTION = (
-    "How many seconds to wait at most (the tool caps it; see its description). Omit it for "
-    "the default."
-)
-
-
-class _WaitArgs(_DatasetBatchArgs):
-    timeout_seconds: float | None = Field(default=None, description=_TIMEOUT_DESCRIPTION)
-
-
-class _BoundWaitArgs(_BatchArgs):
-    timeout_seconds: float | None = Field(default=None, description=_TIMEOUT_DESCRIPTION)
-
-
-_STATUS_DOC = (
-    "Check, without waiting, whether documents uploaded to a Dify knowledge base{where} are "
-    "indexed and searchable yet. Use it after an upload and before answering from the new "
-    "documents. Returns one paragraph: READY (retrieval will find them), NOT READY yet (with "
-    "how many documents and segments are done), PAUSED, or FAILED with each failed document "
-    "and Dify's error text."
-)
-_WAIT_DOC = (
-    "Wait until the documents of an upload batch in a Dify knowledge base{where} are indexed "
-    "and searchable, for at most timeout_seconds (default {default:g} s, never more than "
-    "{cap:g} s). Returns READY when they can be retrieved. If time runs out it says how far "
-    "indexing got: Dify keeps working, so call it again later. If a document failed it names "
-    "the document and Dify's error. Prefer this to repeated status checks."
-)
+# The spec function -> the tool set's tool it renders (the spec's names predate the tool set).
+_RENDERS = {"get_indexing_status": "indexing_status", "wait_for_indexing": "wait_for_indexing"}
 
 
 class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
     """Agent tools over Dify's indexing status: ``get_indexing_status`` and ``wait_for_indexing``.
 
+    The tool set's ``indexing_status`` (named ``get_indexing_status`` here) and
+    ``wait_for_indexing`` tools: the same descriptions, argument schemas and answers.
     ``to_tool_list()`` gives one `FunctionTool` per function, each with a blocking and a
     native async implementation (``tool.call(...)`` / ``await tool.acall(...)``); both run on
-    the client's event loop, sharing its session and poll loops.
+    the client's event loop, sharing its session and poll loops. The defaults are the tool
+    set's (`ToolsetSettings`).
 
     Args:
         api_key: A Knowledge API key (default: ``DIFY_API_KEY``); never in a tool output.
@@ -131,24 +76,29 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         base_url: str | None = None,
         client: AnyClient | None = None,
         dataset_id: str | None = None,
-        max_timeout_seconds: float = 300.0,
-        default_timeout_seconds: float = 60.0,
-        poll_interval: float = 1.0,
-        max_poll_interval: float = 10.0,
-        stall_timeout: float | None = None,
-        not_found_grace: float = 10.0,
-        on_paused: OnPaused = "fail",
+        max_timeout_seconds: float = DEFAULTS.max_wait_seconds,
+        default_timeout_seconds: float = DEFAULTS.default_wait_seconds,
+        poll_interval: float = DEFAULTS.poll_interval,
+        max_poll_interval: float = DEFAULTS.max_poll_interval,
+        stall_timeout: float | None = DEFAULTS.stall_timeout,
+        not_found_grace: float = DEFAULTS.not_found_grace,
+        on_paused: OnPaused = DEFAULTS.on_paused,
     ) -> None:
         if max_timeout_seconds <= 0:
             raise ValueError("max_timeout_seconds must be > 0")
-        self.dataset_id = check_dataset_id(dataset_id) if dataset_id is not None else None
-        self.max_timeout_seconds = float(max_timeout_seconds)
-        self.default_timeout_seconds = self._timeout(default_timeout_seconds)
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max(poll_interval, max_poll_interval)
-        self.stall_timeout = stall_timeout
-        self.not_found_grace = not_found_grace
-        self.on_paused: OnPaused = on_paused
+        self.toolset = DifyToolset(
+            dataset_id=dataset_id,
+            max_wait_seconds=max_timeout_seconds,
+            default_wait_seconds=default_timeout_seconds,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            stall_timeout=stall_timeout,
+            not_found_grace=not_found_grace,
+            on_paused=on_paused,
+        )
+        self.dataset_id = self.toolset.dataset_id
+        self.max_timeout_seconds = self.toolset.max_wait_seconds
+        self.default_timeout_seconds = self.toolset.default_wait_seconds
         self._bridge, self._owns_client = connect(client, api_key, base_url)
 
     def __repr__(self) -> str:
@@ -170,46 +120,31 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         return super().to_tool_list(spec_functions, mapping)
 
     def _metadata(self) -> dict[str, ToolMetadata]:
-        bound = self.dataset_id is not None
-        where = f" (knowledge base {self.dataset_id})" if bound else ""
-        dataset = "" if bound else "dataset_id: str, "
         return {
-            "get_indexing_status": ToolMetadata(
-                name="get_indexing_status",
-                description=f"get_indexing_status({dataset}batch: str) -> str\n"
-                + _STATUS_DOC.format(where=where),
-                fn_schema=_BatchArgs if bound else _DatasetBatchArgs,
-            ),
-            "wait_for_indexing": ToolMetadata(
-                name="wait_for_indexing",
-                description=(
-                    f"wait_for_indexing({dataset}batch: str, timeout_seconds: float | None = "
-                    "None) -> str\n"
-                    + _WAIT_DOC.format(
-                        where=where,
-                        default=self.default_timeout_seconds,
-                        cap=self.max_timeout_seconds,
-                    )
-                ),
-                fn_schema=_BoundWaitArgs if bound else _WaitArgs,
-            ),
+            name: tool_metadata(self.toolset.definition(tool), name)
+            for name, tool in _RENDERS.items()
         }
 
     # -- the tools -----------------------------------------------------------------------------
 
     def get_indexing_status(self, batch: str, *, dataset_id: str | None = None) -> str:
         """Whether the batch is indexed yet, without waiting (one paragraph for the model)."""
-        return self._bridge.call(self._status(self._dataset(dataset_id), batch))
+        work = self._call("indexing_status", {"batch": batch}, dataset_id, EventRelay(None))
+        return self._bridge.call(work)
 
     async def aget_indexing_status(self, batch: str, *, dataset_id: str | None = None) -> str:
         """Async `get_indexing_status`."""
-        return await self._bridge.acall(self._status(self._dataset(dataset_id), batch))
+        relay = EventRelay(asyncio.get_running_loop())
+        return await self._bridge.acall(
+            self._call("indexing_status", {"batch": batch}, dataset_id, relay)
+        )
 
     def wait_for_indexing(
         self, batch: str, timeout_seconds: float | None = None, *, dataset_id: str | None = None
     ) -> str:
         """Wait (bounded) until the batch is indexed; a timeout or a failure is an answer."""
-        work = self._wait(self._dataset(dataset_id), batch, timeout_seconds, EventRelay(None))
+        args = _wait_args(batch, timeout_seconds)
+        work = self._call("wait_for_indexing", args, dataset_id, EventRelay(None))
         return self._bridge.call(work)
 
     async def await_for_indexing(
@@ -217,50 +152,38 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
     ) -> str:
         """Async `wait_for_indexing`."""
         relay = EventRelay(asyncio.get_running_loop())
-        work = self._wait(self._dataset(dataset_id), batch, timeout_seconds, relay)
-        return await self._bridge.acall(work)
+        args = _wait_args(batch, timeout_seconds)
+        return await self._bridge.acall(self._call("wait_for_indexing", args, dataset_id, relay))
 
     # -- one implementation for both -------------------------------------------------------------
 
-    def _dataset(self, dataset_id: str | None) -> str:
-        try:
-            return target_dataset(self.dataset_id, dataset_id)
-        except ValueError as error:
-            _raise(answer_error(error, dataset_id=dataset_id))
-
-    def _timeout(self, requested: float | None) -> float:
-        """The wait to make: the default, or what the model asked, within the bounds."""
-        if requested is None:
-            return self.default_timeout_seconds
-        floor = min(_MIN_TIMEOUT, self.max_timeout_seconds)
-        return min(self.max_timeout_seconds, max(floor, float(requested)))
-
-    def _status(self, dataset_id: str, batch: str) -> Work[str]:
-        async def work(client: AsyncDifyKnowledgeClient) -> str:
-            # Reuses the snapshot of a wait already polling this batch when it is fresh.
-            return _rendered(await check_batch(client, dataset_id, batch))
-
-        return work
-
-    def _wait(
-        self, dataset_id: str, batch: str, requested: float | None, relay: EventRelay
+    def _call(
+        self, tool: str, arguments: dict[str, Any], dataset_id: str | None, relay: EventRelay
     ) -> Work[str]:
-        timeout = self._timeout(requested)
+        """The tool set's call; a bound dataset is checked here (a Python keyword, not an
+        argument of the model's schema)."""
+        try:
+            target = target_dataset(self.dataset_id, dataset_id)
+        except ValueError as error:
+            raise ValueError(answer_error(error, dataset_id=dataset_id).text) from error
+        if self.dataset_id is None:
+            arguments = {"dataset_id": target, **arguments}
 
         async def work(client: AsyncDifyKnowledgeClient) -> str:
-            answer = await wait_for_batch(
-                client,
-                dataset_id,
-                batch,
-                timeout=timeout,
-                asked=requested,
-                on_event=relay,
-                on_paused=self.on_paused,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                stall_timeout=self.stall_timeout,
-                not_found_grace=self.not_found_grace,
-            )
-            return _rendered(answer)
+            try:
+                result = await self.toolset.run(client, tool, arguments, on_event=relay)
+            except DifyToolError as error:
+                if isinstance(error.error, DifyError):
+                    raise
+                # Invalid arguments raise ValueError, as LlamaIndex tools do.
+                raise ValueError(str(error)) from error
+            return result.text
 
         return work
+
+
+def _wait_args(batch: str, timeout_seconds: float | None) -> dict[str, Any]:
+    """Left out, ``timeout_seconds`` takes the tool's default."""
+    if timeout_seconds is None:
+        return {"batch": batch}
+    return {"batch": batch, "timeout_seconds": timeout_seconds}

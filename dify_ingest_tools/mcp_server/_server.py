@@ -140,7 +140,7 @@ def _tool(
         annotations=_ANNOTATIONS[definition.base_name],
         structured_output=True,
     )
-    tool.parameters = definition.args_model.model_json_schema()
+    tool.parameters = dict(definition.input_schema)
     return tool
 
 

@@ -165,7 +165,12 @@ def test_api_errors_raise_tool_exceptions_without_handle_tool_error(
         (None, "20250612093011123456", "success", "does not know batch 20250612093011123456"),
         # Ids that cannot be ids are refused before any request.
         (None, "../../etc", "error", "Invalid argument: batch"),
-        ("not-a-uuid", "20250612093011123456", "error", "Invalid argument: dataset_id must be"),
+        (
+            "not-a-uuid",
+            "20250612093011123456",
+            "error",
+            "Invalid arguments: dataset_id: dataset_id must be a UUID",
+        ),
     ],
 )
 def test_wrong_arguments_give_messages_the_model_can_act_on(
@@ -342,7 +347,8 @@ def test_a_bound_dataset_is_hidden_from_the_tool_schema(dataset_id: str) -> None
     assert set(status.args) == {"batch"}
     assert set(wait.args) == {"batch", "timeout_seconds"}
     for tool in (status, wait):
-        schema = tool.tool_call_schema.model_json_schema()  # type: ignore[union-attr]
+        schema = tool.tool_call_schema
+        assert isinstance(schema, dict)  # the tool set's JSON schema, as is
         assert "dataset_id" not in schema["properties"]
         assert schema["required"] == ["batch"]
         assert "dataset_id" not in tool.description
@@ -356,16 +362,19 @@ def test_a_bound_dataset_is_hidden_from_the_tool_schema(dataset_id: str) -> None
     assert all(field["description"] for field in unbound.args.values())
 
 
-def test_a_bound_tool_ignores_a_dataset_id_the_model_adds(
-    sim: DifySimulator, clock: ManualClock, dataset_id: str, sync_client: DifyKnowledgeClient
+def test_a_bound_tool_refuses_a_dataset_id_the_model_adds(
+    sim: DifySimulator, dataset_id: str, sync_client: DifyKnowledgeClient
 ) -> None:
+    # As every tool of the set does, in every framework: an invented argument is refused.
     _, batch = sim.add_document(dataset_id, "faq.txt", "text")
     other = sim.create_dataset("other")
     tool = DifyIndexingStatusTool(client=sync_client, dataset_id=dataset_id)
 
     message = tool.invoke(status_call(other, batch))
 
-    assert message.status == "success" and dataset_id in message.content
+    assert message.status == "error" and other not in message.content
+    assert message.content.startswith("Invalid arguments: dataset_id: Extra inputs are not")
+    assert not sim.requests_for(route="indexing_status")
 
 
 def test_a_bound_dataset_must_be_a_uuid() -> None:

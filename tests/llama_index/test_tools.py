@@ -129,11 +129,13 @@ def test_unbound_schemas_ask_for_the_dataset_and_say_the_cap(
     tools = tools_of(spec)
     status = tools["get_indexing_status"].metadata
     assert status.get_parameters_dict()["required"] == ["dataset_id", "batch"]
-    assert status.description.startswith("get_indexing_status(dataset_id: str, batch: str)")
+    # The tool set's own words (the status tool keeps its older name here).
+    assert status.description == spec.toolset.definition("indexing_status").description
     wait = tools["wait_for_indexing"].metadata
-    # The default is capped too: 500 s asked, 120 s allowed.
-    assert "default 120 s, never more than 120 s" in wait.description
+    assert "this tool's limit is 120 s" in wait.description
     props = wait.get_parameters_dict()["properties"]
+    # The default is capped too: 500 s asked, 120 s allowed.
+    assert props["timeout_seconds"]["default"] == 120
     assert all(props[name]["description"] for name in ("dataset_id", "batch", "timeout_seconds"))
 
 
@@ -168,7 +170,9 @@ async def test_an_unknown_batch_is_an_answer_and_a_malformed_id_an_error(
     output = await status.acall(dataset_id=dataset_id, batch="20250101000000000000")
     assert not output.is_error
     assert "Dify does not know batch 20250101000000000000" in output.content
-    with pytest.raises(ValueError, match="Invalid argument: dataset_id must be a UUID"):
+    with pytest.raises(
+        ValueError, match="Invalid arguments: dataset_id: dataset_id must be a UUID"
+    ):
         status.call(dataset_id="not-a-uuid", batch="20250101000000000000")
 
 
@@ -219,3 +223,19 @@ def test_the_spec_and_the_retriever_refuse_to_pickle_with_a_clear_message(
     ):
         with pytest.raises(TypeError, match=r"holds a live Dify client .* cannot be pickled"):
             pickle.dumps(component)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_arguments_the_schema_refuses_are_errors_in_the_tool_sets_words(
+    mode: str, sim: DifySimulator, sync_client: DifyKnowledgeClient
+) -> None:
+    # The schema the model reads says timeout_seconds > 0 and names no other argument: what
+    # it refuses is refused before any request, with the words of every other framework.
+    dataset_id = sim.create_dataset("tools")
+    wait = tools_of(DifyIndexingToolSpec(client=sync_client, **QUICK))["wait_for_indexing"]
+    args = {"dataset_id": dataset_id, "batch": "20250101000000000000"}
+    with pytest.raises(ValueError, match="Invalid arguments: timeout_seconds: Input should be"):
+        await invoke(wait, mode, **args, timeout_seconds=-5)
+    with pytest.raises(ValueError, match="Invalid arguments: batch: String should have at most"):
+        await invoke(wait, mode, dataset_id=dataset_id, batch="9" * 300)
+    assert not sim.requests_for(route="indexing_status")
