@@ -615,6 +615,11 @@ class BlockingMethods:
             DifyAPIError: A fatal error (401, 403, ``Dataset not found.``, ...).
 
             Every wait error carries ``.last_status``.
+
+        Other options: ``on_stall="resubmit"`` (default ``"raise"``) sends a stalled upload
+        of this client (it still holds the text or the file path) again by name, at most
+        ``max_resubmits`` (1) times, and waits on the new batch, with a ``resubmitted`` event;
+        the returned status is then the new batch's. Needs ``stall_timeout``.
         """
         return self._run(self._async.wait_for_indexing(dataset_id, batch, **options))
 

@@ -102,6 +102,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sync.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds to wait for indexing (3600)"
     )
+    sync.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=600.0,
+        help="seconds without any change after which a document has stalled: a file this run "
+        "uploaded is sent once more by name (600; 0 turns stall detection off)",
+    )
     sync.add_argument("--no-wait", action="store_true", help="upload only; do not wait")
     sync.add_argument("--indexing-technique", choices=["high_quality", "economy"])
     _add_budget(sync)
@@ -186,6 +193,7 @@ async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
                     exclude=args.exclude,
                     wait=not args.no_wait,
                     timeout=args.timeout,
+                    stall_timeout=args.stall_timeout or None,
                     stop=stop,
                     on_plan=bar.plan,
                     on_item=bar.advance,

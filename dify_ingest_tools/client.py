@@ -8,10 +8,11 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeGuard, TypeVar
+from typing import IO, Any, TypeGuard, TypeVar, cast
 
 import aiohttp
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -30,6 +31,7 @@ from ._dataset_lookup import named as named_datasets
 from ._datasets import DatasetSettings
 from ._doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from ._documents_api import DocumentsAPI
+from ._heal import Upload, Uploads, check_heal_options, healing_wait
 from ._inputs import (
     check_dataset_id,
     check_document_id,
@@ -83,6 +85,7 @@ from .models import (
     IngestResult,
     PipelineRun,
     RetrievedChunk,
+    as_batch_ref,
 )
 from .monitor import IndexingMonitor
 from .progress import files_progress, wait_callbacks
@@ -221,6 +224,8 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self.max_file_size = max_file_size
         # What this client uploaded and has not seen finish, for the retrievers' gate.
         self._pending = PendingUploads()
+        #: What this client uploaded, to send a stalled one again (``on_stall="resubmit"``).
+        self._uploads = Uploads()
         self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
         backend = resolve_ledger(ledger)
         self._ledger = LedgerRecorder(backend, self._scope) if backend is not None else None
@@ -385,8 +390,25 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             DifyAPIError: A fatal error (401, 403, ``Dataset not found.``, ...).
 
             Every wait error carries ``.last_status``.
+
+        Other options: ``on_stall="resubmit"`` (default ``"raise"``) sends a stalled upload
+        of this client (it still holds the text or the file path) again by name, at most
+        ``max_resubmits`` (1) times, and waits on the new batch, with a ``resubmitted`` event;
+        the returned status is then the new batch's. Needs ``stall_timeout``.
         """
-        wait, on_event, progress = WaitOptions.split(options)
+        rest: dict[str, Any] = dict(options)
+        on_stall, max_resubmits = check_heal_options(rest)
+        if on_stall == "resubmit":
+            return await healing_wait(
+                self,
+                dataset_id,
+                batch,
+                rest,
+                max_resubmits,
+                lambda current, opts: self.wait_for_indexing(dataset_id, current, **opts),
+                time.monotonic,
+            )
+        wait, on_event, progress = WaitOptions.split(cast(WaitKwargs, rest))
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
         with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_indexing(
@@ -411,6 +433,15 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             error (a failure with ``raise_on_error=True``, a timeout, an API error) cancels
             the other waits and is raised.
         """
+        rest: dict[str, Any] = dict(options)
+        on_stall, max_resubmits = check_heal_options(rest)
+        if on_stall == "resubmit":
+            # Each batch heals on its own; the first error still ends them all.
+            refs = [as_batch_ref(batch) for batch in batches]
+            heal = {"on_stall": on_stall, "max_resubmits": max_resubmits, **rest}
+            return await waiting.gather_first_error(
+                [self.wait_for_indexing(ref.dataset_id, ref.batch, **heal) for ref in refs]
+            )
         wait, on_event, progress = WaitOptions.split(options)
         with wait_callbacks(on_event, progress) as callbacks:
             return await waiting.wait_for_batches(
@@ -482,6 +513,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         url = self._url("datasets", dataset_id, "document", "create-by-text")
         payload = await self._create(url, json_body=body, technique_given=indexing_technique)
         created = self._created(dataset_id, payload, url)
+        if Upload.keepable(text):
+            options = {"indexing_technique": indexing_technique, "process_rule": process_rule}
+            options.update(doc_form=doc_form, **extra)
+            self._uploads.remember(created, Upload(name=name, text=text, options=options))
         return await self._recorded(created, name, content_hash(text))
 
     async def create_document_by_file(
@@ -563,7 +598,13 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 raise failure from error
             raise
         digest = content_hash(content) if content is not None else streams[-1].digest or ""
-        return await self._recorded(self._created(dataset_id, payload, url), name, digest)
+        created = self._created(dataset_id, payload, url)
+        options = {"indexing_technique": technique, **data}
+        if content is None:
+            self._uploads.remember(created, Upload(name=name, path=path, options=options))
+        elif Upload.keepable(content):
+            self._uploads.remember(created, Upload(name=name, content=content, options=options))
+        return await self._recorded(created, name, digest)
 
     # -- one call to ingest: create, then wait (the OpenAI SDK's ``upload_and_poll``) -------
 

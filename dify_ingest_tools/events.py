@@ -29,6 +29,7 @@ EventKind: TypeAlias = Literal[
     "rate_limited",
     "retrying",
     "partial_results",
+    "resubmitted",
 ]
 
 
@@ -45,7 +46,9 @@ class IndexingEvent(BaseModel):
     changed for ``stall_timeout``), ``rate_limited`` (429 or Dify Cloud's 403 rate limit;
     polling cools down), ``retrying`` (a transient failure; polling goes on) and
     ``partial_results`` (a retriever's readiness gate stopped waiting for this batch and
-    searched anyway: its results may miss the batch's documents).
+    searched anyway: its results may miss the batch's documents) and ``resubmitted`` (a wait
+    with ``on_stall="resubmit"`` sent this client's stalled upload again by name; ``error``
+    names the new batch).
 
     Attributes:
         status: The latest batch snapshot (None when nothing was observed yet).

@@ -58,7 +58,7 @@ from ._sync_scan import (
     snapshot,
 )
 from .errors import DifyAPIError, DifyNotFoundError, IndexingError
-from .models import CreatedDocument, DifyDocument
+from .models import DifyDocument
 
 if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
@@ -359,6 +359,7 @@ async def sync_folder(
     exclude: Sequence[str] = (),
     wait: bool = True,
     timeout: float = 3600.0,
+    stall_timeout: float | None = None,
     stop: asyncio.Event | None = None,
     on_item: Callable[[SyncItem], None] | None = None,
     on_plan: Callable[[list[SyncItem]], None] | None = None,
@@ -387,6 +388,10 @@ async def sync_folder(
             ``delete`` may touch: a document outside them is out of scope.
         wait: Wait for indexing, so the report says what is ready and what failed.
         timeout: Seconds for the wait.
+        stall_timeout: A document whose indexing shows no change this long has stalled: a
+            file this run uploaded is sent once more by name (Dify re-queues it under a new
+            batch, see ``on_stall="resubmit"``), others are reported not ready. None: no
+            stall detection, only ``timeout``.
         stop: When set, no new upload starts; running ones finish and are marked.
         on_item: Called whenever a file reaches its outcome (for a progress bar).
         on_plan: Called once with every item before any write.
@@ -460,7 +465,7 @@ async def sync_folder(
         raise SyncRefused(report.refused)
     if dry_run:
         return report
-    await _Run(client, dataset_id, report, tag, on_item, in_flight).run(
+    await _Run(client, dataset_id, report, tag, on_item, in_flight, stall_timeout).run(
         concurrency=concurrency,
         wait=wait,
         timeout=timeout,
@@ -482,7 +487,9 @@ class _Run:
         owner: str,
         on_item: Callable[[SyncItem], None] | None,
         in_flight: _InFlight,
+        stall_timeout: float | None = None,
     ) -> None:
+        self.stall_timeout = stall_timeout
         self.client = client
         self.in_flight = in_flight
         self.dataset_id = dataset_id
@@ -645,11 +652,26 @@ class _Run:
                 # Unchanged and failed: reported again, not re-sent (--retry-failed does).
                 self.finished(item, "failed", item.error)
                 return
-        target: CreatedDocument | str = item.created or item.document_id
         try:
-            status = await self.client.wait_for_documents(
-                self.dataset_id, [target], timeout=timeout, raise_on_error=False
-            )
+            if item.created is not None:
+                # This run's upload: a stall is healed by sending the file once more.
+                status = await self.client.wait_for_indexing(
+                    self.dataset_id,
+                    item.created.batch,
+                    timeout=timeout,
+                    raise_on_error=False,
+                    stall_timeout=self.stall_timeout,
+                    on_stall="resubmit" if self.stall_timeout is not None else "raise",
+                )
+                item.batch = status.batch
+            else:
+                status = await self.client.wait_for_documents(
+                    self.dataset_id,
+                    [item.document_id],
+                    timeout=timeout,
+                    raise_on_error=False,
+                    stall_timeout=self.stall_timeout,
+                )
         except DifyNotFoundError as error:
             if error.resource in ("dataset", "route"):
                 raise

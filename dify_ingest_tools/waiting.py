@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Ite
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from ._heal import OnStall
 from ._inputs import check_number, check_optional_number
 from ._policy import (
     Cadence,
@@ -69,6 +70,8 @@ class WaitKwargs(TypedDict, total=False):
     raise_on_error: bool
     on_event: EventCallback | None
     progress: bool
+    on_stall: OnStall
+    max_resubmits: int
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,13 @@ class WaitOptions:
         """``(WaitOptions, on_event, progress)`` from a wait method's keyword options."""
         on_event = options.get("on_event")
         progress = bool(options.get("progress", False))
-        rest = {k: v for k, v in options.items() if k not in ("on_event", "progress")}
+        if options.get("on_stall", "raise") != "raise":
+            raise ValueError(
+                "on_stall='resubmit' heals wait_for_indexing and wait_for_batches (and what is "
+                "built on them); this wait takes on_stall='raise' only"
+            )
+        skipped = ("on_event", "progress", "on_stall", "max_resubmits")
+        rest = {k: v for k, v in options.items() if k not in skipped}
         unknown = set(rest) - set(cls.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unexpected wait option(s): {', '.join(sorted(unknown))}")

@@ -469,3 +469,25 @@ def test_file_names_with_terminal_escapes_are_reported_escaped(
     assert "\x1b" not in out and "\x07" not in out
     assert "clear\\x1b[2Jscreen\\x07.md" in out and "two\\nlines.md" in out
     assert re.search(r"failed\s+2\n", out)
+
+
+async def test_a_file_whose_indexing_stalls_is_sent_once_more_and_then_done(
+    sim: DifySimulator, served: str, docs: Path
+) -> None:
+    uploads: dict[str, int] = {}
+
+    def first_upload_stalls(name: str) -> DocumentScript | None:
+        uploads[name] = uploads.get(name, 0) + 1
+        if name == "b.md" and uploads[name] == 1:
+            return DocumentScript(stall_at="indexing")  # a worker that died with it
+        return None
+
+    sim.script_resolver = first_upload_stalls
+    async with AsyncDifyKnowledgeClient(sim.api_key, served, ledger=False) as client:
+        report = await sync_folder(client, docs, sim.dataset_id, timeout=60, stall_timeout=1.0)
+    assert report.ok, ([(i.name, i.outcome) for i in report.items], uploads)
+    assert sorted(report.uploaded) == ["a.md", "b.md", "guides__setup.md"]
+    # b.md once more; a file queued behind it on the dead worker may have stalled too, and
+    # was sent once more as well: never more than that.
+    assert uploads["b.md"] == 2 and max(uploads.values()) == 2
+    assert len(documents(sim, served)) == 3  # re-sent by name: the same document
