@@ -43,7 +43,7 @@ from ._multipart import (
     check_file_size,
     file_form,
 )
-from ._pending import PendingUploads
+from ._pending import LEDGER, PendingUploads
 from ._policy import RetryPolicy
 from ._resume import resume_pending
 from ._retrieval import (
@@ -212,7 +212,11 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._pending = PendingUploads()
         self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
         backend = resolve_ledger(ledger)
-        self._ledger = LedgerRecorder(backend, self._scope) if backend is not None else None
+        self._ledger = (
+            LedgerRecorder(backend, self._scope, self._pending.view(LEDGER))
+            if backend is not None
+            else None
+        )
         self._source = HTTPStatusSource(
             self._transport,
             self._url,
