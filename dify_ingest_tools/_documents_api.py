@@ -304,17 +304,17 @@ class DocumentsAPI:
                         max_poll_interval=_RETRY_POLL * 8,
                     )
                 except IndexingTimeoutError as timeout:
-                    error.hint = f"Still not available after {retry_timeout:g}s. {timeout}"
-                    raise error from None
+                    hint = f"Still not available after {retry_timeout:g}s. {timeout}"
+                    raise error.with_context(hint=hint) from error
                 details = await asyncio.gather(*(self.get_document(dataset_id, i) for i in ids))
                 for document in details if needs_available else ():
                     if document.display_status not in ("available", "queuing", "indexing"):
-                        error.hint = (
+                        hint = (
                             f"Document {document.id} is {document.display_status}: waiting "
                             "does not make it available (enable / un-archive it, or fix a "
                             "failed one)."
                         )
-                        raise error from None
+                        raise error.with_context(hint=hint) from error
                 # A status change holds a short lock after indexing ends (recording 14).
                 with self._lifecycle.guard():  # closing the client ends the pause too
                     await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))

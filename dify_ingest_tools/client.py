@@ -594,11 +594,12 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 and not technique_given
                 and "indexing_technique" in error.message
             ):
-                error.hint = (
+                hint = (
                     "This Dify server needs indexing_technique on every create and the dataset's "
                     "own setting could not be read: pass indexing_technique='economy' or "
                     "'high_quality' (the one the knowledge base uses)."
                 )
+                raise error.with_context(hint=hint) from error
             raise
 
     def _created(self, dataset_id: str, payload: Any, url: URL) -> CreatedDocument:
