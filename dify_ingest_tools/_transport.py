@@ -331,6 +331,9 @@ class Transport:
                         self.retry_policy.max_retries,
                         delay,
                     )
+                    # Unlike ``failure``, not unbound when the handler ends: a reference from
+                    # this frame to its traceback would keep the attempt's body (a file) alive.
+                    del error
                     await self.sleep(delay)
                 except BaseException as error:  # cancelled mid-attempt: the span still ends
                     telemetry.end_attempt(span, error=error)
