@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._pending import LEDGER, PendingUploads, PendingView
+from ._pending import PendingView
 from ._shown import shown_error
 from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
@@ -74,14 +74,14 @@ class LedgerRecorder:
         self,
         ledger: Ledger,
         scope: str,
-        tracked: PendingView | None = None,
+        tracked: PendingView,
         *,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.ledger = ledger
         self.scope = scope
         self._clock = clock
-        self._tracked = tracked if tracked is not None else PendingUploads().view(LEDGER)
+        self._tracked = tracked
         self._skip_until: float | None = None
         self._writing = asyncio.Lock()
 

@@ -6,13 +6,16 @@ Real HTTP to the simulator; documents move only when the test advances its clock
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 from dify_ingest_tools.toolkit import DifyToolset
 
-from .conftest import QUICK
+from .conftest import QUICK, polls_until
 
 
 async def _search(tools: DifyToolset, client: AsyncDifyKnowledgeClient) -> list[str]:
@@ -95,3 +98,25 @@ async def test_a_batch_dify_no_longer_knows_leaves_every_view(
     sim.delete_document(dataset_id, upload.artifact.document_id)  # deleted in the console
     assert await _search(tools, client) == []  # the search found its batch gone
     assert client.pending_batches(dataset_id) == []
+
+
+async def test_the_ledger_hook_settles_what_its_view_holds_before_the_registry_forgets_it(
+    sim: DifySimulator, clock: ManualClock, base_url: str, dataset_id: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=ledger) as crashed:
+        created = await crashed.create_document_by_text(dataset_id, "a.txt", "Alpha.")
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, ledger=ledger) as restarted:
+        waiting = asyncio.ensure_future(restarted.wait_for_pending(dataset_id, **QUICK))
+        await polls_until(sim, 1)
+        hook = restarted._ledger
+        assert hook is not None and hook._tracked._registry is restarted._pending._registry
+        assert hook._tracked.holds(dataset_id, created.batch)  # the ledger hook's view
+        assert restarted.pending_batches(dataset_id) == []  # not this client's own upload
+        clock.advance(10)
+        [status] = await waiting
+        assert status.is_completed and not hook._tracked
+        # Settled in the ledger as the registry forgot it: nothing is left to wait for.
+        sim.clear_requests()
+        assert await restarted.wait_for_pending(dataset_id, **QUICK) == []
+        assert sim.requests_for(route="indexing_status") == []
