@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
@@ -60,8 +59,6 @@ __all__ = ["DocumentsAPI"]
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
-# Batches of documents this client created or updated, for document-scoped waits.
-_BATCH_MEMORY = 10_000
 _ACTIONS = get_args(DocumentAction)
 _METADATA_TYPES = get_args(MetadataType)
 # Dify's segment list serves at most 100 per page; `all_segments` stops after this many pages.
@@ -93,27 +90,9 @@ class DocumentsAPI:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    @property
-    def _document_batches(self) -> OrderedDict[tuple[str, str], str]:
-        batches: OrderedDict[tuple[str, str], str] | None = self.__dict__.get(
-            "_document_batch_memory"
-        )
-        if batches is None:
-            batches = OrderedDict()
-            self.__dict__["_document_batch_memory"] = batches
-        return batches
-
-    def _note_batch(self, dataset_id: str, document_id: str, batch: str) -> None:
-        batches = self._document_batches
-        key = (dataset_id.lower(), document_id.lower())
-        batches[key] = batch
-        batches.move_to_end(key)
-        while len(batches) > _BATCH_MEMORY:
-            batches.popitem(last=False)
-
     def document_batch(self, dataset_id: str, document_id: str) -> str | None:
         """The batch this client last saw the document created or updated in, if any."""
-        return self._document_batches.get((dataset_id.lower(), document_id.lower()))
+        return self._pending.batch_of(dataset_id, document_id)
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -279,7 +258,7 @@ class DocumentsAPI:
                 url,
                 method,
             ) from None
-        self._note_batch(dataset_id, updated.document_id, updated.batch)
+        self._pending.locate(dataset_id, updated.document_id, updated.batch)
         self._doc_names.forget(dataset_id, updated.document_id)  # a rename shows at once
         # Re-indexing: the retrievers' gate waits for this document (not its whole batch).
         self._pending.remember(updated)
@@ -325,17 +304,17 @@ class DocumentsAPI:
                         max_poll_interval=_RETRY_POLL * 8,
                     )
                 except IndexingTimeoutError as timeout:
-                    error.hint = f"Still not available after {retry_timeout:g}s. {timeout}"
-                    raise error from None
+                    hint = f"Still not available after {retry_timeout:g}s. {timeout}"
+                    raise error.with_context(hint=hint) from error
                 details = await asyncio.gather(*(self.get_document(dataset_id, i) for i in ids))
                 for document in details if needs_available else ():
                     if document.display_status not in ("available", "queuing", "indexing"):
-                        error.hint = (
+                        hint = (
                             f"Document {document.id} is {document.display_status}: waiting "
                             "does not make it available (enable / un-archive it, or fix a "
                             "failed one)."
                         )
-                        raise error from None
+                        raise error.with_context(hint=hint) from error
                 # A status change holds a short lock after indexing ends (recording 14).
                 with self._lifecycle.guard():  # closing the client ends the pause too
                     await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
@@ -385,7 +364,7 @@ class DocumentsAPI:
         ids: list[str] = []
         for item in items:
             if isinstance(item, CreatedDocument):
-                self._note_batch(dataset_id, item.document_id, item.batch)
+                self._pending.locate(dataset_id, item.document_id, item.batch)
                 item = item.document_id
             check_document_id(item)
             if item.lower() not in {i.lower() for i in ids}:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ._pending import PendingView
 from ._shown import shown_error
 from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
@@ -59,15 +60,28 @@ def _from_string(value: str) -> Ledger | None:
 
 
 class LedgerRecorder:
-    """Writes a client's uploads and observations to its ledger, in the client's scope."""
+    """Writes a client's uploads and observations to its ledger, in the client's scope.
 
-    def __init__(self, ledger: Ledger, scope: str, *, clock: Callable[[], float] = time.monotonic):
+    Args:
+        ledger: The backend.
+        scope: The ledger scope (the client's server and key).
+        tracked: Its view of the client's pending registry: the uploads with ledger entries
+            this client knows to be pending (polls of any other batch cost nothing here).
+            They are forgotten by the registry's rule; `observe` runs before it forgets.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        scope: str,
+        tracked: PendingView,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.ledger = ledger
         self.scope = scope
         self._clock = clock
-        # Batches with entries this client knows to be pending: polls of any other batch
-        # cost nothing here.
-        self._tracked: set[tuple[str, str]] = set()
+        self._tracked = tracked
         self._skip_until: float | None = None
         self._writing = asyncio.Lock()
 
@@ -83,7 +97,6 @@ class LedgerRecorder:
         # uploads queued behind it must not each wait out the busy timeout too.
         if not self._usable():
             return
-        key = (created.dataset_id.lower(), created.batch)
         try:
             await self.ledger.record(
                 self.scope,
@@ -96,12 +109,11 @@ class LedgerRecorder:
         except Exception as error:
             self._failed("record an upload in", error)
             return
-        self._tracked.add(key)
+        self._tracked.track(created.ref, created.document_id)
 
     async def observe(self, status: BatchIndexingStatus) -> None:
         """A status poll answered: settle the documents of a tracked batch that finished."""
-        key = (status.dataset_id.lower(), status.batch)
-        if key not in self._tracked or not self._usable():
+        if not self._tracked.holds(status.dataset_id, status.batch) or not self._usable():
             return
         outcomes = [
             # Dify's text, redacted and cut as everywhere it is shown (`_shown`).
@@ -117,9 +129,6 @@ class LedgerRecorder:
             await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
         except Exception as error:
             self._failed("update", error)
-            return
-        if status.is_terminal:
-            self._tracked.discard(key)
 
     async def mark(self, ref: BatchRef, state: LedgerState, error: str | None) -> None:
         """Settle every pending entry of a batch (``missing``: ``Documents not found.``)."""
@@ -130,7 +139,8 @@ class LedgerRecorder:
         except Exception as failure:
             self._failed("update", failure)
             return
-        self._tracked.discard((ref.dataset_id.lower(), ref.batch))
+        # Settled (``missing``: Dify no longer knows the batch): over for every scope.
+        self._tracked.forget_batch(ref)
 
     async def pending(self, dataset_id: str | None = None) -> list[LedgerEntry]:
         """What the ledger holds as pending in this scope (tracked from now on)."""
@@ -141,7 +151,8 @@ class LedgerRecorder:
         except Exception as error:
             self._failed("read", error)
             return []
-        self._tracked.update((entry.dataset_id.lower(), entry.batch) for entry in entries)
+        for entry in entries:
+            self._tracked.track(entry.ref, entry.document_id)
         return entries
 
     async def aclose(self) -> None:

@@ -43,8 +43,8 @@ class HTTPStatusSource:
     Args:
         transport: The client's request path.
         url: Builds an API URL from path parts (the client's base URL).
-        on_status: Called with every status fetched (the client's pending-upload gate).
-        observe: Awaited with every status fetched (the client's pending ledger).
+        on_status: Called with every status fetched (the client's pending registry).
+        observe: Awaited with every status fetched, before ``on_status`` (the ledger hook).
         cache: Shares answers with other processes (`RedisStatusCache`), keyed by ``scope``
             (the client's server and key).
     """
@@ -108,9 +108,13 @@ class HTTPStatusSource:
         status = BatchIndexingStatus(
             dataset_id=dataset_id, batch=batch, documents=documents, observed_at=_now(_UTC)
         )
-        self._on_status(status)
-        if self._observe is not None:
-            await self._observe(status)
+        try:
+            if self._observe is not None:
+                # First: the ledger settles what its view of the pending registry holds,
+                # which `on_status` then forgets.
+                await self._observe(status)
+        finally:
+            self._on_status(status)
         return status
 
     async def list_page(

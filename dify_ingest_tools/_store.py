@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._filters import metadata_conditions
+from ._pending import PendingScope, PendingView
 from .errors import DifyDocumentConflictError, DifyDocumentNotAvailableError, DifyNotFoundError
 from .models import CreatedDocument, DifyDocument, RetrievedChunk
 from .models_documents import BUILT_IN_METADATA_FIELDS, MetadataEntry, MetadataField
@@ -257,8 +258,9 @@ class StoreCore:
         self._by_key: OrderedDict[str, str] = OrderedDict()
         self._by_key_size = max(cache_size * 8, 1024)
         self._fields: dict[str, MetadataField] = {}
-        #: Documents written with wait=False: the search gate waits for them.
-        self.pending: dict[str, CreatedDocument] = {}
+        # Documents written with wait=False, which the search gate waits for, live in the
+        # client's pending registry under this scope (`_pending`).
+        self._scope = PendingScope("store")
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -268,9 +270,13 @@ class StoreCore:
         while len(self._by_key) > self._by_key_size:
             self._by_key.popitem(last=False)
 
-    def _forget(self, dify_id: str) -> None:
+    def _pending(self, client: AsyncDifyKnowledgeClient) -> PendingView:
+        """This store's view of the client's pending registry."""
+        return client._pending.view(self._scope)
+
+    def _forget(self, client: AsyncDifyKnowledgeClient, dify_id: str) -> None:
         self._details.drop(dify_id)
-        self.pending.pop(dify_id, None)
+        self._pending(client).forget_document(self.dataset_id, dify_id)  # gone: for every scope
         for key in [k for k, v in self._by_key.items() if v == dify_id]:
             del self._by_key[key]
 
@@ -334,7 +340,7 @@ class StoreCore:
         except DifyNotFoundError as error:
             if error.resource in ("dataset", "route"):
                 raise
-            self._forget(dify_id)
+            self._forget(client, dify_id)
             return None
         known = _known_from(document)
         self._details.put(dify_id, known)
@@ -418,7 +424,7 @@ class StoreCore:
                     raise
                 # Deleted meanwhile by someone else: create it again, unless someone else's
                 # document took the name since (a create would replace it: an upsert by name).
-                self._forget(existing.dify_id)
+                self._forget(client, existing.dify_id)
                 again = await self._find_by_name(client, document.key)
                 if again is not None and not again.marked and not self.overwrite_foreign:
                     raise self._conflict([(document.key, again)]) from error
@@ -510,8 +516,9 @@ class StoreCore:
         if wait:
             await client.wait_for_documents(self.dataset_id, results, **wait_options)
         else:
+            view = self._pending(client)
             for result in results:
-                self.pending[result.document_id] = result
+                view.remember(result)
         return results
 
     async def delete(self, client: AsyncDifyKnowledgeClient, ids: Sequence[str]) -> int:
@@ -530,7 +537,7 @@ class StoreCore:
                     raise
                 return 0
             finally:
-                self._forget(dify_id)
+                self._forget(client, dify_id)
             return 1
 
         counts = await _bounded(self.concurrency, drop, list(dict.fromkeys(found.values())))
@@ -540,13 +547,12 @@ class StoreCore:
 
     async def gate(self, client: AsyncDifyKnowledgeClient, wait_options: Mapping[str, Any]) -> None:
         """Wait for this store's writes made with ``wait=False`` (failed ones are dropped)."""
-        if not self.pending:
+        view = self._pending(client)
+        pending = view.uploads(self.dataset_id)
+        if not pending:
             return
-        pending = list(self.pending.values())
         options = {**wait_options, "raise_on_error": False}
-        await client.wait_for_documents(self.dataset_id, pending, **options)
-        for result in pending:
-            self.pending.pop(result.document_id, None)
+        view.seen(await client.wait_for_documents(self.dataset_id, pending, **options))
 
     async def get(
         self, client: AsyncDifyKnowledgeClient, ids: Sequence[str]
@@ -561,7 +567,7 @@ class StoreCore:
             try:
                 segments = await client.all_segments(self.dataset_id, dify_id)
             except DifyNotFoundError:
-                self._forget(dify_id)
+                self._forget(client, dify_id)
                 return None
             return known, "\n".join(segment.content for segment in segments)
 

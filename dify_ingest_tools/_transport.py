@@ -297,26 +297,30 @@ class Transport:
                     if status >= 300 or _is_html(headers.get(hdrs.CONTENT_TYPE)):
                         _raise_for_answer(status, headers, raw, url, method)
                     result = decode(raw)
-                except DifyError as error:
+                except DifyError as failure:
                     telemetry.end_attempt(
                         span,
-                        status=error.status if isinstance(error, DifyAPIError) else None,
+                        status=failure.status if isinstance(failure, DifyAPIError) else None,
                         # An HTTP error status is its own error.type; anything else is named.
-                        error=None if _is_http_error(error) else error,
-                        rate_limited=isinstance(error, DifyRateLimitError),
+                        error=None if _is_http_error(failure) else failure,
+                        rate_limited=isinstance(failure, DifyRateLimitError),
                     )
-                    delay = self._cool_down_after(error)
+                    error, delay = self._cool_down_after(failure)
                     if delay is not None and self.budget is not None:
                         # A shared budget pauses every process of the workspace, not this one.
                         await self.budget.report_rate_limited(delay)
                     if not self.retry_policy.should_retry(
                         attempt, error, idempotent=idempotent and retry
                     ):
-                        raise
+                        if error is failure:
+                            raise
+                        raise error from failure
                     if delay is None:
                         delay = self.retry_policy.delay(attempt, error, self.rng)
                     if self.clock() + delay >= deadline:
-                        raise
+                        if error is failure:
+                            raise
+                        raise error from failure
                     attempt += 1
                     logger.info(
                         "%s %s failed (%s); retry %d/%d in %.2fs",
@@ -327,6 +331,9 @@ class Transport:
                         self.retry_policy.max_retries,
                         delay,
                     )
+                    # Unlike ``failure``, not unbound when the handler ends: a reference from
+                    # this frame to its traceback would keep the attempt's body (a file) alive.
+                    del error
                     await self.sleep(delay)
                 except BaseException as error:  # cancelled mid-attempt: the span still ends
                     telemetry.end_attempt(span, error=error)
@@ -343,22 +350,25 @@ class Transport:
             if guard is not None:
                 guard.leave(task)
 
-    def _cool_down_after(self, error: DifyError) -> float | None:
-        """After Dify Cloud's 403 rate limit, pause the client's counted requests; the pause."""
+    def _cool_down_after(self, error: DifyError) -> tuple[DifyError, float | None]:
+        """After Dify Cloud's 403 rate limit, pause the client's counted requests.
+
+        Returns the error to raise (the rate limit with the pause as its ``retry_after`` and
+        a hint, unless the server gave them) and the pause (None: no cool-down).
+        """
         if not (isinstance(error, DifyRateLimitError) and error.is_knowledge_rate_limit):
-            return None
+            return error, None
         pause = self.retry_policy.knowledge_cooldown(self.rng)
-        self.cooldown.start(self.clock() + pause, error)
-        if error.retry_after is None:
-            error.retry_after = pause
-        if not error.hint:
-            error.hint = (
-                f"Dify Cloud's knowledge rate limit (a 60 s window per workspace that counts "
-                f"refused calls too): this client holds its creates, updates, deletes and "
-                f"retrievals for {pause:.0f}s. To stay under it, pass "
-                "requests_per_minute='sandbox' (10/min), 'professional' or 'team'."
-            )
-        return pause
+        hint = error.hint or (
+            f"Dify Cloud's knowledge rate limit (a 60 s window per workspace that counts "
+            f"refused calls too): this client holds its creates, updates, deletes and "
+            f"retrievals for {pause:.0f}s. To stay under it, pass "
+            "requests_per_minute='sandbox' (10/min), 'professional' or 'team'."
+        )
+        retry_after = pause if error.retry_after is None else error.retry_after
+        limited = error.with_context(hint=hint, retry_after=retry_after)
+        self.cooldown.start(self.clock() + pause, limited)
+        return limited, pause
 
     async def _cool_down(self, deadline: float, url: URL, method: str) -> None:
         """Wait out the knowledge rate-limit pause; refuse at once if it outlasts ``deadline``."""

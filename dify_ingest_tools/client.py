@@ -50,7 +50,7 @@ from ._multipart import (
     check_file_size,
     file_form,
 )
-from ._pending import PendingUploads
+from ._pending import LEDGER, PendingUploads
 from ._pipelines import PipelineDatasource, pipeline_run, pipeline_run_body
 from ._policy import RetryPolicy
 from ._resume import resume_pending
@@ -228,7 +228,11 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._uploads = Uploads()
         self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
         backend = resolve_ledger(ledger)
-        self._ledger = LedgerRecorder(backend, self._scope) if backend is not None else None
+        self._ledger = (
+            LedgerRecorder(backend, self._scope, self._pending.view(LEDGER))
+            if backend is not None
+            else None
+        )
         self._source = HTTPStatusSource(
             self._transport,
             self._url,
@@ -855,11 +859,12 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 and not technique_given
                 and "indexing_technique" in error.message
             ):
-                error.hint = (
+                hint = (
                     "This Dify server needs indexing_technique on every create and the dataset's "
                     "own setting could not be read: pass indexing_technique='economy' or "
                     "'high_quality' (the one the knowledge base uses)."
                 )
+                raise error.with_context(hint=hint) from error
             raise
 
     def _created(self, dataset_id: str, payload: Any, url: URL) -> CreatedDocument:

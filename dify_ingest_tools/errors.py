@@ -24,6 +24,7 @@ DifyError
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -169,14 +170,80 @@ def _safe_body(body: Any) -> Any:
     return _scrub_payload(body, [BODY_LIMIT])
 
 
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+_KEEP = _Keep.KEEP
+
+
 class DifyError(Exception):
     """Base class of every error this library raises.
+
+    Errors are built once, with their context: their attributes cannot be changed after
+    construction. `with_context` makes a new error of the same class with more context (one
+    poll loop's error, shared by every wait on the batch, gets each waiter's own).
 
     Attributes:
         last_status: For errors raised by a wait, the last observed batch status (or None).
     """
 
-    last_status: BatchIndexingStatus | None = None
+    @property
+    def last_status(self) -> BatchIndexingStatus | None:
+        status: BatchIndexingStatus | None = self.__dict__.get("_last_status")
+        return status
+
+    def with_context(
+        self: _E,
+        *,
+        hint: str | _Keep | None = _KEEP,
+        last_status: BatchIndexingStatus | _Keep | None = _KEEP,
+        retry_after: float | _Keep | None = _KEEP,
+    ) -> _E:
+        """A new error of this class, as this one but with the context given.
+
+        This error is left as it is; raise the new one ``from`` it. Only context the class
+        carries can be given (``hint``: API and connection errors; ``retry_after``: rate
+        limits; ``last_status``: every error).
+
+        Raises:
+            TypeError: For context this class does not carry.
+        """
+        given = {
+            name: value
+            for name, value in (
+                ("hint", hint),
+                ("last_status", last_status),
+                ("retry_after", retry_after),
+            )
+            if value is not _KEEP
+        }
+        for name in given:
+            if not isinstance(getattr(type(self), name, None), property):
+                raise TypeError(f"{type(self).__name__} carries no {name}")
+        if isinstance(hint, str):
+            given["hint"] = scrub(hint)
+        state = self.__dict__.copy()
+        if "__notes__" in state:
+            state["__notes__"] = list(state["__notes__"])
+        state.update({f"_{name}": value for name, value in given.items()})
+        return _rebuild(type(self), self.args, state)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Set once, in the constructor: an error raised to several waiters (one poll loop's)
+        # must not show one waiter's context to another.
+        if not name.startswith("_") and (
+            name in self.__dict__ or isinstance(getattr(type(self), name, None), property)
+        ):
+            raise AttributeError(
+                f"{type(self).__name__}.{name} cannot be changed after the error is built "
+                "(with_context makes a new one)"
+            )
+        super().__setattr__(name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not pickle by default; errors cross process pools.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
 
 
 class DifyAPIError(DifyError):
@@ -219,9 +286,14 @@ class DifyAPIError(DifyError):
         self.url = url
         self.method = method
         self.body = _safe_body(body)
-        self.hint = scrub(hint) if hint else hint
+        self._hint = scrub(hint) if hint else hint
         self.from_dify = from_dify
         super().__init__(message)
+
+    @property
+    def hint(self) -> str | None:
+        hint: str | None = self.__dict__.get("_hint")
+        return hint
 
     def _describe(self) -> str:
         where = f" [{self.method} {self.url}]" if self.url else ""
@@ -238,15 +310,11 @@ class DifyAPIError(DifyError):
             f"message={self.message!r}, url={self.url!r})"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructors do not pickle by default; errors cross process pools.
-        return (_rebuild, (type(self), self.__dict__.copy()))
 
-
-def _rebuild(cls: type[_E], state: dict[str, Any]) -> _E:
+def _rebuild(cls: type[_E], args: tuple[Any, ...], state: dict[str, Any]) -> _E:
     error = cls.__new__(cls)
     error.__dict__.update(state)
-    Exception.__init__(error, state.get("message", ""))
+    Exception.__init__(error, *args)
     return error
 
 
@@ -267,8 +335,13 @@ class DifyRateLimitError(DifyAPIError):
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
+        self._retry_after = retry_after
         super().__init__(message, **kw)
+
+    @property
+    def retry_after(self) -> float | None:
+        retry_after: float | None = self.__dict__.get("_retry_after")
+        return retry_after
 
     @property
     def is_knowledge_rate_limit(self) -> bool:
@@ -337,16 +410,18 @@ class DifyConnectionError(DifyError):
         self.url = url
         self.method = method
         self.message = scrub(message)
-        self.hint = scrub(hint) if hint else hint
+        self._hint = scrub(hint) if hint else hint
         super().__init__(self.message)
+
+    @property
+    def hint(self) -> str | None:
+        hint: str | None = self.__dict__.get("_hint")
+        return hint
 
     def __str__(self) -> str:
         where = f" [{self.method} {self.url}]" if self.url else ""
         hint = f" {self.hint}" if self.hint else ""
         return f"{self.message}{where}{hint}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
 
 
 class DifyTimeoutError(DifyConnectionError, TimeoutError):
@@ -383,9 +458,6 @@ class DifyDocumentConflictError(DifyError):
         self.name = name
         super().__init__(message)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
 
 class DifyDatasetNameError(DifyError, LookupError):
     """A knowledge base named by its name is not there, or the name is not unique.
@@ -417,7 +489,7 @@ class IndexingError(DifyError):
     """
 
     def __init__(self, message: str, *, last_status: BatchIndexingStatus | None = None) -> None:
-        self.last_status = last_status
+        self._last_status = last_status
         super().__init__(message)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._ownership import OWNER_FIELD, Mark
+from ._pending import PendingScope, PendingView
 from ._shown import ID_LIMIT, shown
 from ._store import find_named
 from ._tool_answers import (
@@ -206,8 +207,9 @@ class DifyToolset:
             max_top_k=self.max_top_k,
             allow_replace=self.allow_replace,
         )
-        # dataset (lower case) -> batch -> ref: uploads of this toolset not yet seen terminal.
-        self._pending: dict[str, dict[str, BatchRef]] = {}
+        # Its uploads not yet seen finished live in the client's pending registry, under this
+        # scope (`_pending`); the registry forgets them by its one rule.
+        self._scope = PendingScope("toolset")
         # dataset (lower case) -> document id -> (name, latest batch): names for hits and lists.
         self._uploads: dict[str, dict[str, tuple[str, str | None]]] = {}
         # dataset (lower case) -> ids of documents upload_text created, and the owner field.
@@ -222,7 +224,7 @@ class DifyToolset:
         gives each its own.
         """
         clone = copy.copy(self)
-        clone._pending, clone._uploads = {}, {}
+        clone._scope, clone._uploads = PendingScope("toolset"), {}
         return clone
 
     def __repr__(self) -> str:
@@ -325,7 +327,7 @@ class DifyToolset:
         created = await client.create_document_by_text(
             dataset_id, args.name, args.text, indexing_technique=self.indexing_technique
         )
-        self._remember(created)
+        self._remember(client, created)
         self._created.setdefault(dataset_id.lower(), set()).add(created.document_id)
         await self._mark(client, dataset_id, created.document_id)
         indexing: str | None = None
@@ -409,7 +411,7 @@ class DifyToolset:
         # Reuses the snapshot of a wait already polling this batch, when it is fresh.
         answer = _settled(await check_batch(client, dataset_id, args.batch))
         if answer.status is not None:
-            self._observed(answer.status)
+            self._pending(client).seen(answer.status)
         return self._indexing_result(answer, dataset_id, args.batch)
 
     async def _wait_for_indexing(
@@ -501,7 +503,7 @@ class DifyToolset:
             **self.wait_options,
         )
         if answer.status is not None:
-            self._observed(answer.status)
+            self._pending(client).seen(answer.status)
         return _settled(answer)
 
     def _indexing_result(self, answer: Answer, dataset_id: str, batch: str) -> ToolResult:
@@ -525,26 +527,23 @@ class DifyToolset:
             data = IndexingOutput(**common, batch=args.batch)
         return ToolResult(answer.text, data.model_dump(mode="json"), None)
 
-    def _remember(self, created: CreatedDocument) -> None:
-        key = created.dataset_id.lower()
-        pending = self._pending.setdefault(key, {})
-        uploads = self._uploads.setdefault(key, {})
-        previous = uploads.get(created.document_id)
-        if previous is not None and previous[1] is not None:
-            # Same name again (an upsert): the old batch now answers "Documents not found.".
-            pending.pop(previous[1], None)
-        pending[created.batch] = created.ref
-        uploads[created.document_id] = (created.name, created.batch)
+    def _pending(self, client: AsyncDifyKnowledgeClient) -> PendingView:
+        """This tool set's view of the client's pending registry."""
+        return client._pending.view(self._scope)
 
-    def _observed(self, status: BatchIndexingStatus) -> None:
-        if status.is_terminal:
-            self._pending.get(status.dataset_id.lower(), {}).pop(status.batch, None)
+    def _remember(self, client: AsyncDifyKnowledgeClient, created: CreatedDocument) -> None:
+        # Same name again (an upsert): the registry forgets the old batch, which now
+        # answers "Documents not found.".
+        self._pending(client).remember(created)
+        uploads = self._uploads.setdefault(created.dataset_id.lower(), {})
+        uploads[created.document_id] = (created.name, created.batch)
 
     async def _settle_pending(
         self, client: AsyncDifyKnowledgeClient, dataset_id: str, on_event: EventCallback | None
     ) -> tuple[list[str], list[str]]:
         """Wait (bounded) for this toolset's uploads to the dataset; notes on what is missing."""
-        pending = list(self._pending.get(dataset_id.lower(), {}).values())
+        view = self._pending(client)
+        pending = view.batches(dataset_id)
         if not pending:
             return [], []
         unchecked = pending[:-_SEARCH_WAIT_BATCHES]
@@ -578,11 +577,11 @@ class DifyToolset:
                 return f"Note: {failure_answer(error)}", True
             except DifyNotFoundError:
                 # Deleted since (or replaced by a newer upload of the same name).
-                self._pending.get(ref.dataset_id.lower(), {}).pop(ref.batch, None)
+                view.forget_batch(ref)
                 return None, False
             except DifyError:
                 return None, True  # the search itself will say what is wrong with Dify
-            self._observed(status)
+            view.seen(status)
             if status.is_failed:
                 return f"Note: {status_answer(status)}", False
             return None, False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
@@ -236,7 +235,7 @@ async def _observe(
                     # client's own limits and nothing failing: not Dify's doing.
                     raise _queued(ref, options)
                 failure = last_error or tried.last_failure()
-                raise _unreachable(ref, failure, tried.failures(), tried.elapsed(now))
+                raise _unreachable(ref, failure, tried.failures(), tried.elapsed(now)) from failure
             wait = deadline - now
             if not reached_dify:
                 # Wake when the contact budget may run out (checked above, on the next turn).
@@ -268,7 +267,9 @@ async def _observe(
                 if is_dify_answer(error):
                     reached_dify = True
                 elif not reached_dify and is_transient(error) and unreachable(clock()):
-                    raise _unreachable(ref, error, tried.failures(), tried.elapsed(clock()))
+                    raise _unreachable(
+                        ref, error, tried.failures(), tried.elapsed(clock())
+                    ) from error
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
@@ -286,15 +287,22 @@ async def _observe(
                         )
                     )
                     continue
+                # The poll loop hands this one error to every wait on the batch: each raises
+                # its own copy, with its own last status (and hint).
+                own: DifyError
                 if isinstance(error, DifyAPIError) and not update.final:
                     # Documents not found. past the grace period.
-                    error.hint = (
-                        f"The batch is still not visible {options.not_found_grace:g}s after the "
-                        "wait started: check the dataset id and batch, or whether the "
-                        "documents were deleted."
+                    own = error.with_context(
+                        last_status=previous,
+                        hint=(
+                            f"The batch is still not visible {options.not_found_grace:g}s after "
+                            "the wait started: check the dataset id and batch, or whether the "
+                            "documents were deleted."
+                        ),
                     )
-                error.last_status = previous
-                raise error
+                else:
+                    own = error.with_context(last_status=previous)
+                raise own from error
             status = update.status
             if status is None:  # pragma: no cover - the monitor always sends one or the other
                 continue
@@ -420,15 +428,13 @@ def _unreachable(
                 "API root ending in /v1), proxies and firewalls."
             ),
         )
-    # A copy: the poll loop hands the same error to every waiter of the batch.
-    error = copy.copy(error)
+    # A new error: the poll loop hands the same one to every waiter of the batch.
     if isinstance(error, (DifyAPIError, DifyConnectionError)):
         advice = error.hint or (
             "Check base_url (the API root ending in /v1) and that Dify's API is up."
         )
-        error.hint = f"{advice} ({tried}.)"
-    error.last_status = None
-    return error
+        return error.with_context(hint=f"{advice} ({tried}.)", last_status=None)
+    return error.with_context(last_status=None)
 
 
 def _queued(ref: BatchRef, options: WaitOptions) -> IndexingTimeoutError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -361,3 +362,49 @@ async def test_refused_connection_is_a_connection_error(dataset_id: str) -> None
         with pytest.raises(DifyConnectionError) as caught:
             await client.get_indexing_status(dataset_id, BATCH)
     assert caught.value.url.startswith("http://127.0.0.1:9/v1/datasets/")
+
+
+def test_with_context_builds_a_new_error_and_leaves_the_original_alone() -> None:
+    limited = error_from_response(
+        429, '{"code":"too_many_requests","message":"Slow down."}', {"Retry-After": "7"}
+    )
+    assert isinstance(limited, DifyRateLimitError) and limited.hint is None
+    key = "dataset-" + "k" * 24
+    told = limited.with_context(hint=f"Wait, then retry with {key}.", retry_after=60.0)
+    assert type(told) is DifyRateLimitError and told is not limited
+    assert (told.retry_after, told.hint) == (60.0, "Wait, then retry with [redacted].")
+    assert (told.status, told.code, told.message) == (limited.status, limited.code, "Slow down.")
+    assert "Wait, then retry" in str(told)
+    assert (limited.retry_after, limited.hint) == (7.0, None)  # unchanged
+    clone = pickle.loads(pickle.dumps(told))
+    assert (type(clone), clone.retry_after, clone.hint, str(clone)) == (
+        DifyRateLimitError,
+        60.0,
+        told.hint,
+        str(told),
+    )
+    failed = IndexingFailedError("batch 1 failed")
+    assert failed.with_context(last_status=None).args == ("batch 1 failed",)
+    with pytest.raises(TypeError, match="carries no retry_after"):
+        error_from_response(404, '{"message":"Dataset not found."}').with_context(retry_after=1)
+    with pytest.raises(TypeError, match="carries no hint"):
+        failed.with_context(hint="no")
+
+
+def test_errors_cannot_be_changed_after_they_are_built() -> None:
+    error = error_from_response(404, '{"code":"not_found","message":"Documents not found."}')
+    for name, value in (("hint", "x"), ("last_status", None), ("status", 500), ("message", "")):
+        with pytest.raises(AttributeError, match="cannot be changed"):
+            setattr(error, name, value)
+    connection = DifyConnectionError("refused", url="http://host/v1")
+    with pytest.raises(AttributeError, match="cannot be changed"):
+        connection.hint = "edited"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="cannot be changed"):
+        IndexingTimeoutError("late").last_status = None  # type: ignore[misc]
+    assert (error.hint, error.status, connection.hint) == (None, 404, None)
+    # What Python itself keeps on an exception still works (notes: Python 3.11+).
+    if sys.version_info >= (3, 11):
+        error.add_note("seen by the test")
+        assert pickle.loads(pickle.dumps(error)).__notes__ == ["seen by the test"]
+    error.__cause__ = ValueError("why")
+    assert str(error.__cause__) == "why"

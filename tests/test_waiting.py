@@ -26,7 +26,7 @@ from dify_ingest_tools import (
 )
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
-from .conftest import FAST, QUICK
+from .conftest import FAST, QUICK, polls_until
 
 
 @pytest.mark.usefixtures("advancing")
@@ -469,3 +469,34 @@ async def test_a_failing_list_endpoint_falls_back_to_per_batch_polling(
     assert all(status.is_completed for status in statuses)
     assert len(sim.requests_for(route="list_documents")) == 1
     assert dataset_id in client.monitor._no_sweep
+
+
+async def test_waits_sharing_a_failed_poll_each_raise_their_own_last_status(
+    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+) -> None:
+    stalled = DocumentScript(stall_at="indexing")
+    first, batch = sim.add_document(dataset_id, "first.txt", "Alpha.", script=stalled)
+    second, _ = sim.add_document(dataset_id, "second.txt", "Beta.", batch=batch, script=stalled)
+    clock.advance(10)
+    options = {**QUICK, "not_found_grace": 0, "timeout": 10}
+    # One poll loop for the batch; each wait sees only its own document.
+    waits = [
+        asyncio.ensure_future(client.wait_for_documents(dataset_id, [doc], batch=batch, **options))
+        for doc in (first, second)
+    ]
+    await polls_until(sim, 3)
+    sim.delete_document(dataset_id, first)
+    sim.delete_document(dataset_id, second)  # the batch's next poll: "Documents not found."
+    mine, theirs = await asyncio.gather(*waits, return_exceptions=True)
+
+    assert isinstance(mine, DifyNotFoundError) and isinstance(theirs, DifyNotFoundError)
+    shared = mine.__cause__
+    assert isinstance(shared, DifyNotFoundError) and theirs.__cause__ is shared
+    assert mine is not theirs and type(mine) is type(shared)
+    assert mine.last_status is not None and theirs.last_status is not None
+    assert [doc.id for doc in mine.last_status.documents] == [first]
+    assert [doc.id for doc in theirs.last_status.documents] == [second]
+    assert mine.hint is not None and "still not visible 0s after" in mine.hint
+    assert (mine.status, mine.message, mine.resource) == (404, "Documents not found.", "documents")
+    # The poll loop's error itself is as the transport built it.
+    assert shared.last_status is None and shared.hint is None

@@ -358,7 +358,7 @@ class DifyVectorStore(VectorStore):
         return await self._bridge.acall(lambda client: self._get(client, ids))
 
     async def _gate(self, client: AsyncDifyKnowledgeClient) -> None:
-        if self.wait_gate and self._core.pending:
+        if self.wait_gate:
             await self._core.gate(client, self.wait_options)
 
     async def _search(

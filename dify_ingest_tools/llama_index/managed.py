@@ -418,8 +418,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         relay: EventRelay,
     ) -> Work[list[Hit]]:
         async def work(client: AsyncDifyKnowledgeClient) -> list[Hit]:
-            if self._core.pending:
-                await self._core.gate(client, {**self.wait_options, "on_event": relay})
+            await self._core.gate(client, {**self.wait_options, "on_event": relay})
             return await self._core.search(
                 client,
                 query,
