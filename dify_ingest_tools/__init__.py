@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._sync import (
+    from ._bridge import (
         DifyKnowledgeClient,
     )
     from .budget import (
@@ -111,7 +111,7 @@ _EXPORTS: dict[str, str] = {
     "DifyDocumentConflictError": "errors",
     "DifyDocumentNotAvailableError": "errors",
     "DifyError": "errors",
-    "DifyKnowledgeClient": "_sync",
+    "DifyKnowledgeClient": "_bridge",
     "DifyNotFoundError": "errors",
     "DifyPermissionError": "errors",
     "DifyRateLimitError": "errors",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .models import CreatedDocument
 
 if TYPE_CHECKING:
-    from ._sync import LoopThread
+    from ._bridge import LoopThread
     from .client import AsyncDifyKnowledgeClient
     from collections.abc import Iterable, Iterator, Mapping, Sequence
     from ._dataset_create import DatasetPermission, IndexingTechnique

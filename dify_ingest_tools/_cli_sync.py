@@ -24,7 +24,7 @@ from .client import AsyncDifyKnowledgeClient
 from .folder_sync import DEFAULT_MAX_FILE_SIZE, SyncItem, SyncRefused, SyncReport, sync_folder
 from .progress import should_draw_bars
 
-__all__ = ["register", "run_sync"]
+__all__ = ["register", "run_folder_sync"]
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -115,9 +115,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     _add_ledger(sync)
     sync.add_argument("--json", action="store_true", help="print the report as JSON")
     sync.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sync.set_defaults(job=run_sync)
-
-    sync.set_defaults(job=run_sync)
+    sync.set_defaults(job=run_folder_sync)
 
 
 def _count(text: str) -> int:
@@ -146,7 +144,7 @@ def _size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-async def run_sync(args: argparse.Namespace, out: IO[str]) -> int:
+async def run_folder_sync(args: argparse.Namespace, out: IO[str]) -> int:
     dataset_name = check_dataset_name_args(args)
     if dataset_name is None and not args.dataset:
         raise CLIError("sync needs --dataset (or --dataset-name)")

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
+from ._bridge import ClientBridge, DifyKnowledgeClient
 from ._dataset_create import IndexingTechnique
-from ._sync import ClientBridge, DifyKnowledgeClient
 from .client import AsyncDifyKnowledgeClient
 
 __all__ = ["aresolve_name", "resolve_name"]

@@ -201,7 +201,7 @@ def render() -> str:
         "from .models import CreatedDocument",
         "",
         "if TYPE_CHECKING:",
-        "    from ._sync import LoopThread",
+        "    from ._bridge import LoopThread",
         "    from .client import AsyncDifyKnowledgeClient",
         *imports.render(),
         "",

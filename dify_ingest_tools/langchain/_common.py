@@ -10,9 +10,9 @@ from langchain_core.tools.base import ToolExceptionHandlerOutput
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from typing_extensions import Self
 
+from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
 from .._config import ENV_API_KEY
 from .._policy import OnPaused
-from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
 from ..client import AsyncDifyKnowledgeClient
 from ..waiting import WaitOptions
 

@@ -31,8 +31,8 @@ from langchain_core.runnables.config import (
     get_callback_manager_for_config,
 )
 
+from .._bridge import ClientBridge, DifyKnowledgeClient
 from .._shown import scrubbed_event
-from .._sync import ClientBridge, DifyKnowledgeClient
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback, EventKind, IndexingEvent
 

@@ -17,10 +17,10 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 from typing_extensions import Self
 
+from .._bridge import ClientBridge, DifyKnowledgeClient
 from .._inputs import check_dataset_id
 from .._store import Hit, StoreCore, StoredDocument, new_id
 from .._store_names import aresolve_name, resolve_name
-from .._sync import ClientBridge, DifyKnowledgeClient
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback
 from ._common import AnyDifyClient

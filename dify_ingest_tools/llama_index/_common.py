@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from llama_index.core.tools import ToolMetadata
 from pydantic import SecretStr
 
-from .._sync import ClientBridge, DifyKnowledgeClient, unpicklable
+from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
 from .._tool_defs import ToolDefinition
 from ..client import AsyncDifyKnowledgeClient
 from ..events import IndexingEvent

@@ -27,9 +27,9 @@ import llama_index.core.instrumentation as instrument
 from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from pydantic import Field, PrivateAttr, SecretStr
 
+from .._bridge import ClientBridge
 from .._inputs import check_dataset_id
 from .._shown import FAILED_SHOWN, error_text
-from .._sync import ClientBridge
 from ..client import AsyncDifyKnowledgeClient
 from ..models import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
 from ._common import (

@@ -57,7 +57,7 @@ def sync(
     return main(argv), {}
 
 
-def run_sync(
+def run_folder_sync(
     capsys: pytest.CaptureFixture[str],
     sim: DifySimulator,
     served: str,
@@ -79,7 +79,7 @@ def test_a_first_sync_uploads_everything_and_reports_difys_error(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
-    code, report = run_sync(capsys, sim, served, folder, tmp_path / "l.db")
+    code, report = run_folder_sync(capsys, sim, served, folder, tmp_path / "l.db")
     assert code == 4  # one file failed to index: not everything is done
     assert sorted(report["uploaded"]) == ["a.txt", "b.md", "guides__setup.md"]  # type: ignore[arg-type]
     assert report["failed"] == [{"name": "broken.pdf", "error": BROKEN_ERROR}]
@@ -92,9 +92,9 @@ def test_an_unchanged_folder_costs_no_upload(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     ledger = tmp_path / "l.db"
-    assert run_sync(capsys, sim, served, folder, ledger)[0] == 0
+    assert run_folder_sync(capsys, sim, served, folder, ledger)[0] == 0
     sim.clear_requests()
-    code, report = run_sync(capsys, sim, served, folder, ledger)
+    code, report = run_folder_sync(capsys, sim, served, folder, ledger)
     assert code == 0
     assert sorted(report["skipped"]) == ["a.txt", "b.md", "guides__setup.md"]  # type: ignore[arg-type]
     assert report["uploaded"] == report["updated"] == []
@@ -106,17 +106,17 @@ def test_changed_files_are_updated_in_place_new_ones_added_removed_ones_deleted(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     ledger = tmp_path / "l.db"
-    run_sync(capsys, sim, served, folder, ledger)
+    run_folder_sync(capsys, sim, served, folder, ledger)
     with DifyKnowledgeClient(sim.api_key, served, ledger=False) as client:
         before = {doc.name: doc.id for doc in client.list_documents(sim.dataset_id).data}
     (folder / "a.txt").write_text("alpha, edited")
     (folder / "c.txt").write_text("gamma")
     (folder / "b.md").unlink()
-    code, kept = run_sync(capsys, sim, served, folder, ledger)
+    code, kept = run_folder_sync(capsys, sim, served, folder, ledger)
     assert code == 0
     assert (kept["updated"], kept["uploaded"], kept["kept"]) == (["a.txt"], ["c.txt"], ["b.md"])
     assert kept["deleted"] == []
-    code, report = run_sync(capsys, sim, served, folder, ledger, "--delete")
+    code, report = run_folder_sync(capsys, sim, served, folder, ledger, "--delete")
     assert code == 0
     assert report["deleted"] == ["b.md"]
     assert sorted(report["skipped"]) == ["a.txt", "c.txt", "guides__setup.md"]  # type: ignore[arg-type]
@@ -274,7 +274,7 @@ def test_include_exclude_and_retrying_failed_files(
 ) -> None:  # fmt: skip
     ledger = tmp_path / "l.db"
     (folder / "broken.pdf").write_bytes(b"%PDF")
-    code, report = run_sync(
+    code, report = run_folder_sync(
         capsys, sim, served, folder, ledger, "--include", "*.pdf", "--include", "*.txt",
         "--exclude", "guides__*",
     )  # fmt: skip
@@ -283,9 +283,9 @@ def test_include_exclude_and_retrying_failed_files(
     assert [failure["name"] for failure in report["failed"]] == ["broken.pdf"]  # type: ignore[union-attr]
     # Unchanged and failed: reported again, not re-sent, unless --retry-failed.
     sim.clear_requests()
-    code, again = run_sync(capsys, sim, served, folder, ledger, "--include", "*.pdf")
+    code, again = run_folder_sync(capsys, sim, served, folder, ledger, "--include", "*.pdf")
     assert code == 4 and again["failed"] == report["failed"] and creates(sim) == 0
-    code, retried = run_sync(
+    code, retried = run_folder_sync(
         capsys, sim, served, folder, ledger, "--include", "*.pdf", "--retry-failed"
     )
     assert code == 4 and retried["failed"] == report["failed"] and creates(sim) == 1
@@ -307,7 +307,7 @@ def test_a_sync_on_the_shared_budget(
     tmp_path: Path, redis_url: str, workspace: str,
 ) -> None:  # fmt: skip
     sim.set_rate_limit(4, window=1.0)
-    code, report = run_sync(
+    code, report = run_folder_sync(
         capsys, sim, served, folder, tmp_path / "l.db", "--redis-url", redis_url,
         "--workspace", workspace, "--requests-per-minute", "4", "--budget-window", "1",
         "--latency-allowance", "0.1",

@@ -28,7 +28,7 @@ from ._lifecycle import closed_error
 from .client import AsyncDifyKnowledgeClient
 from .errors import DifyClientClosedError
 
-__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_sync", "unpicklable"]
+__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_blocking", "unpicklable"]
 
 T = TypeVar("T")
 
@@ -245,7 +245,7 @@ def _ignore(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     pass
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion from sync code, even inside a running event loop."""
     worker = LoopThread("dify-ingest-tools-run-sync")
     try:

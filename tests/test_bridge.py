@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from dify_ingest_tools import DifyKnowledgeClient, DifyNotFoundError, IndexingStatus
-from dify_ingest_tools._sync import LoopThread, run_sync
+from dify_ingest_tools._bridge import LoopThread, run_blocking
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 from .conftest import FAST
@@ -71,15 +71,15 @@ def test_validation_errors_surface_unchanged(sync_client: DifyKnowledgeClient) -
         sync_client.get_indexing_status("nope", "1")
 
 
-def test_run_sync_with_and_without_a_running_loop() -> None:
+def test_run_blocking_with_and_without_a_running_loop() -> None:
     async def answer() -> int:
         await asyncio.sleep(0)
         return 42
 
-    assert run_sync(answer()) == 42
+    assert run_blocking(answer()) == 42
 
     async def inside() -> int:
-        return run_sync(answer())
+        return run_blocking(answer())
 
     assert asyncio.run(inside()) == 42
 
@@ -126,7 +126,7 @@ async def test_bridge_runs_async_work_on_the_blocking_clients_loop(
     sim: DifySimulator, threaded_url: str, dataset_id: str
 ) -> None:
     from dify_ingest_tools import AsyncDifyKnowledgeClient
-    from dify_ingest_tools._sync import ClientBridge
+    from dify_ingest_tools._bridge import ClientBridge
 
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
     with DifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as client:
