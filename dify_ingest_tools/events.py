@@ -29,6 +29,7 @@ EventKind: TypeAlias = Literal[
     "rate_limited",
     "retrying",
     "partial_results",
+    "summarizing",
 ]
 
 
@@ -45,7 +46,10 @@ class IndexingEvent(BaseModel):
     changed for ``stall_timeout``), ``rate_limited`` (429 or Dify Cloud's 403 rate limit;
     polling cools down), ``retrying`` (a transient failure; polling goes on) and
     ``partial_results`` (a retriever's readiness gate stopped waiting for this batch and
-    searched anyway: its results may miss the batch's documents).
+    searched anyway: its results may miss the batch's documents) and ``summarizing`` (a wait
+    with ``summaries=True``: every document is indexed, Dify is still making summaries of
+    those ``error`` names; once per change). A ``batch_completed`` whose status
+    ``is_empty`` reads "indexed, but produced no chunks — nothing will be found".
 
     Attributes:
         status: The latest batch snapshot (None when nothing was observed yet).
@@ -78,6 +82,8 @@ class IndexingEvent(BaseModel):
             parts.append(f"document {self.document.id} {self.document.indexing_status}")
         if self.status is not None:
             parts.append(_progress(self.status))
+            if self.status.is_empty:
+                parts.append(_EMPTY)
         if self.error:
             parts.append(f"error: {_short(self.error)}")
         if self.retry_in is not None:
@@ -111,6 +117,8 @@ class IndexingEvent(BaseModel):
             text = f"{where}: document {self.document.id} {state}"
             shown = shown_error(self.document.error) if self.kind == "document_failed" else None
             return f"{text}: {shown}" if shown else text
+        if self.kind == "summarizing":
+            return f"{where}: indexed; {self.error}"
         if self.kind == "partial_results":
             state = f" ({self.status.summary()})" if self.status is not None else ""
             return f"{where}: searched before it was indexed: {self.error}{state}"
@@ -146,6 +154,8 @@ class IndexingEvent(BaseModel):
             retry_in=retry_in,
         )
 
+
+_EMPTY = "indexed, but produced no chunks — nothing will be found"
 
 # An event's line shows this much of an error (a full one is in ``event.error``).
 _STR_ERROR_LIMIT = 160

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import copy
 import functools
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ._inputs import check_number, check_optional_number
 from ._policy import (
     Cadence,
     ContactBudget,
+    OnEmpty,
     OnPaused,
     is_dify_answer,
     is_rate_limit,
@@ -32,6 +34,7 @@ from .errors import (
     DifyConnectionError,
     DifyError,
     DifyTimeoutError,
+    IndexingEmptyError,
     IndexingFailedError,
     IndexingPausedError,
     IndexingStalledError,
@@ -55,6 +58,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger("dify_ingest_tools")
+
 
 class WaitKwargs(TypedDict, total=False):
     """The keyword options every wait method takes (see `WaitOptions` for the defaults)."""
@@ -67,6 +72,8 @@ class WaitKwargs(TypedDict, total=False):
     contact_timeout: float
     on_paused: OnPaused
     raise_on_error: bool
+    on_empty: OnEmpty
+    summaries: bool
     on_event: EventCallback | None
     progress: bool
 
@@ -95,6 +102,16 @@ class WaitOptions:
             toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
         raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
             with False, wait until every document is terminal and return that status.
+        on_empty: What a batch Dify reports ``completed`` with a document of 0 segments
+            (empty or whitespace-only text; recordings 02c, 02d) does to the wait: it is
+            indexed, but nothing will be found. ``"raise"`` (default) raises
+            `IndexingEmptyError`; ``"warn"`` logs a warning and returns the status;
+            ``"accept"`` returns it (``status.is_empty`` still says so).
+        summaries: Also wait, once every document is ``completed``, until Dify has made their
+            summaries (datasets with summary indexing: no document of the batch has
+            ``need_summary`` with ``summary_index_status`` still set, e.g. ``"SUMMARIZING"``),
+            read from the dataset's document list, with ``summarizing`` events meanwhile.
+            The deadline and ``stall_timeout`` cover this phase too.
     """
 
     timeout: float = 600.0
@@ -105,6 +122,8 @@ class WaitOptions:
     contact_timeout: float = 10.0
     on_paused: OnPaused = "wait"
     raise_on_error: bool = True
+    on_empty: OnEmpty = "raise"
+    summaries: bool = False
 
     def __post_init__(self) -> None:
         check_number(self.timeout, "timeout", minimum=0, exclusive_minimum=True)
@@ -118,6 +137,12 @@ class WaitOptions:
             raise TypeError(
                 f"raise_on_error must be True or False, got {self.raise_on_error!r:.40}"
             )
+        if not isinstance(self.on_empty, str) or self.on_empty not in ("raise", "warn", "accept"):
+            raise ValueError(
+                f"on_empty must be 'raise', 'warn' or 'accept', got {self.on_empty!r:.40}"
+            )
+        if not isinstance(self.summaries, bool):
+            raise TypeError(f"summaries must be True or False, got {self.summaries!r:.40}")
         self.cadence()  # validates the intervals
         self.contact()
 
@@ -303,13 +328,93 @@ async def _observe(
             )
             if step == "continue":
                 continue
+            if status.is_completed and options.summaries and not status.is_empty:
+                await _summary_phase(monitor, status, options, emit, clock=clock, deadline=deadline)
             done_kind = "batch_completed" if status.is_completed else "batch_failed"
             await emit(
                 IndexingEvent(kind=done_kind, dataset_id=dataset_id, batch=batch, status=status)
             )
             if step == "fail":
                 raise _failed(status)
+            if status.is_empty:
+                if options.on_empty == "raise":
+                    raise _empty(status)
+                if options.on_empty == "warn":
+                    logger.warning("%s", status.summary())
             return
+
+
+async def _summary_phase(
+    monitor: IndexingMonitor,
+    status: BatchIndexingStatus,
+    options: WaitOptions,
+    emit: Callable[[IndexingEvent], Coroutine[Any, Any, None]],
+    *,
+    clock: Callable[[], float],
+    deadline: float,
+) -> None:
+    """Wait until no document of a completed batch is still being summarized.
+
+    Reads the dataset's document list (``need_summary`` and ``summary_index_status`` are not
+    on ``indexing-status``), at the wait's cadence; emits ``summarizing`` whenever the set of
+    documents still summarizing changes; raises the wait's timeout or stall as in `_observe`.
+    """
+    ref = BatchRef(dataset_id=status.dataset_id, batch=status.batch)
+    ids = [doc.id for doc in status.documents]
+    cadence = options.cadence()
+    interval: float | None = None
+    pending: tuple[str, ...] | None = None
+    last_change = clock()
+    last_error: DifyError | None = None
+    while True:
+        try:
+            listed = await monitor.listed(status.dataset_id, ids, deadline=deadline)
+        except DifyError as error:
+            if not is_transient(error):
+                error.last_status = status
+                raise
+            last_error = error
+            await emit(
+                IndexingEvent.for_error("retrying", ref.dataset_id, ref.batch, error, status)
+            )
+        else:
+            last_error = None
+            now_pending = tuple(sorted(i for i in ids if i in listed and listed[i].is_summarizing))
+            changed = now_pending != pending
+            if changed:
+                pending = now_pending
+                last_change = clock()
+                if pending:
+                    await emit(_summarizing(status, pending))
+            if not pending:
+                return
+            interval = cadence.next_interval(interval, changed)
+        now = clock()
+        if now >= deadline:
+            raise _timeout(ref, options, status, last_error, summarizing=pending or ())
+        if options.stall_timeout is not None and now - last_change >= options.stall_timeout:
+            stalled = _stalled(ref, options, status, last_error, summarizing=pending or ())
+            await emit(
+                IndexingEvent.for_error("stalled", ref.dataset_id, ref.batch, stalled, status)
+            )
+            raise stalled
+        gap = cadence.jittered(interval if interval is not None else cadence.initial)
+        if options.stall_timeout is not None:
+            gap = min(gap, last_change + options.stall_timeout - now)
+        await asyncio.sleep(max(0.0, min(gap, deadline - now)))
+
+
+def _summarizing(status: BatchIndexingStatus, pending: tuple[str, ...]) -> IndexingEvent:
+    shown_ids = ", ".join(pending[:5]) + (
+        f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+    )
+    return IndexingEvent(
+        kind="summarizing",
+        dataset_id=status.dataset_id,
+        batch=status.batch,
+        status=status,
+        error=f"{len(pending)} document(s) still summarizing: {shown_ids}",
+    )
 
 
 async def wait_for_indexing(
@@ -439,10 +544,15 @@ def _timeout(
     options: WaitOptions,
     status: BatchIndexingStatus | None,
     error: DifyError | None,
+    *,
+    summarizing: Sequence[str] = (),
 ) -> IndexingTimeoutError:
+    doing = "indexing it"
+    if summarizing:
+        doing = f"making the summaries of {len(summarizing)} of its document(s)"
     return IndexingTimeoutError(
         f"Timed out after {options.timeout:g}s waiting for batch {ref.batch} of dataset "
-        f"{ref.dataset_id}. Dify is still indexing it server-side and may finish later: wait "
+        f"{ref.dataset_id}. Dify is still {doing} server-side and may finish later: wait "
         f"again, or check with `dify-ingest status {ref.dataset_id} {ref.batch}`. "
         + _last_seen(status, error),
         last_status=status,
@@ -454,7 +564,18 @@ def _stalled(
     options: WaitOptions,
     status: BatchIndexingStatus | None,
     error: DifyError | None,
+    *,
+    summarizing: Sequence[str] = (),
 ) -> IndexingStalledError:
+    if summarizing:
+        return IndexingStalledError(
+            f"Batch {ref.batch} of dataset {ref.dataset_id} is indexed, but the summaries of "
+            f"{len(summarizing)} document(s) ({', '.join(summarizing[:5])}) showed no change "
+            f"for {options.stall_timeout:g}s (summary_index_status still set). Dify's worker "
+            "or its summary model may be failing; the chunks themselves can be retrieved. "
+            + _last_seen(status, error),
+            last_status=status,
+        )
     paused = (
         " Documents are paused: resume them from Dify's console."
         if (status is not None and status.is_paused)
@@ -465,6 +586,16 @@ def _stalled(
         f"{ref.dataset_id} (status, segment counts and timestamps all unchanged). Dify's "
         "indexing worker may be down or not consuming the dataset queue; Dify itself never "
         f"times a document out.{paused} " + _last_seen(status, error),
+        last_status=status,
+    )
+
+
+def _empty(status: BatchIndexingStatus) -> IndexingEmptyError:
+    return IndexingEmptyError(
+        f"{status.summary()} Dify accepted and indexed them, but retrieval will return "
+        "nothing from them: check the source text (empty or whitespace only?), its file "
+        "type or the knowledge pipeline. Pass on_empty='warn' or 'accept' to treat this "
+        "as done.",
         last_status=status,
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 from ._clock import Clock, Epoch
 from ._documents_state import DatasetMetadata, DocumentState
 from ._script import DocumentScript
+from ._summaries import SummarySettings
 from ._text import keywords, split_segments
 from ._timeline import Leftovers, Timeline
 
@@ -119,6 +120,8 @@ class Dataset:
     next_position: int = 1
     #: Metadata fields and the built-in switch.
     metadata: DatasetMetadata = field(default_factory=DatasetMetadata)
+    #: Summary indexing (``summary_index_setting``), off unless asked.
+    summaries: SummarySettings = field(default_factory=SummarySettings)
 
 
 @dataclass(frozen=True)
