@@ -543,7 +543,8 @@ class StoreCore:
         if not self.pending:
             return
         pending = list(self.pending.values())
-        options = {**wait_options, "raise_on_error": False}
+        # A search need not wait on documents indexed with no chunks: nothing more will come.
+        options = {**wait_options, "raise_on_error": False, "on_empty": "accept"}
         await client.wait_for_documents(self.dataset_id, pending, **options)
         for result in pending:
             self.pending.pop(result.document_id, None)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._inputs import check_dataset_id
 from ._ownership import OWNER_FIELD, Mark
-from ._policy import OnPaused
+from ._policy import OnEmpty, OnPaused
 from ._shown import ID_LIMIT, shown
 from ._store import find_named
 from ._tool_answers import (
@@ -60,6 +60,7 @@ from .errors import (
     DifyDocumentConflictError,
     DifyError,
     DifyNotFoundError,
+    IndexingEmptyError,
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
@@ -67,6 +68,7 @@ from .errors import (
 from .events import EventCallback
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument, RetrievedChunk
 from .models_documents import MetadataField
+from .waiting import WaitOptions
 
 __all__ = ["TOOL_NAMES", "DifyToolError", "DifyToolset", "ToolDefinition", "ToolResult"]
 
@@ -182,6 +184,11 @@ class DifyToolset:
         poll_interval / max_poll_interval / stall_timeout / not_found_grace: How waits poll.
         on_paused: ``"fail"`` (default) answers PAUSED at once, since only Dify's console can
             resume a paused document; ``"wait"`` keeps waiting.
+        on_empty: A document indexed with no chunks (empty text) is answered EMPTY ("indexed,
+            but produced no chunks — nothing will be found") whatever this says; ``"warn"``
+            also logs a warning (``"raise"``, the default, and ``"accept"`` do not).
+        summaries: Waits also wait for the documents' summaries (datasets with summary
+            indexing), within the same time bounds.
         allow_replace: Let ``upload_text`` replace a document of the same name that these
             tools did not create (a console upload, a sync, a store). By default such an
             upload is refused with a tool error naming the document, which stays untouched.
@@ -212,6 +219,8 @@ class DifyToolset:
         not_found_grace: float = 10.0,
         on_paused: OnPaused = "fail",
         allow_replace: bool = False,
+        on_empty: OnEmpty = "raise",
+        summaries: bool = False,
     ) -> None:
         allowed = tuple(check_dataset_id(d) for d in datasets) if datasets is not None else None
         if dataset_id is not None and allowed:
@@ -249,7 +258,10 @@ class DifyToolset:
             "stall_timeout": stall_timeout,
             "not_found_grace": not_found_grace,
             "on_paused": on_paused,
+            "on_empty": on_empty,
+            "summaries": summaries,
         }
+        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here, typed
         self._arguments = argument_models(
             bound=self.dataset_id is not None,
             datasets=self.datasets,
@@ -630,6 +642,11 @@ class DifyToolset:
                 ), True
             except IndexingFailedError as error:  # paused, with on_paused="fail"
                 return f"Note: {failure_answer(error)}", True
+            except IndexingEmptyError as error:  # indexed, nothing to find: not still indexing
+                if error.last_status is not None:
+                    self._observed(error.last_status)
+                    return f"Note: {status_answer(error.last_status)}", False
+                return None, False
             except DifyNotFoundError:
                 # Deleted since (or replaced by a newer upload of the same name).
                 self._pending.get(ref.dataset_id.lower(), {}).pop(ref.batch, None)
@@ -637,7 +654,7 @@ class DifyToolset:
             except DifyError:
                 return None, True  # the search itself will say what is wrong with Dify
             self._observed(status)
-            if status.is_failed:
+            if status.is_failed or status.is_empty:
                 return f"Note: {status_answer(status)}", False
             return None, False
 

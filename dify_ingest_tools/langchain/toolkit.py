@@ -26,7 +26,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from .._policy import OnPaused
+from .._policy import OnEmpty, OnPaused
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback
 from ..toolkit import DifyToolError, DifyToolset, arguments_answer
@@ -209,6 +209,10 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
     """Seconds a just-uploaded batch may be unknown to Dify before a wait answers so."""
     on_paused: OnPaused = "fail"
     """``"fail"``: a paused document is answered at once (only Dify's console resumes it)."""
+    on_empty: OnEmpty = "raise"
+    """A document indexed with 0 chunks is answered EMPTY; ``"warn"`` also logs it."""
+    summaries: bool = False
+    """Waits also wait for the documents' summaries (datasets with summary indexing)."""
     allow_replace: bool = False
     """Let ``dify_upload_text`` replace a document of the same name these tools did not create
     (by default that upload is refused with an error message naming the document)."""
@@ -267,6 +271,8 @@ class DifyKnowledgeToolkit(DifyConnection, BaseToolkit):
             "max_poll_interval": self.max_poll_interval,
             "stall_timeout": self.stall_timeout,
             "not_found_grace": self.not_found_grace,
+            "on_empty": self.on_empty,
+            "summaries": self.summaries,
         }
 
     def _dataset_checks(self) -> Callable[[str], dict[str, Any]]:

@@ -21,11 +21,12 @@ from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSp
 from pydantic import BaseModel, Field, SecretStr
 
 from .._inputs import check_dataset_id
-from .._policy import OnPaused
+from .._policy import OnEmpty, OnPaused
 from .._tool_calls import check_batch, target_dataset, wait_for_batch
 from ..answers import Answer, DifyToolError, answer_error
 from ..client import AsyncDifyKnowledgeClient
 from ..errors import DifyError
+from ..waiting import WaitOptions
 from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
 __all__ = ["DifyIndexingToolSpec", "DifyToolError"]
@@ -117,6 +118,9 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
             answers that Dify does not know it.
         on_paused: ``"fail"`` (default): a paused document ends the wait at once with a
             PAUSED answer (only Dify's console can resume it); ``"wait"`` waits on.
+        on_empty: A document indexed with 0 chunks is answered EMPTY ("indexed, but produced
+            no chunks — nothing will be found"); ``"warn"`` also logs it.
+        summaries: Waits also wait for the documents' summaries (summary indexing datasets).
     """
 
     spec_functions: list[SPEC_FUNCTION_TYPE] = [  # noqa: RUF012 (BaseToolSpec's declaration)
@@ -138,6 +142,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         stall_timeout: float | None = None,
         not_found_grace: float = 10.0,
         on_paused: OnPaused = "fail",
+        on_empty: OnEmpty = "raise",
+        summaries: bool = False,
     ) -> None:
         if max_timeout_seconds <= 0:
             raise ValueError("max_timeout_seconds must be > 0")
@@ -149,6 +155,9 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         self.stall_timeout = stall_timeout
         self.not_found_grace = not_found_grace
         self.on_paused: OnPaused = on_paused
+        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here
+        self.on_empty: OnEmpty = on_empty
+        self.summaries = summaries
         self._bridge, self._owns_client = connect(client, api_key, base_url)
 
     def __repr__(self) -> str:
@@ -260,6 +269,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
                 max_poll_interval=self.max_poll_interval,
                 stall_timeout=self.stall_timeout,
                 not_found_grace=self.not_found_grace,
+                on_empty=self.on_empty,
+                summaries=self.summaries,
             )
             return _rendered(answer)
 
