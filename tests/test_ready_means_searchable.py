@@ -32,13 +32,35 @@ from dify_ingest_tools._policy import outcome_of
 from dify_ingest_tools.testing import DifySimulator, Fault, ManualClock
 from dify_ingest_tools.toolkit import DifyToolset
 
-from .conftest import QUICK
+from .conftest import QUICK, load_recording
 
 BLANKS = pytest.mark.parametrize("text", ["", "   \n\n  "], ids=["empty", "whitespace"])
 NOTHING = "produced no chunks — nothing will be found"
 
 
 # -- empty is not ready -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file", "where"),
+    [
+        ("02c_whitespace_only_text_poll.json", ("poll", "distinct_responses", -1)),
+        ("02d_empty_text_status_after_processing.json", ("status",)),
+        ("17_economy_semantic_default_and_whitespace.json", ("status_whitespace_document",)),
+    ],
+)
+def test_what_real_dify_answered_for_blank_text_reads_as_empty(
+    file: str, where: tuple[Any, ...]
+) -> None:
+    case: Any = load_recording(file)
+    for step in where:
+        case = case[step]
+    status = BatchIndexingStatus.model_validate(
+        {"dataset_id": "d", "batch": "b", "documents": case["response"]["body"]["data"]}
+    )
+    assert status.is_completed and status.is_empty and outcome_of(status) is Outcome.empty
+    assert status.verdict == "ready"  # on indexing_status alone, as before
+    assert NOTHING in status.summary()
 
 
 @BLANKS
