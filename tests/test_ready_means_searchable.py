@@ -417,3 +417,51 @@ async def test_llama_index_wait_tool_says_empty(
     args = {"dataset_id": dataset_id, "batch": created.batch, "timeout_seconds": 10}
     output = tool.call(**args) if mode == "sync" else await tool.acall(**args)
     assert not output.is_error and NOTHING in output.content and "EMPTY" in output.content
+
+
+def test_a_retriever_gate_searches_past_an_empty_upload_with_a_warning(
+    sim: DifySimulator,
+    clock: ManualClock,
+    dataset_id: str,
+    sync_client: DifyKnowledgeClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pytest.importorskip("langchain_core")
+    from dify_ingest_tools.langchain import DifyRetriever
+
+    sync_client.create_document_by_text(dataset_id, "full.txt", "quetzal feathers are green")
+    blank = sync_client.create_document_by_text(dataset_id, "blank.txt", "  ")
+    clock.advance(60)
+    retriever = DifyRetriever(
+        client=sync_client, dataset_id=dataset_id, pending_timeout=10, **QUICK
+    )
+    with caplog.at_level(logging.WARNING, logger="dify_ingest_tools"):
+        documents = retriever.invoke("quetzal")
+    assert [doc.metadata["document_name"] for doc in documents] == ["full.txt"]
+    assert "dify_partial_results" not in documents[0].metadata  # nothing left to wait for
+    assert "nothing of them will be found" in caplog.text and blank.batch in caplog.text
+
+
+def test_wait_pending_reports_an_empty_upload_and_exits_4(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sim = DifySimulator(time_scale=0.02)
+    dataset_id = sim.create_dataset("pending")
+    ledger = tmp_path / "l.db"
+    with sim.serve_in_thread() as served:
+        with DifyKnowledgeClient(sim.api_key, served, ledger=ledger) as client:
+            client.create_document_by_text(dataset_id, "full.txt", "alpha beta")
+            client.create_document_by_text(dataset_id, "blank.txt", "   ")
+        base = ["--api-key", sim.api_key, "--base-url", served, "--ledger", str(ledger),
+                "--no-progress", "--poll-interval", "0.05", "--json"]  # fmt: skip
+        assert cli.main(["wait", "--pending", "--on-empty", "accept", *base]) == cli.EXIT_OK
+        report = json.loads(capsys.readouterr().out)
+        assert report["reason"] == "ready" and "1 empty" in report["message"]
+        assert [b["is_completed"] for b in report["batches"]] == [True, True]
+    with sim.serve_in_thread() as served:
+        with DifyKnowledgeClient(sim.api_key, served, ledger=ledger) as client:
+            client.create_document_by_text(dataset_id, "blank-2.txt", "")
+        base[3] = served
+        assert cli.main(["wait", "--pending", *base]) == cli.EXIT_NOT_READY
+        report = json.loads(capsys.readouterr().out)
+        assert report["reason"] == "empty" and report["exit_code"] == 4
