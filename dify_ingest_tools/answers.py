@@ -49,7 +49,7 @@ from .errors import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from .models import BatchIndexingStatus
+from .models import NOTHING_TO_FIND, BatchIndexingStatus
 
 __all__ = [
     "Answer",
@@ -295,9 +295,6 @@ def _answer(
 
 # -- a batch's status ---------------------------------------------------------------------------
 
-#: What every surface tells a model about a document that completed with no chunks.
-_EMPTY_WORDS = "were indexed, but produced no chunks — nothing will be found"
-
 
 def answer_status(status: BatchIndexingStatus) -> Answer:
     """The answer to "is batch X of dataset D ready?", from one status."""
@@ -310,8 +307,8 @@ def answer_status(status: BatchIndexingStatus) -> Answer:
         more = f" and {len(empty) - FAILED_SHOWN} more" if len(empty) > FAILED_SHOWN else ""
         text = (
             f"{head} is EMPTY: {_progress(status)}. {len(empty)} document(s) ({ids}{more}) "
-            f"{_EMPTY_WORDS}. Do not wait again: check the source (empty or whitespace-only "
-            "text, an unreadable file) and upload it again, or tell the user."
+            f"were {NOTHING_TO_FIND}. Do not wait again: check the source (empty or "
+            "whitespace-only text, an unreadable file) and upload it again, or tell the user."
         )
         return _answer(text, "empty", status=status)
     if status.is_completed:

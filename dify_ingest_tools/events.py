@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._shown import shown_error
 from .errors import DifyError, scrub
-from .models import BatchIndexingStatus, DocumentIndexingStatus
+from .models import NOTHING_TO_FIND, BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
 
@@ -83,7 +83,7 @@ class IndexingEvent(BaseModel):
         if self.status is not None:
             parts.append(_progress(self.status))
             if self.status.is_empty:
-                parts.append(_EMPTY)
+                parts.append(NOTHING_TO_FIND)
         if self.error:
             parts.append(f"error: {_short(self.error)}")
         if self.retry_in is not None:
@@ -154,8 +154,6 @@ class IndexingEvent(BaseModel):
             retry_in=retry_in,
         )
 
-
-_EMPTY = "indexed, but produced no chunks — nothing will be found"
 
 # An event's line shows this much of an error (a full one is in ``event.error``).
 _STR_ERROR_LIMIT = 160

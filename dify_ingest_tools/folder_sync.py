@@ -58,7 +58,7 @@ from ._sync_scan import (
     snapshot,
 )
 from .errors import DifyAPIError, DifyNotFoundError, IndexingError
-from .models import CreatedDocument, DifyDocument
+from .models import NOTHING_TO_FIND, CreatedDocument, DifyDocument
 
 if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
@@ -83,7 +83,7 @@ _LIST_PAGE = 100
 #: Pages a listing follows at most when Dify's ``total`` cannot be trusted (a million documents).
 MAX_PAGES = 10_000
 #: Why a file is reported ``empty``.
-_EMPTY_REASON = "indexed, but produced no chunks — nothing will be found (empty text?)"
+_EMPTY_REASON = f"{NOTHING_TO_FIND} (empty text?)"
 #: Marks written per metadata request (Dify takes a list of documents in one call).
 MARKS_PER_REQUEST = 500
 

@@ -26,6 +26,7 @@ from ._shown import FAILED_SHOWN, ID_LIMIT, failures, shown
 
 __all__ = [
     "MAX_BATCH_DOCUMENTS",
+    "NOTHING_TO_FIND",
     "BatchIndexingStatus",
     "BatchLike",
     "BatchRef",
@@ -123,6 +124,10 @@ _OptionalCount: TypeAlias = Annotated[int | None, Field(ge=0), _or_default(None)
 MAX_BATCH_DOCUMENTS = 10_000
 
 Verdict: TypeAlias = Literal["ready", "failed", "paused", "working"]
+
+#: What every surface (summaries, events, tool answers, sync reports) says of a document Dify
+#: reported ``completed`` with 0 segments (`Outcome.empty`).
+NOTHING_TO_FIND = "indexed, but produced no chunks — nothing will be found"
 
 
 class Outcome(str, Enum):
@@ -283,6 +288,7 @@ class BatchIndexingStatus(BaseModel):
         """True when any document is paused (resumable only from Dify's console)."""
         return any(doc.is_paused for doc in self.documents)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def is_empty(self) -> bool:
         """True when the batch is completed and a document of it produced no segments:
@@ -378,8 +384,7 @@ class BatchIndexingStatus(BaseModel):
             more = f" and {len(empty) - FAILED_SHOWN} more" if len(empty) > FAILED_SHOWN else ""
             return (
                 f"{head}: EMPTY — {done}/{docs} documents completed, {segments}; "
-                f"{len(empty)} document(s) indexed, but produced no chunks — nothing will be "
-                f"found ({ids}{more})."
+                f"{len(empty)} document(s) {NOTHING_TO_FIND} ({ids}{more})."
             )
         if self.is_completed:
             return f"{head}: ready — {done}/{docs} documents completed, {segments}."

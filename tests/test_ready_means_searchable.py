@@ -233,6 +233,10 @@ def test_the_cli_exits_4_with_reason_empty(
     out, err = capsys.readouterr()
     assert "EMPTY" in out and NOTHING in err
     assert cli.main(["status", dataset_id, batch, "--on-empty", "accept"]) == cli.EXIT_OK
+    capsys.readouterr()
+    assert cli.main(["status", dataset_id, batch, "--json"]) == cli.EXIT_NOT_READY
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["is_empty"] is True and payload["is_completed"] is True
     with pytest.raises(SystemExit):
         cli.main(["wait", dataset_id, batch, "--on-empty", "ignore"])
 
