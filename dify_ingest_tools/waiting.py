@@ -28,7 +28,7 @@ from ._policy import (
     step_for,
     tolerate_not_found,
 )
-from ._shown import failures
+from ._shown import ID_LIMIT, failures, shown
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
@@ -328,7 +328,9 @@ async def _observe(
             )
             if step == "continue":
                 continue
-            if status.is_completed and options.summaries and not status.is_empty:
+            # Empty documents make no summaries; one that will raise is not worth waiting on.
+            raising_empty = status.is_empty and options.on_empty == "raise"
+            if status.is_completed and options.summaries and not raising_empty:
                 await _summary_phase(monitor, status, options, emit, clock=clock, deadline=deadline)
             done_kind = "batch_completed" if status.is_completed else "batch_failed"
             await emit(
@@ -404,16 +406,19 @@ async def _summary_phase(
         await asyncio.sleep(max(0.0, min(gap, deadline - now)))
 
 
+def _ids(ids: Sequence[str], limit: int = 5) -> str:
+    """Server-provided document ids for a message: the first few, safe to show."""
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(shown(i, ID_LIMIT) for i in ids[:limit]) + more
+
+
 def _summarizing(status: BatchIndexingStatus, pending: tuple[str, ...]) -> IndexingEvent:
-    shown_ids = ", ".join(pending[:5]) + (
-        f" and {len(pending) - 5} more" if len(pending) > 5 else ""
-    )
     return IndexingEvent(
         kind="summarizing",
         dataset_id=status.dataset_id,
         batch=status.batch,
         status=status,
-        error=f"{len(pending)} document(s) still summarizing: {shown_ids}",
+        error=f"{len(pending)} document(s) still summarizing: {_ids(pending)}",
     )
 
 
@@ -570,7 +575,7 @@ def _stalled(
     if summarizing:
         return IndexingStalledError(
             f"Batch {ref.batch} of dataset {ref.dataset_id} is indexed, but the summaries of "
-            f"{len(summarizing)} document(s) ({', '.join(summarizing[:5])}) showed no change "
+            f"{len(summarizing)} document(s) ({_ids(summarizing)}) showed no change "
             f"for {options.stall_timeout:g}s (summary_index_status still set). Dify's worker "
             "or its summary model may be failing; the chunks themselves can be retrieved. "
             + _last_seen(status, error),

@@ -469,3 +469,26 @@ def test_wait_pending_reports_an_empty_upload_and_exits_4(
         assert cli.main(["wait", "--pending", *base]) == cli.EXIT_NOT_READY
         report = json.loads(capsys.readouterr().out)
         assert report["reason"] == "empty" and report["exit_code"] == 4
+
+
+async def test_a_batch_with_one_empty_document_still_waits_for_the_others_summaries(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, summarizing: str, advancing: None
+) -> None:
+    full, batch = sim.add_document(summarizing, "full.txt", "alpha\n\nbeta")
+    blank, _ = sim.add_document(summarizing, "blank.txt", "  ", batch=batch)  # console batch
+    events: list[IndexingEvent] = []
+    status = await client.wait_for_indexing(
+        summarizing,
+        batch,
+        timeout=60,
+        summaries=True,
+        on_empty="accept",
+        on_event=events.append,
+        **QUICK,
+    )
+    assert [doc.id for doc in status.empty_documents] == [blank]
+    (phase,) = [event for event in events if event.kind == "summarizing"]
+    assert full in (phase.error or "") and blank not in (phase.error or "")
+    assert (await _listed(client, summarizing, full)).summary_index_status is None
+    with pytest.raises(IndexingEmptyError):  # raising: no summary phase first
+        await client.wait_for_indexing(summarizing, batch, timeout=60, summaries=True, **QUICK)
