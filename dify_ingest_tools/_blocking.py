@@ -605,11 +605,19 @@ class BlockingMethods:
                 toward ``stall_timeout``); ``"fail"`` raises `IndexingFailedError`.
             raise_on_error: Raise `IndexingFailedError` as soon as a document fails
                 (default); with False, return once every document is terminal.
+            on_empty: A batch ``completed`` with a document of 0 segments (empty or
+                whitespace-only text) is indexed, but nothing will be found: ``"raise"``
+                (default) raises `IndexingEmptyError`, ``"warn"`` logs a warning and
+                returns, ``"accept"`` returns (``status.is_empty`` says so).
+            summaries: Also wait until Dify has made the documents' summaries (datasets
+                with summary indexing; read from the document list), with ``summarizing``
+                events (False).
             on_event: A sync or async callable receiving each `IndexingEvent`.
             progress: Draw a progress bar (``tqdm.auto``) while waiting (False).
 
         Raises:
             IndexingFailedError: A document ended in ``error`` (with Dify's error text).
+            IndexingEmptyError: Completed, but a document produced no chunks (``on_empty``).
             IndexingTimeoutError: The deadline passed; Dify is still working server-side.
             IndexingStalledError: Nothing changed for ``stall_timeout`` seconds.
             DifyAPIError: A fatal error (401, 403, ``Dataset not found.``, ...).

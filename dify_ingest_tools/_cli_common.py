@@ -79,7 +79,8 @@ exit codes:
   3    API, auth, connection or configuration error (wrong --base-url, nothing
        listening, an HTML page instead of Dify's API, bad key, unknown dataset or
        batch, simulate cannot listen)
-  4    not ready: still indexing at --timeout, stalled, or paused
+  4    not ready: still indexing at --timeout, stalled, paused, or empty (indexed,
+       but a document produced no chunks: nothing will be found; see --on-empty)
   70   internal error (a bug: please report it)
   130  interrupted (Ctrl-C)"""
 
@@ -219,7 +220,7 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         return EXIT_INTERRUPTED
     reason = stop_reason(error)
-    if reason in ("timeout", "stalled", "paused"):
+    if reason in ("timeout", "stalled", "paused", "empty"):
         return EXIT_NOT_READY
     if reason == "failed":
         return EXIT_FAILED

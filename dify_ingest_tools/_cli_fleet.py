@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from ._cli_common import (
     EXIT_FAILED,
+    EXIT_NOT_READY,
     EXIT_OK,
     CLIError,
     check_client_args,
@@ -174,17 +175,22 @@ async def wait_pending(args: argparse.Namespace, out: IO[str], err: IO[str]) -> 
             max_poll_interval=longest,
             on_paused=args.on_paused,
             raise_on_error=False,
+            on_empty="accept",  # every batch is reported; empty ones decide the exit below
+            summaries=args.summaries,
             progress=progress,
         )
-    ready = sum(status.is_completed for status in statuses)
+    empty = sum(status.is_empty for status in statuses)
+    ready = sum(status.is_completed for status in statuses) - empty
     failed = sum(status.is_failed for status in statuses)
-    code = EXIT_FAILED if failed else EXIT_OK
+    empty_fails = bool(empty) and args.on_empty == "raise"
+    code = EXIT_FAILED if failed else EXIT_NOT_READY if empty_fails else EXIT_OK
     if args.json:
         # The shape of `wait --json`: why it stopped, then every batch.
         payload = {
-            "reason": "failed" if failed else "ready",
+            "reason": "failed" if failed else "empty" if empty_fails else "ready",
             "exit_code": code,
-            "message": f"{ready} of {len(statuses)} pending batches ready, {failed} failed",
+            "message": f"{ready} of {len(statuses)} pending batches ready, {failed} failed"
+            + (f", {empty} empty (indexed, but produced no chunks)" if empty else ""),
             "batches": [
                 {**scrubbed_status(s).model_dump(mode="json"), "observed": True} for s in statuses
             ],

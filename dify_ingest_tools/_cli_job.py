@@ -458,6 +458,7 @@ async def _upload(args: argparse.Namespace, out: TextIO) -> int:
                 created,
                 timeout=args.timeout,
                 raise_on_error=False,
+                on_empty="accept",  # reported per file below (verdict "empty", exit 4)
                 progress=should_draw_bars(sys.stderr, False if args.no_progress else None),
             )
             statuses = {status.batch: status for status in waited}
@@ -520,7 +521,8 @@ def _row(
     row.update(document_id=result.document_id, batch=result.batch)
     status = statuses.get(result.batch)
     if status is not None:
-        row.update(verdict=status.verdict, summary=status.summary())
+        verdict = "empty" if status.is_empty else status.verdict
+        row.update(verdict=verdict, summary=status.summary())
     return row
 
 

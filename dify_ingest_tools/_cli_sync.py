@@ -304,6 +304,7 @@ def _print_report(report: SyncReport, directory: str, out: IO[str]) -> None:
     ]
     optional = [
         ("kept", len(report.kept)),
+        ("empty", len(report.empty)),
         ("not ready", len(report.not_ready)),
         ("not started", len(report.not_started)),
         ("conflicts", len(report.conflicts)),
@@ -316,6 +317,8 @@ def _print_report(report: SyncReport, directory: str, out: IO[str]) -> None:
         print(f"  {label:<12}{count:>7}", file=out)
     for item in report.failed:
         print(f"  FAILED {shown(item.name)}: {shown(item.error or 'no error text')}", file=out)
+    for item in report.empty:
+        print(f"  EMPTY {shown(item.name)}: {shown(item.error)}", file=out)
     for item in report.conflicts:
         print(f"  CONFLICT {shown(item.name)}: {shown(item.error)}", file=out)
     for item in report.left_out:

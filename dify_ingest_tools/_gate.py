@@ -129,13 +129,21 @@ async def pass_gate(
             raise_on_error=False,
             durable=False,
             on_event=relay,
-            **options,
+            **{**options, "on_empty": "accept"},  # indexed: nothing to wait for (warned below)
         )
     except (IndexingError, DifyNotFoundError) as error:
         if on_timeout == "raise" or not _lets_search(error):
             raise
         return await _search_anyway(client, dataset_id, pending, error, timeout, latest, on_event)
     failed = tuple(status for status in statuses if status.is_failed)
+    empty = [status for status in statuses if status.is_empty]
+    if empty:
+        logger.warning(
+            "retrieving from dataset %s: uploads indexed with no chunks (nothing of them will "
+            "be found): %s",
+            dataset_id,
+            " ".join(status.summary() for status in empty),
+        )
     if failed:
         logger.warning(
             "retrieving from dataset %s although uploads failed to index (their content "

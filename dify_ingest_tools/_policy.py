@@ -30,6 +30,7 @@ _rng = random.Random()
 __all__ = [
     "Cadence",
     "ContactBudget",
+    "OnEmpty",
     "OnPaused",
     "RetryPolicy",
     "is_dify_answer",
@@ -184,6 +185,7 @@ class ContactBudget:
 # -- waiting --------------------------------------------------------------------------------
 
 OnPaused = Literal["wait", "fail"]
+OnEmpty = Literal["raise", "warn", "accept"]
 Step = Literal["done", "fail", "continue"]
 
 
@@ -264,6 +266,7 @@ def outcome_of(
     from .errors import (
         DifyError,
         DifyNotFoundError,
+        IndexingEmptyError,
         IndexingFailedError,
         IndexingPausedError,
         IndexingStalledError,
@@ -271,6 +274,8 @@ def outcome_of(
     )
 
     if error is not None:
+        if isinstance(error, IndexingEmptyError):
+            return Outcome.empty
         if isinstance(error, IndexingPausedError):
             return Outcome.paused
         if isinstance(error, IndexingFailedError):
@@ -291,6 +296,8 @@ def outcome_of(
         return None
     if status is None:
         return None
+    if status.is_empty:
+        return Outcome.empty
     if status.is_completed:
         return Outcome.ready
     if status.is_failed:

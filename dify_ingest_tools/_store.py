@@ -551,7 +551,8 @@ class StoreCore:
         pending = view.uploads(self.dataset_id)
         if not pending:
             return
-        options = {**wait_options, "raise_on_error": False}
+        # A search need not wait on documents indexed with no chunks: nothing more will come.
+        options = {**wait_options, "raise_on_error": False, "on_empty": "accept"}
         view.seen(await client.wait_for_documents(self.dataset_id, pending, **options))
 
     async def get(

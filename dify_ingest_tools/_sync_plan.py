@@ -69,7 +69,8 @@ class SyncItem:
         content_hash: SHA-256 of the file.
         document_id: Dify's document id once known.
         batch: The batch of this run's upload.
-        outcome: ``done`` (Dify said ``completed``, or deleted), ``failed``, ``not_ready``
+        outcome: ``done`` (Dify said ``completed``, or deleted), ``failed``, ``empty``
+            (``completed`` with 0 segments: nothing will be found), ``not_ready``
             (not seen ``completed``), ``not_started`` (stopped first), ``skipped`` (left out),
             ``conflict``, ``vanished``, ``changed`` (changed during read), or None until known.
         error: Dify's error text for a failure; the reason for anything not done.

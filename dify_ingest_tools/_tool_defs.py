@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from typing_extensions import Self
 
 from ._inputs import check_dataset_id
-from ._policy import OnPaused
+from ._policy import OnEmpty, OnPaused
 from ._tool_answers import MIN_HIT_CHARS
 
 __all__ = ["DEFAULTS", "ToolDefinition", "ToolsetSettings", "settings_error"]
@@ -89,6 +89,17 @@ class ToolsetSettings(BaseModel):
             "'fail': a paused document is answered at once (only Dify's console resumes it); "
             "'wait': waits on."
         ),
+    )
+    on_empty: OnEmpty = Field(
+        default="raise",
+        description=(
+            "A document indexed with 0 chunks is answered EMPTY ('indexed, but produced no "
+            "chunks — nothing will be found') whatever this says; 'warn' also logs it."
+        ),
+    )
+    summaries: bool = Field(
+        default=False,
+        description="Waits also wait for the documents' summaries (summary indexing).",
     )
     allow_replace: bool = Field(
         default=False,

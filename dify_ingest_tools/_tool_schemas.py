@@ -257,7 +257,8 @@ class DocumentOutput(BaseModel):
 
 class IndexingOutput(_Output):
     """``indexing_status`` / ``wait_for_indexing``. ``outcome``: ready, working, paused,
-    failed, empty, stalled, timeout or not_found."""
+    failed, empty (indexed, but a document produced no chunks: nothing will be found),
+    stalled, timeout or not_found."""
 
     dataset_id: str
     batch: str

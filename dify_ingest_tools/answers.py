@@ -43,12 +43,13 @@ from .errors import (
     DifyRateLimitError,
     DifyResponseError,
     DifyServerError,
+    IndexingEmptyError,
     IndexingError,
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from .models import BatchIndexingStatus
+from .models import NOTHING_TO_FIND, BatchIndexingStatus
 
 __all__ = [
     "Answer",
@@ -70,7 +71,7 @@ Outcome: TypeAlias = Literal[
     "working",  # still indexing
     "paused",  # a document is paused; only Dify's console resumes it
     "failed",  # a document ended in error
-    "empty",  # Dify reports no documents for the batch
+    "empty",  # nothing to find: a document indexed with 0 chunks, or no documents at all
     "timeout",  # a bounded wait ran out of time (Dify keeps indexing)
     "stalled",  # nothing changed for the stall timeout (worker down?)
     "not_found",  # Dify knows no such dataset or batch (an answer: fix the id)
@@ -258,6 +259,9 @@ def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
         "paused_documents": [
             shown(doc.id, ID_LIMIT) for doc in status.paused_documents[:FAILED_SHOWN]
         ],
+        "empty_documents": [
+            shown(doc.id, ID_LIMIT) for doc in status.empty_documents[:FAILED_SHOWN]
+        ],
     }
     if more_failed:
         data["failed_documents_not_shown"] = more_failed
@@ -297,6 +301,16 @@ def answer_status(status: BatchIndexingStatus) -> Answer:
     head = f"Batch {status.batch} of dataset {status.dataset_id}"
     if not status.documents:
         return _answer(f"{head} reports no documents.", "empty", status=status)
+    if status.is_empty:
+        empty = status.empty_documents
+        ids = ", ".join(shown(doc.id, ID_LIMIT) for doc in empty[:FAILED_SHOWN])
+        more = f" and {len(empty) - FAILED_SHOWN} more" if len(empty) > FAILED_SHOWN else ""
+        text = (
+            f"{head} is EMPTY: {_progress(status)}. {len(empty)} document(s) ({ids}{more}) "
+            f"were {NOTHING_TO_FIND}. Do not wait again: check the source (empty or "
+            "whitespace-only text, an unreadable file) and upload it again, or tell the user."
+        )
+        return _answer(text, "empty", status=status)
     if status.is_completed:
         text = f"{head} is READY: {_progress(status)}. Its documents can be retrieved now."
         return _answer(text, "ready", status=status)
@@ -483,6 +497,8 @@ def answer_error(
         return _stalled(error, dataset_id, batch)
     if isinstance(error, IndexingFailedError):
         return _failed(error, dataset_id, batch)
+    if isinstance(error, IndexingEmptyError) and error.last_status is not None:
+        return replace(answer_status(error.last_status), error=error)
     if isinstance(error, DifyError):
         return _api_error(error, dataset_id, batch)
     text = f"Invalid argument: {_sentence(_bounded(str(error)))}"

@@ -143,6 +143,7 @@ def _parser() -> OneLineParser:
         help=f"seconds for the whole call, retries included ({STATUS_TIMEOUT:g})",
     )
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    _on_empty_option(status)
     status.set_defaults(handler=_status)
 
     wait = commands.add_parser(
@@ -182,6 +183,13 @@ def _parser() -> OneLineParser:
         default="wait",
         help="a paused document: keep waiting (it may be resumed in Dify's console; counts "
         "toward --stall-timeout) or stop at once with exit 4 (default: wait)",
+    )
+    _on_empty_option(wait)
+    wait.add_argument(
+        "--summaries",
+        action="store_true",
+        help="also wait until Dify has made the documents' summaries (datasets with summary "
+        "indexing: no document still SUMMARIZING)",
     )
     wait.add_argument(
         "--json", action="store_true", help="print one JSON object: why it stopped, statuses"
@@ -247,7 +255,20 @@ def _client(
     return AsyncDifyKnowledgeClient(args.api_key, args.base_url, timeout=timeout)
 
 
-def _exit_code(status: BatchIndexingStatus) -> int:
+def _on_empty_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--on-empty",
+        choices=("raise", "warn", "accept"),
+        default="raise",
+        help="a document that completed with 0 chunks (empty or whitespace-only text) is "
+        "indexed, but nothing will be found: exit 4 (raise, the default), or exit 0 with a "
+        "warning on stderr (warn) or without (accept)",
+    )
+
+
+def _exit_code(status: BatchIndexingStatus, on_empty: str = "raise") -> int:
+    if status.is_empty and on_empty == "raise":
+        return EXIT_NOT_READY
     if status.is_completed:
         return EXIT_OK
     if status.is_failed:
@@ -282,7 +303,9 @@ async def _status(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         print(scrubbed_status(status).model_dump_json(indent=2), file=out)
     else:
         _print_status(status, out)
-    return _exit_code(status)
+    if status.is_empty and args.on_empty != "accept":
+        print(f"dify-ingest: {one_line(status.summary())}", file=err)
+    return _exit_code(status, args.on_empty)
 
 
 async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -311,6 +334,8 @@ async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 max_poll_interval=longest,
                 on_paused=args.on_paused,
                 raise_on_error=False,
+                on_empty=args.on_empty,
+                summaries=args.summaries,
                 on_event=record,
             )
     except BaseException as error:
@@ -324,6 +349,10 @@ async def _wait(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if bars is not None:
         bars.close()
     _report_wait(args, wanted, list(statuses), None, out)
+    if args.on_empty == "warn":
+        for status in statuses:
+            if status.is_empty:
+                print(f"dify-ingest: warning: {one_line(status.summary())}", file=err)
     if all(status.is_completed for status in statuses):
         return EXIT_OK
     failed = [status for status in statuses if status.is_failed]

@@ -18,7 +18,8 @@ DifyError
     ├── IndexingFailedError           a document ended in `error`
     │   └── IndexingPausedError       a document is paused (with on_paused="fail")
     ├── IndexingTimeoutError          the deadline passed (also a TimeoutError)
-    └── IndexingStalledError          nothing changed for stall_timeout seconds
+    ├── IndexingStalledError          nothing changed for stall_timeout seconds
+    └── IndexingEmptyError            completed, but a document produced no chunks (on_empty)
 ```
 """
 
@@ -54,6 +55,7 @@ __all__ = [
     "DifyResponseError",
     "DifyServerError",
     "DifyTimeoutError",
+    "IndexingEmptyError",
     "IndexingError",
     "IndexingFailedError",
     "IndexingStalledError",
@@ -515,6 +517,20 @@ class IndexingTimeoutError(IndexingError, TimeoutError):
 
 class IndexingStalledError(IndexingError):
     """Nothing observable changed for ``stall_timeout`` seconds: the indexing worker may be down."""
+
+
+class IndexingEmptyError(IndexingError):
+    """Dify reported the batch ``completed``, but a document produced no chunks (0 segments:
+    empty or whitespace-only text, a pipeline that extracted nothing): indexed, but nothing
+    will be found. Raised by waits with ``on_empty="raise"`` (the default).
+
+    Attributes:
+        last_status: The completed batch; ``last_status.empty_documents`` names the documents.
+    """
+
+    @property
+    def empty_documents(self) -> tuple[DocumentIndexingStatus, ...]:
+        return self.last_status.empty_documents if self.last_status else ()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._shown import shown_error
 from .errors import DifyError, scrub
-from .models import BatchIndexingStatus, DocumentIndexingStatus
+from .models import NOTHING_TO_FIND, BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
 
@@ -30,6 +30,7 @@ EventKind: TypeAlias = Literal[
     "retrying",
     "partial_results",
     "resubmitted",
+    "summarizing",
 ]
 
 
@@ -46,9 +47,12 @@ class IndexingEvent(BaseModel):
     changed for ``stall_timeout``), ``rate_limited`` (429 or Dify Cloud's 403 rate limit;
     polling cools down), ``retrying`` (a transient failure; polling goes on) and
     ``partial_results`` (a retriever's readiness gate stopped waiting for this batch and
-    searched anyway: its results may miss the batch's documents) and ``resubmitted`` (a wait
+    searched anyway: its results may miss the batch's documents), ``resubmitted`` (a wait
     with ``on_stall="resubmit"`` sent this client's stalled upload again by name; ``error``
-    names the new batch).
+    names the new batch) and ``summarizing`` (a wait with ``summaries=True``: every document
+    is indexed, Dify is still making summaries of those ``error`` names; once per change). A
+    ``batch_completed`` whose status ``is_empty`` reads "indexed, but produced no chunks —
+    nothing will be found".
 
     Attributes:
         status: The latest batch snapshot (None when nothing was observed yet).
@@ -81,6 +85,8 @@ class IndexingEvent(BaseModel):
             parts.append(f"document {self.document.id} {self.document.indexing_status}")
         if self.status is not None:
             parts.append(_progress(self.status))
+            if self.status.is_empty:
+                parts.append(NOTHING_TO_FIND)
         if self.error:
             parts.append(f"error: {_short(self.error)}")
         if self.retry_in is not None:
@@ -114,6 +120,8 @@ class IndexingEvent(BaseModel):
             text = f"{where}: document {self.document.id} {state}"
             shown = shown_error(self.document.error) if self.kind == "document_failed" else None
             return f"{text}: {shown}" if shown else text
+        if self.kind == "summarizing":
+            return f"{where}: indexed; {self.error}"
         if self.kind == "partial_results":
             state = f" ({self.status.summary()})" if self.status is not None else ""
             return f"{where}: searched before it was indexed: {self.error}{state}"

@@ -58,7 +58,7 @@ from ._sync_scan import (
     snapshot,
 )
 from .errors import DifyAPIError, DifyNotFoundError, IndexingError
-from .models import DifyDocument
+from .models import NOTHING_TO_FIND, DifyDocument
 
 if TYPE_CHECKING:
     from .client import AsyncDifyKnowledgeClient
@@ -82,6 +82,8 @@ _PER_FILE_STATUSES = frozenset({400, 413, 415, 422})
 _LIST_PAGE = 100
 #: Pages a listing follows at most when Dify's ``total`` cannot be trusted (a million documents).
 MAX_PAGES = 10_000
+#: Why a file is reported ``empty``.
+_EMPTY_REASON = f"{NOTHING_TO_FIND} (empty text?)"
 #: Marks written per metadata request (Dify takes a list of documents in one call).
 MARKS_PER_REQUEST = 500
 
@@ -139,6 +141,12 @@ class SyncReport:
         return [i.name for i in self._with("not_ready")]
 
     @property
+    def empty(self) -> list[SyncItem]:
+        """Files Dify indexed with no chunks (empty or whitespace-only text, nothing its
+        parser could read): ``completed`` with 0 segments, so nothing will be found."""
+        return self._with("empty")
+
+    @property
     def not_started(self) -> list[str]:
         return [i.name for i in self._with("not_started")]
 
@@ -166,6 +174,7 @@ class SyncReport:
         """Everything in scope done: Dify said ``completed`` for every file synced."""
         unfinished = (
             self.failed
+            or self.empty
             or self.not_ready
             or self.not_started
             or self.conflicts
@@ -189,6 +198,7 @@ class SyncReport:
             "deleted": self.deleted,
             "kept": self.kept,
             "failed": [{"name": i.name, "error": i.error} for i in self.failed],
+            "empty": reasons(self.empty),
             "not_ready": self.not_ready,
             "not_started": self.not_started,
             "conflicts": reasons(self.conflicts),
@@ -662,6 +672,7 @@ class _Run:
                     raise_on_error=False,
                     stall_timeout=self.stall_timeout,
                     on_stall="resubmit" if self.stall_timeout is not None else "raise",
+                    on_empty="accept",  # reported per file below, not raised
                 )
                 item.batch = status.batch
             else:
@@ -671,6 +682,7 @@ class _Run:
                     timeout=timeout,
                     raise_on_error=False,
                     stall_timeout=self.stall_timeout,
+                    on_empty="accept",
                 )
         except DifyNotFoundError as error:
             if error.resource in ("dataset", "route"):
@@ -680,7 +692,9 @@ class _Run:
         except IndexingError as error:
             self.finished(item, "not_ready", str(error).splitlines()[0][:300])
             return
-        if status.is_completed:
+        if status.is_empty:
+            self.finished(item, "empty", _EMPTY_REASON)
+        elif status.is_completed:
             self.finished(item, "done")
         elif status.is_failed:
             errors = [doc.error for doc in status.failed_documents if doc.error]

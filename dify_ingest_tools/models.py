@@ -22,10 +22,11 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from ._shown import failures
+from ._shown import FAILED_SHOWN, ID_LIMIT, failures, shown
 
 __all__ = [
     "MAX_BATCH_DOCUMENTS",
+    "NOTHING_TO_FIND",
     "BatchIndexingStatus",
     "BatchLike",
     "BatchRef",
@@ -126,6 +127,10 @@ MAX_BATCH_DOCUMENTS = 10_000
 
 Verdict: TypeAlias = Literal["ready", "failed", "paused", "working"]
 
+#: What every surface (summaries, events, tool answers, sync reports) says of a document Dify
+#: reported ``completed`` with 0 segments (`Outcome.empty`).
+NOTHING_TO_FIND = "indexed, but produced no chunks — nothing will be found"
+
 
 class Outcome(str, Enum):
     """How a wait ended: one vocabulary for the CLI's exit codes, tool answers, telemetry,
@@ -225,6 +230,12 @@ class DocumentIndexingStatus(BaseModel):
     def is_known_status(self) -> bool:
         return isinstance(self.indexing_status, IndexingStatus)
 
+    @property
+    def is_empty(self) -> bool:
+        """``completed`` with no segments (empty or whitespace-only text, a pipeline that
+        produced nothing: recordings 02c, 02d, 17): indexed, but nothing will be found."""
+        return self.is_completed and self.total_segments == 0
+
     def fingerprint(self) -> tuple[Any, ...]:
         """Everything observable about this document; a change here is progress."""
         return (
@@ -278,6 +289,18 @@ class BatchIndexingStatus(BaseModel):
     def is_paused(self) -> bool:
         """True when any document is paused (resumable only from Dify's console)."""
         return any(doc.is_paused for doc in self.documents)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_empty(self) -> bool:
+        """True when the batch is completed and a document of it produced no segments:
+        indexed, but retrieval will find nothing of that document (`Outcome.empty`)."""
+        return self.is_completed and any(doc.is_empty for doc in self.documents)
+
+    @property
+    def empty_documents(self) -> tuple[DocumentIndexingStatus, ...]:
+        """The documents that completed with 0 segments."""
+        return tuple(doc for doc in self.documents if doc.is_empty)
 
     @property
     def failed_documents(self) -> tuple[DocumentIndexingStatus, ...]:
@@ -357,6 +380,14 @@ class BatchIndexingStatus(BaseModel):
         segments = f"{self.completed_segments}/{self.total_segments} segments"
         if not docs:
             return f"{head}: no documents reported."
+        if self.is_empty:
+            empty = self.empty_documents
+            ids = ", ".join(shown(doc.id, ID_LIMIT) for doc in empty[:FAILED_SHOWN])
+            more = f" and {len(empty) - FAILED_SHOWN} more" if len(empty) > FAILED_SHOWN else ""
+            return (
+                f"{head}: EMPTY — {done}/{docs} documents completed, {segments}; "
+                f"{len(empty)} document(s) {NOTHING_TO_FIND} ({ids}{more})."
+            )
         if self.is_completed:
             return f"{head}: ready — {done}/{docs} documents completed, {segments}."
         others = ", ".join(
@@ -537,6 +568,14 @@ class DifyDocument(BaseModel):
     tokens: _OptionalCount = None
     segment_count: _OptionalCount = None
     doc_form: _Text = None
+    need_summary: _Flag = None
+    summary_index_status: _Text = None
+
+    @property
+    def is_summarizing(self) -> bool:
+        """Dify is still making this document's summaries (a dataset with summary indexing:
+        ``need_summary`` with ``summary_index_status`` set, e.g. ``"SUMMARIZING"``)."""
+        return bool(self.need_summary) and self.summary_index_status is not None
 
 
 class DocumentList(BaseModel):

@@ -428,6 +428,31 @@ class IndexingMonitor:
                 return poller.last
         return await self.fetch(dataset_id, batch)
 
+    async def listed(
+        self, dataset_id: str, document_ids: Collection[str], *, deadline: float
+    ) -> dict[str, DifyDocument]:
+        """The dataset's document list items of these documents (the summary phase of a wait
+        with ``summaries=True``: ``need_summary`` / ``summary_index_status`` are on the list
+        only). Reads pages newest first until every id was seen, one attempt each, under the
+        client's concurrency cap; ids the pages did not show are left out."""
+        wanted = set(document_ids)
+        found: dict[str, DifyDocument] = {}
+        page = 1
+        while wanted and page <= SWEEP_MAX_PAGES:
+            async with self._semaphore:
+                listing = await self._source.list_page(
+                    dataset_id, page=page, limit=SWEEP_PAGE_SIZE, deadline=deadline
+                )
+            self._reach.answered()
+            for item in listing.data:
+                if item.id in wanted:
+                    wanted.discard(item.id)
+                    found[item.id] = item
+            if not (listing.has_more and listing.data):
+                break
+            page += 1
+        return found
+
     async def _request(self, poller: _Poller) -> BatchIndexingStatus:
         """One poll of the loop, a single attempt; its wait for a turn (the concurrency
         cap, the client's budget) is told apart from its time out (`AttemptClock`)."""

@@ -138,11 +138,15 @@ class ProgressBars:
                 self._set_total(bar, 0)
                 bar.n = 0
             entry.postfix = _stages(status)
-        if event.kind in ("rate_limited", "retrying", "stalled"):
+        if event.kind in ("rate_limited", "retrying", "stalled", "summarizing"):
             entry.postfix = f"{event.kind.replace('_', ' ')}: {event.error}"[:80]
         if event.kind == "batch_completed":
             entry.ready = True
-            _label(bar, f"batch {event.batch} ready")
+            empty = status is not None and status.is_empty
+            _label(
+                bar,
+                f"batch {event.batch} EMPTY (no chunks)" if empty else f"batch {event.batch} ready",
+            )
         elif event.kind == "batch_failed":
             self._fail(entry, f"batch {event.batch} FAILED")
         elif event.kind == "stalled":

@@ -59,6 +59,7 @@ from .errors import (
     DifyDocumentConflictError,
     DifyError,
     DifyNotFoundError,
+    IndexingEmptyError,
     IndexingFailedError,
     IndexingStalledError,
     IndexingTimeoutError,
@@ -160,9 +161,11 @@ class DifyToolset:
             ``indexing_technique``, ``poll_interval`` / ``max_poll_interval`` /
             ``stall_timeout`` / ``not_found_grace`` (how waits poll), ``on_paused``
             (``"fail"``, the default, answers PAUSED at once, since only Dify's console can
-            resume a paused document) and ``allow_replace`` (let ``upload_text`` replace a
-            document of the same name these tools did not create; by default such an upload
-            is refused with a tool error naming the document, which stays untouched; what
+            resume a paused document), ``on_empty`` (a document indexed with no chunks is
+            answered EMPTY whatever this says; ``"warn"`` also logs it), ``summaries`` (waits
+            also wait for the documents' summaries) and ``allow_replace`` (let
+            ``upload_text`` replace a document of the same name these tools did not create;
+            by default such an upload is refused with a tool error naming the document, which stays untouched; what
             the tools upload carries the owner tag ``dify-ingest-toolkit``, so any tool set,
             in any process, may replace it).
 
@@ -196,6 +199,8 @@ class DifyToolset:
             "stall_timeout": settings.stall_timeout,
             "not_found_grace": settings.not_found_grace,
             "on_paused": settings.on_paused,
+            "on_empty": settings.on_empty,
+            "summaries": settings.summaries,
         }
         self._arguments = argument_models(
             bound=self.dataset_id is not None,
@@ -575,6 +580,11 @@ class DifyToolset:
                 ), True
             except IndexingFailedError as error:  # paused, with on_paused="fail"
                 return f"Note: {failure_answer(error)}", True
+            except IndexingEmptyError as error:  # indexed, nothing to find: not still indexing
+                if error.last_status is not None:
+                    view.seen(error.last_status)
+                    return f"Note: {status_answer(error.last_status)}", False
+                return None, False
             except DifyNotFoundError:
                 # Deleted since (or replaced by a newer upload of the same name).
                 view.forget_batch(ref)
@@ -582,7 +592,7 @@ class DifyToolset:
             except DifyError:
                 return None, True  # the search itself will say what is wrong with Dify
             view.seen(status)
-            if status.is_failed:
+            if status.is_failed or status.is_empty:
                 return f"Note: {status_answer(status)}", False
             return None, False
 

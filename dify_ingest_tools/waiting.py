@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ._inputs import check_number, check_optional_number
 from ._policy import (
     Cadence,
     ContactBudget,
+    OnEmpty,
     OnPaused,
     is_dify_answer,
     is_rate_limit,
@@ -26,12 +28,13 @@ from ._policy import (
     step_for,
     tolerate_not_found,
 )
-from ._shown import failures
+from ._shown import ID_LIMIT, failures, shown
 from .errors import (
     DifyAPIError,
     DifyConnectionError,
     DifyError,
     DifyTimeoutError,
+    IndexingEmptyError,
     IndexingFailedError,
     IndexingPausedError,
     IndexingStalledError,
@@ -55,6 +58,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger("dify_ingest_tools")
+
 
 class WaitKwargs(TypedDict, total=False):
     """The keyword options every wait method takes (see `WaitOptions` for the defaults)."""
@@ -67,6 +72,8 @@ class WaitKwargs(TypedDict, total=False):
     contact_timeout: float
     on_paused: OnPaused
     raise_on_error: bool
+    on_empty: OnEmpty
+    summaries: bool
     on_event: EventCallback | None
     progress: bool
     on_stall: OnStall
@@ -97,6 +104,16 @@ class WaitOptions:
             toward the stall timeout) or ``"fail"`` (raise `IndexingFailedError`).
         raise_on_error: Raise `IndexingFailedError` as soon as a document is in ``error``;
             with False, wait until every document is terminal and return that status.
+        on_empty: What a batch Dify reports ``completed`` with a document of 0 segments
+            (empty or whitespace-only text; recordings 02c, 02d) does to the wait: it is
+            indexed, but nothing will be found. ``"raise"`` (default) raises
+            `IndexingEmptyError`; ``"warn"`` logs a warning and returns the status;
+            ``"accept"`` returns it (``status.is_empty`` still says so).
+        summaries: Also wait, once every document is ``completed``, until Dify has made their
+            summaries (datasets with summary indexing: no document of the batch has
+            ``need_summary`` with ``summary_index_status`` still set, e.g. ``"SUMMARIZING"``),
+            read from the dataset's document list, with ``summarizing`` events meanwhile.
+            The deadline and ``stall_timeout`` cover this phase too.
     """
 
     timeout: float = 600.0
@@ -107,6 +124,8 @@ class WaitOptions:
     contact_timeout: float = 10.0
     on_paused: OnPaused = "wait"
     raise_on_error: bool = True
+    on_empty: OnEmpty = "raise"
+    summaries: bool = False
 
     def __post_init__(self) -> None:
         check_number(self.timeout, "timeout", minimum=0, exclusive_minimum=True)
@@ -120,6 +139,12 @@ class WaitOptions:
             raise TypeError(
                 f"raise_on_error must be True or False, got {self.raise_on_error!r:.40}"
             )
+        if not isinstance(self.on_empty, str) or self.on_empty not in ("raise", "warn", "accept"):
+            raise ValueError(
+                f"on_empty must be 'raise', 'warn' or 'accept', got {self.on_empty!r:.40}"
+            )
+        if not isinstance(self.summaries, bool):
+            raise TypeError(f"summaries must be True or False, got {self.summaries!r:.40}")
         self.cadence()  # validates the intervals
         self.contact()
 
@@ -320,13 +345,97 @@ async def _observe(
             )
             if step == "continue":
                 continue
+            # Empty documents make no summaries; one that will raise is not worth waiting on.
+            raising_empty = status.is_empty and options.on_empty == "raise"
+            if status.is_completed and options.summaries and not raising_empty:
+                await _summary_phase(monitor, status, options, emit, clock=clock, deadline=deadline)
             done_kind = "batch_completed" if status.is_completed else "batch_failed"
             await emit(
                 IndexingEvent(kind=done_kind, dataset_id=dataset_id, batch=batch, status=status)
             )
             if step == "fail":
                 raise _failed(status)
+            if status.is_empty:
+                if options.on_empty == "raise":
+                    raise _empty(status)
+                if options.on_empty == "warn":
+                    logger.warning("%s", status.summary())
             return
+
+
+async def _summary_phase(
+    monitor: IndexingMonitor,
+    status: BatchIndexingStatus,
+    options: WaitOptions,
+    emit: Callable[[IndexingEvent], Coroutine[Any, Any, None]],
+    *,
+    clock: Callable[[], float],
+    deadline: float,
+) -> None:
+    """Wait until no document of a completed batch is still being summarized.
+
+    Reads the dataset's document list (``need_summary`` and ``summary_index_status`` are not
+    on ``indexing-status``), at the wait's cadence; emits ``summarizing`` whenever the set of
+    documents still summarizing changes; raises the wait's timeout or stall as in `_observe`.
+    """
+    ref = BatchRef(dataset_id=status.dataset_id, batch=status.batch)
+    ids = [doc.id for doc in status.documents]
+    cadence = options.cadence()
+    interval: float | None = None
+    pending: tuple[str, ...] | None = None
+    last_change = clock()
+    last_error: DifyError | None = None
+    while True:
+        try:
+            listed = await monitor.listed(status.dataset_id, ids, deadline=deadline)
+        except DifyError as error:
+            if not is_transient(error):
+                raise error.with_context(last_status=status) from error
+            last_error = error
+            await emit(
+                IndexingEvent.for_error("retrying", ref.dataset_id, ref.batch, error, status)
+            )
+        else:
+            last_error = None
+            now_pending = tuple(sorted(i for i in ids if i in listed and listed[i].is_summarizing))
+            changed = now_pending != pending
+            if changed:
+                pending = now_pending
+                last_change = clock()
+                if pending:
+                    await emit(_summarizing(status, pending))
+            if not pending:
+                return
+            interval = cadence.next_interval(interval, changed)
+        now = clock()
+        if now >= deadline:
+            raise _timeout(ref, options, status, last_error, summarizing=pending or ())
+        if options.stall_timeout is not None and now - last_change >= options.stall_timeout:
+            stalled = _stalled(ref, options, status, last_error, summarizing=pending or ())
+            await emit(
+                IndexingEvent.for_error("stalled", ref.dataset_id, ref.batch, stalled, status)
+            )
+            raise stalled
+        gap = cadence.jittered(interval if interval is not None else cadence.initial)
+        if options.stall_timeout is not None:
+            gap = min(gap, last_change + options.stall_timeout - now)
+        await asyncio.sleep(max(0.0, min(gap, deadline - now)))
+
+
+def _ids(ids: Sequence[str], limit: int = 5) -> str:
+    """Server-provided document ids for a message: the first few, safe to show."""
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(shown(i, ID_LIMIT) for i in ids[:limit]) + more
+
+
+def _summarizing(status: BatchIndexingStatus, pending: tuple[str, ...]) -> IndexingEvent:
+    return IndexingEvent(
+        kind="summarizing",
+        dataset_id=status.dataset_id,
+        batch=status.batch,
+        status=status,
+        error=f"{len(pending)} document(s) still summarizing: {_ids(pending)}",
+    )
 
 
 async def wait_for_indexing(
@@ -454,10 +563,15 @@ def _timeout(
     options: WaitOptions,
     status: BatchIndexingStatus | None,
     error: DifyError | None,
+    *,
+    summarizing: Sequence[str] = (),
 ) -> IndexingTimeoutError:
+    doing = "indexing it"
+    if summarizing:
+        doing = f"making the summaries of {len(summarizing)} of its document(s)"
     return IndexingTimeoutError(
         f"Timed out after {options.timeout:g}s waiting for batch {ref.batch} of dataset "
-        f"{ref.dataset_id}. Dify is still indexing it server-side and may finish later: wait "
+        f"{ref.dataset_id}. Dify is still {doing} server-side and may finish later: wait "
         f"again, or check with `dify-ingest status {ref.dataset_id} {ref.batch}`. "
         + _last_seen(status, error),
         last_status=status,
@@ -469,7 +583,18 @@ def _stalled(
     options: WaitOptions,
     status: BatchIndexingStatus | None,
     error: DifyError | None,
+    *,
+    summarizing: Sequence[str] = (),
 ) -> IndexingStalledError:
+    if summarizing:
+        return IndexingStalledError(
+            f"Batch {ref.batch} of dataset {ref.dataset_id} is indexed, but the summaries of "
+            f"{len(summarizing)} document(s) ({_ids(summarizing)}) showed no change "
+            f"for {options.stall_timeout:g}s (summary_index_status still set). Dify's worker "
+            "or its summary model may be failing; the chunks themselves can be retrieved. "
+            + _last_seen(status, error),
+            last_status=status,
+        )
     paused = (
         " Documents are paused: resume them from Dify's console."
         if (status is not None and status.is_paused)
@@ -480,6 +605,16 @@ def _stalled(
         f"{ref.dataset_id} (status, segment counts and timestamps all unchanged). Dify's "
         "indexing worker may be down or not consuming the dataset queue; Dify itself never "
         f"times a document out.{paused} " + _last_seen(status, error),
+        last_status=status,
+    )
+
+
+def _empty(status: BatchIndexingStatus) -> IndexingEmptyError:
+    return IndexingEmptyError(
+        f"{status.summary()} Dify accepted and indexed them, but retrieval will return "
+        "nothing from them: check the source text (empty or whitespace only?), its file "
+        "type or the knowledge pipeline. Pass on_empty='warn' or 'accept' to treat this "
+        "as done.",
         last_status=status,
     )
 

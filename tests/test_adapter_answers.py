@@ -216,6 +216,21 @@ async def test_a_failed_batch(
         assert await said_by_all(asks, "wait", batch=batch, timeout_seconds=5) == said
 
 
+@pytest.mark.parametrize("text", ["", "   \n\n  "], ids=["empty", "whitespace"])
+async def test_an_empty_batch_is_indexed_but_nothing_will_be_found(
+    sim: DifySimulator, clock: ManualClock, threaded_url: str, dataset_id: str, text: str
+) -> None:
+    document_id, batch = sim.add_document(dataset_id, "blank.txt", text)  # 02c, 02d
+    clock.advance(60)
+    async with surfaces(sim.api_key, threaded_url, dataset_id) as asks:
+        said = await said_by_all(asks, "status", batch=batch)
+        assert not said.is_error
+        assert said.text.startswith(f"Batch {batch} of dataset {dataset_id} is EMPTY: 1 of 1")
+        nothing = "were indexed, but produced no chunks — nothing will be found"
+        assert f"({document_id}) {nothing}" in said.text
+        assert await said_by_all(asks, "wait", batch=batch, timeout_seconds=5) == said
+
+
 async def test_a_paused_batch_ends_every_wait_at_once(
     sim: DifySimulator, clock: ManualClock, threaded_url: str, dataset_id: str
 ) -> None:

@@ -11,6 +11,7 @@ from dify_ingest_tools import (
     BatchIndexingStatus,
     DifyConnectionError,
     DifyNotFoundError,
+    IndexingEmptyError,
     IndexingFailedError,
     IndexingPausedError,
     IndexingStalledError,
@@ -32,8 +33,12 @@ from dify_ingest_tools.testing import DifySimulator, DocumentScript
 DS = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
 
 
-def status(*states: str) -> BatchIndexingStatus:
-    documents = [{"id": f"d{i}", "indexing_status": s} for i, s in enumerate(states)]
+def status(*states: str, segments: int = 1) -> BatchIndexingStatus:
+    documents = [
+        {"id": f"d{i}", "indexing_status": s, "completed_segments": segments,
+         "total_segments": segments}
+        for i, s in enumerate(states)
+    ]  # fmt: skip
     return BatchIndexingStatus.model_validate(
         {"dataset_id": DS, "batch": "b1", "documents": documents, "observed_at": 0.0}
     )
@@ -51,6 +56,11 @@ CASES = [
     ),
     (Outcome.unreachable, DifyConnectionError("refused"), "error"),
     (Outcome.cancelled, asyncio.CancelledError(), "interrupted"),
+    (
+        Outcome.empty,
+        IndexingEmptyError("no chunks", last_status=status("completed", segments=0)),
+        "empty",
+    ),
 ]
 EXITS = {
     Outcome.timed_out: EXIT_NOT_READY,
@@ -60,6 +70,7 @@ EXITS = {
     Outcome.not_found: EXIT_API,
     Outcome.unreachable: EXIT_API,
     Outcome.cancelled: EXIT_INTERRUPTED,
+    Outcome.empty: EXIT_NOT_READY,
 }
 
 
@@ -76,6 +87,8 @@ def test_every_outcome_reads_the_same_on_every_surface(
 
 def test_statuses_map_to_ready_failed_paused_or_none() -> None:
     assert outcome_of(status("completed", "completed")) is Outcome.ready
+    # Completed with 0 segments (02c, 02d): indexed, but nothing will be found.
+    assert outcome_of(status("completed", "completed", segments=0)) is Outcome.empty
     assert outcome_of(status("completed", "error")) is Outcome.failed
     assert outcome_of(status("paused", "indexing")) is Outcome.paused
     assert outcome_of(status("indexing")) is None  # still working: nothing ended

@@ -12,7 +12,7 @@ from typing_extensions import Self
 
 from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
 from .._config import ENV_API_KEY
-from .._policy import OnPaused
+from .._policy import OnEmpty, OnPaused
 from ..client import AsyncDifyKnowledgeClient
 from ..waiting import WaitOptions
 
@@ -86,6 +86,11 @@ class WaitSettings(BaseModel):
     """Seconds a just-created batch may be unknown to Dify before that is an error."""
     on_paused: OnPaused = "wait"
     """``"wait"`` on a document paused from Dify's console, or ``"fail"`` at once."""
+    on_empty: OnEmpty = "raise"
+    """A document indexed with 0 chunks (empty text: nothing will be found): ``"raise"``
+    `IndexingEmptyError` (tools answer EMPTY instead), ``"warn"`` (log), or ``"accept"``."""
+    summaries: bool = False
+    """Also wait until Dify has made the documents' summaries (summary indexing datasets)."""
 
     @model_validator(mode="after")
     def _check_wait_settings(self) -> Self:
@@ -100,4 +105,6 @@ class WaitSettings(BaseModel):
             "stall_timeout": self.stall_timeout,
             "not_found_grace": self.not_found_grace,
             "on_paused": self.on_paused,
+            "on_empty": self.on_empty,
+            "summaries": self.summaries,
         }

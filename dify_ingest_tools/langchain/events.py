@@ -4,9 +4,10 @@ Every event a wait observes is dispatched as a custom event named ``dify_indexin
 (``dify_indexing_progress``, ``dify_indexing_document_completed``,
 ``dify_indexing_document_failed``, ``dify_indexing_batch_completed``,
 ``dify_indexing_batch_failed``, ``dify_indexing_stalled``, ``dify_indexing_rate_limited``,
-``dify_indexing_retrying``). The data is the event as JSON (``IndexingEvent.model_dump(
-mode="json")``: ``kind``, ``dataset_id``, ``batch``, ``status``, ``document``, ``error``,
-``error_type``, ``retry_in``, ``at``) plus ``message``, its one-line ``describe()``.
+``dify_indexing_retrying``, ``dify_indexing_summarizing``). The data is the event as JSON
+(``IndexingEvent.model_dump(mode="json")``: ``kind``, ``dataset_id``, ``batch``, ``status``,
+``document``, ``error``, ``error_type``, ``retry_in``, ``at``) plus ``message``, its one-line
+``describe()``.
 
 The waits run on the client's event loop (for a `DifyKnowledgeClient`, in its worker
 thread), where the caller's run (its callbacks, its ``astream_events`` stream) is unknown.

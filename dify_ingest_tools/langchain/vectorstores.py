@@ -19,10 +19,12 @@ from typing_extensions import Self
 
 from .._bridge import ClientBridge, DifyKnowledgeClient
 from .._inputs import check_dataset_id
+from .._policy import OnEmpty
 from .._store import Hit, StoreCore, StoredDocument, new_id
 from .._store_names import aresolve_name, resolve_name
 from ..client import AsyncDifyKnowledgeClient
 from ..events import EventCallback
+from ..waiting import WaitOptions
 from ._common import AnyDifyClient
 
 __all__ = ["DifyVectorStore"]
@@ -36,6 +38,8 @@ _WAIT_KEYS = (
     "stall_timeout",
     "not_found_grace",
     "on_paused",
+    "on_empty",
+    "summaries",
 )
 
 
@@ -115,6 +119,10 @@ class DifyVectorStore(VectorStore):
         poll_interval: First gap between status polls.
         max_poll_interval: Longest gap between status polls.
         stall_timeout: Fail a wait when nothing changes for this long (None: off).
+        on_empty: A document Dify indexes with 0 chunks (empty text: nothing will be
+            found): ``"raise"`` `IndexingEmptyError` from the write (default), ``"warn"`` (log),
+            or ``"accept"``.
+        summaries: Writes also wait for the documents' summaries (summary indexing datasets).
         on_event: Receives every `IndexingEvent` of the store's waits.
         progress: Draw progress bars while waiting.
         search_method: Dify's ``search_method`` (``semantic_search``, ``keyword_search``,
@@ -145,6 +153,8 @@ class DifyVectorStore(VectorStore):
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         stall_timeout: float | None = None,
+        on_empty: OnEmpty = "raise",
+        summaries: bool = False,
         on_event: EventCallback | None = None,
         progress: bool = False,
         search_method: str | None = None,
@@ -180,7 +190,10 @@ class DifyVectorStore(VectorStore):
             "poll_interval": poll_interval,
             "max_poll_interval": max_poll_interval,
             "stall_timeout": stall_timeout,
+            "on_empty": on_empty,
+            "summaries": summaries,
         }
+        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here
         self.on_event = on_event
         self.progress = progress
         if retrieval_model is None and search_method is not None:

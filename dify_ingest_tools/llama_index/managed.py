@@ -35,9 +35,11 @@ from llama_index.core.vector_stores.types import (
 from pydantic import SecretStr
 
 from .._inputs import check_dataset_id
+from .._policy import OnEmpty
 from .._store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
 from .._store_names import aresolve_name, resolve_name
 from ..client import AsyncDifyKnowledgeClient
+from ..waiting import WaitOptions
 from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
 
 __all__ = ["DifyIndex", "DifyIndexRetriever"]
@@ -96,6 +98,10 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         poll_interval: First gap between status polls.
         max_poll_interval: Longest gap between polls.
         stall_timeout: Fail a wait when nothing changes for this long (None: off).
+        on_empty: A document Dify indexes with 0 chunks (empty text: nothing will be
+            found): ``"raise"`` `IndexingEmptyError` from the write (default), ``"warn"`` (log),
+            or ``"accept"``.
+        summaries: Writes also wait for the documents' summaries (summary indexing datasets).
         indexing_technique: For creates (by default the dataset's own).
         process_rule: Dify chunking rules (default automatic).
         cache_ttl: Seconds a Dify document's metadata is trusted for search results.
@@ -120,6 +126,8 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         stall_timeout: float | None = None,
+        on_empty: OnEmpty = "raise",
+        summaries: bool = False,
         indexing_technique: str | None = None,
         process_rule: Mapping[str, Any] | None = None,
         cache_ttl: float | None = 300.0,
@@ -138,7 +146,10 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
             "poll_interval": poll_interval,
             "max_poll_interval": max(poll_interval, max_poll_interval),
             "stall_timeout": stall_timeout,
+            "on_empty": on_empty,
+            "summaries": summaries,
         }
+        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here
         self._core = StoreCore(
             dataset_id,
             key_is_id=True,

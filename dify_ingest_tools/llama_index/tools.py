@@ -20,7 +20,7 @@ from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import SecretStr
 
-from .._policy import OnPaused
+from .._policy import OnEmpty, OnPaused
 from .._tool_calls import target_dataset
 from .._tool_defs import DEFAULTS
 from ..answers import DifyToolError, answer_error
@@ -62,6 +62,9 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
             answers that Dify does not know it.
         on_paused: ``"fail"`` (default): a paused document ends the wait at once with a
             PAUSED answer (only Dify's console can resume it); ``"wait"`` waits on.
+        on_empty: A document indexed with 0 chunks is answered EMPTY ("indexed, but produced
+            no chunks — nothing will be found"); ``"warn"`` also logs it.
+        summaries: Waits also wait for the documents' summaries (summary indexing datasets).
     """
 
     spec_functions: list[SPEC_FUNCTION_TYPE] = [  # noqa: RUF012 (BaseToolSpec's declaration)
@@ -83,6 +86,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
         stall_timeout: float | None = DEFAULTS.stall_timeout,
         not_found_grace: float = DEFAULTS.not_found_grace,
         on_paused: OnPaused = DEFAULTS.on_paused,
+        on_empty: OnEmpty = DEFAULTS.on_empty,
+        summaries: bool = DEFAULTS.summaries,
     ) -> None:
         if max_timeout_seconds <= 0:
             raise ValueError("max_timeout_seconds must be > 0")
@@ -95,6 +100,8 @@ class DifyIndexingToolSpec(HoldsClient, BaseToolSpec):
             stall_timeout=stall_timeout,
             not_found_grace=not_found_grace,
             on_paused=on_paused,
+            on_empty=on_empty,
+            summaries=summaries,
         )
         self.dataset_id = self.toolset.dataset_id
         self.max_timeout_seconds = self.toolset.max_wait_seconds

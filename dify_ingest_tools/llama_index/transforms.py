@@ -29,6 +29,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from .._bridge import ClientBridge
 from .._inputs import check_dataset_id
+from .._policy import OnEmpty
 from .._shown import FAILED_SHOWN, error_text
 from ..client import AsyncDifyKnowledgeClient
 from ..models import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
@@ -321,6 +322,9 @@ class DifyIndexingWaiter(_DifyComponent):
             `IndexingFailedError` (default; the other waits stop), ``"drop"`` them from the
             output (logged as a warning) or ``"mark"`` them and keep them.
         progress: Also draw ``tqdm`` progress bars.
+        on_empty: A document Dify indexed with 0 chunks (empty text: nothing will be found):
+            ``"raise"`` `IndexingEmptyError` (default), ``"warn"`` (log) or ``"accept"``.
+        summaries: Also wait for the documents' summaries (summary indexing datasets).
     """
 
     timeout: float = Field(default=600.0, gt=0)
@@ -329,6 +333,8 @@ class DifyIndexingWaiter(_DifyComponent):
     stall_timeout: float | None = None
     on_failure: OnFailure = "raise"
     progress: bool = False
+    on_empty: OnEmpty = "raise"
+    summaries: bool = False
 
     def __init__(
         self,
@@ -342,6 +348,8 @@ class DifyIndexingWaiter(_DifyComponent):
         stall_timeout: float | None = None,
         on_failure: OnFailure = "raise",
         progress: bool = False,
+        on_empty: OnEmpty = "raise",
+        summaries: bool = False,
     ) -> None:
         super().__init__(
             timeout=timeout,
@@ -350,6 +358,8 @@ class DifyIndexingWaiter(_DifyComponent):
             stall_timeout=stall_timeout,
             on_failure=on_failure,
             progress=progress,
+            on_empty=on_empty,
+            summaries=summaries,
         )
         self._connect(client, api_key, base_url)
 
@@ -382,6 +392,8 @@ class DifyIndexingWaiter(_DifyComponent):
                 max_poll_interval=max(self.poll_interval, self.max_poll_interval),
                 stall_timeout=self.stall_timeout,
                 raise_on_error=self.on_failure == "raise",
+                on_empty=self.on_empty,
+                summaries=self.summaries,
                 on_event=relay,
                 progress=self.progress,
             )

@@ -21,6 +21,7 @@ from ._http import error_response, invalid_param, json_response, no_content, not
 from ._metadata_filter import document_filter, ranks_everything
 from ._retrieval import REQUIRED_RETRIEVAL_FIELDS, keyword_search, search_error
 from ._state import Dataset, Document, FileInfo
+from ._summaries import summary_state
 from ._updates import document_display_status
 from ._uploads import (
     FILE_TOO_LARGE,
@@ -358,7 +359,17 @@ async def list_documents(
             document.timeline.advance(now)
         return json_response(
             {
-                "data": [document_json(d, store.epoch, store.account_id) for d in items],
+                "data": [
+                    document_json(
+                        d,
+                        store.epoch,
+                        store.account_id,
+                        summary=summary_state(
+                            d.timeline, dataset.summaries, dataset.indexing_technique, now
+                        ),
+                    )
+                    for d in items
+                ],
                 "has_more": len(items) == limit,
                 "limit": limit,
                 "total": len(documents),
@@ -382,9 +393,15 @@ async def get_document(
         metadata = request.query.get("metadata", "all")
         if metadata not in ("all", "only", "without"):
             return error_response(400, "invalid_metadata", f"Invalid metadata value: {metadata}")
-        document.timeline.advance(store.clock())
+        now = store.clock()
+        document.timeline.advance(now)
+        summary = summary_state(
+            document.timeline, dataset.summaries, dataset.indexing_technique, now
+        )
         return json_response(
-            document_detail_json(document, dataset, store.epoch, store.account_id, metadata)
+            document_detail_json(
+                document, dataset, store.epoch, store.account_id, metadata, summary
+            )
         )
 
 

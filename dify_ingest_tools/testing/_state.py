@@ -14,6 +14,7 @@ from typing import Any
 from ._clock import Clock, Epoch
 from ._documents_state import DatasetMetadata, DocumentState
 from ._script import DocumentScript
+from ._summaries import SummarySettings
 from ._text import keywords, split_segments
 from ._timeline import Leftovers, Timeline
 
@@ -122,6 +123,8 @@ class Dataset:
     #: What its knowledge pipeline extracts from each item (``{name}``: the item's name);
     #: None for a knowledge base without a pipeline (``Pipeline not found``).
     pipeline_text: str | None = None
+    #: Summary indexing (``summary_index_setting``), off unless asked.
+    summaries: SummarySettings = field(default_factory=SummarySettings)
 
 
 @dataclass(frozen=True)

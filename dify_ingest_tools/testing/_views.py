@@ -42,7 +42,12 @@ def _upload_json(upload: UploadFile, epoch: Epoch, created_by: str) -> dict[str,
 
 
 def document_json(
-    document: Document, epoch: Epoch, created_by: str, *, indexing_status: str | None = None
+    document: Document,
+    epoch: Epoch,
+    created_by: str,
+    *,
+    indexing_status: str | None = None,
+    summary: tuple[bool, str | None] = (False, None),
 ) -> dict[str, Any]:
     """The document object of create responses and of the list endpoint.
 
@@ -51,6 +56,7 @@ def document_json(
         epoch: Maps clock readings to epoch seconds.
         created_by: The account id reported as creator.
         indexing_status: Overrides the reported status (``DocumentScript.initial_status``).
+        summary: ``(need_summary, summary_index_status)`` (`_summaries.summary_state`).
     """
     timeline = document.timeline
     status = indexing_status or timeline.status
@@ -80,8 +86,8 @@ def document_json(
         "hit_count": 0,
         "doc_form": document.doc_form,
         "doc_metadata": None,
-        "summary_index_status": None,
-        "need_summary": False,
+        "summary_index_status": summary[1],
+        "need_summary": summary[0],
         # Status actions, updates and metadata (recordings 09-16); same keys, same order.
         **state_json(document, epoch, created_by, status=status),
     }
@@ -109,7 +115,12 @@ def indexing_status_json(document: Document, epoch: Epoch) -> dict[str, Any]:
 
 
 def document_detail_json(
-    document: Document, dataset: Dataset, epoch: Epoch, created_by: str, metadata: str = "all"
+    document: Document,
+    dataset: Dataset,
+    epoch: Epoch,
+    created_by: str,
+    metadata: str = "all",
+    summary: tuple[bool, str | None] = (False, None),
 ) -> dict[str, Any]:
     """``GET .../documents/{document_id}`` (recording 08), honouring ``?metadata=``."""
     if metadata == "only":
@@ -163,8 +174,8 @@ def document_detail_json(
         "display_status": display_status(timeline.status, timeline.is_paused),
         "doc_form": document.doc_form,
         "doc_language": document.doc_language,
-        "summary_index_status": None,
-        "need_summary": False,
+        "summary_index_status": summary[1],
+        "need_summary": summary[0],
         **state_json(document, epoch, created_by, as_strings=False),
     }
     if metadata == "without":
@@ -207,9 +218,9 @@ def dataset_json(
         "embedding_available": True if detail else None,
         "retrieval_model_dict": retrieval,
         "summary_index_setting": {
-            "enable": None,
-            "model_name": None,
-            "model_provider_name": None,
+            "enable": True if dataset.summaries.enabled else None,
+            "model_name": "simulated-summary" if dataset.summaries.enabled else None,
+            "model_provider_name": "simulator" if dataset.summaries.enabled else None,
             "summary_prompt": None,
         },
         "tags": [],

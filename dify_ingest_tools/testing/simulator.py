@@ -26,6 +26,7 @@ from ._records import RequestListener, RequestRecord
 from ._routing import ROUTE_NAMES
 from ._script import DocumentScript
 from ._state import Store
+from ._summaries import SummaryFailure, SummarySettings
 from ._uploads import DEFAULT_MAX_FILE_SIZE
 
 #: The key a simulator accepts unless told otherwise (dataset keys start with ``dataset-``).
@@ -148,6 +149,7 @@ class DifySimulator:
         indexing_technique: str | None = "economy",
         dataset_id: str | None = None,
         enable_api: bool = True,
+        summaries: bool = False,
     ) -> str:
         """Create a knowledge base directly (no HTTP).
 
@@ -157,6 +159,8 @@ class DifySimulator:
                 create request must send one).
             dataset_id: A UUID to use; random (seeded) by default.
             enable_api: The per-dataset "API access" switch.
+            summaries: Turn summary indexing on (see `set_summaries`; made for
+                ``high_quality`` datasets only, as by Dify).
 
         Returns:
             The dataset id (lower-case UUID).
@@ -171,6 +175,7 @@ class DifySimulator:
                 dataset_id=dataset_id,
                 enable_api=enable_api,
             )
+            dataset.summaries = SummarySettings(enabled=summaries)
             return dataset.id
 
     def enable_pipeline(self, dataset_id: str, text: str | None = "Extracted from {name}.") -> None:
@@ -184,6 +189,31 @@ class DifySimulator:
         """
         with self._lock:
             self._core.store.require_dataset(dataset_id).pipeline_text = text
+
+    def set_summaries(
+        self,
+        dataset_id: str,
+        enabled: bool = True,
+        *,
+        seconds: float = 2.0,
+        failure: SummaryFailure | None = None,
+    ) -> None:
+        """Summary indexing of a dataset, as its ``summary_index_setting`` would set it.
+
+        A ``high_quality`` dataset's documents that complete with segments then report
+        ``need_summary: true`` and ``summary_index_status: "SUMMARIZING"`` for ``seconds``
+        (simulated clock), then null. Documents of other datasets, and empty ones, get
+        ``need_summary: true`` and stay null (Dify's summary task skips them).
+
+        Args:
+            failure: ``"error"``: the summary model fails; the documents go null after
+                ``seconds`` all the same (Dify reports no summary error on a document).
+                ``"stuck"``: the summary task never ends (``SUMMARIZING`` forever).
+        """
+        with self._lock:
+            self._core.store.require_dataset(dataset_id).summaries = SummarySettings(
+                enabled=enabled, seconds=seconds, failure=failure
+            )
 
     def set_api_enabled(self, dataset_id: str, enabled: bool) -> None:
         """Flip the console's per-dataset API access switch (403 while off, 04b)."""

@@ -230,6 +230,45 @@ async def test_02c_02d_blank_text_completes_with_zero_segments(
     assert (seen[-1]["completed_segments"], seen[-1]["total_segments"]) == (0, 0)
 
 
+async def test_02c_whitespace_text_replays_create_and_every_recorded_stage(world: World) -> None:
+    """The recorded create, then the recorded stages in order, ending completed at 0/0."""
+    case = recording("02c_whitespace_only_text_poll.json")
+    created = await world.replay(case["create"])
+    assert_matches(case["create"]["response"], created)
+    document = created.json["document"]
+    recorded_document = case["create"]["response"]["body"]["document"]
+    for key in ("name", "data_source_type", "doc_form", "summary_index_status", "need_summary"):
+        assert document[key] == recorded_document[key], key
+    seen = await world.poll_until(VALID, created.json["batch"], 3.0)
+    recorded = [p["response"]["body"]["data"][0] for p in case["poll"]["distinct_responses"]]
+    ours = [entry["indexing_status"] for entry in seen]
+    wanted = [entry["indexing_status"] for entry in recorded]
+    assert [status for status in ours if status in wanted] == wanted  # same stages, same order
+    for expected in recorded:
+        entry = next(e for e in seen if e["indexing_status"] == expected["indexing_status"])
+        assert_same_shape(expected, entry)
+        assert nulls(entry) == nulls(expected), expected["indexing_status"]
+        assert (entry["completed_segments"], entry["total_segments"]) == (0, 0)
+
+
+async def test_02d_empty_text_status_replays_as_an_empty_batch(world: World) -> None:
+    case = recording("02d_empty_text_status_after_processing.json")
+    created = await world.api.create_text(VALID, "empty.txt", "")
+    world.clock.advance(30)
+    recorded_batch = case["status"]["request"]["path"].split("/")[-2]
+    world.substitutions[recorded_batch] = created["batch"]
+    reply = await world.replay(case["status"])
+    assert_matches(case["status"]["response"], reply)
+    (entry,) = reply.json["data"]
+    (expected,) = case["status"]["response"]["body"]["data"]
+    assert nulls(entry) == nulls(expected)
+    assert (entry["indexing_status"], entry["completed_segments"], entry["total_segments"]) == (
+        expected["indexing_status"],
+        expected["completed_segments"],
+        expected["total_segments"],
+    )
+
+
 def _cases(file: str) -> list[str]:
     data = recording(file)
     return [name for name, value in data.items() if isinstance(value, dict) and "request" in value]
