@@ -165,9 +165,9 @@ class DifyToolset:
             answered EMPTY whatever this says; ``"warn"`` also logs it), ``summaries`` (waits
             also wait for the documents' summaries) and ``allow_replace`` (let
             ``upload_text`` replace a document of the same name these tools did not create;
-            by default such an upload is refused with a tool error naming the document, which stays untouched; what
-            the tools upload carries the owner tag ``dify-ingest-toolkit``, so any tool set,
-            in any process, may replace it).
+            by default such an upload is refused with a tool error naming the document,
+            which stays untouched; what the tools upload carries the owner tag
+            ``dify-ingest-toolkit``, so any tool set, in any process, may replace it).
 
     Raises:
         ValueError: For a malformed dataset id, an unknown setting or a bound out of range.
