@@ -9,6 +9,7 @@ Dify's console can resume it) and the same text.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ._policy import OnPaused
@@ -82,4 +83,13 @@ async def wait_for_batch(
         )
     except (DifyError, ValueError) as error:
         return answer_error(error, dataset_id=dataset_id, batch=batch, waited=timeout, asked=asked)
-    return answer_status(status)
+    answer = answer_status(status)
+    if status.batch != batch:  # healed: on_stall="resubmit" sent the upload again
+        healed = (
+            f"Batch {batch} stalled in Dify's queue, so its document was uploaded again by "
+            f"name; the new batch is {status.batch}. "
+        )
+        answer = replace(
+            answer, text=healed + answer.text, data={**answer.data, "resubmitted_as": status.batch}
+        )
+    return answer

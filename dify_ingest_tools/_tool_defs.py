@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import Self
 
+from ._heal import OnStall
 from ._inputs import check_dataset_id
 from ._policy import OnEmpty, OnPaused
 from ._tool_answers import MIN_HIT_CHARS
@@ -95,6 +96,13 @@ class ToolsetSettings(BaseModel):
         description=(
             "A document indexed with 0 chunks is answered EMPTY ('indexed, but produced no "
             "chunks — nothing will be found') whatever this says; 'warn' also logs it."
+        ),
+    )
+    on_stall: OnStall = Field(
+        default="raise",
+        description=(
+            "'resubmit': a stalled upload of these tools is sent again once by name and the "
+            "wait goes on (needs stall_timeout); the answer says so."
         ),
     )
     summaries: bool = Field(

@@ -200,6 +200,7 @@ class DifyToolset:
             "not_found_grace": settings.not_found_grace,
             "on_paused": settings.on_paused,
             "on_empty": settings.on_empty,
+            "on_stall": settings.on_stall,
             "summaries": settings.summaries,
         }
         self._arguments = argument_models(

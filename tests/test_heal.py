@@ -117,3 +117,24 @@ def test_the_blocking_client_heals_too(
     sim.script("stuck.md", None)
     status = sync_client.wait_for_indexing(dataset_id, created.batch, **HEAL)  # type: ignore[arg-type]
     assert status.is_completed and status.batch != created.batch
+
+
+async def test_the_agent_tools_heal_their_own_upload_and_say_so(
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+) -> None:
+    from dify_ingest_tools.toolkit import DifyToolset
+
+    tools = DifyToolset(
+        dataset_id=dataset_id,
+        on_stall="resubmit",
+        stall_timeout=0.4,
+        poll_interval=0.02,
+        max_poll_interval=0.05,
+    )
+    sim.script("notes.md", DocumentScript(stall_at="indexing"))
+    upload = await tools.run(client, "upload_text", {"name": "notes.md", "text": "Holidays."})
+    sim.script("notes.md", None)
+    batch = upload.data["batch"]
+    wait = await tools.run(client, "wait_for_indexing", {"batch": batch, "timeout_seconds": 20})
+    assert f"Batch {batch} stalled in Dify's queue" in wait.text and "READY" in wait.text
+    assert wait.data["outcome"] == "ready"

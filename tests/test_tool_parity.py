@@ -232,6 +232,9 @@ NOT_DEFAULT: dict[str, Any] = {
     "stall_timeout": 60.0,
     "not_found_grace": 4.0,
     "on_paused": "wait",
+    "on_empty": "warn",
+    "on_stall": "resubmit",
+    "summaries": True,
     "allow_replace": True,
 }
 

@@ -12,6 +12,7 @@ from typing_extensions import Self
 
 from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
 from .._config import ENV_API_KEY
+from .._heal import OnStall
 from .._policy import OnEmpty, OnPaused
 from ..client import AsyncDifyKnowledgeClient
 from ..waiting import WaitOptions
@@ -91,10 +92,15 @@ class WaitSettings(BaseModel):
     `IndexingEmptyError` (tools answer EMPTY instead), ``"warn"`` (log), or ``"accept"``."""
     summaries: bool = False
     """Also wait until Dify has made the documents' summaries (summary indexing datasets)."""
+    on_stall: OnStall = "raise"
+    """``"resubmit"``: a stalled upload of this client is sent again once by name (needs
+    ``stall_timeout``)."""
 
     @model_validator(mode="after")
     def _check_wait_settings(self) -> Self:
-        WaitOptions(timeout=1.0, **self.wait_options())  # raises ValueError for bad values
+        options = self.wait_options()
+        options.pop("on_stall")
+        WaitOptions(timeout=1.0, **options)  # raises ValueError for bad values
         return self
 
     def wait_options(self) -> dict[str, Any]:
@@ -107,4 +113,5 @@ class WaitSettings(BaseModel):
             "on_paused": self.on_paused,
             "on_empty": self.on_empty,
             "summaries": self.summaries,
+            "on_stall": self.on_stall,
         }
