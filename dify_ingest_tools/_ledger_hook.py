@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ._clock import Clock, as_clock
 from ._shown import shown_error
 from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
 from .models import BatchIndexingStatus, BatchRef, CreatedDocument
@@ -61,10 +61,13 @@ def _from_string(value: str) -> Ledger | None:
 class LedgerRecorder:
     """Writes a client's uploads and observations to its ledger, in the client's scope."""
 
-    def __init__(self, ledger: Ledger, scope: str, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ledger: Ledger, scope: str, *, clock: Clock | Callable[[], float] | None = None
+    ):
         self.ledger = ledger
         self.scope = scope
-        self._clock = clock
+        # When to try the ledger again after a failed write (the client's clock).
+        self._clock = as_clock(clock).monotonic
         # Batches with entries this client knows to be pending: polls of any other batch
         # cost nothing here.
         self._tracked: set[tuple[str, str]] = set()

@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import copy
 import functools
-import time
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from ._clock import Clock
 from ._inputs import check_number, check_optional_number
 from ._policy import (
     Cadence,
@@ -145,7 +145,7 @@ async def observe(
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock | None = None,
     telemetry: Telemetry | None = None,
     documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
@@ -157,7 +157,9 @@ async def observe(
 
     With ``telemetry``, the wait is one span: current while the wait works (so its polls and
     callbacks nest under it), never while the caller holds a yielded status. ``documents``:
-    the batch's document ids, when known (see `IndexingMonitor.subscribe`).
+    the batch's document ids, when known (see `IndexingMonitor.subscribe`). Deadline, stall
+    and grace are measured on ``clock``, by default the monitor's (its poll loop judges the
+    same deadline).
     """
     span = telemetry.start_wait(ref.dataset_id, ref.batch) if telemetry is not None else None
     if telemetry is None or span is None:
@@ -191,12 +193,13 @@ async def _observe(
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock | None = None,
     span: WaitSpan | None = None,
     documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
     dataset_id, batch = ref.dataset_id, ref.batch
-    started = clock()
+    monotonic = (clock if clock is not None else monitor.clock).monotonic
+    started = monotonic()
     deadline = started + options.timeout
     last_change = started
     previous: BatchIndexingStatus | None = None
@@ -220,7 +223,7 @@ async def _observe(
             )
 
         while True:
-            now = clock()
+            now = monotonic()
             if not reached_dify and (now >= deadline or unreachable(now)):
                 if not (tried.sent() or tried.failures()):
                     # The deadline, with every poll of the wait still queued behind the
@@ -258,15 +261,15 @@ async def _observe(
                 error = update.error
                 if is_dify_answer(error):
                     reached_dify = True
-                elif not reached_dify and is_transient(error) and unreachable(clock()):
-                    raise _unreachable(ref, error, tried.failures(), tried.elapsed(clock()))
+                elif not reached_dify and is_transient(error) and unreachable(monotonic()):
+                    raise _unreachable(ref, error, tried.failures(), tried.elapsed(monotonic()))
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
-                        error, elapsed=clock() - started, grace=options.not_found_grace
+                        error, elapsed=monotonic() - started, grace=options.not_found_grace
                     )
                 ):
-                    if last_error is None or clock() < deadline:
+                    if last_error is None or monotonic() < deadline:
                         # A poll cut short by the wait's own deadline says less than the
                         # failure before it (refused, rate limited): keep that one.
                         last_error = error
@@ -294,7 +297,7 @@ async def _observe(
             events = events_between(previous, status)
             previous = status
             if events:
-                last_change = clock()
+                last_change = monotonic()
                 for event in events:
                     await emit(event)
                 yield status
