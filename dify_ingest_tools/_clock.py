@@ -7,9 +7,9 @@ everything waits on it), so the waits, monitors and budgets run in tests in mill
 and cannot depend on how busy the machine is.
 
 A clock measures our waiting, not the network: an HTTP exchange takes real time whatever
-the clock says. The transport brackets each exchange in `Clock.io`, so a fake clock never
-jumps while an answer is on its way (a poll's answer is never judged "late" because the
-test moved time under it).
+the clock says. The transport brackets each exchange in `Clock.io` (the ledger hook each
+write), so a fake clock never jumps while an answer is on its way (a poll's answer is never
+judged "late" because the test moved time under it).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class Clock(Protocol):
         ...
 
     def io(self) -> AbstractContextManager[None]:
-        """Bracket a real exchange (an HTTP attempt): a fake clock stands still meanwhile."""
+        """Bracket real I/O (an HTTP attempt, a ledger write): a fake clock stands still
+        meanwhile."""
         ...
 
 

@@ -66,7 +66,9 @@ class LedgerRecorder:
     ):
         self.ledger = ledger
         self.scope = scope
-        # When to try the ledger again after a failed write (the client's clock).
+        # When to try the ledger again after a failed write, on the client's clock; each
+        # ledger call is real I/O (a thread, Redis): `io` keeps a fake clock still meanwhile.
+        self._io = as_clock(clock).io
         self._clock = as_clock(clock).monotonic
         # Batches with entries this client knows to be pending: polls of any other batch
         # cost nothing here.
@@ -88,14 +90,15 @@ class LedgerRecorder:
             return
         key = (created.dataset_id.lower(), created.batch)
         try:
-            await self.ledger.record(
-                self.scope,
-                dataset_id=created.dataset_id,
-                batch=created.batch,
-                document_id=created.document_id,
-                name=name or created.name,
-                content_hash=digest,
-            )
+            with self._io():
+                await self.ledger.record(
+                    self.scope,
+                    dataset_id=created.dataset_id,
+                    batch=created.batch,
+                    document_id=created.document_id,
+                    name=name or created.name,
+                    content_hash=digest,
+                )
         except Exception as error:
             self._failed("record an upload in", error)
             return
@@ -117,7 +120,8 @@ class LedgerRecorder:
         if not outcomes:
             return
         try:
-            await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
+            with self._io():
+                await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
         except Exception as error:
             self._failed("update", error)
             return
@@ -129,7 +133,10 @@ class LedgerRecorder:
         if not self._usable():
             return
         try:
-            await self.ledger.mark(self.scope, ref.dataset_id, ref.batch, state, shown_error(error))
+            with self._io():
+                await self.ledger.mark(
+                    self.scope, ref.dataset_id, ref.batch, state, shown_error(error)
+                )
         except Exception as failure:
             self._failed("update", failure)
             return
@@ -140,7 +147,8 @@ class LedgerRecorder:
         if not self._usable():
             return []
         try:
-            entries = await self.ledger.pending(self.scope, dataset_id)
+            with self._io():
+                entries = await self.ledger.pending(self.scope, dataset_id)
         except Exception as error:
             self._failed("read", error)
             return []
