@@ -91,6 +91,7 @@ async def test_concurrent_creates_into_one_dataset_read_its_settings_once(
     assert {r.status for r in sim.requests_for(route="create_by_text")} == {200}
 
 
+@pytest.mark.slow  # the simulator's latency fault holds the read open in real time
 async def test_a_cancelled_settings_reader_leaves_the_read_to_the_others(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -441,6 +442,7 @@ def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.slow  # the simulator's latency fault holds the polls open in real time
 async def test_concurrent_identical_status_calls_share_one_request(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:

@@ -81,6 +81,7 @@ def _imported_modules(path: Path) -> set[str]:
     return modules
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_monitor_and_the_waits_never_import_the_client() -> None:
     for name in ("monitor.py", "waiting.py", "_policy.py", "models.py", "errors.py"):
         imported = _imported_modules(PACKAGE / name)
@@ -300,6 +301,7 @@ async def test_a_list_announcing_changes_that_never_come_wakes_each_batch_once(
     assert server.count("list_documents") <= 3
 
 
+@pytest.mark.slow  # the server holds the list request open in real time
 async def test_a_sweep_ends_with_its_last_waiter_even_mid_request(
     unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
 ) -> None:

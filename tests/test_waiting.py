@@ -293,8 +293,9 @@ async def test_cancelling_a_wait_stops_polling_at_once(
         await waiter
     assert client.monitor.active_batches == 0
     count = len(sim.requests_for(route="indexing_status"))
-    clock.advance(600)  # the poll loop's next turn, had it not stopped
-    await asyncio.sleep(0.01)
+    assert clock.next_instant() is None  # no poll loop or wait has a timer left
+    clock.advance(600)
+    await asyncio.sleep(0)
     assert len(sim.requests_for(route="indexing_status")) == count
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t for t in others if "_run" in repr(t.get_coro())]
