@@ -490,3 +490,31 @@ async def test_closing_the_client_ends_waits_that_sit_out_their_first_poll(
             await waits
         assert clock.now == 0.0  # at once, not at the 30 s safety net
     assert not _library_tasks()  # no poll loop, sweep or timer task left behind
+
+
+async def test_status_reuses_a_loops_snapshot_only_while_it_is_fresh_on_the_clients_clock(
+    sim: DifySimulator, base_url: str, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="parsing")
+    )
+    clock = FakeClock()  # moved by hand only: the loop's next poll is 24 s away at least
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, clock=clock, **FAST) as client:
+        wait = asyncio.ensure_future(
+            client.wait_for_indexing(
+                dataset_id, batch, timeout=600, poll_interval=30, max_poll_interval=60
+            )
+        )
+        for _ in range(2000):  # until the loop holds its first answer
+            if (poller := client.monitor._pollers.get((dataset_id, batch))) and poller.last:
+                break
+            await asyncio.sleep(0.001)
+        fresh = await client.monitor.status(dataset_id, batch, max_age=5)
+        assert len(sim.requests_for(route="indexing_status")) == 1  # the loop's, reused
+        clock.advance(6)
+        again = await client.monitor.status(dataset_id, batch, max_age=5)
+        assert len(sim.requests_for(route="indexing_status")) == 2  # too old: asked again
+        assert fresh.batch == again.batch == batch
+        wait.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await wait
