@@ -280,7 +280,7 @@ class BlockingMethods:
         Args:
             dataset_id: The knowledge base (dataset) UUID.
             batch: The ``batch`` string that document creation returned.
-            deadline: Optional `time.monotonic` instant bounding attempts and retries.
+            deadline: Optional instant on the client's clock bounding attempts and retries.
 
         Raises:
             ValueError: ``dataset_id`` or ``batch`` is malformed (no request is sent).

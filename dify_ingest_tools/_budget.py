@@ -7,10 +7,9 @@ against that limit pauses until Dify's 60 s window can admit it again.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
+from ._clock import Clock, as_clock
 from ._inputs import check_number
 from .errors import DifyRateLimitError, DifyTimeoutError
 
@@ -56,21 +55,26 @@ class RequestBudget:
 
     A slot is reserved before sleeping, so concurrent callers queue fairly without a lock
     (asyncio runs the reservation atomically).
+
+    Args:
+        requests_per_minute: The budget.
+        clock: The `Clock` slots and deadlines are measured on (a client passes its own);
+            a ``() -> float`` reading, paired with ``sleep``, is accepted too.
+        sleep: Only with a reading function as ``clock``: how to wait.
     """
 
     def __init__(
         self,
         requests_per_minute: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock | Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.requests_per_minute = check_number(
             requests_per_minute, "requests_per_minute", minimum=0, exclusive_minimum=True
         )
         self.spacing = 60.0 / requests_per_minute * _SPACING_MARGIN
-        self._clock = clock
-        self._sleep = sleep
+        self.clock = as_clock(clock, sleep)
         self._next_slot = float("-inf")
 
     async def acquire(self, deadline: float | None = None, *, counted: bool = True) -> None:
@@ -80,7 +84,7 @@ class RequestBudget:
         """
         if deadline is not None:
             check_number(deadline, "deadline")
-        now = self._clock()
+        now = self.clock.monotonic()
         slot = max(now, self._next_slot)
         if deadline is not None and slot > deadline:
             raise DifyTimeoutError(
@@ -89,7 +93,7 @@ class RequestBudget:
             )
         self._next_slot = slot + self.spacing
         if slot > now:
-            await self._sleep(slot - now)
+            await self.clock.sleep(slot - now)
 
     async def report_rate_limited(self, cooldown: float) -> None:
         """Nothing to do: the transport's `KnowledgeCooldown` pauses this client already."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._contact import AttemptClock, Contact, Reach
 from ._policy import Cadence, is_dify_answer, is_transient
 from .errors import DifyClientClosedError, DifyError, DifyNotFoundError
@@ -85,6 +85,7 @@ class ScopedSource:
     def __init__(self, monitor: IndexingMonitor, document_ids: Sequence[str]) -> None:
         self._monitor = monitor
         self._ids = list(document_ids)
+        self.clock = monitor.clock
 
     def _project(self, update: PollUpdate) -> PollUpdate:
         if update.status is None:
@@ -145,6 +146,7 @@ class DetailSource:
         retry_policy: Backoff for transient failures.
         lifecycle: The client's: closing it ends the wait at once, as the monitor ends its
             waits (the loop may be asleep for up to ``max_poll_interval``).
+        clock: The client's `Clock` (deadlines, poll gaps, backoff).
     """
 
     def __init__(
@@ -153,7 +155,9 @@ class DetailSource:
         document_ids: Sequence[str],
         retry_policy: RetryPolicy,
         lifecycle: Lifecycle,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self._fetch = fetch
         self._ids = list(document_ids)
         self._policy = retry_policy
@@ -175,7 +179,7 @@ class DetailSource:
         # Its own loop and contact evidence (details are not the monitor's polls); a detail
         # request counts from the moment it is made, as before the monitor told them apart.
         attempts, reach = AttemptClock(), Reach()
-        queue = Updates(Contact(attempts, reach, time.monotonic()))
+        queue = Updates(Contact(attempts, reach, self.clock.monotonic()), self.clock)
         task = asyncio.ensure_future(
             self._run(queue, dataset_id, batch, deadline, cadence, attempts, reach)
         )
@@ -206,20 +210,21 @@ class DetailSource:
         interval: float | None = None
         failures = 0
         last: BatchIndexingStatus | None = None
+        now = self.clock.monotonic
         while True:
-            attempts.sent(time.monotonic())
+            attempts.sent(now())
             try:
                 details = await asyncio.gather(*(self._fetch(i, deadline) for i in self._ids))
             except DifyError as error:
                 if is_dify_answer(error):
                     reach.answered()
                 elif is_transient(error):
-                    reach.failed(time.monotonic(), error)
-                if is_transient(error) and time.monotonic() < deadline:
+                    reach.failed(now(), error)
+                if is_transient(error) and now() < deadline:
                     delay = self._policy.delay(failures, error, self._rng)
                     failures += 1
                     queue.put_nowait(PollUpdate(error=error, retry_in=delay))
-                    await asyncio.sleep(delay)
+                    await self.clock.sleep(delay)
                     continue
                 # A deleted document does not come back: no grace period here.
                 queue.put_nowait(PollUpdate(error=error, final=True))
@@ -237,7 +242,7 @@ class DetailSource:
             if status.is_terminal:
                 return
             interval = cadence.next_interval(interval, changed)
-            await asyncio.sleep(cadence.jittered(interval, self._rng))
+            await self.clock.sleep(cadence.jittered(interval, self._rng))
 
 
 def merge_statuses(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
@@ -283,13 +282,14 @@ class DocumentsAPI:
         if not retry_unavailable:
             return await send()
         ids = [document_id] if isinstance(document_id, str) else list(document_id)
-        deadline = time.monotonic() + retry_timeout
+        clock = self._transport.clock
+        deadline = clock.monotonic() + retry_timeout
         pause = 0.2
         while True:
             try:
                 return await send()
             except DifyDocumentNotAvailableError as error:
-                left = deadline - time.monotonic()
+                left = deadline - clock.monotonic()
                 if left <= 0:
                     raise
                 # Indexing-status polls are cheap and not rate limited; refused updates are.
@@ -317,7 +317,7 @@ class DocumentsAPI:
                         raise error.with_context(hint=hint) from error
                 # A status change holds a short lock after indexing ends (recording 14).
                 with self._lifecycle.guard():  # closing the client ends the pause too
-                    await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    await clock.sleep(min(pause, max(0.0, deadline - clock.monotonic())))
                 pause = min(pause * 2, 5.0)
 
     # -- document-scoped waits ---------------------------------------------------------------
@@ -403,7 +403,9 @@ class DocumentsAPI:
                 )
                 return self._parse(DifyDocument, payload, url, "GET")
 
-            source = DetailSource(fetch, document_ids, self.retry_policy, self._lifecycle)
+            source = DetailSource(
+                fetch, document_ids, self.retry_policy, self._lifecycle, self._transport.clock
+            )
             batch = UNKNOWN_BATCH
         else:
             source = ScopedSource(self.monitor, document_ids)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ._clock import Clock, as_clock
 from ._pending import PendingView
 from ._shown import shown_error
 from .ledger import LEDGER_ENV, Ledger, LedgerEntry, LedgerState, Outcome, SQLiteLedger
@@ -68,6 +68,7 @@ class LedgerRecorder:
         tracked: Its view of the client's pending registry: the uploads with ledger entries
             this client knows to be pending (polls of any other batch cost nothing here).
             They are forgotten by the registry's rule; `observe` runs before it forgets.
+        clock: The client's clock (when to try the ledger again after a failed write).
     """
 
     def __init__(
@@ -76,11 +77,13 @@ class LedgerRecorder:
         scope: str,
         tracked: PendingView,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] | None = None,
     ):
         self.ledger = ledger
         self.scope = scope
-        self._clock = clock
+        # Each ledger call is real I/O (a thread, Redis): `io` keeps a fake clock still.
+        self._io = as_clock(clock).io
+        self._clock = as_clock(clock).monotonic
         self._tracked = tracked
         self._skip_until: float | None = None
         self._writing = asyncio.Lock()
@@ -98,14 +101,15 @@ class LedgerRecorder:
         if not self._usable():
             return
         try:
-            await self.ledger.record(
-                self.scope,
-                dataset_id=created.dataset_id,
-                batch=created.batch,
-                document_id=created.document_id,
-                name=name or created.name,
-                content_hash=digest,
-            )
+            with self._io():
+                await self.ledger.record(
+                    self.scope,
+                    dataset_id=created.dataset_id,
+                    batch=created.batch,
+                    document_id=created.document_id,
+                    name=name or created.name,
+                    content_hash=digest,
+                )
         except Exception as error:
             self._failed("record an upload in", error)
             return
@@ -126,7 +130,8 @@ class LedgerRecorder:
         if not outcomes:
             return
         try:
-            await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
+            with self._io():
+                await self.ledger.settle(self.scope, status.dataset_id, status.batch, outcomes)
         except Exception as error:
             self._failed("update", error)
 
@@ -135,7 +140,10 @@ class LedgerRecorder:
         if not self._usable():
             return
         try:
-            await self.ledger.mark(self.scope, ref.dataset_id, ref.batch, state, shown_error(error))
+            with self._io():
+                await self.ledger.mark(
+                    self.scope, ref.dataset_id, ref.batch, state, shown_error(error)
+                )
         except Exception as failure:
             self._failed("update", failure)
             return
@@ -147,7 +155,8 @@ class LedgerRecorder:
         if not self._usable():
             return []
         try:
-            entries = await self.ledger.pending(self.scope, dataset_id)
+            with self._io():
+                entries = await self.ledger.pending(self.scope, dataset_id)
         except Exception as error:
             self._failed("read", error)
             return []

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import socket
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from ._budget import KnowledgeCooldown, counts_against_knowledge_limit
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import public_url
 from ._inputs import check_number
 from ._policy import RetryPolicy
@@ -103,6 +103,7 @@ class Transport:
         call_timeout: float | None = None,
         telemetry: Telemetry | None = None,
         guard: RequestGuard | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.guard = guard
         self.telemetry = telemetry if telemetry is not None else Telemetry()
@@ -129,9 +130,8 @@ class Transport:
         # with every request.
         self._request_headers: dict[str, str] | None = None if session is None else self._headers
         self._closed = False
-        # Injectable, for tests.
-        self.clock: Callable[[], float] = time.monotonic
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        #: Deadlines, backoffs and pauses are measured on it (the client's).
+        self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self.rng = random.Random()
 
     @property
@@ -209,8 +209,8 @@ class Transport:
         ``decode`` runs inside the retry loop, so a body it rejects as transient (JSON cut
         off mid-way: ``invalid_json``) is retried like a dropped connection.
 
-        ``deadline`` (a `time.monotonic` instant) bounds every attempt, backoff and pause;
-        without one the call ends within ``call_timeout``. ``retry=False`` makes a single
+        ``deadline`` (an instant on the transport's `clock`) bounds every attempt, backoff and
+        pause; without one the call ends within ``call_timeout``. ``retry=False`` makes a single
         attempt (the monitor retries on its own schedule). ``rate_limited`` says whether
         Dify Cloud counts this request in its knowledge rate limit (default: every non-GET);
         such requests wait out the client's cool-down after a 403 rate limit.
@@ -221,7 +221,7 @@ class Transport:
         session = self._session
         if session is None or self._closed:
             session = self._open()
-        clock = self.clock
+        clock = self.clock.monotonic
         if deadline is None:
             deadline = clock() + self.call_timeout
         else:
@@ -231,6 +231,7 @@ class Transport:
         else:  # GETs (every poll) never count
             counted = method != "GET" and counts_against_knowledge_limit(method)
         telemetry = self.telemetry
+        io = self.clock.io
         debug = logger.isEnabledFor(logging.DEBUG)
         started = 0.0
         guard = self.guard
@@ -283,10 +284,11 @@ class Transport:
                             allow_redirects=False,
                         )
                     try:
-                        async with exchange as response:
-                            raw = await self._read_body(response, url, method)
-                            status = response.status
-                            headers = response.headers
+                        with io():  # real time: a fake clock stands still meanwhile
+                            async with exchange as response:
+                                raw = await self._read_body(response, url, method)
+                                status = response.status
+                                headers = response.headers
                     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                         _raise_exchange_error(exc, url, method, timeout)
                     if debug:
@@ -317,7 +319,7 @@ class Transport:
                         raise error from failure
                     if delay is None:
                         delay = self.retry_policy.delay(attempt, error, self.rng)
-                    if self.clock() + delay >= deadline:
+                    if clock() + delay >= deadline:
                         if error is failure:
                             raise
                         raise error from failure
@@ -334,7 +336,7 @@ class Transport:
                     # Unlike ``failure``, not unbound when the handler ends: a reference from
                     # this frame to its traceback would keep the attempt's body (a file) alive.
                     del error
-                    await self.sleep(delay)
+                    await self.clock.sleep(delay)
                 except BaseException as error:  # cancelled mid-attempt: the span still ends
                     telemetry.end_attempt(span, error=error)
                     raise
@@ -367,13 +369,13 @@ class Transport:
         )
         retry_after = pause if error.retry_after is None else error.retry_after
         limited = error.with_context(hint=hint, retry_after=retry_after)
-        self.cooldown.start(self.clock() + pause, limited)
+        self.cooldown.start(self.clock.monotonic() + pause, limited)
         return limited, pause
 
     async def _cool_down(self, deadline: float, url: URL, method: str) -> None:
         """Wait out the knowledge rate-limit pause; refuse at once if it outlasts ``deadline``."""
         while True:
-            now = self.clock()
+            now = self.clock.monotonic()
             left = self.cooldown.remaining(now)
             if left <= 0:
                 return
@@ -385,7 +387,7 @@ class Transport:
                 public_url(url),
                 left,
             )
-            await self.sleep(left)
+            await self.clock.sleep(left)
             self.telemetry.record_budget_wait(left, "cooldown")
 
     async def json(self, method: str, url: URL, **kwargs: Any) -> Any:

@@ -52,7 +52,7 @@ class BudgetBackend(Protocol):
         """Wait until one more attempt may be sent.
 
         Args:
-            deadline: A `time.monotonic` instant; raise `DifyTimeoutError` rather than wait
+            deadline: An instant on the client's `Clock`; raise `DifyTimeoutError` rather than wait
                 past it.
             counted: Whether Dify counts this request against its knowledge rate limit
                 (see `counts_against_knowledge_limit`: every non-GET). Backends may let

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import stat
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +20,7 @@ from yarl import URL
 
 from . import _fork, waiting
 from ._budget import RequestBudget, resolve_requests_per_minute
+from ._clock import SYSTEM_CLOCK, Clock
 from ._config import public_url, resolve_api_key, resolve_base_url, warn_if_plaintext
 from ._dataset_create import DatasetPermission, IndexingTechnique, created_dataset, dataset_body
 from ._dataset_lookup import DATASET_PAGE, MAX_DATASET_PAGES
@@ -152,6 +152,10 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             ``UPLOAD_FILE_SIZE_LIMIT=15``): `create_document_by_file` refuses a larger file
             with ``ValueError`` before any request. Raise it to match a server configured
             for more; None checks nothing.
+        clock: The `Clock` every deadline, backoff, budget slot, poll gap and stall timer of
+            this client is measured on (default: the system's monotonic clock and asyncio's
+            sleeps). Tests pass a ``FakeClock`` (``dify_ingest_tools._clock``) to run waits
+            in milliseconds. A `RedisBudget` keeps the clock it was built with.
     """
 
     def __init__(
@@ -176,7 +180,13 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         ledger: LedgerSpec = None,
         status_cache: RedisStatusCache | None = None,
         max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        clock: Clock | None = None,
     ) -> None:
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(
+                f"clock must be a Clock (monotonic, sleep, call_later, io), not {clock!r:.60}"
+            )
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         if max_file_size is not None:
             check_int(max_file_size, "max_file_size", minimum=1)
         timeout = check_number(timeout, "timeout", minimum=0, exclusive_minimum=True)
@@ -198,7 +208,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         if budget is not None and rate is not None:
             raise ValueError("pass requests_per_minute or budget, not both")
         if budget is None and rate is not None:
-            budget = RequestBudget(rate)
+            budget = RequestBudget(rate, clock=self._clock)
         # The monitor keeps its sweeps to a share of an in-process budget (a shared one
         # spends nothing on polls).
         self._requests_per_minute = (
@@ -219,6 +229,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
             session=session,
             call_timeout=call_timeout,
             telemetry=Telemetry(tracer_provider, meter_provider),
+            clock=self._clock,
         )
         self.max_concurrency = max_concurrency
         self.max_file_size = max_file_size
@@ -229,7 +240,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._scope = ledger_scope(self.base_url, self._api_key.get_secret_value())
         backend = resolve_ledger(ledger)
         self._ledger = (
-            LedgerRecorder(backend, self._scope, self._pending.view(LEDGER))
+            LedgerRecorder(backend, self._scope, self._pending.view(LEDGER), clock=self._clock)
             if backend is not None
             else None
         )
@@ -244,7 +255,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         self._status_cache = status_cache
         self._monitor: IndexingMonitor | None = None
         # Names and metadata of retrieved documents (Dify's retrieve records carry neither).
-        self._doc_names = DocumentNames()
+        self._doc_names = DocumentNames(clock=self._clock.monotonic)
         warn_if_plaintext(self._base_url)
         _fork.register(self)
 
@@ -279,6 +290,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 max_concurrency=self.max_concurrency,
                 retry_policy=self.retry_policy,
                 requests_per_minute=self._requests_per_minute,
+                clock=self._clock,
             )
         return self._monitor
 
@@ -347,7 +359,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
         Args:
             dataset_id: The knowledge base (dataset) UUID.
             batch: The ``batch`` string that document creation returned.
-            deadline: Optional `time.monotonic` instant bounding attempts and retries.
+            deadline: Optional instant on the client's clock bounding attempts and retries.
 
         Raises:
             ValueError: ``dataset_id`` or ``batch`` is malformed (no request is sent).
@@ -418,7 +430,7 @@ class AsyncDifyKnowledgeClient(DocumentsAPI):
                 rest,
                 max_resubmits,
                 lambda current, opts: self.wait_for_indexing(dataset_id, current, **opts),
-                time.monotonic,
+                self._clock.monotonic,
             )
         wait, on_event, progress = WaitOptions.split(cast(WaitKwargs, rest))
         ref = BatchRef(dataset_id=dataset_id, batch=batch)
@@ -1333,7 +1345,7 @@ class _DocumentLookups:
         self._client = client
 
     def deadline(self, seconds: float) -> float:
-        return self._client._transport.clock() + seconds
+        return self._client._clock.monotonic() + seconds
 
     async def list_page(self, dataset_id: str, page: int, deadline: float) -> DocumentList:
         return await self._client._source.list_page(

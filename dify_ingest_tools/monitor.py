@@ -30,12 +30,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Protocol
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._contact import AttemptClock, Contact, Reach
 from ._policy import Cadence, RetryPolicy, is_dify_answer, is_transient
 from .errors import DifyClientClosedError, DifyError, DifyNotFoundError, DifyTimeoutError
@@ -131,11 +130,13 @@ def _release(waiter: asyncio.Future[None]) -> None:
 
 
 class _Parking:
-    """At most one coroutine parked on a future, released early or after a delay."""
+    """At most one coroutine parked on a future, released early or after a delay (on
+    ``clock``)."""
 
-    __slots__ = ("_waiter",)
+    __slots__ = ("_clock", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._waiter: asyncio.Future[None] | None = None
 
     def _unpark(self) -> None:
@@ -146,7 +147,7 @@ class _Parking:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiter = waiter
-        timer = loop.call_later(delay, _release, waiter)
+        timer = self._clock.call_later(delay, lambda: _release(waiter))
         try:
             await waiter
         finally:
@@ -165,11 +166,11 @@ class Updates(_Parking):
 
     __slots__ = ("_items", "contact")
 
-    def __init__(self, contact: Contact | None = None) -> None:
-        super().__init__()
+    def __init__(self, contact: Contact | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(clock)
         self._items: list[PollUpdate] = []
         #: What the batch's requests went through: the wait's contact budget counts it.
-        self.contact = contact or Contact(AttemptClock(), Reach(), time.monotonic())
+        self.contact = contact or Contact(AttemptClock(), Reach(), clock.monotonic())
 
     def put_nowait(self, update: PollUpdate) -> None:
         self._items.append(update)
@@ -198,8 +199,8 @@ class _Wake(_Parking):
 
     __slots__ = ("_flag",)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
         self._flag = False
 
     def set(self) -> None:
@@ -254,10 +255,11 @@ class _Poller:
     key: _Key
     dataset_id: str
     batch: str
+    wake: _Wake
     subscribers: set[_Subscription] = field(default_factory=set)
     last: BatchIndexingStatus | None = None
+    last_at: float = 0.0  # when `last` arrived, on the monitor's clock
     task: asyncio.Task[None] | None = None
-    wake: _Wake = field(default_factory=_Wake)
     # document id -> the state the list showed when the sweep last woke this loop for it
     hints: dict[str, IndexingStatus | str | None] = field(default_factory=dict)
     woken_by: _Sweep | None = None
@@ -319,6 +321,8 @@ class IndexingMonitor:
             sweep reads up to `SWEEP_CONCURRENCY` pages at once besides).
         retry_policy: The backoff after a failed poll (the client's own).
         requests_per_minute: The client's request budget, if any: sweeps keep to a share.
+        clock: The `Clock` poll gaps, sweeps, snapshots' ages and contact times are measured
+            on (the client's).
     """
 
     def __init__(
@@ -328,6 +332,7 @@ class IndexingMonitor:
         max_concurrency: int = 16,
         retry_policy: RetryPolicy | None = None,
         requests_per_minute: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not callable(getattr(source, "fetch_status", None)):
             raise TypeError(
@@ -337,6 +342,7 @@ class IndexingMonitor:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._source = source
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._retry_policy = retry_policy or RetryPolicy()
         self._requests_per_minute = requests_per_minute
         self._pollers: dict[_Key, _Poller] = {}
@@ -354,6 +360,11 @@ class IndexingMonitor:
         self._answered: set[str] = set()
         # Failed attempts since Dify last answered: the waits' evidence of a wrong base_url.
         self._reach = Reach()
+
+    @property
+    def clock(self) -> Clock:
+        """The `Clock` its waits' deadlines are instants of."""
+        return self._clock
 
     @property
     def active_batches(self) -> int:
@@ -422,7 +433,7 @@ class IndexingMonitor:
         """
         poller = self._pollers.get(_key(dataset_id, batch))
         if poller is not None and poller.last is not None and poller.subscribers:
-            age = (_utcnow() - poller.last.observed_at).total_seconds()
+            age = self._clock.monotonic() - poller.last_at
             limit = max_age if max_age is not None else poller.cadence().maximum
             if age <= limit:
                 return poller.last
@@ -457,10 +468,11 @@ class IndexingMonitor:
         """One poll of the loop, a single attempt; its wait for a turn (the concurrency
         cap, the client's budget) is told apart from its time out (`AttemptClock`)."""
         attempts = poller.attempts
-        attempts.queued(time.monotonic())
+        now = self._clock.monotonic
+        attempts.queued(now())
 
         def sent() -> None:
-            attempts.sent(time.monotonic())
+            attempts.sent(now())
 
         try:
             async with self._semaphore:
@@ -472,7 +484,7 @@ class IndexingMonitor:
                     on_send=sent,
                 )
         finally:
-            attempts.settled(time.monotonic())
+            attempts.settled(now())
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -502,12 +514,12 @@ class IndexingMonitor:
         if poller is None or poller.task is None or poller.task.done():
             if poller is None:
                 self._polled[key[0]] = self._polled.get(key[0], 0) + 1
-            poller = _Poller(key=key, dataset_id=dataset_id, batch=batch)
+            poller = _Poller(key=key, dataset_id=dataset_id, batch=batch, wake=_Wake(self._clock))
             self._pollers[key] = poller
         if documents:
             poller.known = poller.known.union(documents)
-        contact = Contact(poller.attempts, self._reach, time.monotonic())
-        sub = _Subscription(queue=Updates(contact), deadline=deadline, cadence=cadence)
+        contact = Contact(poller.attempts, self._reach, self._clock.monotonic())
+        sub = _Subscription(queue=Updates(contact, self._clock), deadline=deadline, cadence=cadence)
         poller.join(sub)
         if poller.task is None:
             poller.task = asyncio.ensure_future(self._run(poller))
@@ -597,7 +609,7 @@ class IndexingMonitor:
                     if is_dify_answer(error):
                         self._reach.answered()
                     elif poller.attempts.sends > sends and is_transient(error):
-                        self._reach.failed(time.monotonic(), error)  # sent, and no answer
+                        self._reach.failed(self._clock.monotonic(), error)  # sent, no answer
                     if is_transient(error):
                         delay = self._retry_policy.delay(failures, error, self._rng)
                         failures += 1
@@ -620,6 +632,7 @@ class IndexingMonitor:
                     )
                     poller.woken_by = None
                 final = status.is_terminal
+                poller.last_at = self._clock.monotonic()
                 poller.publish(PollUpdate(status=status, final=final))
                 if final:
                     return
@@ -677,13 +690,13 @@ class IndexingMonitor:
     async def _sweep(self, sweep: _Sweep) -> None:
         dataset_id = sweep.dataset_id
         dataset_key = dataset_id.lower()
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         try:
             while True:
                 pollers = self._swept(dataset_key)
                 if len(pollers) < SWEEP_MIN_BATCHES:
                     return
-                started = loop.time()
+                started = clock.monotonic()
                 pages = 1
                 try:
                     found, pages = await self._sweep_once(sweep, pollers)
@@ -715,8 +728,8 @@ class IndexingMonitor:
                 # a round that took longer than that (a busy server, thousands of pages) is
                 # followed by a gap as long, so lists never take more than half its time.
                 period = self._sweep_period(pollers, pages)
-                took = loop.time() - started
-                await asyncio.sleep(max(started + period - loop.time(), took))
+                took = clock.monotonic() - started
+                await clock.sleep(max(started + period - clock.monotonic(), took))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # DifyError, or a list answer we cannot use
@@ -787,7 +800,7 @@ class IndexingMonitor:
         def looked() -> None:
             # The list looks for every covered batch: their waits' contact clocks start
             # (a loop that leaves its first look to the sweep sends nothing of its own).
-            now = time.monotonic()
+            now = self._clock.monotonic()
             for poller in pollers:
                 poller.attempts.looked(now)
 
@@ -877,7 +890,3 @@ def _agrees(status: BatchIndexingStatus, hints: dict[str, IndexingStatus | str |
 
 def _key(dataset_id: str, batch: str) -> _Key:
     return (dataset_id.lower(), batch)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -47,7 +47,6 @@ import asyncio
 import logging
 import math
 import random
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -56,6 +55,7 @@ from types import TracebackType
 from typing import Any
 
 from ._budget import RequestBudget, resolve_requests_per_minute
+from ._clock import Clock, as_clock
 from ._redis import KEY_PREFIX, LuaScript, RedisConnector, check_key_part, redis_errors
 from .errors import DifyTimeoutError
 
@@ -209,8 +209,10 @@ class RedisBudget:
             given), the in-process rate per 60 s while Redis is down (default: the limit).
         timeout: Seconds for each Redis command (and for connecting).
         retry_redis_after: Seconds in fallback mode before Redis is tried again.
-        clock: Monotonic seconds (injectable for tests), for deadlines and fallback timing.
-        sleep: Async sleep (injectable for tests).
+        clock: The `Clock` deadlines and fallback timing are measured on: pass the client's
+            when it has one of its own (deadlines come from it). A ``() -> float`` reading,
+            paired with ``sleep``, is accepted too.
+        sleep: Only with a reading function as ``clock``: how to wait.
     """
 
     def __init__(
@@ -228,8 +230,8 @@ class RedisBudget:
         fallback_requests_per_minute: float | None = None,
         timeout: float = 2.0,
         retry_redis_after: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock | Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         if limit is not None and requests_per_minute is not None:
             raise ValueError("pass limit= (requests per window) or requests_per_minute=, not both")
@@ -262,10 +264,11 @@ class RedisBudget:
         self.retry_redis_after = float(retry_redis_after)
         self.fallback = _check_fallback(fallback, fallback_requests_per_minute)
         self._connector = RedisConnector(url, timeout=timeout)
-        self._clock = clock
-        self._sleep = sleep
+        self.clock = as_clock(clock, sleep)
+        self._clock = self.clock.monotonic
+        self._sleep = self.clock.sleep
         self._fallback = RequestBudget(
-            fallback_requests_per_minute or rate * 60.0 / self.window, clock=clock, sleep=sleep
+            fallback_requests_per_minute or rate * 60.0 / self.window, clock=self.clock
         )
         self._fallback_until: float | None = None
         self._rng = random.Random()

@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import AsyncGenerator, Callable, Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from ._clock import Clock
 from ._heal import OnStall
 from ._inputs import check_number, check_optional_number
 from ._policy import (
@@ -178,7 +178,7 @@ async def observe(
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock | None = None,
     telemetry: Telemetry | None = None,
     documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
@@ -190,7 +190,9 @@ async def observe(
 
     With ``telemetry``, the wait is one span: current while the wait works (so its polls and
     callbacks nest under it), never while the caller holds a yielded status. ``documents``:
-    the batch's document ids, when known (see `IndexingMonitor.subscribe`).
+    the batch's document ids, when known (see `IndexingMonitor.subscribe`). Deadline, stall
+    and grace are measured on ``clock``, by default the monitor's (its poll loop judges the
+    same deadline).
     """
     span = telemetry.start_wait(ref.dataset_id, ref.batch) if telemetry is not None else None
     if telemetry is None or span is None:
@@ -224,12 +226,13 @@ async def _observe(
     options: WaitOptions,
     callbacks: Sequence[EventCallback] = (),
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock | None = None,
     span: WaitSpan | None = None,
     documents: Collection[str] = (),
 ) -> AsyncGenerator[BatchIndexingStatus, None]:
     dataset_id, batch = ref.dataset_id, ref.batch
-    started = clock()
+    monotonic = (clock if clock is not None else monitor.clock).monotonic
+    started = monotonic()
     deadline = started + options.timeout
     last_change = started
     previous: BatchIndexingStatus | None = None
@@ -253,7 +256,7 @@ async def _observe(
             )
 
         while True:
-            now = clock()
+            now = monotonic()
             if not reached_dify and (now >= deadline or unreachable(now)):
                 if not (tried.sent() or tried.failures()):
                     # The deadline, with every poll of the wait still queued behind the
@@ -291,17 +294,17 @@ async def _observe(
                 error = update.error
                 if is_dify_answer(error):
                     reached_dify = True
-                elif not reached_dify and is_transient(error) and unreachable(clock()):
+                elif not reached_dify and is_transient(error) and unreachable(monotonic()):
                     raise _unreachable(
-                        ref, error, tried.failures(), tried.elapsed(clock())
+                        ref, error, tried.failures(), tried.elapsed(monotonic())
                     ) from error
                 if not update.final and (
                     is_transient(error)
                     or tolerate_not_found(
-                        error, elapsed=clock() - started, grace=options.not_found_grace
+                        error, elapsed=monotonic() - started, grace=options.not_found_grace
                     )
                 ):
-                    if last_error is None or clock() < deadline:
+                    if last_error is None or monotonic() < deadline:
                         # A poll cut short by the wait's own deadline says less than the
                         # failure before it (refused, rate limited): keep that one.
                         last_error = error
@@ -336,7 +339,7 @@ async def _observe(
             events = events_between(previous, status)
             previous = status
             if events:
-                last_change = clock()
+                last_change = monotonic()
                 for event in events:
                     await emit(event)
                 yield status
@@ -348,7 +351,9 @@ async def _observe(
             # Empty documents make no summaries; one that will raise is not worth waiting on.
             raising_empty = status.is_empty and options.on_empty == "raise"
             if status.is_completed and options.summaries and not raising_empty:
-                await _summary_phase(monitor, status, options, emit, clock=clock, deadline=deadline)
+                await _summary_phase(
+                    monitor, status, options, emit, clock=clock or monitor.clock, deadline=deadline
+                )
             done_kind = "batch_completed" if status.is_completed else "batch_failed"
             await emit(
                 IndexingEvent(kind=done_kind, dataset_id=dataset_id, batch=batch, status=status)
@@ -369,7 +374,7 @@ async def _summary_phase(
     options: WaitOptions,
     emit: Callable[[IndexingEvent], Coroutine[Any, Any, None]],
     *,
-    clock: Callable[[], float],
+    clock: Clock,
     deadline: float,
 ) -> None:
     """Wait until no document of a completed batch is still being summarized.
@@ -383,7 +388,7 @@ async def _summary_phase(
     cadence = options.cadence()
     interval: float | None = None
     pending: tuple[str, ...] | None = None
-    last_change = clock()
+    last_change = clock.monotonic()
     last_error: DifyError | None = None
     while True:
         try:
@@ -401,13 +406,13 @@ async def _summary_phase(
             changed = now_pending != pending
             if changed:
                 pending = now_pending
-                last_change = clock()
+                last_change = clock.monotonic()
                 if pending:
                     await emit(_summarizing(status, pending))
             if not pending:
                 return
             interval = cadence.next_interval(interval, changed)
-        now = clock()
+        now = clock.monotonic()
         if now >= deadline:
             raise _timeout(ref, options, status, last_error, summarizing=pending or ())
         if options.stall_timeout is not None and now - last_change >= options.stall_timeout:
@@ -419,7 +424,7 @@ async def _summary_phase(
         gap = cadence.jittered(interval if interval is not None else cadence.initial)
         if options.stall_timeout is not None:
             gap = min(gap, last_change + options.stall_timeout - now)
-        await asyncio.sleep(max(0.0, min(gap, deadline - now)))
+        await clock.sleep(max(0.0, min(gap, deadline - now)))
 
 
 def _ids(ids: Sequence[str], limit: int = 5) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools._clock import FakeClock
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 # Every client records its uploads in a pending ledger (by default under the user cache
@@ -78,6 +79,33 @@ async def base_url(sim: DifySimulator) -> AsyncIterator[str]:
 @pytest.fixture
 async def client(sim: DifySimulator, base_url: str) -> AsyncIterator[AsyncDifyKnowledgeClient]:
     async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as value:
+        yield value
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """The client's time, moved by the test (or by `FakeClock.autojump`), never by the machine.
+
+    A module that also wants the simulator's documents on it overrides ``clock``::
+
+        @pytest.fixture
+        def clock(fake_clock: FakeClock) -> FakeClock:
+            return fake_clock
+    """
+    return FakeClock()
+
+
+@pytest.fixture
+async def fake_client(
+    sim: DifySimulator, base_url: str, fake_clock: FakeClock
+) -> AsyncIterator[AsyncDifyKnowledgeClient]:
+    """A client on `fake_clock`, which jumps to the next timer whenever everything waits on it
+    (never while an HTTP answer is on its way): a 600 s wait takes milliseconds, and how busy
+    the machine is cannot change how it ends."""
+    async with (
+        AsyncDifyKnowledgeClient(sim.api_key, base_url, clock=fake_clock, **FAST) as value,
+        fake_clock.autojump(),
+    ):
         yield value
 
 

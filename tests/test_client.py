@@ -18,6 +18,7 @@ from dify_ingest_tools import (
     DifyTimeoutError,
     IndexingStatus,
 )
+from dify_ingest_tools._clock import FakeClock
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
 from .conftest import FAST
@@ -90,6 +91,7 @@ async def test_concurrent_creates_into_one_dataset_read_its_settings_once(
     assert {r.status for r in sim.requests_for(route="create_by_text")} == {200}
 
 
+@pytest.mark.slow  # the simulator's latency fault holds the read open in real time
 async def test_a_cancelled_settings_reader_leaves_the_read_to_the_others(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -322,32 +324,36 @@ async def test_creates_are_not_retried_unless_asked(
 
 
 async def test_retry_after_is_honoured(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator,
+    fake_client: AsyncDifyKnowledgeClient,
+    fake_clock: FakeClock,
+    dataset_id: str,
 ) -> None:
-    waits: list[float] = []
-
-    async def record(delay: float) -> None:
-        waits.append(delay)
-
-    client._transport.sleep = record
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
     sim.inject(Fault.too_many_requests(retry_after=2), route="indexing_status")
-    assert (await client.get_indexing_status(dataset_id, batch)).documents
-    assert waits == [2.0]
+    assert (await fake_client.get_indexing_status(dataset_id, batch)).documents
+    # The retry went out exactly Retry-After later, on the client's clock.
+    assert fake_clock.now == 2.0
+    assert [r.status for r in sim.requests_for(route="indexing_status")] == [429, 200]
 
 
 async def test_deadline_bounds_attempts_and_backoff(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator,
+    fake_client: AsyncDifyKnowledgeClient,
+    fake_clock: FakeClock,
+    dataset_id: str,
 ) -> None:
+    client = fake_client
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
-    past = client._transport.clock() - 1
+    past = fake_clock.now - 1
     with pytest.raises(DifyTimeoutError, match="deadline passed"):
         await client.get_indexing_status(dataset_id, batch, deadline=past)
     assert sim.requests_for(route="indexing_status") == []
     # A Retry-After longer than the time left: give up now instead of sleeping past it.
     sim.inject(Fault.too_many_requests(retry_after=30), route="indexing_status")
     with pytest.raises(DifyAPIError) as caught:
-        await client.get_indexing_status(dataset_id, batch, deadline=client._transport.clock() + 5)
+        await client.get_indexing_status(dataset_id, batch, deadline=fake_clock.now + 5)
+    assert fake_clock.now == 0.0  # not a moment slept
     assert caught.value.status == 429
     assert len(sim.requests_for(route="indexing_status")) == 1
 
@@ -436,6 +442,7 @@ def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.slow  # the simulator's latency fault holds the polls open in real time
 async def test_concurrent_identical_status_calls_share_one_request(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:

@@ -1,5 +1,9 @@
 """Document maintenance through the client, over real HTTP to the simulator: updates and
-their scoped waits, the not-available error, metadata, segments, status actions."""
+their scoped waits, the not-available error, metadata, segments, status actions.
+
+The simulator runs on a `FakeClock`: moved by hand in most tests, and by the clock itself
+(``fake_client``: everything waits on it) where an update or a wait has to sit time out.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +20,25 @@ from dify_ingest_tools import (
     IndexingTimeoutError,
     UpdatedDocument,
 )
+from dify_ingest_tools._clock import FakeClock
 from dify_ingest_tools._filters import metadata_conditions
-from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
+from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
-from .conftest import QUICK
+from .conftest import FAST, QUICK, polls_until
+
+
+@pytest.fixture
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The simulator on the fake clock ``fake_client`` waits on (still only moved by hand
+    in a test that does not ask for ``fake_client``)."""
+    return fake_clock
+
 
 TEXT = "Alpha beta gamma.\n\nDelta epsilon zeta."
 
 
 async def _ready_document(
-    sim: DifySimulator, clock: ManualClock, dataset_id: str, name: str = "a.txt", text: str = TEXT
+    sim: DifySimulator, clock: FakeClock, dataset_id: str, name: str = "a.txt", text: str = TEXT
 ) -> tuple[str, str]:
     document_id, batch = sim.add_document(dataset_id, name, text)
     clock.advance(10)
@@ -36,7 +49,7 @@ async def _ready_document(
 
 
 async def test_update_by_text_keeps_the_name_and_answers_the_original_batch(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     document_id, batch = await _ready_document(sim, clock, dataset_id, "notes.txt")
     updated = await client.update_document_by_text(dataset_id, document_id, text="Omega psi.")
@@ -85,10 +98,10 @@ async def test_update_of_an_indexing_document_is_a_typed_error(
 
 
 async def test_update_retries_a_busy_document_only_when_asked(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+    sim: DifySimulator, fake_client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     document_id, _ = sim.add_document(dataset_id, "busy.txt", TEXT)
-    updated = await client.update_document_by_text(
+    updated = await fake_client.update_document_by_text(
         dataset_id, document_id, text="Kappa.", name="busy.txt", retry_unavailable=True
     )
     assert updated.document_id == document_id
@@ -100,7 +113,7 @@ async def test_update_retries_a_busy_document_only_when_asked(
 
 
 async def test_retrying_gives_up_at_once_on_a_disabled_document(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     document_id, _ = await _ready_document(sim, clock, dataset_id)
     await client.disable_documents(dataset_id, [document_id])
@@ -113,25 +126,25 @@ async def test_retrying_gives_up_at_once_on_a_disabled_document(
 
 
 async def test_retrying_a_paused_document_ends_at_its_timeout(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+    sim: DifySimulator, fake_client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     document_id, _ = sim.add_document(
         dataset_id, "p.txt", TEXT, script=DocumentScript(pause_at="splitting")
     )
-    with pytest.raises(DifyDocumentNotAvailableError, match=r"Still not available after 0\.3s"):
-        await client.update_document_by_text(
+    with pytest.raises(DifyDocumentNotAvailableError, match=r"Still not available after 30s"):
+        await fake_client.update_document_by_text(
             dataset_id,
             document_id,
             text="x",
             name="p.txt",
             retry_unavailable=True,
-            retry_timeout=0.3,
+            retry_timeout=30,
         )
 
 
 async def test_update_by_file_patches_and_keeps_a_given_name(
     sim: DifySimulator,
-    clock: ManualClock,
+    clock: FakeClock,
     client: AsyncDifyKnowledgeClient,
     dataset_id: str,
 ) -> None:
@@ -165,7 +178,7 @@ async def test_update_by_file_patches_and_keeps_a_given_name(
 
 
 async def test_update_wait_is_scoped_to_the_document_not_its_batch(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, base_url: str, dataset_id: str
 ) -> None:
     # A console upload: two documents in one batch; the second one is stuck indexing.
     first, batch = sim.add_document(dataset_id, "first.txt", TEXT)
@@ -173,12 +186,27 @@ async def test_update_wait_is_scoped_to_the_document_not_its_batch(
         dataset_id, "second.txt", TEXT, batch=batch, script=DocumentScript(stall_at="indexing")
     )
     clock.advance(10)
+    # The client waits on the simulator's clock, which only the test moves.
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, clock=clock, **FAST) as client:
+        await _scoped_update_wait(sim, clock, client, dataset_id, first, second, batch)
+
+
+async def _scoped_update_wait(
+    sim: DifySimulator,
+    clock: FakeClock,
+    client: AsyncDifyKnowledgeClient,
+    dataset_id: str,
+    first: str,
+    second: str,
+    batch: str,
+) -> None:
     updated = await client.update_document_by_text(dataset_id, first, text="New text.")
     assert updated.batch == batch
-    waiter = asyncio.ensure_future(client.wait_for_documents(dataset_id, [updated], **QUICK))
-    await asyncio.sleep(0.05)
+    waiter = asyncio.ensure_future(client.wait_for_documents(dataset_id, [updated]))
+    await polls_until(sim, 1)
+    await asyncio.sleep(0.01)
     assert not waiter.done()  # the updated document is still being re-indexed
-    clock.advance(10)
+    clock.advance(10)  # it finishes, and the wait's next poll is due
     status = await asyncio.wait_for(waiter, 5)
     assert [d.id for d in status.documents] == [first]
     assert status.is_completed and status.batch == batch
@@ -189,16 +217,17 @@ async def test_update_wait_is_scoped_to_the_document_not_its_batch(
     }
     whole = await client.get_indexing_status(dataset_id, batch)
     assert whole.document(second).indexing_status == "indexing"
-    with pytest.raises(IndexingTimeoutError):
-        await client.wait_for_indexing(dataset_id, batch, timeout=1.0, **QUICK)
+    async with clock.autojump():
+        with pytest.raises(IndexingTimeoutError):
+            await client.wait_for_indexing(dataset_id, batch, timeout=30)
 
 
 async def test_wait_for_documents_of_unknown_batch_watches_their_details(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+    sim: DifySimulator, fake_client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     one, _ = sim.add_document(dataset_id, "one.txt", TEXT)
     two, _ = sim.add_document(dataset_id, "two.txt", TEXT)
-    status = await client.wait_for_documents(dataset_id, [two, one, two], **QUICK)
+    status = await fake_client.wait_for_documents(dataset_id, [two, one, two], timeout=60)
     assert [d.id for d in status.documents] == [two, one]
     assert status.is_completed
     assert sim.requests_for(route="indexing_status") == []
@@ -209,17 +238,17 @@ async def test_wait_for_documents_of_unknown_batch_watches_their_details(
 
 
 async def test_wait_for_documents_reports_a_deleted_document(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, fake_client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     kept, batch = sim.add_document(dataset_id, "kept.txt", TEXT)
     gone, _ = sim.add_document(dataset_id, "gone.txt", TEXT, batch=batch)
     sim.delete_document(dataset_id, gone)
     with pytest.raises(DifyNotFoundError, match="is not in batch"):
-        await client.wait_for_documents(
-            dataset_id, [kept, gone], batch=batch, not_found_grace=0.05, **QUICK
+        await fake_client.wait_for_documents(
+            dataset_id, [kept, gone], batch=batch, not_found_grace=5, timeout=60
         )
     with pytest.raises(DifyNotFoundError):
-        await client.wait_for_documents(dataset_id, gone, **QUICK)  # by detail: 404
+        await fake_client.wait_for_documents(dataset_id, gone, timeout=60)  # by detail: 404
 
 
 async def test_wait_for_documents_validates_its_input(
@@ -237,8 +266,9 @@ async def test_wait_for_documents_validates_its_input(
         )
 
 
+@pytest.mark.slow  # the blocking client waits on its own loop thread, in real time
 def test_blocking_client_updates_and_waits_scoped(
-    sim: DifySimulator, clock: ManualClock, sync_client: DifyKnowledgeClient, ticker: None
+    sim: DifySimulator, clock: FakeClock, sync_client: DifyKnowledgeClient, ticker: None
 ) -> None:
     dataset_id = sim.create_dataset("sync")
     document_id, batch = sim.add_document(dataset_id, "s.txt", TEXT)
@@ -257,7 +287,7 @@ def test_blocking_client_updates_and_waits_scoped(
 
 
 async def test_metadata_fields_are_created_on_demand_and_values_round_trip(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     a, _ = await _ready_document(sim, clock, dataset_id, "a.txt", "Ocelot alpha.")
     b, _ = await _ready_document(sim, clock, dataset_id, "b.txt", "Ocelot beta.")
@@ -295,7 +325,7 @@ async def test_metadata_fields_are_created_on_demand_and_values_round_trip(
 
 
 async def test_metadata_field_lifecycle_and_input_errors(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     a, _ = await _ready_document(sim, clock, dataset_id)
     field = await client.create_metadata_field(dataset_id, "tag", "string")
@@ -369,7 +399,7 @@ def test_metadata_filter_translation() -> None:
 
 
 async def test_segments_list_page_filter_and_detail(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     text = "\n\n".join(f"Paragraph {i} lynx{i % 2}." for i in range(5))
     document_id, _ = await _ready_document(sim, clock, dataset_id, "s.txt", text)
@@ -395,7 +425,7 @@ async def test_segments_list_page_filter_and_detail(
 
 
 async def test_disabled_and_archived_documents_leave_retrieval(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     a, _ = await _ready_document(sim, clock, dataset_id, "a.txt", "Jaguar one.")
     b, _ = await _ready_document(sim, clock, dataset_id, "b.txt", "Jaguar two.")
@@ -422,18 +452,19 @@ async def test_disabled_and_archived_documents_leave_retrieval(
 
 
 async def test_status_change_is_retried_through_the_short_lock(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
+    sim: DifySimulator, fake_client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
+    client = fake_client
     a, _ = sim.add_document(dataset_id, "a.txt", TEXT)
-    await client.wait_for_documents(dataset_id, a, **QUICK)
+    await client.wait_for_documents(dataset_id, a, timeout=60)
     await client.disable_documents(dataset_id, [a])
-    await client.enable_documents(dataset_id, [a], retry_unavailable=True, retry_timeout=5)
+    await client.enable_documents(dataset_id, [a], retry_unavailable=True, retry_timeout=30)
     statuses = [r.status for r in sim.requests_for(route="document_status")]
     assert statuses[0] == 200 and statuses[-1] == 200
 
 
 def test_blocking_client_metadata_segments_and_status(
-    sim: DifySimulator, clock: ManualClock, sync_client: DifyKnowledgeClient
+    sim: DifySimulator, clock: FakeClock, sync_client: DifyKnowledgeClient
 ) -> None:
     dataset_id = sim.create_dataset("sync-meta")
     document_id, _ = sim.add_document(dataset_id, "m.txt", "Lemur text.")

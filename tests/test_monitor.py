@@ -1,13 +1,17 @@
-"""The monitor on its own: what it depends on, and how its dataset sweeps spend requests."""
+"""The monitor on its own: what it depends on, and how its dataset sweeps spend requests.
+
+Clients run on an autojumping `FakeClock` (the simulator's documents too): rounds, polls
+and budgets are counted against the time the monitor itself kept, however busy the machine.
+"""
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from dify_ingest_tools import (
     IndexingTimeoutError,
     StatusSource,
 )
+from dify_ingest_tools._clock import FakeClock
 from dify_ingest_tools.monitor import (
     SWEEP_BLIND_ROUNDS,
     SWEEP_BUDGET_SHARE,
@@ -34,12 +39,36 @@ from dify_ingest_tools.monitor import (
     PollUpdate,
     Updates,
 )
-from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
+from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 from .conftest import FAST
 from .hostile import free_port
 
 PACKAGE = Path(dify_ingest_tools.__file__).parent
+
+
+@pytest.fixture
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The simulator's documents move on the client's fake time."""
+    return fake_clock
+
+
+@pytest.fixture
+def client(fake_client: AsyncDifyKnowledgeClient) -> AsyncDifyKnowledgeClient:
+    return fake_client
+
+
+@contextlib.asynccontextmanager
+async def on_fake_time(
+    url: str, api_key: str = "dataset-k", **options: Any
+) -> AsyncIterator[tuple[AsyncDifyKnowledgeClient, FakeClock]]:
+    """A client on an autojumping `FakeClock` of its own (`FAST` backoff unless told)."""
+    clock = FakeClock()
+    async with (
+        AsyncDifyKnowledgeClient(api_key, url, clock=clock, **{**FAST, **options}) as client,
+        clock.autojump(),
+    ):
+        yield client, clock
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -52,6 +81,7 @@ def _imported_modules(path: Path) -> set[str]:
     return modules
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_monitor_and_the_waits_never_import_the_client() -> None:
     for name in ("monitor.py", "waiting.py", "_policy.py", "models.py", "errors.py"):
         imported = _imported_modules(PACKAGE / name)
@@ -93,8 +123,9 @@ async def test_a_monitor_is_built_on_a_status_source_not_on_a_client(
 DATASET = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
 #: Fast cadence: rounds and safety-net polls every few tens of milliseconds.
 BRISK: dict[str, Any] = {"poll_interval": 0.05, "max_poll_interval": 0.2}
-#: Sweep rounds every few tens of milliseconds, safety-net polls rarely.
-QUICK_SWEEP: dict[str, Any] = {"poll_interval": 0.02, "max_poll_interval": 5.0}
+#: Sweep rounds every few tens of milliseconds; safety-net polls after 14 s of indexing
+#: (``DocumentScript(time_scale=10.0)``) are done.
+QUICK_SWEEP: dict[str, Any] = {"poll_interval": 0.02, "max_poll_interval": 60.0}
 
 
 class UnhelpfulDify:
@@ -200,7 +231,7 @@ async def test_a_sweep_that_never_finds_its_documents_stops_after_two_rounds(
 ) -> None:
     caplog.set_level(logging.INFO, logger="dify_ingest_tools")
     server, url = await unhelpful("others")
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         await _wait_out(client, batches, timeout=1.0)
     # Two rounds, each of at most one page per 8 batches covered.
     pages_per_round = max(1, batches // SWEEP_MIN_BATCHES)
@@ -214,7 +245,7 @@ async def test_a_dataset_is_swept_again_on_the_next_run_after_an_unhelpful_one(
     unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
 ) -> None:
     server, url = await unhelpful("others")
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         await _wait_out(client, 8, timeout=1.0)
         first_run = server.count("list_documents")
         assert DATASET not in client.monitor._no_sweep  # every wait left: forgiven
@@ -230,12 +261,10 @@ async def test_a_sweep_takes_at_most_a_quarter_of_the_request_budget(
     # reading all 20 pages for it each round once took most of the budget.
     server, url = await unhelpful("partial")
     rpm = 1200.0
-    async with AsyncDifyKnowledgeClient(
-        "dataset-k", url, requests_per_minute=rpm, **FAST
-    ) as client:
-        started = time.monotonic()
+    async with on_fake_time(url, requests_per_minute=rpm) as (client, clock):
+        started = clock.now
         await _wait_out(client, 8, timeout=3.0)
-        elapsed = time.monotonic() - started
+        elapsed = clock.now - started
     lists, polls = server.count("list_documents"), server.count("indexing_status")
     assert lists >= 2, "the sweep should keep running: it sees its documents"
     budget = elapsed * rpm / 60
@@ -249,7 +278,7 @@ async def test_a_sweep_without_budget_costs_at_most_twice_its_batches_safety_net
 ) -> None:
     server, url = await unhelpful("indexing")  # the list is right, but has no news
     cadence = {"poll_interval": 0.02, "max_poll_interval": 2.0}
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         with pytest.raises(IndexingTimeoutError):
             await client.wait_for_batches(_batches(8), timeout=1.5, **cadence)
     # Each of the 8 loops polls every 2 s at its slowest: 8 list requests a second at most
@@ -264,7 +293,7 @@ async def test_a_list_announcing_changes_that_never_come_wakes_each_batch_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="dify_ingest_tools")
     server, url = await unhelpful("completed")  # the list says done; indexing-status says not
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         await _wait_out(client, 8, timeout=1.5)
     assert "changes that indexing-status did not show" in caplog.text
     # Safety-net polls every 0.2 s would be ~60; a wake storm would be 8 per round on top.
@@ -272,6 +301,7 @@ async def test_a_list_announcing_changes_that_never_come_wakes_each_batch_once(
     assert server.count("list_documents") <= 3
 
 
+@pytest.mark.slow  # the server holds the list request open in real time
 async def test_a_sweep_ends_with_its_last_waiter_even_mid_request(
     unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
 ) -> None:
@@ -306,7 +336,6 @@ def _created(count: int) -> list[CreatedDocument]:
     ]
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_waits_that_know_their_documents_send_no_first_poll_when_swept(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -315,7 +344,7 @@ async def test_waits_that_know_their_documents_send_no_first_poll_when_swept(
     created = [
         await client.create_document_by_text(dataset_id, f"{i}.txt", "alpha") for i in range(12)
     ]
-    statuses = await client.wait_for_batches(created, timeout=20, **QUICK_SWEEP)
+    statuses = await client.wait_for_batches(created, timeout=120, **QUICK_SWEEP)
     assert all(status.is_completed for status in statuses)
     assert [s.documents[0].id for s in statuses] == [c.document_id for c in created]
     polls = sim.requests_for(route="indexing_status")
@@ -324,7 +353,6 @@ async def test_waits_that_know_their_documents_send_no_first_poll_when_swept(
     assert len(polls) == len(created), [p.path for p in polls]
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_a_wait_for_a_batch_this_client_created_knows_its_document(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -335,7 +363,7 @@ async def test_a_wait_for_a_batch_this_client_created_knows_its_document(
     ]
     statuses = await asyncio.gather(
         *(
-            client.wait_for_indexing(dataset_id, document.batch, timeout=20, **QUICK_SWEEP)
+            client.wait_for_indexing(dataset_id, document.batch, timeout=120, **QUICK_SWEEP)
             for document in created
         )
     )
@@ -347,7 +375,7 @@ async def test_a_list_that_shows_documents_done_never_decides_readiness(
     unhelpful: Callable[[str], Awaitable[tuple[UnhelpfulDify, str]]],
 ) -> None:
     server, url = await unhelpful("completed")  # the list says done; indexing-status says not
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         with pytest.raises(IndexingTimeoutError) as timed_out:
             await client.wait_for_batches(_created(8), timeout=1.0, **BRISK)
     last = timed_out.value.last_status
@@ -361,7 +389,7 @@ async def test_waits_that_know_their_documents_poll_on_their_own_when_the_list_i
 ) -> None:
     caplog.set_level(logging.INFO, logger="dify_ingest_tools")
     server, url = await unhelpful("others")  # the list never shows them
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         with pytest.raises(IndexingTimeoutError) as timed_out:
             # Safety-net polls every 5 s: only the sweep's giving up gets them polled sooner.
             await client.wait_for_batches(
@@ -374,45 +402,40 @@ async def test_waits_that_know_their_documents_poll_on_their_own_when_the_list_i
 
 
 async def test_a_listed_batch_counts_as_contact_before_its_first_status(
-    sim: DifySimulator, base_url: str, dataset_id: str, clock: ManualClock
+    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    # No status for seconds (safety net at 5 s, documents done at ~1 s): the list showing the
-    # documents is Dify answering, so a short contact_timeout does not end the waits.
-    created = []
-    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as client:
-        for i in range(8):
-            created.append(await client.create_document_by_text(dataset_id, f"{i}.txt", "a"))
-
-        async def finish_later() -> None:
-            await asyncio.sleep(1.0)
-            clock.advance(3600)
-
-        finisher = asyncio.create_task(finish_later())
-        statuses = await client.wait_for_batches(
-            created, timeout=10, contact_timeout=0.3, poll_interval=0.1, max_poll_interval=5.0
-        )
-        await finisher
+    # No status for over a second (safety net at 5 s, documents done at ~1.4 s): the list
+    # showing the documents is Dify answering, so a short contact_timeout does not end the
+    # waits.
+    created = [await client.create_document_by_text(dataset_id, f"{i}.txt", "a") for i in range(8)]
+    statuses = await client.wait_for_batches(
+        created, timeout=10, contact_timeout=0.3, poll_interval=0.1, max_poll_interval=5.0
+    )
     assert all(status.is_completed for status in statuses)
     assert len(sim.requests_for(route="indexing_status")) == len(created)
 
 
 async def test_waits_that_know_their_documents_still_fail_fast_when_nothing_answers() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every request is refused
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
-        started = time.monotonic()
+    # The default backoff: a few refused polls per batch, not thousands of FAST ones.
+    async with on_fake_time(url, backoff_base=0.5, backoff_max=8.0) as (client, clock):
         with pytest.raises(DifyConnectionError) as refused:
             # The sweep cannot reach Dify either: the loops must not sit out their 30 s.
             await client.wait_for_batches(
                 _created(12), timeout=60, contact_timeout=30, max_poll_interval=30
             )
-        elapsed = time.monotonic() - started
+        elapsed = clock.now
     assert "gave up after" in str(refused.value)
     assert elapsed < 10, elapsed  # the contact budget (3 failed polls, 2 s), not 30 s
 
 
 async def test_a_wait_cancelled_as_an_update_arrives_loses_nothing() -> None:
-    updates = Updates()
-    assert await updates.next(0.01) is None  # nothing came: None after the timeout
+    clock = FakeClock()
+    updates = Updates(clock=clock)
+    empty = asyncio.ensure_future(updates.next(0.01))
+    await asyncio.sleep(0)
+    clock.advance(0.01)
+    assert await empty is None  # nothing came: None after the timeout
     take = asyncio.ensure_future(updates.next(10))
     await asyncio.sleep(0)  # parked
     update = PollUpdate(listed=True)
@@ -430,7 +453,7 @@ async def test_a_sweep_whose_list_keeps_failing_stops_and_the_batches_poll_on_th
 ) -> None:
     caplog.set_level(logging.INFO, logger="dify_ingest_tools")
     server, url = await unhelpful("failing")  # every list request: 503
-    async with AsyncDifyKnowledgeClient("dataset-k", url, **FAST) as client:
+    async with on_fake_time(url) as (client, _):
         with pytest.raises(IndexingTimeoutError) as timed_out:
             await client.wait_for_batches(
                 _created(8), timeout=2.0, poll_interval=0.05, max_poll_interval=0.2
@@ -444,10 +467,12 @@ async def test_closing_the_client_ends_waits_that_sit_out_their_first_poll(
     sim: DifySimulator, base_url: str, dataset_id: str
 ) -> None:
     # Documents that never finish, safety net at 30 s: every wait is in its no-first-poll
-    # pause, watched only by the sweep, when the client closes.
+    # pause, watched only by the sweep, when the client closes. Its clock never moves: the
+    # waits cannot end by any timer, only by the close.
     for i in range(10):
         sim.script(f"{i}.txt", DocumentScript(stall_at="indexing"))
-    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST) as client:
+    clock = FakeClock()
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, clock=clock, **FAST) as client:
         created = [
             await client.create_document_by_text(dataset_id, f"{i}.txt", "a") for i in range(10)
         ]
@@ -460,9 +485,36 @@ async def test_closing_the_client_ends_waits_that_sit_out_their_first_poll(
             await asyncio.sleep(0.01)
         assert sim.requests_for(route="list_documents")
         assert not sim.requests_for(route="indexing_status")
-        started = time.monotonic()
         await client.aclose()
         with pytest.raises(DifyClientClosedError):
             await waits
-        assert time.monotonic() - started < 5  # at once, not at the 30 s safety net
+        assert clock.now == 0.0  # at once, not at the 30 s safety net
     assert not _library_tasks()  # no poll loop, sweep or timer task left behind
+
+
+async def test_status_reuses_a_loops_snapshot_only_while_it_is_fresh_on_the_clients_clock(
+    sim: DifySimulator, base_url: str, dataset_id: str
+) -> None:
+    _, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="parsing")
+    )
+    clock = FakeClock()  # moved by hand only: the loop's next poll is 24 s away at least
+    async with AsyncDifyKnowledgeClient(sim.api_key, base_url, clock=clock, **FAST) as client:
+        wait = asyncio.ensure_future(
+            client.wait_for_indexing(
+                dataset_id, batch, timeout=600, poll_interval=30, max_poll_interval=60
+            )
+        )
+        for _ in range(2000):  # until the loop holds its first answer
+            if (poller := client.monitor._pollers.get((dataset_id, batch))) and poller.last:
+                break
+            await asyncio.sleep(0.001)
+        fresh = await client.monitor.status(dataset_id, batch, max_age=5)
+        assert len(sim.requests_for(route="indexing_status")) == 1  # the loop's, reused
+        clock.advance(6)
+        again = await client.monitor.status(dataset_id, batch, max_age=5)
+        assert len(sim.requests_for(route="indexing_status")) == 2  # too old: asked again
+        assert fresh.batch == again.batch == batch
+        wait.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await wait

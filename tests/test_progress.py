@@ -1,6 +1,8 @@
 """Progress bars (text form): counts, labels, and red for every batch that did not get ready.
 
 The widget form (Jupyter) is exercised by ``tests/test_notebooks.py``, in a real kernel.
+Documents and waits share one autojumping `FakeClock`: a timeout or a stall is reached the
+same way however busy the machine is.
 """
 
 from __future__ import annotations
@@ -15,32 +17,40 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
+from dify_ingest_tools._clock import FakeClock
 from dify_ingest_tools.progress import ProgressBars
-from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
-
-from .conftest import QUICK
+from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 RED = "\x1b[31m"  # tqdm's ANSI colour for colour="red", around the bar
+
+
+@pytest.fixture
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The simulator's documents move on the client's fake time."""
+    return fake_clock
+
+
+@pytest.fixture
+def client(fake_client: AsyncDifyKnowledgeClient) -> AsyncDifyKnowledgeClient:
+    return fake_client
 
 
 def last_line(text: str) -> str:
     return text.replace("\r", "\n").strip().splitlines()[-1]
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_a_ready_batch_counts_its_segments_and_is_not_red(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha\n\nbeta\n\ngamma")
     out = io.StringIO()
     with ProgressBars(file=out) as bars:
-        await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=bars, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=60, on_event=bars)
     line = last_line(out.getvalue())
     assert line.startswith(f"batch {batch} ready: 100%") and "3/3" in line
     assert RED not in out.getvalue()
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_a_failed_batch_ends_red_with_its_real_counts(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -48,14 +58,14 @@ async def test_a_failed_batch_ends_red_with_its_real_counts(
     _, batch = sim.add_document(dataset_id, "b.txt", "\n\n".join("abcd"), script=script)
     out = io.StringIO()
     with ProgressBars(file=out) as bars, pytest.raises(IndexingFailedError):
-        await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=bars, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=60, on_event=bars)
     line = last_line(out.getvalue())
     assert line.startswith(f"batch {batch} FAILED:") and "/4 " in line and "failed: boom." in line
     assert RED in line
 
 
 async def test_a_timed_out_batch_ends_red_and_not_ready(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     # No event says "timed out": the wait raises. Closing the bars tells them.
     _, batch = sim.add_document(
@@ -64,7 +74,7 @@ async def test_a_timed_out_batch_ends_red_and_not_ready(
     clock.advance(10)
     out = io.StringIO()
     with ProgressBars(file=out) as bars, pytest.raises(IndexingTimeoutError):
-        await client.wait_for_indexing(dataset_id, batch, timeout=1.0, on_event=bars, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=30, on_event=bars)
     line = last_line(out.getvalue())
     assert line.startswith(f"batch {batch} not ready:") and "/2 " in line
     assert RED in line and "1 indexing" in line
@@ -79,15 +89,15 @@ async def test_a_batch_without_segments_yet_says_not_ready_in_its_label(
     )
     out = io.StringIO()
     with ProgressBars(file=out) as bars, pytest.raises(IndexingTimeoutError):
-        # Long enough for a first answer on a busy machine (without one the wait would end
-        # "never reached Dify", not "not ready"); the batch never leaves the queue anyway.
-        await client.wait_for_indexing(dataset_id, batch, timeout=1.0, on_event=bars, **QUICK)
+        # The first answer comes before any time passes (the fake clock stands still while
+        # a poll is out); the batch never leaves the queue.
+        await client.wait_for_indexing(dataset_id, batch, timeout=30, on_event=bars)
     line = last_line(out.getvalue())
     assert line.startswith(f"batch {batch} not ready: 0seg") and "1 waiting" in line
 
 
 async def test_a_stalled_batch_says_so_in_red(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     _, batch = sim.add_document(
         dataset_id, "d.txt", "text", script=DocumentScript(stall_at="indexing")
@@ -96,7 +106,7 @@ async def test_a_stalled_batch_says_so_in_red(
     out = io.StringIO()
     with ProgressBars(file=out) as bars, pytest.raises(IndexingStalledError):
         await client.wait_for_indexing(
-            dataset_id, batch, timeout=10, stall_timeout=0.1, on_event=bars, **QUICK
+            dataset_id, batch, timeout=60, stall_timeout=5, on_event=bars
         )
     line = last_line(out.getvalue())
     assert line.startswith(f"batch {batch} STALLED") and RED in line

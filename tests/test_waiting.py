@@ -1,7 +1,8 @@
 """wait_for_indexing / wait_for_batches / watch_indexing against the simulator over HTTP.
 
-Documents move on the simulator's manual clock; the waits poll in real time with tiny
-intervals, so each test takes milliseconds and every outcome is decided by the script.
+Documents and waits share one `FakeClock` that jumps to the next timer whenever everything
+waits on it (never while an answer is on its way): waits use Dify-like timeouts and poll
+gaps, each test takes milliseconds, and how busy the machine is cannot change an outcome.
 """
 
 from __future__ import annotations
@@ -24,22 +25,32 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
+from dify_ingest_tools._clock import FakeClock
+from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .conftest import FAST, QUICK, polls_until
 
 
-@pytest.mark.usefixtures("advancing")
+@pytest.fixture
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The simulator's documents move on the client's fake time."""
+    return fake_clock
+
+
+@pytest.fixture
+def client(fake_client: AsyncDifyKnowledgeClient) -> AsyncDifyKnowledgeClient:
+    return fake_client
+
+
 async def test_wait_returns_when_every_document_is_completed(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     created = await client.create_document_by_text(dataset_id, "a.txt", "alpha\n\nbeta")
-    status = await client.wait_for_indexing(dataset_id, created.batch, timeout=10, **QUICK)
+    status = await client.wait_for_indexing(dataset_id, created.batch, timeout=60)
     assert status.is_completed and status.documents[0].id == created.document_id
     assert status.completed_segments == status.total_segments > 0
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_wait_raises_when_a_document_fails(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -52,7 +63,7 @@ async def test_wait_raises_when_a_document_fails(
         script=DocumentScript(fail_at="splitting", error="Failed to load document (PDFium)."),
     )
     with pytest.raises(IndexingFailedError) as caught:
-        await client.wait_for_indexing(dataset_id, batch, timeout=10, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=60)
     error = caught.value
     assert "Failed to load document (PDFium)." in str(error)
     assert error.last_status is not None and error.last_status.is_failed
@@ -60,7 +71,6 @@ async def test_wait_raises_when_a_document_fails(
     assert failed.id != good and failed.id in str(error)
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_raise_on_error_false_returns_the_terminal_status(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -72,14 +82,11 @@ async def test_raise_on_error_false_returns_the_terminal_status(
         batch=batch,
         script=DocumentScript(fail_at="parsing", error="broken"),
     )
-    status = await client.wait_for_indexing(
-        dataset_id, batch, timeout=10, raise_on_error=False, **QUICK
-    )
+    status = await client.wait_for_indexing(dataset_id, batch, timeout=60, raise_on_error=False)
     assert status.is_terminal and status.is_failed and not status.is_completed
     assert sorted(str(d.indexing_status) for d in status.documents) == ["completed", "error"]
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_unknown_status_counts_as_working(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -89,13 +96,14 @@ async def test_unknown_status_counts_as_working(
     status = await client.wait_for_indexing(
         dataset_id,
         batch,
-        timeout=10,
+        timeout=60,
+        poll_interval=0.1,
+        max_poll_interval=0.1,
         on_event=lambda e: (
             seen.append(str(e.status.documents[0].indexing_status))
             if e.kind == "progress" and e.status
             else None
         ),
-        **QUICK,
     )
     assert status.is_completed
     assert "vectorizing" in seen and seen[-1] == "completed"
@@ -104,9 +112,11 @@ async def test_unknown_status_counts_as_working(
 async def test_timeout_says_dify_is_still_working(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    _, batch = sim.add_document(dataset_id, "slow.txt", "alpha")
+    _, batch = sim.add_document(
+        dataset_id, "slow.txt", "alpha", script=DocumentScript(stall_at="indexing")
+    )
     with pytest.raises(IndexingTimeoutError) as caught:
-        await client.wait_for_indexing(dataset_id, batch, timeout=1.0, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=30)
     assert isinstance(caught.value, TimeoutError)
     assert "still indexing it server-side" in str(caught.value)
     assert caught.value.last_status is not None
@@ -114,7 +124,7 @@ async def test_timeout_says_dify_is_still_working(
 
 
 async def test_stall_is_distinct_from_the_deadline(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     _, batch = sim.add_document(
         dataset_id, "stuck.txt", "alpha", script=DocumentScript(stall_at="indexing")
@@ -123,7 +133,7 @@ async def test_stall_is_distinct_from_the_deadline(
     events: list[IndexingEvent] = []
     with pytest.raises(IndexingStalledError) as caught:
         await client.wait_for_indexing(
-            dataset_id, batch, timeout=10, stall_timeout=0.15, on_event=events.append, **QUICK
+            dataset_id, batch, timeout=60, stall_timeout=5, on_event=events.append
         )
     assert not isinstance(caught.value, TimeoutError)
     assert "worker may be down" in str(caught.value)
@@ -134,7 +144,7 @@ async def test_stall_is_distinct_from_the_deadline(
 
 
 async def test_paused_keeps_waiting_until_resumed(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
     clock.advance(0.5)
@@ -144,33 +154,32 @@ async def test_paused_keeps_waiting_until_resumed(
     async def resume_when_seen_paused(event: IndexingEvent) -> None:
         kinds.append(event.kind)
         if event.status is not None and event.status.is_paused:
-            sim.resume(doc)
-            clock.advance(60)
+            sim.resume(doc)  # and time goes on: it finishes
 
     status = await client.wait_for_indexing(
-        dataset_id, batch, timeout=10, on_event=resume_when_seen_paused, **QUICK
+        dataset_id, batch, timeout=60, on_event=resume_when_seen_paused
     )
     assert status.is_completed and kinds[-1] == "batch_completed"
 
 
 async def test_paused_counts_toward_stall(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
     clock.advance(0.5)
     sim.pause(doc)
     with pytest.raises(IndexingStalledError, match="resume them from Dify's console"):
-        await client.wait_for_indexing(dataset_id, batch, timeout=10, stall_timeout=0.1, **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=60, stall_timeout=5)
 
 
 async def test_paused_fails_fast_when_asked(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     doc, batch = sim.add_document(dataset_id, "p.txt", "alpha")
     clock.advance(0.5)
     sim.pause(doc)
     with pytest.raises(IndexingFailedError, match="paused") as caught:
-        await client.wait_for_indexing(dataset_id, batch, timeout=10, on_paused="fail", **QUICK)
+        await client.wait_for_indexing(dataset_id, batch, timeout=60, on_paused="fail")
     assert caught.value.last_status is not None and caught.value.last_status.is_paused
 
 
@@ -182,10 +191,9 @@ async def test_documents_not_found_is_tolerated_for_the_grace_period(
         await client.wait_for_indexing(
             dataset_id,
             "20991231235959000000",
-            timeout=10,
-            not_found_grace=0.2,
+            timeout=60,
+            not_found_grace=5,
             on_event=events.append,
-            **QUICK,
         )
     assert caught.value.resource == "documents"
     assert "still not visible" in str(caught.value)
@@ -194,7 +202,6 @@ async def test_documents_not_found_is_tolerated_for_the_grace_period(
     assert events and {e.kind for e in events} == {"retrying"}
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_transient_errors_are_retried_and_reported(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -204,9 +211,7 @@ async def test_transient_errors_are_retried_and_reported(
     sim.inject(Fault.knowledge_rate_limit(), route="indexing_status")
     sim.inject(Fault.proxy_html(502), route="indexing_status")
     events: list[IndexingEvent] = []
-    status = await client.wait_for_indexing(
-        dataset_id, batch, timeout=10, on_event=events.append, **QUICK
-    )
+    status = await client.wait_for_indexing(dataset_id, batch, timeout=60, on_event=events.append)
     assert status.is_completed
     kinds = [e.kind for e in events]
     assert kinds[:4] == ["retrying", "rate_limited", "rate_limited", "retrying"]
@@ -235,14 +240,14 @@ async def test_fatal_errors_fail_at_once(
         target = "00000000-0000-4000-8000-000000000000"
     async with AsyncDifyKnowledgeClient(key, base_url, **FAST) as client:
         with pytest.raises(expected) as caught:
-            await client.wait_for_indexing(target, batch, timeout=10, **QUICK)
+            await client.wait_for_indexing(target, batch, timeout=60)
     assert caught.value.last_status is None  # type: ignore[attr-defined]
     assert len(sim.requests_for(route="indexing_status")) == 1
 
 
 async def test_events_and_callbacks(
     sim: DifySimulator,
-    clock: ManualClock,
+    clock: FakeClock,
     client: AsyncDifyKnowledgeClient,
     dataset_id: str,
     caplog: pytest.LogCaptureFixture,
@@ -261,7 +266,7 @@ async def test_events_and_callbacks(
         async_seen.append(event)
 
     caplog.set_level(logging.ERROR, logger="dify_ingest_tools")
-    status = await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=broken, **QUICK)
+    status = await client.wait_for_indexing(dataset_id, batch, timeout=60, on_event=broken)
     assert status.is_completed
     assert "callback bug" in caplog.text and "the wait goes on" in caplog.text
     kinds = [e.kind for e in sync_seen]
@@ -270,72 +275,59 @@ async def test_events_and_callbacks(
     assert all(e.status is not None and e.batch == batch for e in sync_seen)
     assert sync_seen[-1].describe().startswith("batch_completed: Batch")
     # An async callback works too, and an already-completed batch still reports once.
-    await client.wait_for_indexing(dataset_id, batch, timeout=10, on_event=collecting, **QUICK)
+    await client.wait_for_indexing(dataset_id, batch, timeout=60, on_event=collecting)
     assert [e.kind for e in async_seen] == ["progress", "document_completed", "batch_completed"]
 
 
 async def test_cancelling_a_wait_stops_polling_at_once(
-    sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
-    waiter = asyncio.create_task(client.wait_for_indexing(dataset_id, batch, timeout=30, **QUICK))
-    await asyncio.sleep(0.1)
+    _, batch = sim.add_document(
+        dataset_id, "a.txt", "alpha", script=DocumentScript(stall_at="parsing")
+    )
+    waiter = asyncio.create_task(client.wait_for_indexing(dataset_id, batch, timeout=600))
+    await polls_until(sim, 3)
     assert client.monitor.active_batches == 1
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert client.monitor.active_batches == 0
     count = len(sim.requests_for(route="indexing_status"))
-    await asyncio.sleep(0.1)
+    assert clock.next_instant() is None  # no poll loop or wait has a timer left
+    clock.advance(600)
+    await asyncio.sleep(0)
     assert len(sim.requests_for(route="indexing_status")) == count
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t for t in others if "_run" in repr(t.get_coro())]
 
 
 async def test_single_flight_twenty_waits_cost_one_waits_requests(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    async def complete_after_polls(batch: str, polls: int) -> None:
-        # The batch completes once it has been polled `polls` times.
-        for _ in range(5000):
-            seen = [r for r in sim.requests_for(route="indexing_status") if batch in r.path]
-            if len(seen) >= polls:
-                clock.advance(60)
-                return
-            await asyncio.sleep(0.001)
-
     _, solo = sim.add_document(dataset_id, "solo.txt", "alpha")
-    helper = asyncio.create_task(complete_after_polls(solo, 3))
-    await client.wait_for_indexing(dataset_id, solo, timeout=10, **QUICK)
-    await helper
+    await client.wait_for_indexing(dataset_id, solo, timeout=60)
     solo_requests = len([r for r in sim.requests_for(route="indexing_status") if solo in r.path])
     _, crowd = sim.add_document(dataset_id, "crowd.txt", "alpha")
-    helper = asyncio.create_task(complete_after_polls(crowd, 3))
     results = await asyncio.gather(
-        *(client.wait_for_indexing(dataset_id, crowd, timeout=10, **QUICK) for _ in range(20))
+        *(client.wait_for_indexing(dataset_id, crowd, timeout=60) for _ in range(20))
     )
-    await helper
     assert all(r.is_completed for r in results)
     crowd_requests = len([r for r in sim.requests_for(route="indexing_status") if crowd in r.path])
     assert abs(crowd_requests - solo_requests) <= 1, (solo_requests, crowd_requests)
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_wait_for_batches_in_input_order(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     first = await client.create_document_by_text(dataset_id, "1.txt", "one")
     _, second = sim.add_document(dataset_id, "2.txt", "two")
     third = BatchRef(dataset_id=dataset_id, batch=sim.add_document(dataset_id, "3.txt", "x")[1])
-    results = await client.wait_for_batches(
-        [third, first, (dataset_id, second)], timeout=10, **QUICK
-    )
+    results = await client.wait_for_batches([third, first, (dataset_id, second)], timeout=60)
     assert [r.batch for r in results] == [third.batch, first.batch, second]
     assert all(r.is_completed for r in results)
     assert await client.wait_for_batches([], timeout=1) == []
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_wait_for_batches_first_failure_cancels_the_rest(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -344,25 +336,21 @@ async def test_wait_for_batches_first_failure_cancels_the_rest(
     )
     _, bad = sim.add_document(dataset_id, "bad.pdf", "x", script=DocumentScript(fail_at="parsing"))
     with pytest.raises(IndexingFailedError):
-        await client.wait_for_batches([(dataset_id, slow), (dataset_id, bad)], timeout=10, **QUICK)
+        await client.wait_for_batches([(dataset_id, slow), (dataset_id, bad)], timeout=60)
     assert client.monitor.active_batches == 0
-    statuses = await client.wait_for_batches(
-        [(dataset_id, bad)], timeout=10, raise_on_error=False, **QUICK
-    )
+    statuses = await client.wait_for_batches([(dataset_id, bad)], timeout=60, raise_on_error=False)
     assert statuses[0].is_failed
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_watch_yields_each_change_until_terminal(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     _, batch = sim.add_document(dataset_id, "w.txt", "alpha\n\nbeta")
-    seen = [s async for s in client.watch_indexing(dataset_id, batch, timeout=10, **QUICK)]
+    seen = [s async for s in client.watch_indexing(dataset_id, batch, timeout=60)]
     assert seen[-1].is_completed and not any(s.is_completed for s in seen[:-1])
     assert len({s.fingerprint() for s in seen}) == len(seen) >= 2
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_watch_yields_the_failure_then_raises(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
@@ -372,7 +360,7 @@ async def test_watch_yields_the_failure_then_raises(
     seen: list[BatchIndexingStatus] = []
 
     async def consume() -> None:
-        async for status in client.watch_indexing(dataset_id, batch, timeout=10, **QUICK):
+        async for status in client.watch_indexing(dataset_id, batch, timeout=60):
             seen.append(status)
 
     with pytest.raises(IndexingFailedError):
@@ -380,7 +368,6 @@ async def test_watch_yields_the_failure_then_raises(
     assert seen[-1].is_failed
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_progress_bars_render_and_close(
     sim: DifySimulator,
     client: AsyncDifyKnowledgeClient,
@@ -391,13 +378,14 @@ async def test_progress_bars_render_and_close(
     _, bad = sim.add_document(
         dataset_id, "b.pdf", "x", script=DocumentScript(fail_at="parsing", error="bad pdf")
     )
-    await client.wait_for_indexing(dataset_id, good, timeout=10, progress=True, **QUICK)
+    await client.wait_for_indexing(dataset_id, good, timeout=60, progress=True)
     with pytest.raises(IndexingFailedError):
-        await client.wait_for_batches([(dataset_id, bad)], timeout=10, progress=True, **QUICK)
+        await client.wait_for_batches([(dataset_id, bad)], timeout=60, progress=True)
     err = capsys.readouterr().err
     assert f"batch {good} ready" in err and f"batch {bad} FAILED" in err
 
 
+@pytest.mark.slow  # the blocking client waits on its own loop thread, in real time
 @pytest.mark.usefixtures("ticker")
 def test_blocking_wait_and_watch(
     sim: DifySimulator, sync_client: DifyKnowledgeClient, dataset_id: str
@@ -436,18 +424,18 @@ def test_wait_options_are_validated(sync_client: DifyKnowledgeClient) -> None:
         sync_client.wait_for_indexing(ds, "1", timeot=3)  # type: ignore[call-arg]
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_many_batches_of_one_dataset_are_swept_not_polled_one_by_one(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
-    # Long enough that per-batch polling at 10 ms would cost hundreds of requests.
+    # 28 s of indexing: per-batch polling at 10 ms would cost thousands of requests; the
+    # safety net (each loop on its own at its longest interval) comes after they are done.
     slow = DocumentScript(time_scale=20.0)
     batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha", script=slow)[1] for i in range(12)]
     statuses = await client.wait_for_batches(
         [(dataset_id, batch) for batch in batches],
-        timeout=20,
+        timeout=120,
         poll_interval=0.01,
-        max_poll_interval=5.0,
+        max_poll_interval=60.0,
     )
     assert all(status.is_completed for status in statuses)
     sweeps = sim.requests_for(route="list_documents")
@@ -457,22 +445,19 @@ async def test_many_batches_of_one_dataset_are_swept_not_polled_one_by_one(
     assert len(polls) <= 3 * len(batches), len(polls)
 
 
-@pytest.mark.usefixtures("advancing")
 async def test_a_failing_list_endpoint_falls_back_to_per_batch_polling(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     sim.inject(Fault.wrong_shape(), route="list_documents", times=-1)
     batches = [sim.add_document(dataset_id, f"{i}.txt", "alpha")[1] for i in range(10)]
-    statuses = await client.wait_for_batches(
-        [(dataset_id, batch) for batch in batches], timeout=20, **QUICK
-    )
+    statuses = await client.wait_for_batches([(dataset_id, batch) for batch in batches], timeout=60)
     assert all(status.is_completed for status in statuses)
     assert len(sim.requests_for(route="list_documents")) == 1
     assert dataset_id in client.monitor._no_sweep
 
 
 async def test_waits_sharing_a_failed_poll_each_raise_their_own_last_status(
-    sim: DifySimulator, clock: ManualClock, client: AsyncDifyKnowledgeClient, dataset_id: str
+    sim: DifySimulator, clock: FakeClock, client: AsyncDifyKnowledgeClient, dataset_id: str
 ) -> None:
     stalled = DocumentScript(stall_at="indexing")
     first, batch = sim.add_document(dataset_id, "first.txt", "Alpha.", script=stalled)
