@@ -369,7 +369,7 @@ def test_with_context_builds_a_new_error_and_leaves_the_original_alone() -> None
         429, '{"code":"too_many_requests","message":"Slow down."}', {"Retry-After": "7"}
     )
     assert isinstance(limited, DifyRateLimitError) and limited.hint is None
-    key = "dataset-" + "k" * 24
+    key = "dataset-" + "q7Zw" * 6  # unlike any key another test registers for redaction
     told = limited.with_context(hint=f"Wait, then retry with {key}.", retry_after=60.0)
     assert type(told) is DifyRateLimitError and told is not limited
     assert (told.retry_after, told.hint) == (60.0, "Wait, then retry with [redacted].")

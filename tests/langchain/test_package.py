@@ -53,6 +53,7 @@ def test_the_public_names() -> None:
     }
     assert adapter.custom_event_name("progress") == "dify_indexing_progress"
     assert "dify_indexing_batch_completed" in adapter.CUSTOM_EVENT_NAMES
-    assert len(adapter.CUSTOM_EVENT_NAMES) == 10
+    assert len(adapter.CUSTOM_EVENT_NAMES) == 11
     assert "dify_indexing_summarizing" in adapter.CUSTOM_EVENT_NAMES  # summaries=True
+    assert "dify_indexing_resubmitted" in adapter.CUSTOM_EVENT_NAMES  # on_stall="resubmit"
     assert "dify_indexing_partial_results" in adapter.CUSTOM_EVENT_NAMES
