@@ -165,7 +165,14 @@ class StreamedFile(aiohttp.payload.Payload):
         await self.write(writer)
 
     async def _send(self, writer: AbstractStreamWriter) -> None:
-        handle = await asyncio.to_thread(self._path.open, "rb")
+        opening = asyncio.ensure_future(asyncio.to_thread(self._path.open, "rb"))
+        try:
+            handle = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # Cancelled (a dropped connection, a deadline) while the thread opens the file:
+            # it still opens it, so close it then.
+            opening.add_done_callback(_close_opened)
+            raise
         try:
             sha = hashlib.sha256()
             read = 0
@@ -185,6 +192,11 @@ class StreamedFile(aiohttp.payload.Payload):
             self.digest = sha.hexdigest()
         finally:
             handle.close()
+
+
+def _close_opened(opening: asyncio.Future[Any]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 def file_form(name: str, content: bytes | StreamedFile, data_json: str) -> aiohttp.MultipartWriter:
