@@ -214,7 +214,13 @@ def _execute(path: Path, env: dict[str, str]) -> tuple[Any, str]:
         if output.output_type == "stream" and output.get("name") == "stderr"
     )
     assert "Warning" not in stderr, stderr
-    return nb, "\n".join(_output_text(output) for output in outputs)
+    # A busy kernel may send one print() as several stream messages: streams are joined as
+    # they were written, other outputs on lines of their own.
+    text = "".join(
+        _output_text(output) if output.output_type == "stream" else f"\n{_output_text(output)}\n"
+        for output in outputs
+    )
+    return nb, text
 
 
 def _assert_says(name: str, text: str, wanted: list[Wanted]) -> None:
