@@ -134,7 +134,7 @@ def _hook_cost(base_url: str) -> float:
     """Nanoseconds one attempt spends in the OpenTelemetry hooks, as this process has them."""
     from yarl import URL
 
-    from dify_ingest_tools._telemetry import Telemetry
+    from dify_ingest_tools._http.telemetry import Telemetry
 
     telemetry = Telemetry()
     url = URL(f"{base_url}/datasets/d/documents/b/indexing-status")

@@ -220,7 +220,7 @@ async def _upload_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def _wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from dify_ingest_tools import AsyncDifyKnowledgeClient
-    from dify_ingest_tools.shared_polls import RedisStatusCache
+    from dify_ingest_tools.backends.shared_polls import RedisStatusCache
 
     cache = (
         RedisStatusCache(spec["redis"], ttl=2.0, namespace=spec["namespace"])
@@ -243,7 +243,7 @@ async def _wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
 async def _slow_wait_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """``waiters`` clients with a cache each (as many processes would have), one batch."""
     from dify_ingest_tools import AsyncDifyKnowledgeClient
-    from dify_ingest_tools.shared_polls import RedisStatusCache
+    from dify_ingest_tools.backends.shared_polls import RedisStatusCache
 
     caches = [
         RedisStatusCache(spec["redis"], ttl=0.25, namespace=spec["namespace"])

@@ -293,7 +293,7 @@ async def _measure(kind: str, port: int) -> dict[str, Any]:
             out["seconds"] = time.perf_counter() - started
         return out
     if kind == "answers":
-        from dify_ingest_tools.toolkit import DifyToolset
+        from dify_ingest_tools.agent.toolkit import DifyToolset
 
         calls = {
             "search": {"query": "refunds"},

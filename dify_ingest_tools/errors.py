@@ -1,4 +1,6 @@
-"""The exception hierarchy, and the one function that maps an HTTP response to a class.
+"""The exception hierarchy, built immutable with its context.
+
+Which class an HTTP response becomes is decided in `dify_ingest_tools._http.responses`.
 
 ```
 DifyError
@@ -26,18 +28,12 @@ DifyError
 from __future__ import annotations
 
 import enum
-import json
-import math
-import re
-import threading
-import time
-from collections.abc import Mapping
-from datetime import timezone
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from dify_ingest_tools._base.redaction import safe_body, scrub
+
 if TYPE_CHECKING:
-    from .models import BatchIndexingStatus, DocumentIndexingStatus
+    from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = [
     "RATE_LIMIT_MESSAGE",
@@ -60,11 +56,6 @@ __all__ = [
     "IndexingFailedError",
     "IndexingStalledError",
     "IndexingTimeoutError",
-    "error_from_response",
-    "parse_retry_after",
-    "register_secret",
-    "scrub",
-    "shown_text",
 ]
 
 # Dify Cloud answers its per-workspace knowledge rate limit with 403 `forbidden`, not 429, and
@@ -72,104 +63,14 @@ __all__ = [
 RATE_LIMIT_MESSAGE = (
     "Sorry, you have reached the knowledge base request rate limit of your subscription."
 )
-_RATE_LIMIT_MARKER = "request rate limit"
+RATE_LIMIT_MARKER = "request rate limit"
 
 _E = TypeVar("_E", bound="DifyError")
 
 NotFoundResource = Literal["dataset", "documents", "document", "route", "unknown"]
 
-# -- server text, made safe to show ------------------------------------------------------------
-#
-# Everything a server sends that we show (messages, bodies, hints, the text of a failed
-# connection) goes through `scrub` in the constructors below: bounded (a 20 MB error message
-# must not become 20 MB exception strings, events and tool answers) and with the API key
-# redacted (a proxy may echo the Authorization header back).
-
-#: Longest server-provided text kept in a message or hint, in characters.
-SHOWN_TEXT_LIMIT = 2000
-#: Longest error body kept in ``DifyAPIError.body`` (as JSON text), in characters.
-BODY_LIMIT = 8000
-_REDACTED = "[redacted]"
-_REDACT_MARGIN = 4096
-# RFC 6750 token characters: the redaction stops where a JSON string or header value ends.
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
-_AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\b)[^\s\"',;]+")
-# Dify API keys look like ``dataset-`` / ``app-`` and 24 letters and digits.
-_KEY_LIKE = re.compile(r"\b(?:dataset|app)-[A-Za-z0-9]{16,}\b")
-_secrets: frozenset[str] = frozenset()
-_secrets_lock = threading.Lock()
-
-
-def register_secret(secret: str) -> None:
-    """Redact ``secret`` from every server-provided text shown from now on (the client's key)."""
-    global _secrets
-    if len(secret) < 4:  # too short to redact without mangling ordinary text
-        return
-    with _secrets_lock:
-        _secrets = _secrets | {secret}
-
-
-def shown_text(text: str, limit: int = SHOWN_TEXT_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, marked when cut."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…[cut, {len(text)} characters]"
-
-
-def scrub(text: str, limit: int = SHOWN_TEXT_LIMIT) -> str:
-    """Server-provided ``text``, safe to show: key and credentials redacted, then bounded.
-
-    Redacted: every registered key (`register_secret`), anything that looks like a Dify key,
-    and the credential after ``Bearer`` or an ``Authorization:`` header.
-    """
-    if not text:
-        return text
-    # Redact a generous prefix, not all of a 20 MB text: any key that starts before the final
-    # cut ends well inside this prefix, so no part of it can survive the cut.
-    head = text[: limit + _REDACT_MARGIN]
-    for secret in _secrets:
-        if secret in head:
-            head = head.replace(secret, _REDACTED)
-    head = _BEARER.sub(r"\1\2" + _REDACTED, head)
-    head = _AUTH_HEADER.sub(r"\1" + _REDACTED, head)
-    head = _KEY_LIKE.sub(_REDACTED, head)
-    if len(text) <= limit:
-        return head
-    return f"{head[:limit]}…[cut, {len(text)} characters]"
-
-
-def _scrub_payload(payload: Any, budget: list[int]) -> Any:
-    """A JSON value with every string scrubbed and the whole kept near ``BODY_LIMIT``."""
-    if isinstance(payload, str):
-        cut = scrub(payload, max(64, min(SHOWN_TEXT_LIMIT, budget[0])))
-        budget[0] -= len(cut)
-        return cut
-    if isinstance(payload, dict):
-        out: dict[str, Any] = {}
-        for key, value in payload.items():
-            if budget[0] <= 0:
-                out["…"] = "[cut]"
-                break
-            out[scrub(str(key), 200)] = _scrub_payload(value, budget)
-        return out
-    if isinstance(payload, list):
-        items: list[Any] = []
-        for value in payload:
-            if budget[0] <= 0:
-                items.append("…[cut]")
-                break
-            items.append(_scrub_payload(value, budget))
-        return items
-    budget[0] -= 8
-    return payload
-
-
-def _safe_body(body: Any) -> Any:
-    if body is None:
-        return None
-    if isinstance(body, str):
-        return scrub(body, BODY_LIMIT)
-    return _scrub_payload(body, [BODY_LIMIT])
+# Everything a server sends that we show goes through `scrub` in the constructors below
+# (`dify_ingest_tools._base.redaction`): bounded, with the API key redacted.
 
 
 class _Keep(enum.Enum):
@@ -287,7 +188,7 @@ class DifyAPIError(DifyError):
         self.message = message
         self.url = url
         self.method = method
-        self.body = _safe_body(body)
+        self.body = safe_body(body)
         self._hint = scrub(hint) if hint else hint
         self.from_dify = from_dify
         super().__init__(message)
@@ -531,187 +432,3 @@ class IndexingEmptyError(IndexingError):
     @property
     def empty_documents(self) -> tuple[DocumentIndexingStatus, ...]:
         return self.last_status.empty_documents if self.last_status else ()
-
-
-# ---------------------------------------------------------------------------------------------
-# status -> class: the one place that decides
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Parse a ``Retry-After`` header (delta seconds or an HTTP date) into seconds (>= 0).
-
-    Negative values and past dates give 0; ``nan``, ``inf`` and garbage give None. The retry
-    policy then applies its own floor and ceiling (see `RetryPolicy.delay`).
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        # "nan" and "inf" parse as floats: a server that says them said nothing usable.
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    import email.utils  # only HTTP-date Retry-After values need it
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-_TAG = re.compile(r"<[^>]+>")
-_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def _text_summary(text: str, status: int) -> str:
-    """A short human message for a non-JSON error body (usually an HTML page)."""
-    text = text[:65536]  # a title or a first sentence is near the top
-    title = _TITLE.search(text)
-    summary = title.group(1) if title else " ".join(_TAG.sub(" ", text).split())
-    summary = summary.strip()[:200]
-    return summary or _phrase(status)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def _code_for(status: int) -> str:
-    phrase = _phrase(status)
-    return "_".join(phrase.lower().replace("-", " ").split()) if phrase else str(status)
-
-
-def _not_found_resource(message: str, is_json: bool) -> NotFoundResource:
-    if not is_json:
-        return "route"
-    lowered = message.lower()
-    if lowered.startswith("dataset not found"):
-        return "dataset"
-    if lowered.startswith("documents not found"):
-        return "documents"
-    if lowered.startswith(("document not found", "document not exists")):
-        return "document"
-    return "unknown"
-
-
-BASE_URL_HINT = (
-    "Is base_url the API root ending in /v1 (https://api.dify.ai/v1, http://your-host/v1), "
-    "not the web console's address?"
-)
-
-
-def not_dify_hint(url: str) -> str:
-    """What to check when something other than Dify's API answered ``url``."""
-    if url and "/v1/" not in url:
-        return f"base_url has no /v1 path. {BASE_URL_HINT}"
-    return BASE_URL_HINT
-
-
-def decode_json(raw: bytes | str) -> Any:
-    """Parse a JSON body; raise ValueError for anything unusable (absurd nesting included).
-
-    The one parser for error bodies and generic success bodies, so both fail the same way.
-    """
-    try:
-        return json.loads(raw)
-    except RecursionError:  # `[` x 100,000: deeper than the parser's recursion limit
-        raise ValueError("JSON nested too deeply") from None
-
-
-def error_from_response(
-    status: int,
-    body: str | bytes,
-    headers: Mapping[str, str] | None = None,
-    *,
-    url: str = "",
-    method: str = "",
-) -> DifyAPIError:
-    """Build the typed error for an HTTP error answer.
-
-    Args:
-        status: HTTP status (>= 400).
-        body: The body (text or bytes); Dify's JSON envelope ``{"code", "message", "status"}``
-            or any other text (proxies answer with HTML). Any size and nesting: what is kept
-            is redacted and bounded.
-        headers: Response headers (``Retry-After`` is read from them).
-        url: The request URL, already free of secrets.
-        method: The request method.
-    """
-    headers = headers or {}
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    payload: Any = None
-    is_json = False
-    if text.strip():
-        try:
-            payload = decode_json(text)
-        except ValueError:
-            payload = None
-    if isinstance(payload, dict) and ("message" in payload or "code" in payload):
-        is_json = True
-        message = str(payload.get("message") or "")
-        code = str(payload.get("code") or _code_for(status))
-        stored: Any = payload
-    else:
-        message = _text_summary(text, status) if text else _phrase(status)
-        code = _code_for(status)
-        stored = text
-    # A page that is not Dify's envelope: for a 4xx, something other than Dify's API answered.
-    hint = None if is_json or status >= 500 else not_dify_hint(url)
-    common: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "url": url,
-        "method": method,
-        "body": stored,
-        "hint": hint,
-        "from_dify": is_json,
-    }
-    retry_after = parse_retry_after(_header(headers, "Retry-After"))
-    if status == 401:
-        return DifyAuthenticationError(message, **common)
-    if status == 403:
-        if _RATE_LIMIT_MARKER in message.lower():
-            return DifyRateLimitError(message, retry_after=retry_after, **common)
-        return DifyPermissionError(message, **common)
-    if status == 404:
-        return DifyNotFoundError(message, resource=_not_found_resource(message, is_json), **common)
-    if status == 429:
-        return DifyRateLimitError(message, retry_after=retry_after, **common)
-    if status >= 500:
-        return DifyServerError(message, **common)
-    if status == 400 and _is_unavailable(message):
-        return DifyDocumentNotAvailableError(message, **common)
-    return DifyAPIError(message, **common)
-
-
-_UNAVAILABLE_MARKERS = (
-    "document is not available",
-    "please try again later",
-    "is not completed.",
-)
-
-
-def _is_unavailable(message: str) -> bool:
-    lowered = message.lower()
-    return any(marker in lowered for marker in _UNAVAILABLE_MARKERS)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if key.lower() == lowered:
-                return candidate
-    return value

@@ -11,9 +11,14 @@ from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._shown import shown_error
-from .errors import DifyError, scrub
-from .models import NOTHING_TO_FIND, BatchIndexingStatus, DocumentIndexingStatus
+from dify_ingest_tools._base.redaction import scrub
+from dify_ingest_tools._base.shown import shown_error
+from dify_ingest_tools.errors import DifyError
+from dify_ingest_tools.models.status import (
+    NOTHING_TO_FIND,
+    BatchIndexingStatus,
+    DocumentIndexingStatus,
+)
 
 __all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
 

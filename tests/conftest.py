@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools._clock import FakeClock
+from dify_ingest_tools._base.clock import FakeClock
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 # Every client records its uploads in a pending ledger (by default under the user cache

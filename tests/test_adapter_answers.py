@@ -39,6 +39,7 @@ from llama_index.core.tools.calling import acall_tool, call_tool
 from mcp import Client
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.langchain import (
     DifyIndexingStatusTool,
     DifyKnowledgeToolkit,
@@ -47,7 +48,6 @@ from dify_ingest_tools.langchain import (
 from dify_ingest_tools.llama_index import DifyIndexingToolSpec, DifyKnowledgeToolSpec
 from dify_ingest_tools.mcp_server import build_server
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
-from dify_ingest_tools.toolkit import DifyToolset
 
 from .conftest import FAST, QUICK
 
@@ -353,9 +353,9 @@ async def test_one_tool_error_class_everywhere_carrying_its_answer_across_pickli
     import pickle
 
     from dify_ingest_tools import DifyAuthenticationError, DifyError
-    from dify_ingest_tools.answers import DifyToolError
+    from dify_ingest_tools.agent.answers import DifyToolError
+    from dify_ingest_tools.agent.toolkit import DifyToolError as ToolkitToolError
     from dify_ingest_tools.llama_index import DifyToolError as LlamaIndexToolError
-    from dify_ingest_tools.toolkit import DifyToolError as ToolkitToolError
 
     assert LlamaIndexToolError is DifyToolError and ToolkitToolError is DifyToolError
     async with AsyncDifyKnowledgeClient(WRONG_KEY, threaded_url, **FAST) as client:

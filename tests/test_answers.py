@@ -16,7 +16,7 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.answers import (
+from dify_ingest_tools.agent.answers import (
     answer_error,
     answer_status,
     failure_answer,
@@ -95,8 +95,8 @@ def test_difys_error_text_ends_the_sentence_once() -> None:
     assert "Document b failed: no stop. " in text
     assert "Document c failed: Dify gave no error text. " in text
     assert ".." not in text
-    from dify_ingest_tools.answers import error_answer
-    from dify_ingest_tools.errors import error_from_response
+    from dify_ingest_tools._http.responses import error_from_response
+    from dify_ingest_tools.agent.answers import error_answer
 
     body = '{"code": "not_found", "message": "Dataset not found.", "status": 404}'
     answer = error_answer(error_from_response(404, body), dataset_id=DS, batch="b1")
@@ -109,7 +109,7 @@ def test_a_huge_server_message_is_cut_in_every_answer() -> None:
     answer = answer_status(failed)
     assert len(answer.text) < 2_000 and "[…]" in answer.text
     assert len(answer.data["failed_documents"][0]["error"]) <= 500
-    from dify_ingest_tools.errors import error_from_response
+    from dify_ingest_tools._http.responses import error_from_response
 
     body = json.dumps({"code": "c", "message": huge, "status": 400})
     error = answer_error(error_from_response(400, body), dataset_id=DS, batch="b1")
@@ -222,8 +222,8 @@ async def test_the_gate_forgets_what_any_wait_saw_finish_and_re_uploads(
 
 def test_error_answers_carry_difys_message_and_advice() -> None:
     from dify_ingest_tools import DifyConnectionError, DifyError
-    from dify_ingest_tools.answers import error_answer
-    from dify_ingest_tools.errors import error_from_response
+    from dify_ingest_tools._http.responses import error_from_response
+    from dify_ingest_tools.agent.answers import error_answer
 
     def answer(status: int, message: str) -> str:
         body = f'{{"code": "c", "message": "{message}", "status": {status}}}'

@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools._twin import LIFECYCLE, OUTPUT, public_members, render
+from dify_ingest_tools.client.twin import LIFECYCLE, OUTPUT, public_members, render
 
 ASYNC = public_members(AsyncDifyKnowledgeClient)
 BLOCKING = public_members(DifyKnowledgeClient)
@@ -15,7 +15,7 @@ BLOCKING = public_members(DifyKnowledgeClient)
 
 def test_the_generated_methods_are_current() -> None:
     assert OUTPUT.read_text() == render(), (
-        "dify_ingest_tools/_blocking.py is stale: run `python -m dify_ingest_tools._twin`"
+        "dify_ingest_tools/_blocking.py is stale: run `python -m dify_ingest_tools.client.twin`"
     )
 
 

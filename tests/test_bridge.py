@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from dify_ingest_tools import DifyKnowledgeClient, DifyNotFoundError, IndexingStatus
-from dify_ingest_tools._bridge import LoopThread, run_blocking
+from dify_ingest_tools.client.bridge import LoopThread, run_blocking
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 from .conftest import FAST
@@ -126,7 +126,7 @@ async def test_bridge_runs_async_work_on_the_blocking_clients_loop(
     sim: DifySimulator, threaded_url: str, dataset_id: str
 ) -> None:
     from dify_ingest_tools import AsyncDifyKnowledgeClient
-    from dify_ingest_tools._bridge import ClientBridge
+    from dify_ingest_tools.client.bridge import ClientBridge
 
     _, batch = sim.add_document(dataset_id, "a.txt", "alpha")
     with DifyKnowledgeClient(sim.api_key, threaded_url, **FAST) as client:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
-from dify_ingest_tools._budget import RequestBudget, resolve_requests_per_minute
-from dify_ingest_tools._clock import FakeClock
+from dify_ingest_tools._base.clock import FakeClock
+from dify_ingest_tools.backends.request_budget import RequestBudget, resolve_requests_per_minute
 from dify_ingest_tools.testing import DifySimulator
 
 

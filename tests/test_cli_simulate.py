@@ -21,7 +21,7 @@ from dify_ingest_tools import (
     IndexingStalledError,
     cli,
 )
-from dify_ingest_tools._cli_simulate import DEFAULT_PORT, PatternScripts, rule_type
+from dify_ingest_tools.cli.simulate import DEFAULT_PORT, PatternScripts, rule_type
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 
 from .cli_servers import cli_env, one_error_line, run_cli

@@ -18,7 +18,7 @@ from dify_ingest_tools import (
     DifyTimeoutError,
     IndexingStatus,
 )
-from dify_ingest_tools._clock import FakeClock
+from dify_ingest_tools._base.clock import FakeClock
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
 from .conftest import FAST

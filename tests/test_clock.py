@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
-from dify_ingest_tools._budget import RequestBudget
-from dify_ingest_tools._clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock, as_clock
+from dify_ingest_tools._base.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock, as_clock
+from dify_ingest_tools.backends.request_budget import RequestBudget
 from dify_ingest_tools.testing import DifySimulator, Fault
 
 

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools._doc_names import UNKNOWN, DocumentInfo, DocumentNames
+from dify_ingest_tools.client.doc_names import UNKNOWN, DocumentInfo, DocumentNames
 from dify_ingest_tools.testing import DifySimulator, Fault, ManualClock
 
 from .conftest import FAST, load_recording
@@ -291,7 +291,7 @@ def test_the_cache_keeps_at_most_its_bound_dropping_the_least_recently_used() ->
 
 
 def test_metadata_from_a_hostile_list_is_dropped_not_fatal() -> None:
-    from dify_ingest_tools.models import DifyDocument
+    from dify_ingest_tools.models.status import DifyDocument
 
     odd = DifyDocument.model_validate(
         {

@@ -20,8 +20,8 @@ from dify_ingest_tools import (
     IndexingTimeoutError,
     UpdatedDocument,
 )
-from dify_ingest_tools._clock import FakeClock
-from dify_ingest_tools._filters import metadata_conditions
+from dify_ingest_tools._base.clock import FakeClock
+from dify_ingest_tools._base.filters import metadata_conditions
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 from .conftest import FAST, QUICK, polls_until

@@ -27,7 +27,8 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.errors import RATE_LIMIT_MESSAGE, error_from_response, parse_retry_after
+from dify_ingest_tools._http.responses import error_from_response, parse_retry_after
+from dify_ingest_tools.errors import RATE_LIMIT_MESSAGE
 from dify_ingest_tools.testing import DifySimulator, Fault
 
 from .conftest import FAST, load_recording

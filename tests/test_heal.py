@@ -122,7 +122,7 @@ def test_the_blocking_client_heals_too(
 async def test_the_agent_tools_heal_their_own_upload_and_say_so(
     sim: DifySimulator, client: AsyncDifyKnowledgeClient, dataset_id: str, advancing: None
 ) -> None:
-    from dify_ingest_tools.toolkit import DifyToolset
+    from dify_ingest_tools.agent.toolkit import DifyToolset
 
     tools = DifyToolset(
         dataset_id=dataset_id,

@@ -18,9 +18,9 @@ import pytest
 from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, IndexingEvent, IndexingFailedError
-from dify_ingest_tools.answers import answer_status, failure_answer
-from dify_ingest_tools.progress import ProgressBars
-from dify_ingest_tools.toolkit import DifyToolset
+from dify_ingest_tools.agent.answers import answer_status, failure_answer
+from dify_ingest_tools.agent.toolkit import DifyToolset
+from dify_ingest_tools.readiness.progress import ProgressBars
 
 from .hostile import BATCH, DS, HostileServers, servers, serving_in_thread
 

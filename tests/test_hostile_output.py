@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
-from dify_ingest_tools._tool_answers import STRUCTURED_FACTOR
-from dify_ingest_tools.toolkit import DifyToolset
+from dify_ingest_tools.agent.tool_answers import STRUCTURED_FACTOR
+from dify_ingest_tools.agent.toolkit import DifyToolset
 
 from .cli_servers import aiohttp_server, run_cli
 from .hostile import HostileServers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools._inputs import check_batch, check_dataset_id, path_part
+from dify_ingest_tools._base.inputs import check_batch, check_dataset_id, path_part
 from dify_ingest_tools.testing import DifySimulator
 
 BAD_DATASETS = [
@@ -152,7 +152,7 @@ def test_client_rejects_bad_counts_and_limits(
 
 
 def test_a_request_budget_rejects_nan() -> None:
-    from dify_ingest_tools._budget import RequestBudget
+    from dify_ingest_tools.backends.request_budget import RequestBudget
 
     with pytest.raises(ValueError, match="requests_per_minute"):
         RequestBudget(NAN)
@@ -192,7 +192,7 @@ async def test_wait_options_are_checked_before_any_request(
 
 
 def test_wait_options_reject_an_infinite_poll_interval() -> None:
-    from dify_ingest_tools.waiting import WaitOptions
+    from dify_ingest_tools.readiness.waiting import WaitOptions
 
     with pytest.raises(ValueError, match="poll_interval"):
         WaitOptions(poll_interval=INF, max_poll_interval=INF)
@@ -256,7 +256,7 @@ def test_malformed_base_urls_are_a_clear_value_error(url: str) -> None:
 def test_the_checkers_accept_ordinary_values() -> None:
     from fractions import Fraction
 
-    from dify_ingest_tools._inputs import check_int, check_number, check_optional_number
+    from dify_ingest_tools._base.inputs import check_int, check_number, check_optional_number
 
     assert check_number(3, "x") == 3.0 and isinstance(check_number(3, "x"), float)
     assert check_number(Fraction(1, 2), "x") == 0.5

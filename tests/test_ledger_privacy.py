@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
-from dify_ingest_tools.ledger import SQLiteLedger, default_ledger_path
+from dify_ingest_tools.backends.ledger import SQLiteLedger, default_ledger_path
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX file modes")

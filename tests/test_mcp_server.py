@@ -27,8 +27,8 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from dify_ingest_tools.agent.toolkit import TOOL_NAMES
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
-from dify_ingest_tools.toolkit import TOOL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "dataset-CANARY-mcp-5ecret-0123456789"
@@ -273,8 +273,8 @@ async def test_simulator_mode_needs_no_key(tmp_path: Path) -> None:
 async def test_build_server_in_memory_serves_the_same_tools(dify: Dify) -> None:
     """The same checks, with the server in this process (``Client(server)``)."""
     from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.agent.toolkit import DifyToolset
     from dify_ingest_tools.mcp_server import build_server
-    from dify_ingest_tools.toolkit import DifyToolset
 
     async with AsyncDifyKnowledgeClient(SECRET, dify.url) as dify_client:
         toolset = DifyToolset(dataset_id=dify.dataset_id, poll_interval=0.05)
@@ -311,8 +311,8 @@ async def test_a_search_waits_on_at_most_five_pending_batches_and_names_the_rest
     dify: Dify,
 ) -> None:
     from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.agent.toolkit import DifyToolset
     from dify_ingest_tools.mcp_server import build_server
-    from dify_ingest_tools.toolkit import DifyToolset
 
     dify.sim.default_script = DocumentScript(stall_at="indexing")
     toolset = DifyToolset(
@@ -345,8 +345,8 @@ async def test_a_sessions_tool_set_lives_and_ends_with_the_session(dify: Dify) -
     import gc
 
     from dify_ingest_tools import AsyncDifyKnowledgeClient
+    from dify_ingest_tools.agent.toolkit import DifyToolset
     from dify_ingest_tools.mcp_server import build_server
-    from dify_ingest_tools.toolkit import DifyToolset
 
     def toolsets() -> int:
         gc.collect()

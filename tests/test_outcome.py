@@ -18,7 +18,8 @@ from dify_ingest_tools import (
     IndexingTimeoutError,
     Outcome,
 )
-from dify_ingest_tools._cli_common import (
+from dify_ingest_tools._http.telemetry import _verdict
+from dify_ingest_tools.cli.common import (
     EXIT_API,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -26,8 +27,7 @@ from dify_ingest_tools._cli_common import (
     exit_code_for,
     stop_reason,
 )
-from dify_ingest_tools._policy import outcome_of
-from dify_ingest_tools._telemetry import _verdict
+from dify_ingest_tools.readiness.policy import outcome_of
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 DS = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
@@ -82,7 +82,9 @@ def test_every_outcome_reads_the_same_on_every_surface(
     assert stop_reason(error) == reason  # the CLI's --json reason
     assert exit_code_for(error) == EXITS[outcome]  # the CLI's exit code
     expected = {"timed_out": "timeout", "not_found": "error", "unreachable": "error"}
-    assert _verdict(None, error) == expected.get(outcome.value, outcome.value)  # telemetry
+    assert _verdict(outcome_of(error=error), error) == expected.get(
+        outcome.value, outcome.value
+    )  # telemetry
 
 
 def test_statuses_map_to_ready_failed_paused_or_none() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.testing import DifySimulator, ManualClock
-from dify_ingest_tools.toolkit import DifyToolset
 
 from .conftest import QUICK, polls_until
 

@@ -17,8 +17,9 @@ from dify_ingest_tools import (
     DifyServerError,
     DifyTimeoutError,
 )
-from dify_ingest_tools._contact import AttemptClock, Contact, Reach
-from dify_ingest_tools._policy import ContactBudget, RetryPolicy, is_dify_answer, is_transient
+from dify_ingest_tools._http.retry import RetryPolicy, is_dify_answer, is_transient
+from dify_ingest_tools.readiness.contact import AttemptClock, Contact, Reach
+from dify_ingest_tools.readiness.policy import ContactBudget
 
 
 def api(cls: type[DifyAPIError], status: int, **kw: object) -> DifyAPIError:
@@ -186,7 +187,7 @@ def test_attempt_clock_counts_time_out_or_failing_never_time_queued() -> None:
 
 
 def test_only_difys_json_envelope_counts_as_reaching_dify() -> None:
-    from dify_ingest_tools.errors import error_from_response
+    from dify_ingest_tools._http.responses import error_from_response
 
     assert is_dify_answer(error_from_response(404, '{"code":"not_found","message":"x"}'))
     assert is_dify_answer(error_from_response(500, '{"code":"internal","message":"x"}'))

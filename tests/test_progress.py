@@ -17,8 +17,8 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools._clock import FakeClock
-from dify_ingest_tools.progress import ProgressBars
+from dify_ingest_tools._base.clock import FakeClock
+from dify_ingest_tools.readiness.progress import ProgressBars
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 RED = "\x1b[31m"  # tqdm's ANSI colour for colour="red", around the bar

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, IndexingFailedError
-from dify_ingest_tools.progress import ProgressBars, should_draw_bars
+from dify_ingest_tools.readiness.progress import ProgressBars, should_draw_bars
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 from .conftest import QUICK

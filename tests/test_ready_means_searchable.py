@@ -28,9 +28,9 @@ from dify_ingest_tools import (
     cli,
     sync_folder,
 )
-from dify_ingest_tools._policy import outcome_of
+from dify_ingest_tools.agent.toolkit import DifyToolset
+from dify_ingest_tools.readiness.policy import outcome_of
 from dify_ingest_tools.testing import DifySimulator, Fault, ManualClock
-from dify_ingest_tools.toolkit import DifyToolset
 
 from .conftest import QUICK, load_recording
 

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.testing import DifySimulator, ManualClock
-from dify_ingest_tools.toolkit import DifyToolset
 
 from .conftest import FAST, QUICK
 

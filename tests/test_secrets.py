@@ -12,8 +12,8 @@ from dify_ingest_tools import (
     DifyAPIError,
     DifyConnectionError,
     DifyKnowledgeClient,
-    _config,
 )
+from dify_ingest_tools._base import config as _config
 from dify_ingest_tools.testing import DifySimulator, Fault
 
 from .conftest import FAST

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dify_ingest_tools._shown import shown
-from dify_ingest_tools.errors import register_secret
+from dify_ingest_tools._base.redaction import register_secret
+from dify_ingest_tools._base.shown import shown
 
 SECRET = "shown-test-secret-4b1d9e"
 

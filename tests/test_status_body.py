@@ -16,8 +16,8 @@ from aiohttp import web
 from yarl import URL
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyResponseError, IndexingStatus
-from dify_ingest_tools._status_body import parse_status_body
-from dify_ingest_tools.models import MAX_BATCH_DOCUMENTS
+from dify_ingest_tools._http.status_body import parse_status_body
+from dify_ingest_tools.models.status import MAX_BATCH_DOCUMENTS
 
 DS = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
 URL_ = URL("http://127.0.0.1/v1/datasets/x/documents/1/indexing-status")

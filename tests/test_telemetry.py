@@ -26,7 +26,7 @@ from dify_ingest_tools import (
     IndexingFailedError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools._telemetry import url_template
+from dify_ingest_tools._http.telemetry import url_template
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault, ManualClock
 
 from .conftest import FAST, QUICK

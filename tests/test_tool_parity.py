@@ -38,6 +38,7 @@ from llama_index.core.tools import FunctionTool
 from mcp import Client
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolset, ToolsetSettings
 from dify_ingest_tools.langchain import (
     DifyIndexingStatusTool,
     DifyKnowledgeToolkit,
@@ -46,7 +47,6 @@ from dify_ingest_tools.langchain import (
 from dify_ingest_tools.llama_index import DifyIndexingToolSpec, DifyKnowledgeToolSpec
 from dify_ingest_tools.mcp_server import build_server
 from dify_ingest_tools.testing import DifySimulator
-from dify_ingest_tools.toolkit import TOOL_NAMES, DifyToolset, ToolsetSettings
 
 DATASET = "7789611a-7d24-4b75-ab16-a005f3cbd9b4"
 OTHER = "eb1167b3-67a9-4378-bc65-c1e582e2e662"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyDocumentConflictError
-from dify_ingest_tools._ownership import OWNER_FIELD
+from dify_ingest_tools.agent.toolkit import TOOL_NAMES, TOOLSET_OWNER, DifyToolError, DifyToolset
+from dify_ingest_tools.models.ownership import OWNER_FIELD
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
-from dify_ingest_tools.toolkit import TOOL_NAMES, TOOLSET_OWNER, DifyToolError, DifyToolset
 
 from .conftest import FAST, QUICK
 
@@ -319,7 +319,7 @@ async def test_a_store_document_is_someone_elses_to_the_tools(
 
 def test_importing_the_package_imports_no_agent_framework_nor_mcp() -> None:
     code = (
-        "import sys, dify_ingest_tools, dify_ingest_tools.toolkit\n"
+        "import sys, dify_ingest_tools, dify_ingest_tools.agent.toolkit\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('langchain', 'langchain_core', 'langgraph', 'llama_index', 'mcp', 'starlette')]\n"
         "print(bad)\n"

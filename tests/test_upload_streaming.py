@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, CreatedDocument, DifyAPIError
-from dify_ingest_tools._multipart import DEFAULT_MAX_FILE_SIZE, FileChangedError
-from dify_ingest_tools.ledger import ledger_scope
+from dify_ingest_tools._http.multipart import DEFAULT_MAX_FILE_SIZE, FileChangedError
+from dify_ingest_tools.backends.ledger import ledger_scope
 from dify_ingest_tools.testing import DifySimulator, Fault
 
 from .conftest import FAST

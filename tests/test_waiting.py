@@ -25,7 +25,7 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools._clock import FakeClock
+from dify_ingest_tools._base.clock import FakeClock
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .conftest import FAST, QUICK, polls_until

@@ -28,17 +28,21 @@ except ImportError as exc:  # pragma: no cover - exercised in a test with the im
         'pip install "dify-ingest-tools[langchain]"'
     ) from exc
 
-from .events import CUSTOM_EVENT_NAMES, CUSTOM_EVENT_PREFIX, custom_event_name
-from .retrievers import DifyRetriever
-from .runnables import DifyDocumentUploader, DifyIndexingWaiter
-from .toolkit import (
+from dify_ingest_tools.langchain.events import (
+    CUSTOM_EVENT_NAMES,
+    CUSTOM_EVENT_PREFIX,
+    custom_event_name,
+)
+from dify_ingest_tools.langchain.retrievers import DifyRetriever
+from dify_ingest_tools.langchain.runnables import DifyDocumentUploader, DifyIndexingWaiter
+from dify_ingest_tools.langchain.toolkit import (
     DifyKnowledgeToolkit,
     DifyListDocumentsTool,
     DifySearchTool,
     DifyUploadTextTool,
 )
-from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
-from .vectorstores import DifyVectorStore
+from dify_ingest_tools.langchain.tools import DifyIndexingStatusTool, DifyWaitForIndexingTool
+from dify_ingest_tools.langchain.vectorstores import DifyVectorStore
 
 __all__ = [
     "CUSTOM_EVENT_NAMES",

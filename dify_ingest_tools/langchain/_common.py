@@ -10,12 +10,12 @@ from langchain_core.tools.base import ToolExceptionHandlerOutput
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from typing_extensions import Self
 
-from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
-from .._config import ENV_API_KEY
-from .._heal import OnStall
-from .._policy import OnEmpty, OnPaused
-from ..client import AsyncDifyKnowledgeClient
-from ..waiting import WaitOptions
+from dify_ingest_tools._base.config import ENV_API_KEY
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient, unpicklable
+from dify_ingest_tools.readiness.heal import OnStall
+from dify_ingest_tools.readiness.policy import OnEmpty, OnPaused
+from dify_ingest_tools.readiness.waiting import WaitOptions
 
 __all__ = ["AnyDifyClient", "DifyConnection", "ErrorHandling", "WaitSettings"]
 

@@ -32,10 +32,10 @@ from langchain_core.runnables.config import (
     get_callback_manager_for_config,
 )
 
-from .._bridge import ClientBridge, DifyKnowledgeClient
-from .._shown import scrubbed_event
-from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback, EventKind, IndexingEvent
+from dify_ingest_tools._base.shown import scrubbed_event
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient
+from dify_ingest_tools.events import EventCallback, EventKind, IndexingEvent
 
 __all__ = [
     "CUSTOM_EVENT_NAMES",

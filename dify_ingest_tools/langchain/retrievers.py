@@ -12,13 +12,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, field_validator
 
-from .._gate import DEFAULT_PENDING_TIMEOUT, OnPendingTimeout, pass_gate
-from .._inputs import check_dataset_id
-from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback
-from ..models import RetrievedChunk
-from ._common import DifyConnection, WaitSettings
-from .events import arun_with_events, run_with_events
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools.agent.gate import DEFAULT_PENDING_TIMEOUT, OnPendingTimeout, pass_gate
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.langchain._common import DifyConnection, WaitSettings
+from dify_ingest_tools.langchain.events import arun_with_events, run_with_events
+from dify_ingest_tools.models.status import RetrievedChunk
 
 __all__ = ["DifyRetriever"]
 

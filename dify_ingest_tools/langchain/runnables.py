@@ -19,16 +19,21 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import Field, field_validator
 
-from .._inputs import check_dataset_id
-from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback, IndexingEvent
-from ..models import BatchIndexingStatus, BatchRef, CreatedDocument, as_batch_ref
-from ._common import DifyConnection, WaitSettings
-from .events import (
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.events import EventCallback, IndexingEvent
+from dify_ingest_tools.langchain._common import DifyConnection, WaitSettings
+from dify_ingest_tools.langchain.events import (
     acall_with_events,
     adispatch_indexing_event,
     call_with_events,
     dispatch_indexing_event,
+)
+from dify_ingest_tools.models.status import (
+    BatchIndexingStatus,
+    BatchRef,
+    CreatedDocument,
+    as_batch_ref,
 )
 
 __all__ = ["DifyDocumentUploader", "DifyIndexingWaiter", "UploaderInput", "WaiterInput"]

@@ -16,10 +16,14 @@ from langchain_core.tools import BaseTool, BaseToolkit
 from pydantic import PrivateAttr, model_validator
 from typing_extensions import Self
 
-from .._tool_defs import ToolsetSettings
-from ..toolkit import DifyToolset
-from ._common import DifyConnection
-from .tools import DifyIndexingStatusTool, DifyWaitForIndexingTool, _ToolsetTool
+from dify_ingest_tools.agent.tool_defs import ToolsetSettings
+from dify_ingest_tools.agent.toolkit import DifyToolset
+from dify_ingest_tools.langchain._common import DifyConnection
+from dify_ingest_tools.langchain.tools import (
+    DifyIndexingStatusTool,
+    DifyWaitForIndexingTool,
+    _ToolsetTool,
+)
 
 __all__ = [
     "DifyKnowledgeToolkit",

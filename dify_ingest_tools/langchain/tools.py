@@ -1,7 +1,7 @@
 """Agent tools: is an upload indexed yet (`DifyIndexingStatusTool`), and a bounded wait for it
 (`DifyWaitForIndexingTool`), plus the base every tool of `DifyKnowledgeToolkit` shares.
 
-Every tool renders one definition of the tool set (`dify_ingest_tools.toolkit`): its name
+Every tool renders one definition of the tool set (`dify_ingest_tools.agent.toolkit`): its name
 (prefixed ``dify_``), the description, the argument schema the model sees (the tool set's
 JSON schema, key for key) and the validation; the tool set runs the call. So the words are
 those of the LlamaIndex tools and the MCP server. Both answer in text an LLM can act on, with
@@ -21,13 +21,13 @@ from langchain_core.tools.base import ArgsSchema
 from pydantic import Field, PrivateAttr, SkipValidation, ValidationError, model_validator
 from typing_extensions import Self
 
-from .._policy import OnPaused
-from .._tool_defs import DEFAULTS, ToolDefinition
-from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback
-from ..toolkit import DifyToolError, DifyToolset, arguments_answer
-from ._common import DifyConnection, ErrorHandling, WaitSettings
-from .events import arun_with_events, run_with_events
+from dify_ingest_tools.agent.tool_defs import DEFAULTS, ToolDefinition
+from dify_ingest_tools.agent.toolkit import DifyToolError, DifyToolset, arguments_answer
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.langchain._common import DifyConnection, ErrorHandling, WaitSettings
+from dify_ingest_tools.langchain.events import arun_with_events, run_with_events
+from dify_ingest_tools.readiness.policy import OnPaused
 
 if TYPE_CHECKING:
     from pydantic.v1 import ValidationError as ValidationErrorV1

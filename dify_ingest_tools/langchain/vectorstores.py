@@ -17,15 +17,15 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 from typing_extensions import Self
 
-from .._bridge import ClientBridge, DifyKnowledgeClient
-from .._inputs import check_dataset_id
-from .._policy import OnEmpty
-from .._store import Hit, StoreCore, StoredDocument, new_id
-from .._store_names import aresolve_name, resolve_name
-from ..client import AsyncDifyKnowledgeClient
-from ..events import EventCallback
-from ..waiting import WaitOptions
-from ._common import AnyDifyClient
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools.agent.store import Hit, StoreCore, StoredDocument, new_id
+from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient
+from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.langchain._common import AnyDifyClient
+from dify_ingest_tools.readiness.policy import OnEmpty
+from dify_ingest_tools.readiness.waiting import WaitOptions
 
 __all__ = ["DifyVectorStore"]
 

@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         'pip install "dify-ingest-tools[llama-index]"'
     ) from exc
 
-from .events import (
+from dify_ingest_tools.llama_index.events import (
     DifyBatchIndexingEvent,
     DifyDocumentIndexingEvent,
     DifyIndexingEvent,
@@ -33,11 +33,11 @@ from .events import (
     DifyIndexingStalledEvent,
     DifyPartialResultsEvent,
 )
-from .managed import DifyIndex, DifyIndexRetriever
-from .retrievers import DifyRetriever
-from .toolkit import DifyKnowledgeToolSpec
-from .tools import DifyIndexingToolSpec, DifyToolError
-from .transforms import DifyDocumentUploader, DifyIndexingWaiter
+from dify_ingest_tools.llama_index.managed import DifyIndex, DifyIndexRetriever
+from dify_ingest_tools.llama_index.retrievers import DifyRetriever
+from dify_ingest_tools.llama_index.toolkit import DifyKnowledgeToolSpec
+from dify_ingest_tools.llama_index.tools import DifyIndexingToolSpec, DifyToolError
+from dify_ingest_tools.llama_index.transforms import DifyDocumentUploader, DifyIndexingWaiter
 
 __all__ = [
     "DifyBatchIndexingEvent",

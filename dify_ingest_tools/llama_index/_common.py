@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from llama_index.core.tools import ToolMetadata
 from pydantic import SecretStr
 
-from .._bridge import ClientBridge, DifyKnowledgeClient, unpicklable
-from .._tool_defs import ToolDefinition
-from ..client import AsyncDifyKnowledgeClient
-from ..events import IndexingEvent
-from .events import emit
+from dify_ingest_tools.agent.tool_defs import ToolDefinition
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient, unpicklable
+from dify_ingest_tools.events import IndexingEvent
+from dify_ingest_tools.llama_index.events import emit
 
 __all__ = [
     "BATCH_KEY",

@@ -25,9 +25,9 @@ import llama_index.core.instrumentation as instrument
 from llama_index.core.instrumentation.events import BaseEvent
 from pydantic import Field
 
-from .._shown import scrubbed_status, shown_error
-from ..events import EventKind, IndexingEvent
-from ..models import BatchIndexingStatus, Verdict
+from dify_ingest_tools._base.shown import scrubbed_status, shown_error
+from dify_ingest_tools.events import EventKind, IndexingEvent
+from dify_ingest_tools.models.status import BatchIndexingStatus, Verdict
 
 __all__ = [
     "DifyBatchIndexingEvent",

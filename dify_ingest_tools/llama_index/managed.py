@@ -34,13 +34,13 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import SecretStr
 
-from .._inputs import check_dataset_id
-from .._policy import OnEmpty
-from .._store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
-from .._store_names import aresolve_name, resolve_name
-from ..client import AsyncDifyKnowledgeClient
-from ..waiting import WaitOptions
-from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools.agent.store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
+from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from dify_ingest_tools.readiness.policy import OnEmpty
+from dify_ingest_tools.readiness.waiting import WaitOptions
 
 __all__ = ["DifyIndex", "DifyIndexRetriever"]
 

@@ -11,17 +11,17 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import SecretStr
 
-from .._gate import (
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools.agent.gate import (
     DEFAULT_PENDING_TIMEOUT,
     PENDING_BATCHES_KEY,
     OnPendingTimeout,
     pass_gate,
 )
-from .._inputs import check_dataset_id
-from .._policy import OnPaused
-from ..client import AsyncDifyKnowledgeClient
-from ..models import RetrievedChunk
-from ._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from dify_ingest_tools.models.status import RetrievedChunk
+from dify_ingest_tools.readiness.policy import OnPaused
 
 __all__ = ["DifyRetriever"]
 

@@ -1,5 +1,5 @@
 """`DifyKnowledgeToolSpec`: the whole agent job (upload → status → wait → search, and a
-document list) as LlamaIndex tools, rendering the tool set of `dify_ingest_tools.toolkit`.
+document list) as LlamaIndex tools, rendering the tool set of `dify_ingest_tools.agent.toolkit`.
 
 The answers are the tool set's, word for word the same as the LangChain toolkit's and the MCP
 server's. A call the tools cannot answer (bad arguments, a dataset outside the allow-list, a
@@ -16,9 +16,15 @@ from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import SecretStr
 
-from ..client import AsyncDifyKnowledgeClient
-from ..toolkit import DifyToolset
-from ._common import AnyClient, EventRelay, HoldsClient, connect, tool_metadata
+from dify_ingest_tools.agent.toolkit import DifyToolset
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.llama_index._common import (
+    AnyClient,
+    EventRelay,
+    HoldsClient,
+    connect,
+    tool_metadata,
+)
 
 __all__ = ["DifyKnowledgeToolSpec"]
 

@@ -1,7 +1,7 @@
 """`DifyIndexingToolSpec`: lets an agent check, or wait for, Dify's indexing of an upload.
 
 Both tools answer in one paragraph the model can act on, word for word the text of the
-LangChain tools, the toolkit and the MCP server (``dify_ingest_tools.answers``). A ready,
+LangChain tools, the toolkit and the MCP server (``dify_ingest_tools.agent.answers``). A ready,
 working, paused or failed batch, a wait that runs out of time, a stall and a batch or
 dataset Dify does not know are answers, not errors. Everything else (a wrong key, a rate
 limit, Dify unreachable, a malformed id) raises, as LlamaIndex tools do: `DifyToolError` for
@@ -20,14 +20,21 @@ from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import SecretStr
 
-from .._policy import OnEmpty, OnPaused
-from .._tool_calls import target_dataset
-from .._tool_defs import DEFAULTS
-from ..answers import DifyToolError, answer_error
-from ..client import AsyncDifyKnowledgeClient
-from ..errors import DifyError
-from ..toolkit import DifyToolset
-from ._common import AnyClient, EventRelay, HoldsClient, Work, connect, tool_metadata
+from dify_ingest_tools.agent.answers import DifyToolError, answer_error
+from dify_ingest_tools.agent.tool_calls import target_dataset
+from dify_ingest_tools.agent.tool_defs import DEFAULTS
+from dify_ingest_tools.agent.toolkit import DifyToolset
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.errors import DifyError
+from dify_ingest_tools.llama_index._common import (
+    AnyClient,
+    EventRelay,
+    HoldsClient,
+    Work,
+    connect,
+    tool_metadata,
+)
+from dify_ingest_tools.readiness.policy import OnEmpty, OnPaused
 
 __all__ = ["DifyIndexingToolSpec", "DifyToolError"]
 

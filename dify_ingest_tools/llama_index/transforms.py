@@ -27,13 +27,11 @@ import llama_index.core.instrumentation as instrument
 from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from pydantic import Field, PrivateAttr, SecretStr
 
-from .._bridge import ClientBridge
-from .._inputs import check_dataset_id
-from .._policy import OnEmpty
-from .._shown import FAILED_SHOWN, error_text
-from ..client import AsyncDifyKnowledgeClient
-from ..models import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
-from ._common import (
+from dify_ingest_tools._base.inputs import check_dataset_id
+from dify_ingest_tools._base.shown import FAILED_SHOWN, error_text
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.client.bridge import ClientBridge
+from dify_ingest_tools.llama_index._common import (
     BATCH_KEY,
     DATASET_ID_KEY,
     DOCUMENT_ID_KEY,
@@ -46,6 +44,8 @@ from ._common import (
     Work,
     connect,
 )
+from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
+from dify_ingest_tools.readiness.policy import OnEmpty
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         'pip install "dify-ingest-tools[mcp]"'
     ) from exc
 
-from ._server import (
+from dify_ingest_tools.mcp_server._server import (
     DEFAULT_MAX_WAIT,
     PROGRESS_INTERVAL,
     SERVER_NAME,

@@ -24,7 +24,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from .._config import ENV_MCP_TOKEN
+from dify_ingest_tools._base.config import ENV_MCP_TOKEN
 
 __all__ = [
     "ENV_MCP_TOKEN",

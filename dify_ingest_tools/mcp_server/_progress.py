@@ -14,7 +14,7 @@ from typing import Any, Final
 import anyio
 from mcp.server.mcpserver import Context
 
-from ..events import IndexingEvent
+from dify_ingest_tools.events import IndexingEvent
 
 __all__ = ["PROGRESS_INTERVAL", "ProgressReporter", "watch_disconnect"]
 

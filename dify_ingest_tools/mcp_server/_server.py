@@ -30,13 +30,22 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import WithJsonSchema
 
-from .._version import __version__
-from ..answers import DifyToolError
-from ..client import AsyncDifyKnowledgeClient
-from ..toolkit import DifyToolset, ToolDefinition, ToolResult
-from ._http import StaticTokenVerifier, auth_settings, is_loopback, serve_http
-from ._progress import PROGRESS_INTERVAL, ProgressReporter, watch_disconnect
-from ._sessions import session_toolset
+from dify_ingest_tools._version import __version__
+from dify_ingest_tools.agent.answers import DifyToolError
+from dify_ingest_tools.agent.toolkit import DifyToolset, ToolDefinition, ToolResult
+from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.mcp_server._http import (
+    StaticTokenVerifier,
+    auth_settings,
+    is_loopback,
+    serve_http,
+)
+from dify_ingest_tools.mcp_server._progress import (
+    PROGRESS_INTERVAL,
+    ProgressReporter,
+    watch_disconnect,
+)
+from dify_ingest_tools.mcp_server._sessions import session_toolset
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -253,7 +262,7 @@ async def serve(
     toolset_options.setdefault("max_wait_seconds", DEFAULT_MAX_WAIT)
     async with contextlib.AsyncExitStack() as stack:
         if simulator:
-            from ..testing import DifySimulator
+            from dify_ingest_tools.testing import DifySimulator
 
             sim = DifySimulator(time_scale=0.2, seed=None)
             demo = sim.create_dataset("demo")

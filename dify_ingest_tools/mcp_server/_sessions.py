@@ -13,7 +13,7 @@ from typing import Any, Final
 from mcp.server.connection import Connection
 from mcp.server.mcpserver import Context
 
-from ..toolkit import DifyToolset
+from dify_ingest_tools.agent.toolkit import DifyToolset
 
 __all__ = ["session_toolset"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools.ledger import (
+from dify_ingest_tools.backends.ledger import (
     Ledger,
     Outcome,
     SQLiteLedger,

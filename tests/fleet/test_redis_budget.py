@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
-from dify_ingest_tools.budget import BudgetBackend, RequestBudget
+from dify_ingest_tools.backends.budget import BudgetBackend, RequestBudget
+from dify_ingest_tools.backends.redis_budget import RedisBudget
 from dify_ingest_tools.cli import main
-from dify_ingest_tools.redis_budget import RedisBudget
 from dify_ingest_tools.testing import DifySimulator
 
 from .processes import run_all, start

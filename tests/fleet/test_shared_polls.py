@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
-from dify_ingest_tools.shared_polls import RedisStatusCache
+from dify_ingest_tools.backends.shared_polls import RedisStatusCache
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .processes import start

@@ -22,10 +22,10 @@ import pytest
 from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools._ownership import HASH_FIELD, OWNER_FIELD, SOURCE_FIELD, Mark
+from dify_ingest_tools.backends.ledger import SQLiteLedger
 from dify_ingest_tools.cli import main
-from dify_ingest_tools.folder_sync import SyncItem, list_all, sync_folder
-from dify_ingest_tools.ledger import SQLiteLedger
+from dify_ingest_tools.folder_sync.sync import SyncItem, list_all, sync_folder
+from dify_ingest_tools.models.ownership import HASH_FIELD, OWNER_FIELD, SOURCE_FIELD, Mark
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .processes import ROOT

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyRateLimitError, DifyTimeoutError
-from dify_ingest_tools.redis_budget import RedisBudget
+from dify_ingest_tools.backends.redis_budget import RedisBudget
 
 
 def _budget(spec: dict[str, Any]) -> RedisBudget:
@@ -93,7 +93,7 @@ async def resume(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def wait(spec: dict[str, Any]) -> dict[str, Any]:
     """Wait on the given batches, polling every ``interval``; say "waiting" when started."""
-    from dify_ingest_tools.shared_polls import RedisStatusCache
+    from dify_ingest_tools.backends.shared_polls import RedisStatusCache
 
     cache = RedisStatusCache(spec["redis"], ttl=spec["ttl"]) if "redis" in spec else None
     async with AsyncDifyKnowledgeClient(

@@ -21,7 +21,7 @@ from dify_ingest_tools import (
     Outcome,
     cli,
 )
-from dify_ingest_tools._policy import outcome_of
+from dify_ingest_tools.readiness.policy import outcome_of
 
 pytestmark = [
     pytest.mark.live,

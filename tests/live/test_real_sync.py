@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient
-from dify_ingest_tools._ownership import Mark
-from dify_ingest_tools.folder_sync import sync_folder
+from dify_ingest_tools.folder_sync.sync import sync_folder
+from dify_ingest_tools.models.ownership import Mark
 
 from .test_real_dify import TECHNIQUE, client, dataset_id  # noqa: F401 (fixtures)
 

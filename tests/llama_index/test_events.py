@@ -24,7 +24,7 @@ from dify_ingest_tools.llama_index import (
     DifyIndexingWaiter,
 )
 from dify_ingest_tools.llama_index.events import to_llama_event
-from dify_ingest_tools.models import BatchIndexingStatus
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 
 from .conftest import QUICK

@@ -21,9 +21,9 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
+from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolError
 from dify_ingest_tools.llama_index import DifyKnowledgeToolSpec
 from dify_ingest_tools.testing import DifySimulator
-from dify_ingest_tools.toolkit import TOOL_NAMES, DifyToolError
 
 SECRET = "dataset-CANARY-llama-toolkit-7"
 POLICY = "Returns policy: a restocking fee of 10% applies to opened electronics."

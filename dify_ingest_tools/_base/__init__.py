@@ -1,0 +1,1 @@
+"""Leaves: input checks, configuration from the environment, secret redaction, the one `Clock`."""

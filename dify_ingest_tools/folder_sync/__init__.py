@@ -1,0 +1,8 @@
+"""``sync DIR``: scan the folder, plan against the knowledge base, run the plan, report.
+
+The knowledge base is the manifest: owner, source and hash live in Dify's metadata.
+"""
+
+from dify_ingest_tools.folder_sync.sync import SyncReport, sync_folder
+
+__all__ = ["SyncReport", "sync_folder"]

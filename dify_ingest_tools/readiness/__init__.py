@@ -1,0 +1,1 @@
+"""The monitor, the wait driver, document-scoped sources, progress; `policy`: pure decisions."""
