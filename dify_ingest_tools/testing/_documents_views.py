@@ -6,7 +6,7 @@ from typing import Any
 
 from ._clock import Epoch
 from ._state import Dataset, Document, Segment
-from ._timeline import COMPLETED
+from ._timeline import COMPLETED, display_status
 from ._updates import document_display_status
 
 #: Dify's built-in metadata fields (``GET .../metadata/built-in``, recording 12).
@@ -80,8 +80,6 @@ def state_json(
     """
     state = document.state
     if status is not None and status != document.timeline.status:
-        from ._views import display_status
-
         shown = display_status(status, document.timeline.is_paused)
     else:
         shown = document_display_status(document)

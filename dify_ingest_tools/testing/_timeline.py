@@ -284,3 +284,21 @@ class Timeline:
         if name == self._pause_at and not self._auto_paused:
             self._auto_paused = True
             self.paused_at = at
+
+
+def display_status(indexing_status: str, paused: bool) -> str:
+    """Dify's ``Document.display_status`` for the list and detail endpoints.
+
+    ``queuing`` for ``waiting``, ``paused`` for any unfinished paused document, ``error``,
+    ``available`` for ``completed`` (documents here are always enabled and never archived) and
+    ``indexing`` for every other stage, including statuses Dify does not know.
+    """
+    if indexing_status == ERROR:
+        return "error"
+    if indexing_status == COMPLETED:
+        return "available"
+    if paused or indexing_status == "paused":
+        return "paused"
+    if indexing_status == "waiting":
+        return "queuing"
+    return "indexing"

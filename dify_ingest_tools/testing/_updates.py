@@ -14,13 +14,11 @@ from typing import Any
 
 from ._state import Dataset, Document, FileInfo, Segment, Store, UploadFile, _stored_rule
 from ._text import keywords, split_segments
-from ._timeline import COMPLETED, Timeline
+from ._timeline import COMPLETED, Timeline, display_status
 
 
 def document_display_status(document: Document) -> str:
     """Dify's ``display_status``, archive and disable included."""
-    from ._views import display_status
-
     timeline = document.timeline
     shown = display_status(timeline.status, timeline.is_paused)
     if timeline.status == COMPLETED:

@@ -7,25 +7,7 @@ from typing import Any
 from ._clock import Epoch
 from ._documents_views import metadata_json, state_json
 from ._state import Dataset, Document, Segment, UploadFile
-from ._timeline import COMPLETED, ERROR
-
-
-def display_status(indexing_status: str, paused: bool) -> str:
-    """Dify's ``Document.display_status`` for the list and detail endpoints.
-
-    ``queuing`` for ``waiting``, ``paused`` for any unfinished paused document, ``error``,
-    ``available`` for ``completed`` (documents here are always enabled and never archived) and
-    ``indexing`` for every other stage, including statuses Dify does not know.
-    """
-    if indexing_status == ERROR:
-        return "error"
-    if indexing_status == COMPLETED:
-        return "available"
-    if paused or indexing_status == "paused":
-        return "paused"
-    if indexing_status == "waiting":
-        return "queuing"
-    return "indexing"
+from ._timeline import COMPLETED, display_status
 
 
 def _upload_json(upload: UploadFile, epoch: Epoch, created_by: str) -> dict[str, Any]:
