@@ -1,4 +1,8 @@
-"""`AsyncDifyKnowledgeClient`: one aiohttp session, one `_request`, typed results and errors."""
+"""`AsyncDifyKnowledgeClient`: one aiohttp session, one `_request`, typed results and errors.
+
+The composition root: the constructor, properties, lifecycle, and the status and wait calls.
+Every other call comes from a resource mixin of its own module (see the package docstring).
+"""
 
 from __future__ import annotations
 

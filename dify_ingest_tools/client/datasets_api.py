@@ -78,7 +78,7 @@ class DatasetsAPI:
         # Else the one this client created the dataset (or its first document) with.
         return self._datasets.known_technique(dataset_id, info) or None
 
-    # -- knowledge bases: create and delete (bodies and shapes: `_dataset_create`) ------
+    # -- knowledge bases: create, find and delete ------------------------------------------
 
     async def create_dataset(
         self,
