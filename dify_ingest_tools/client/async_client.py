@@ -63,8 +63,8 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 class AsyncDifyKnowledgeClient(
     UploadsAPI,
-    PendingAPI,
     DocumentWaitsAPI,
+    PendingAPI,
     DocumentsAPI,
     MetadataAPI,
     SegmentsAPI,
