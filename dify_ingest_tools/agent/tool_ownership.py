@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from dify_ingest_tools.agent.answers import DifyToolError, tool_error_answer
-from dify_ingest_tools.agent.store import find_named
+from dify_ingest_tools.agent.store_reads import find_named
 from dify_ingest_tools.agent.tool_answers import replace_refused_answer
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.errors import DifyDocumentConflictError, DifyError

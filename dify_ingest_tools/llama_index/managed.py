@@ -35,7 +35,8 @@ from llama_index.core.vector_stores.types import (
 from pydantic import SecretStr
 
 from dify_ingest_tools._base.inputs import check_dataset_id
-from dify_ingest_tools.agent.store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
+from dify_ingest_tools.agent.store import StoreCore
+from dify_ingest_tools.agent.store_mapping import MAX_KEY_LENGTH, Hit, Known, StoredDocument
 from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
