@@ -115,7 +115,7 @@ if TYPE_CHECKING:
     from dify_ingest_tools.events import (
         IndexingEvent as IndexingEvent,
     )
-    from dify_ingest_tools.folder_sync.sync import (
+    from dify_ingest_tools.folder_sync.report import (
         SyncReport as SyncReport,
     )
     from dify_ingest_tools.folder_sync.sync import (
@@ -234,7 +234,7 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "MetadataFieldList": ("models.documents", False),
     "SegmentList": ("models.documents", False),
     "StatusSource": ("readiness.monitor", False),
-    "SyncReport": ("folder_sync.sync", False),
+    "SyncReport": ("folder_sync.report", False),
 }
 
 __all__ = sorted(name for name, (_, documented) in _EXPORTS.items() if documented)

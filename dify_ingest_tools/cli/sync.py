@@ -31,11 +31,11 @@ from dify_ingest_tools.cli.dataset_name import (
 )
 from dify_ingest_tools.cli.fleet import _add_budget, _add_ledger, _budget
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.folder_sync.report import SyncReport
 from dify_ingest_tools.folder_sync.sync import (
     DEFAULT_MAX_FILE_SIZE,
     SyncItem,
     SyncRefused,
-    SyncReport,
     sync_folder,
 )
 from dify_ingest_tools.readiness.progress import should_draw_bars
