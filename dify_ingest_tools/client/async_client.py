@@ -34,6 +34,7 @@ from dify_ingest_tools._base.inputs import (
     check_optional_number,
     path_part,
 )
+from dify_ingest_tools._http.answer_errors import first_error, shape_error
 from dify_ingest_tools._http.lifecycle import GuardedTransport, Lifecycle
 from dify_ingest_tools._http.multipart import (
     DEFAULT_MAX_FILE_SIZE,
@@ -45,12 +46,7 @@ from dify_ingest_tools._http.multipart import (
 )
 from dify_ingest_tools._http.retry import RetryPolicy
 from dify_ingest_tools._http.telemetry import Telemetry
-from dify_ingest_tools._http.transport import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    first_error,
-    shape_error,
-    short,
-)
+from dify_ingest_tools._http.transport import DEFAULT_MAX_RESPONSE_BYTES, short
 from dify_ingest_tools._version import __version__
 from dify_ingest_tools.backends.budget import BudgetBackend
 from dify_ingest_tools.backends.ledger import Ledger, content_hash, ledger_scope

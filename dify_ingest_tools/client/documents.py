@@ -257,7 +257,7 @@ class DocumentsAPI:
         return self._updated(dataset_id, payload, url, "PATCH")
 
     def _updated(self, dataset_id: str, payload: Any, url: URL, method: str) -> UpdatedDocument:
-        from dify_ingest_tools._http.transport import shape_error
+        from dify_ingest_tools._http.answer_errors import shape_error
 
         try:
             updated = UpdatedDocument.from_response(dataset_id, payload)
