@@ -43,12 +43,14 @@ from dify_ingest_tools.errors import (
     DifyDocumentNotAvailableError,
     DifyNotFoundError,
 )
+from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import (
     BUILT_IN_METADATA_FIELDS,
+    DifyDocument,
     MetadataEntry,
     MetadataField,
 )
-from dify_ingest_tools.models.status import CreatedDocument, DifyDocument, RetrievedChunk
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

@@ -64,14 +64,11 @@ from dify_ingest_tools.errors import (
     IndexingTimeoutError,
 )
 from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
 from dify_ingest_tools.models.ownership import OWNER_FIELD, Mark
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchRef,
-    CreatedDocument,
-    RetrievedChunk,
-)
+from dify_ingest_tools.models.retrieval import RetrievedChunk
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 __all__ = [
     "TOOL_NAMES",

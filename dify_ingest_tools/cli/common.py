@@ -28,7 +28,7 @@ from dify_ingest_tools.errors import (
     DifyResponseError,
     DifyTimeoutError,
 )
-from dify_ingest_tools.models.status import Outcome
+from dify_ingest_tools.models.outcome import Outcome
 from dify_ingest_tools.readiness.policy import outcome_of
 
 __all__ = [

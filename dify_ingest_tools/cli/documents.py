@@ -17,7 +17,7 @@ from dify_ingest_tools._base.shown import (
 from dify_ingest_tools.cli.common import EXIT_OK, check_client_args
 from dify_ingest_tools.cli.dataset_name import dataset_by_name, dataset_or_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
-from dify_ingest_tools.models.status import DifyDocument
+from dify_ingest_tools.models.documents import DifyDocument
 
 __all__ = ["add_documents_command"]
 

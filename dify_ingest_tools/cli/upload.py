@@ -41,9 +41,10 @@ from dify_ingest_tools.errors import (
     DifyTimeoutError,
 )
 from dify_ingest_tools.folder_sync.sync import NAME_SEPARATOR, scan_folder
+from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
 from dify_ingest_tools.models.ownership import MARK_FIELDS, Mark
-from dify_ingest_tools.models.status import BatchIndexingStatus, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.progress import should_draw_bars
 
 __all__ = ["add_upload_command"]

@@ -80,18 +80,17 @@ from dify_ingest_tools.errors import (
     DifyAPIError,
     DifyConnectionError,
 )
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
+from dify_ingest_tools.models.created import (
     BatchLike,
     BatchRef,
     CreatedDocument,
-    DifyDocument,
-    DocumentList,
     IngestResult,
     PipelineRun,
-    RetrievedChunk,
     as_batch_ref,
 )
+from dify_ingest_tools.models.documents import DifyDocument, DocumentList
+from dify_ingest_tools.models.retrieval import RetrievedChunk
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.heal import Upload, Uploads, check_heal_options, healing_wait
 from dify_ingest_tools.readiness.monitor import IndexingMonitor

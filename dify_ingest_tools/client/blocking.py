@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dify_ingest_tools.models.status import CreatedDocument
+from dify_ingest_tools.models.created import CreatedDocument
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.bridge import LoopThread
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import FileInput, UploadPath
     from dify_ingest_tools.client.dataset_create import DatasetPermission, IndexingTechnique
     from dify_ingest_tools.client.pipelines import PipelineDatasource
-    from dify_ingest_tools.models.documents import DifySegment, DocumentAction, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, MetadataValue, SegmentList, UpdatedDocument
-    from dify_ingest_tools.models.status import BatchIndexingStatus, BatchLike, BatchRef, DifyDocument, DocumentList, IngestResult, PipelineRun, RetrievedChunk
+    from dify_ingest_tools.models.created import BatchLike, BatchRef, IngestResult, PipelineRun
+    from dify_ingest_tools.models.documents import DifyDocument, DifySegment, DocumentAction, DocumentList, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, MetadataValue, SegmentList, UpdatedDocument
+    from dify_ingest_tools.models.retrieval import RetrievedChunk
+    from dify_ingest_tools.models.status import BatchIndexingStatus
     from dify_ingest_tools.readiness.monitor import IndexingMonitor
     from dify_ingest_tools.readiness.waiting import WaitKwargs
     from pydantic.types import SecretStr

@@ -26,8 +26,10 @@ from dify_ingest_tools.errors import (
     IndexingTimeoutError,
 )
 from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.documents import (
     BUILT_IN_METADATA_FIELDS,
+    DifyDocument,
     DifySegment,
     DocumentAction,
     MetadataEntry,
@@ -38,12 +40,7 @@ from dify_ingest_tools.models.documents import (
     SegmentList,
     UpdatedDocument,
 )
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchRef,
-    CreatedDocument,
-    DifyDocument,
-)
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.document_waits import (
     UNKNOWN_BATCH,

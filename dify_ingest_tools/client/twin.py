@@ -37,7 +37,7 @@ _BUILTINS |= frozenset({"set", "type", "object"})
 _RUNTIME = {
     "typing": {"Any", "TypeVar", "TYPE_CHECKING"},
     "collections.abc": {"Coroutine"},
-    "dify_ingest_tools.models.status": {"CreatedDocument"},
+    "dify_ingest_tools.models.created": {"CreatedDocument"},
 }
 
 
@@ -196,7 +196,7 @@ def render() -> str:
         "from collections.abc import Coroutine",
         "from typing import TYPE_CHECKING, Any, TypeVar",
         "",
-        "from dify_ingest_tools.models.status import CreatedDocument",
+        "from dify_ingest_tools.models.created import CreatedDocument",
         "",
         "if TYPE_CHECKING:",
         "    from dify_ingest_tools.client.bridge import LoopThread",

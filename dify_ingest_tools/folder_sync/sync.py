@@ -52,8 +52,8 @@ from dify_ingest_tools.folder_sync.scan import (
     digest,
     scan,
 )
+from dify_ingest_tools.models.documents import DifyDocument
 from dify_ingest_tools.models.ownership import Mark
-from dify_ingest_tools.models.status import DifyDocument
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

@@ -18,11 +18,8 @@ from dify_ingest_tools._http.answer_errors import shape_error, validation_error
 from dify_ingest_tools._http.status_body import parse_status_body
 from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.backends.shared_polls import RedisStatusCache
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    DocumentIndexingStatus,
-    DocumentList,
-)
+from dify_ingest_tools.models.documents import DocumentList
+from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = ["HTTPStatusSource"]
 
