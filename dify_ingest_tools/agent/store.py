@@ -26,8 +26,10 @@ from dify_ingest_tools.agent.store_mapping import (
 )
 from dify_ingest_tools.agent.store_reads import StoreReads, bounded
 from dify_ingest_tools.errors import DifyDocumentNotAvailableError, DifyNotFoundError
-from dify_ingest_tools.models.documents import MetadataField
-from dify_ingest_tools.models.status import CreatedDocument
+from dify_ingest_tools.models.created import CreatedDocument
+from dify_ingest_tools.models.documents import (
+    MetadataField,
+)
 from dify_ingest_tools.readiness.policy import OnEmpty
 from dify_ingest_tools.readiness.waiting import WaitOptions
 

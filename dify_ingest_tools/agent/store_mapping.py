@@ -31,10 +31,10 @@ from typing import Any
 from dify_ingest_tools.errors import DifyDocumentConflictError
 from dify_ingest_tools.models.documents import (
     BUILT_IN_METADATA_FIELDS,
+    DifyDocument,
     MetadataEntry,
     MetadataField,
 )
-from dify_ingest_tools.models.status import DifyDocument
 
 __all__ = [
     "ID_FIELD",

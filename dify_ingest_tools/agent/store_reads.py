@@ -29,8 +29,8 @@ from dify_ingest_tools.agent.store_mapping import (
 )
 from dify_ingest_tools.client.pending import PendingScope, PendingView
 from dify_ingest_tools.errors import DifyNotFoundError
-from dify_ingest_tools.models.documents import MetadataEntry, MetadataField
-from dify_ingest_tools.models.status import DifyDocument, RetrievedChunk
+from dify_ingest_tools.models.documents import DifyDocument, MetadataEntry, MetadataField
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

@@ -21,7 +21,8 @@ from dify_ingest_tools.errors import (
     IndexingTimeoutError,
 )
 from dify_ingest_tools.events import EventCallback
-from dify_ingest_tools.models.status import BatchRef, RetrievedChunk
+from dify_ingest_tools.models.created import BatchRef
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 
 __all__ = ["document_names", "settle_pending"]
 

@@ -52,8 +52,8 @@ from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.pending import PendingScope, PendingView
 from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.events import EventCallback
+from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
-from dify_ingest_tools.models.status import CreatedDocument
 
 __all__ = [
     "TOOL_NAMES",

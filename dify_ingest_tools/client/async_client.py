@@ -24,12 +24,18 @@ from dify_ingest_tools._base.config import (
     resolve_base_url,
     warn_if_plaintext,
 )
-from dify_ingest_tools._base.inputs import check_int, check_number, check_optional_number, path_part
+from dify_ingest_tools._base.inputs import (
+    check_int,
+    check_number,
+    check_optional_number,
+    path_part,
+)
+from dify_ingest_tools._http.answer_errors import first_error, shape_error
 from dify_ingest_tools._http.lifecycle import GuardedTransport, Lifecycle
 from dify_ingest_tools._http.multipart import DEFAULT_MAX_FILE_SIZE
 from dify_ingest_tools._http.retry import RetryPolicy
 from dify_ingest_tools._http.telemetry import Telemetry
-from dify_ingest_tools._http.transport import DEFAULT_MAX_RESPONSE_BYTES, first_error, shape_error
+from dify_ingest_tools._http.transport import DEFAULT_MAX_RESPONSE_BYTES
 from dify_ingest_tools._version import __version__
 from dify_ingest_tools.backends.budget import BudgetBackend
 from dify_ingest_tools.backends.ledger import Ledger, ledger_scope
@@ -48,7 +54,12 @@ from dify_ingest_tools.client.pipeline_api import PipelineAPI
 from dify_ingest_tools.client.retrieve_api import RetrieveAPI
 from dify_ingest_tools.client.segments_api import SegmentsAPI
 from dify_ingest_tools.client.uploads_api import UploadsAPI
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchLike, BatchRef, as_batch_ref
+from dify_ingest_tools.models.created import (
+    BatchLike,
+    BatchRef,
+    as_batch_ref,
+)
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.heal import Uploads, check_heal_options, healing_wait
 from dify_ingest_tools.readiness.monitor import IndexingMonitor

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from dify_ingest_tools.backends.ledger import Ledger
     from dify_ingest_tools.client.dataset_create import DatasetPermission, IndexingTechnique
     from dify_ingest_tools.client.upload_files import FileInput
-    from dify_ingest_tools.models.documents import DifySegment, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, SegmentList
-    from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument, DifyDocument, DocumentList, IngestResult, RetrievedChunk
+    from dify_ingest_tools.models.created import BatchRef, CreatedDocument, IngestResult
+    from dify_ingest_tools.models.documents import DifyDocument, DifySegment, DocumentList, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, SegmentList
+    from dify_ingest_tools.models.retrieval import RetrievedChunk
+    from dify_ingest_tools.models.status import BatchIndexingStatus
     from dify_ingest_tools.readiness.monitor import IndexingMonitor
     from pydantic.types import SecretStr
     from typing import Any

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from dify_ingest_tools.client.pipelines import PipelineDatasource
     from dify_ingest_tools.client.upload_files import FileInput, UploadPath
+    from dify_ingest_tools.models.created import BatchLike, CreatedDocument, IngestResult, PipelineRun
     from dify_ingest_tools.models.documents import DocumentAction, MetadataField, MetadataValue, UpdatedDocument
-    from dify_ingest_tools.models.status import BatchIndexingStatus, BatchLike, CreatedDocument, IngestResult, PipelineRun
+    from dify_ingest_tools.models.status import BatchIndexingStatus
     from dify_ingest_tools.readiness.waiting import WaitKwargs
     from typing import Any
     from typing_extensions import Unpack

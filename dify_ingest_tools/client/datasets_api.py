@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id
-from dify_ingest_tools._http.transport import Transport, shape_error, short
+from dify_ingest_tools._http.answer_errors import shape_error
+from dify_ingest_tools._http.transport import Transport, short
 from dify_ingest_tools.client.dataset_create import (
     DatasetPermission,
     IndexingTechnique,

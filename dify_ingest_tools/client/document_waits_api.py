@@ -16,12 +16,9 @@ from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_batch, check_dataset_id, check_document_id
 from dify_ingest_tools.events import EventCallback
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchRef,
-    CreatedDocument,
-    DifyDocument,
-)
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
+from dify_ingest_tools.models.documents import DifyDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.document_waits import (
     UNKNOWN_BATCH,

@@ -19,14 +19,18 @@ from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_document_id
 from dify_ingest_tools.client.upload_files import FileInput, load_file
-from dify_ingest_tools.errors import DifyDocumentNotAvailableError, IndexingTimeoutError
-from dify_ingest_tools.models.documents import DocumentAction, UpdatedDocument
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    CreatedDocument,
-    DifyDocument,
-    DocumentList,
+from dify_ingest_tools.errors import (
+    DifyDocumentNotAvailableError,
+    IndexingTimeoutError,
 )
+from dify_ingest_tools.models.created import CreatedDocument
+from dify_ingest_tools.models.documents import (
+    DifyDocument,
+    DocumentAction,
+    DocumentList,
+    UpdatedDocument,
+)
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.waiting import WaitKwargs
 
 if TYPE_CHECKING:
@@ -270,7 +274,7 @@ class DocumentsAPI:
         return self._updated(dataset_id, payload, url, "PATCH")
 
     def _updated(self, dataset_id: str, payload: Any, url: URL, method: str) -> UpdatedDocument:
-        from dify_ingest_tools._http.transport import shape_error
+        from dify_ingest_tools._http.answer_errors import shape_error
 
         try:
             updated = UpdatedDocument.from_response(dataset_id, payload)

@@ -10,12 +10,8 @@ from typing_extensions import Unpack
 from dify_ingest_tools.client.ledger_hook import LedgerRecorder
 from dify_ingest_tools.client.pending import PendingUploads
 from dify_ingest_tools.client.resume import resume_pending
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchLike,
-    BatchRef,
-    CreatedDocument,
-)
+from dify_ingest_tools.models.created import BatchLike, BatchRef, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.waiting import WaitKwargs
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id
-from dify_ingest_tools._http.transport import Transport, shape_error
+from dify_ingest_tools._http.answer_errors import shape_error
+from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.client.pipelines import PipelineDatasource, pipeline_run, pipeline_run_body
-from dify_ingest_tools.models.status import PipelineRun
+from dify_ingest_tools.models.created import PipelineRun
 
 __all__ = ["PipelineAPI"]
 

@@ -20,7 +20,8 @@ from dify_ingest_tools._base.inputs import (
     check_int,
     check_optional_number,
 )
-from dify_ingest_tools._http.transport import Transport, shape_error
+from dify_ingest_tools._http.answer_errors import shape_error
+from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.client.datasets import DatasetSettings
 from dify_ingest_tools.client.doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
 from dify_ingest_tools.client.retrieval import (
@@ -30,7 +31,8 @@ from dify_ingest_tools.client.retrieval import (
     resolve_retrieval_model,
 )
 from dify_ingest_tools.errors import DifyAPIError
-from dify_ingest_tools.models.status import DifyDocument, DocumentList, RetrievedChunk
+from dify_ingest_tools.models.documents import DifyDocument, DocumentList
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 from dify_ingest_tools.readiness.status_source import HTTPStatusSource
 
 __all__ = ["RetrieveAPI"]

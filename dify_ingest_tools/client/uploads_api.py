@@ -20,6 +20,7 @@ from typing_extensions import Unpack
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_int
+from dify_ingest_tools._http.answer_errors import shape_error
 from dify_ingest_tools._http.multipart import (
     StreamedFile,
     check_document_name,
@@ -27,7 +28,7 @@ from dify_ingest_tools._http.multipart import (
     check_file_size,
     file_form,
 )
-from dify_ingest_tools._http.transport import Transport, shape_error
+from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.backends.ledger import content_hash
 from dify_ingest_tools.client.datasets import DatasetSettings
 from dify_ingest_tools.client.doc_names import DocumentNames
@@ -40,7 +41,8 @@ from dify_ingest_tools.client.upload_files import (
     load_file,
 )
 from dify_ingest_tools.errors import DifyAPIError, DifyConnectionError
-from dify_ingest_tools.models.status import BatchIndexingStatus, CreatedDocument, IngestResult
+from dify_ingest_tools.models.created import CreatedDocument, IngestResult
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.heal import Upload, Uploads
 from dify_ingest_tools.readiness.monitor import IndexingMonitor

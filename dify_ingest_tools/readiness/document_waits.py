@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from dify_ingest_tools._base.clock import SYSTEM_CLOCK, Clock
 from dify_ingest_tools._http.retry import is_dify_answer, is_transient
 from dify_ingest_tools.errors import DifyClientClosedError, DifyError, DifyNotFoundError
+from dify_ingest_tools.models.documents import DifyDocument
 from dify_ingest_tools.models.status import (
     BatchIndexingStatus,
-    DifyDocument,
     DocumentIndexingStatus,
     IndexingStatus,
 )

@@ -42,12 +42,8 @@ from dify_ingest_tools.errors import (
     DifyNotFoundError,
     DifyTimeoutError,
 )
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    DifyDocument,
-    DocumentList,
-    IndexingStatus,
-)
+from dify_ingest_tools.models.documents import DifyDocument, DocumentList
+from dify_ingest_tools.models.status import BatchIndexingStatus, IndexingStatus
 from dify_ingest_tools.readiness.contact import AttemptClock, Contact, Reach
 from dify_ingest_tools.readiness.policy import Cadence
 

@@ -18,7 +18,7 @@ from dify_ingest_tools.errors import (
     DifyError,
     DifyNotFoundError,
 )
-from dify_ingest_tools.models.status import Outcome
+from dify_ingest_tools.models.outcome import Outcome
 
 if TYPE_CHECKING:
     from dify_ingest_tools.models.status import BatchIndexingStatus

@@ -36,13 +36,8 @@ from dify_ingest_tools.events import (
     dispatch,
     events_between,
 )
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchLike,
-    BatchRef,
-    CreatedDocument,
-    as_batch_ref,
-)
+from dify_ingest_tools.models.created import BatchLike, BatchRef, CreatedDocument, as_batch_ref
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.heal import OnStall
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.policy import (
