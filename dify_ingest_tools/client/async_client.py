@@ -101,7 +101,7 @@ from dify_ingest_tools.readiness.heal import Upload, Uploads, check_heal_options
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import files_progress, wait_callbacks
 from dify_ingest_tools.readiness.status_source import HTTPStatusSource
-from dify_ingest_tools.readiness.waiting import WaitKwargs, WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient", "FileInput", "UploadPath"]
 

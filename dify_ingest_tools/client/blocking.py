@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from dify_ingest_tools.models.documents import DifySegment, DocumentAction, MetadataEntry, MetadataField, MetadataFieldList, MetadataType, MetadataValue, SegmentList, UpdatedDocument
     from dify_ingest_tools.models.status import BatchIndexingStatus, BatchLike, BatchRef, DifyDocument, DocumentList, IngestResult, PipelineRun, RetrievedChunk
     from dify_ingest_tools.readiness.monitor import IndexingMonitor
-    from dify_ingest_tools.readiness.waiting import WaitKwargs
+    from dify_ingest_tools.readiness.wait_options import WaitKwargs
     from pydantic.types import SecretStr
     from typing_extensions import Unpack
 

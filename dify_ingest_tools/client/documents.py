@@ -53,7 +53,8 @@ from dify_ingest_tools.readiness.document_waits import (
 )
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import wait_callbacks
-from dify_ingest_tools.readiness.waiting import WaitKwargs, WaitOptions, gather_first_error
+from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
+from dify_ingest_tools.readiness.waiting import gather_first_error
 
 if TYPE_CHECKING:
     from dify_ingest_tools._http.lifecycle import Lifecycle

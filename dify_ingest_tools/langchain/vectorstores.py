@@ -25,7 +25,7 @@ from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.langchain._common import AnyDifyClient
 from dify_ingest_tools.readiness.policy import OnEmpty
-from dify_ingest_tools.readiness.waiting import WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitOptions
 
 __all__ = ["DifyVectorStore"]
 

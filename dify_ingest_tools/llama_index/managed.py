@@ -40,7 +40,7 @@ from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
 from dify_ingest_tools.readiness.policy import OnEmpty
-from dify_ingest_tools.readiness.waiting import WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitOptions
 
 __all__ = ["DifyIndex", "DifyIndexRetriever"]
 

@@ -32,8 +32,9 @@ from dify_ingest_tools.models.status import (
     IndexingStatus,
 )
 from dify_ingest_tools.readiness.contact import AttemptClock, Contact, Reach
-from dify_ingest_tools.readiness.monitor import IndexingMonitor, PollUpdate, Updates
+from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.policy import Cadence
+from dify_ingest_tools.readiness.updates import PollUpdate, Updates
 
 if TYPE_CHECKING:
     from dify_ingest_tools._http.lifecycle import Lifecycle
