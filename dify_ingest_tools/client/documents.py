@@ -415,9 +415,8 @@ class DocumentsAPI:
                 )
                 return self._parse(DifyDocument, payload, url, "GET")
 
-            source = DetailSource(
-                fetch, document_ids, self.retry_policy, self._lifecycle, self._transport.clock
-            )
+            self._lifecycle.check()  # no detail request from a closed client
+            source = DetailSource(self.monitor, fetch, document_ids)
             batch = UNKNOWN_BATCH
         else:
             source = ScopedSource(self.monitor, document_ids)

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Collection
+from contextlib import AbstractAsyncContextManager
 
 from dify_ingest_tools._base.clock import SYSTEM_CLOCK, Clock
 from dify_ingest_tools._http.retry import RetryPolicy, is_dify_answer, is_transient
@@ -30,7 +31,13 @@ from dify_ingest_tools.errors import (
 from dify_ingest_tools.models.status import BatchIndexingStatus, DifyDocument
 from dify_ingest_tools.readiness.contact import Contact, Reach
 from dify_ingest_tools.readiness.policy import Cadence
-from dify_ingest_tools.readiness.pollers import Poller, PollKey, Subscription, poll_key
+from dify_ingest_tools.readiness.pollers import (
+    Poller,
+    PollFetch,
+    PollKey,
+    Subscription,
+    poll_key,
+)
 from dify_ingest_tools.readiness.sweeps import (
     SWEEP_MAX_PAGES,
     SWEEP_PAGE_SIZE,
@@ -210,6 +217,8 @@ class IndexingMonitor:
 
         try:
             async with self._semaphore:
+                if poller.fetch is not None:
+                    return await poller.fetch(poller.deadline(), sent)
                 return await self._source.fetch_status(
                     poller.dataset_id,
                     poller.batch,
@@ -222,8 +231,7 @@ class IndexingMonitor:
 
     # -- subscriptions ----------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         dataset_id: str,
         batch: str,
@@ -231,7 +239,7 @@ class IndexingMonitor:
         deadline: float,
         cadence: Cadence,
         documents: Collection[str] = (),
-    ) -> AsyncIterator[Updates]:
+    ) -> AbstractAsyncContextManager[Updates]:
         """Join (or start) the poll loop of a batch; yields the queue its updates arrive on.
 
         ``documents``: the ids of the batch's documents, if the wait knows them (a
@@ -243,12 +251,42 @@ class IndexingMonitor:
         if self._closed:
             raise DifyClientClosedError("the Dify client is closed; create a new one")
         self._source.validate(dataset_id, batch)
+        return self._join(dataset_id, batch, deadline, cadence, documents, None)
+
+    def watch(
+        self, dataset_id: str, name: str, fetch: PollFetch, *, deadline: float, cadence: Cadence
+    ) -> AbstractAsyncContextManager[Updates]:
+        """`subscribe`, to a poll loop of the caller's own request.
+
+        ``fetch(deadline, on_send)`` makes one attempt and returns what it shows as a
+        status (document waits poll the documents' details this way when their batch is
+        unknown); ``on_send()`` as it leaves. The loop keeps every rule of the batch loops:
+        the concurrency cap, cadence and backoff, the contact evidence, the end of every
+        wait when the client closes. Waits of a dataset watching the same ``name`` share
+        one loop; sweeps never cover it.
+        """
+        if self._closed:
+            raise DifyClientClosedError("the Dify client is closed; create a new one")
+        return self._join(dataset_id, name, deadline, cadence, (), fetch)
+
+    @contextlib.asynccontextmanager
+    async def _join(
+        self,
+        dataset_id: str,
+        batch: str,
+        deadline: float,
+        cadence: Cadence,
+        documents: Collection[str],
+        fetch: PollFetch | None,
+    ) -> AsyncIterator[Updates]:
         key = poll_key(dataset_id, batch)
         poller = self._pollers.get(key)
         if poller is None or poller.task is None or poller.task.done():
             if poller is None:
                 self._polled[key[0]] = self._polled.get(key[0], 0) + 1
-            poller = Poller(key=key, dataset_id=dataset_id, batch=batch, wake=Wake(self._clock))
+            poller = Poller(
+                key=key, dataset_id=dataset_id, batch=batch, wake=Wake(self._clock), fetch=fetch
+            )
             self._pollers[key] = poller
         if documents:
             poller.known = poller.known.union(documents)
@@ -362,7 +400,7 @@ class IndexingMonitor:
                     return
                 cadence = poller.cadence()
                 interval = cadence.next_interval(interval, changed)
-                if self._sweeps.sweeping(poller.dataset_id):
+                if poller.fetch is None and self._sweeps.sweeping(poller.dataset_id):
                     # The sweep wakes this loop when its documents look finished.
                     await self._pause(poller, cadence.jittered(cadence.maximum, self._rng))
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,11 @@ from dify_ingest_tools.readiness.updates import PollUpdate, Updates, Wake
 if TYPE_CHECKING:
     from dify_ingest_tools.readiness.sweeps import Sweep
 
-__all__ = ["PollKey", "Poller", "Subscription", "poll_key"]
+__all__ = ["PollFetch", "PollKey", "Poller", "Subscription", "poll_key"]
 
 PollKey = tuple[str, str]
+#: ``fetch(deadline, on_send)``: one attempt of a watched loop's own request.
+PollFetch = Callable[[float, Callable[[], None]], Awaitable[BatchIndexingStatus]]
 
 
 def poll_key(dataset_id: str, batch: str) -> PollKey:
@@ -48,6 +51,8 @@ class Poller:
     # sweep can watch the batch before its first indexing-status answer.
     known: frozenset[str] = frozenset()
     attempts: AttemptClock = field(default_factory=AttemptClock)
+    # The loop's own request (`IndexingMonitor.watch`), instead of the batch's status.
+    fetch: PollFetch | None = None
     _cadence: Cadence | None = None
 
     def documents(self) -> frozenset[str] | tuple[str, ...]:

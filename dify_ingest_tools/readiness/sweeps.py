@@ -150,13 +150,15 @@ class DatasetSweeps:
         await asyncio.gather(*sweepers, return_exceptions=True)
 
     def covered(self, dataset_key: str) -> list[Poller]:
-        """The loops a sweep of this dataset covers: unfinished, still wanted, and either
-        observed or with their documents known."""
+        """The loops a sweep of this dataset covers: batch loops (not a watch's own
+        request), unfinished, still wanted, and either observed or with their documents
+        known."""
         return [
             poller
             for poller in self._pollers.values()
             if poller.key[0] == dataset_key
             and poller.subscribers
+            and poller.fetch is None
             and (poller.known if poller.last is None else not poller.last.is_terminal)
         ]
 
