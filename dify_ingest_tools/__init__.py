@@ -159,9 +159,7 @@ if TYPE_CHECKING:
     from dify_ingest_tools.readiness.monitor import (
         IndexingMonitor as IndexingMonitor,
     )
-    from dify_ingest_tools.readiness.monitor import (
-        StatusSource as StatusSource,
-    )
+    from dify_ingest_tools.readiness.updates import StatusSource as StatusSource
 
 # The one table of public names: name -> (the module that defines it, documented?). Documented
 # names are design §4's and the docs' API reference pages'; `__all__` lists those only. The
@@ -217,7 +215,7 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "MetadataField": ("models.documents", False),
     "MetadataFieldList": ("models.documents", False),
     "SegmentList": ("models.documents", False),
-    "StatusSource": ("readiness.monitor", False),
+    "StatusSource": ("readiness.updates", False),
     "SyncReport": ("folder_sync.report", False),
 }
 

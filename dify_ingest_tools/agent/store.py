@@ -31,7 +31,7 @@ from dify_ingest_tools.models.documents import (
     MetadataField,
 )
 from dify_ingest_tools.readiness.policy import OnEmpty
-from dify_ingest_tools.readiness.waiting import WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitOptions
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

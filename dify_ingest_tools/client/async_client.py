@@ -65,7 +65,7 @@ from dify_ingest_tools.readiness.heal import Uploads, check_heal_options, healin
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import wait_callbacks
 from dify_ingest_tools.readiness.status_source import HTTPStatusSource
-from dify_ingest_tools.readiness.waiting import WaitKwargs, WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
 __all__ = ["AsyncDifyKnowledgeClient"]
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dify_ingest_tools.models.created import BatchLike, CreatedDocument, IngestResult, PipelineRun
     from dify_ingest_tools.models.documents import DocumentAction, MetadataField, MetadataValue, UpdatedDocument
     from dify_ingest_tools.models.status import BatchIndexingStatus
-    from dify_ingest_tools.readiness.waiting import WaitKwargs
+    from dify_ingest_tools.readiness.wait_options import WaitKwargs
     from typing import Any
     from typing_extensions import Unpack
 

@@ -28,7 +28,8 @@ from dify_ingest_tools.readiness.document_waits import (
 )
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import wait_callbacks
-from dify_ingest_tools.readiness.waiting import WaitKwargs, WaitOptions, gather_first_error
+from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
+from dify_ingest_tools.readiness.waiting import gather_first_error
 
 if TYPE_CHECKING:
     from dify_ingest_tools._http.lifecycle import Lifecycle
@@ -146,9 +147,8 @@ class DocumentWaitsAPI:
                 )
                 return self._parse(DifyDocument, payload, url, "GET")
 
-            source = DetailSource(
-                fetch, document_ids, self.retry_policy, self._lifecycle, self._transport.clock
-            )
+            self._lifecycle.check()  # no detail request from a closed client
+            source = DetailSource(self.monitor, fetch, document_ids)
             batch = UNKNOWN_BATCH
         else:
             source = ScopedSource(self.monitor, document_ids)

@@ -31,7 +31,7 @@ from dify_ingest_tools.models.documents import (
     UpdatedDocument,
 )
 from dify_ingest_tools.models.status import BatchIndexingStatus
-from dify_ingest_tools.readiness.waiting import WaitKwargs
+from dify_ingest_tools.readiness.wait_options import WaitKwargs
 
 if TYPE_CHECKING:
     from dify_ingest_tools._base.clock import Clock

@@ -13,7 +13,7 @@ from dify_ingest_tools.client.resume import resume_pending
 from dify_ingest_tools.models.created import BatchLike, BatchRef, CreatedDocument
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
-from dify_ingest_tools.readiness.waiting import WaitKwargs
+from dify_ingest_tools.readiness.wait_options import WaitKwargs
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

@@ -47,7 +47,7 @@ from dify_ingest_tools.readiness import waiting
 from dify_ingest_tools.readiness.heal import Upload, Uploads
 from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import files_progress
-from dify_ingest_tools.readiness.waiting import WaitKwargs, WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
 __all__ = ["UploadsAPI"]
 
