@@ -115,15 +115,21 @@ if TYPE_CHECKING:
     from dify_ingest_tools.events import (
         IndexingEvent as IndexingEvent,
     )
-    from dify_ingest_tools.folder_sync.sync import (
+    from dify_ingest_tools.folder_sync.report import (
         SyncReport as SyncReport,
     )
     from dify_ingest_tools.folder_sync.sync import (
         sync_folder as sync_folder,
     )
+    from dify_ingest_tools.models.created import BatchRef as BatchRef
+    from dify_ingest_tools.models.created import CreatedDocument as CreatedDocument
+    from dify_ingest_tools.models.created import IngestResult as IngestResult
+    from dify_ingest_tools.models.created import PipelineRun as PipelineRun
+    from dify_ingest_tools.models.documents import DifyDocument as DifyDocument
     from dify_ingest_tools.models.documents import (
         DifySegment as DifySegment,
     )
+    from dify_ingest_tools.models.documents import DocumentList as DocumentList
     from dify_ingest_tools.models.documents import (
         MetadataEntry as MetadataEntry,
     )
@@ -139,45 +145,21 @@ if TYPE_CHECKING:
     from dify_ingest_tools.models.documents import (
         UpdatedDocument as UpdatedDocument,
     )
+    from dify_ingest_tools.models.outcome import Outcome as Outcome
+    from dify_ingest_tools.models.retrieval import RetrievedChunk as RetrievedChunk
     from dify_ingest_tools.models.status import (
         BatchIndexingStatus as BatchIndexingStatus,
-    )
-    from dify_ingest_tools.models.status import (
-        BatchRef as BatchRef,
-    )
-    from dify_ingest_tools.models.status import (
-        CreatedDocument as CreatedDocument,
-    )
-    from dify_ingest_tools.models.status import (
-        DifyDocument as DifyDocument,
     )
     from dify_ingest_tools.models.status import (
         DocumentIndexingStatus as DocumentIndexingStatus,
     )
     from dify_ingest_tools.models.status import (
-        DocumentList as DocumentList,
-    )
-    from dify_ingest_tools.models.status import (
         IndexingStatus as IndexingStatus,
-    )
-    from dify_ingest_tools.models.status import (
-        IngestResult as IngestResult,
-    )
-    from dify_ingest_tools.models.status import (
-        Outcome as Outcome,
-    )
-    from dify_ingest_tools.models.status import (
-        PipelineRun as PipelineRun,
-    )
-    from dify_ingest_tools.models.status import (
-        RetrievedChunk as RetrievedChunk,
     )
     from dify_ingest_tools.readiness.monitor import (
         IndexingMonitor as IndexingMonitor,
     )
-    from dify_ingest_tools.readiness.monitor import (
-        StatusSource as StatusSource,
-    )
+    from dify_ingest_tools.readiness.updates import StatusSource as StatusSource
 
 # The one table of public names: name -> (the module that defines it, documented?). Documented
 # names are design §4's and the docs' API reference pages'; `__all__` lists those only. The
@@ -185,14 +167,14 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, bool]] = {
     "AsyncDifyKnowledgeClient": ("client.async_client", True),
     "BatchIndexingStatus": ("models.status", True),
-    "BatchRef": ("models.status", True),
-    "CreatedDocument": ("models.status", True),
+    "BatchRef": ("models.created", True),
+    "CreatedDocument": ("models.created", True),
     "DifyAPIError": ("errors", True),
     "DifyAuthenticationError": ("errors", True),
     "DifyClientClosedError": ("errors", True),
     "DifyConnectionError": ("errors", True),
     "DifyDatasetNameError": ("errors", True),
-    "DifyDocument": ("models.status", True),
+    "DifyDocument": ("models.documents", True),
     "DifyDocumentConflictError": ("errors", True),
     "DifyDocumentNotAvailableError": ("errors", True),
     "DifyError": ("errors", True),
@@ -204,7 +186,7 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "DifyServerError": ("errors", True),
     "DifyTimeoutError": ("errors", True),
     "DocumentIndexingStatus": ("models.status", True),
-    "DocumentList": ("models.status", True),
+    "DocumentList": ("models.documents", True),
     "IndexingEmptyError": ("errors", True),
     "IndexingError": ("errors", True),
     "IndexingEvent": ("events", True),
@@ -214,15 +196,15 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "IndexingStalledError": ("errors", True),
     "IndexingStatus": ("models.status", True),
     "IndexingTimeoutError": ("errors", True),
-    "IngestResult": ("models.status", True),
+    "IngestResult": ("models.created", True),
     "Ledger": ("backends.ledger", True),
-    "Outcome": ("models.status", True),
-    "PipelineRun": ("models.status", True),
+    "Outcome": ("models.outcome", True),
+    "PipelineRun": ("models.created", True),
     "RedisBudget": ("backends.redis_budget", True),
     "RedisLedger": ("backends.redis_ledger", True),
     "RedisStatusCache": ("backends.shared_polls", True),
     "RequestBudget": ("backends.budget", True),
-    "RetrievedChunk": ("models.status", True),
+    "RetrievedChunk": ("models.retrieval", True),
     "SQLiteLedger": ("backends.ledger", True),
     "UpdatedDocument": ("models.documents", True),
     "sync_folder": ("folder_sync.sync", True),
@@ -233,8 +215,8 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "MetadataField": ("models.documents", False),
     "MetadataFieldList": ("models.documents", False),
     "SegmentList": ("models.documents", False),
-    "StatusSource": ("readiness.monitor", False),
-    "SyncReport": ("folder_sync.sync", False),
+    "StatusSource": ("readiness.updates", False),
+    "SyncReport": ("folder_sync.report", False),
 }
 
 __all__ = sorted(name for name, (_, documented) in _EXPORTS.items() if documented)

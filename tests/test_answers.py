@@ -16,12 +16,11 @@ from dify_ingest_tools import (
     IndexingStalledError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.agent.answers import (
+from dify_ingest_tools.agent.answers import answer_status, status_answer
+from dify_ingest_tools.agent.error_answers import (
     answer_error,
-    answer_status,
     failure_answer,
     stalled_answer,
-    status_answer,
     timeout_answer,
 )
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
@@ -96,7 +95,7 @@ def test_difys_error_text_ends_the_sentence_once() -> None:
     assert "Document c failed: Dify gave no error text. " in text
     assert ".." not in text
     from dify_ingest_tools._http.responses import error_from_response
-    from dify_ingest_tools.agent.answers import error_answer
+    from dify_ingest_tools.agent.error_answers import error_answer
 
     body = '{"code": "not_found", "message": "Dataset not found.", "status": 404}'
     answer = error_answer(error_from_response(404, body), dataset_id=DS, batch="b1")
@@ -223,7 +222,7 @@ async def test_the_gate_forgets_what_any_wait_saw_finish_and_re_uploads(
 def test_error_answers_carry_difys_message_and_advice() -> None:
     from dify_ingest_tools import DifyConnectionError, DifyError
     from dify_ingest_tools._http.responses import error_from_response
-    from dify_ingest_tools.agent.answers import error_answer
+    from dify_ingest_tools.agent.error_answers import error_answer
 
     def answer(status: int, message: str) -> str:
         body = f'{{"code": "c", "message": "{message}", "status": {status}}}'

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dify_ingest_tools import cli
+from dify_ingest_tools.cli import app as cli
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 

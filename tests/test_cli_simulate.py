@@ -19,8 +19,8 @@ from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     DifyKnowledgeClient,
     IndexingStalledError,
-    cli,
 )
+from dify_ingest_tools.cli import app as cli
 from dify_ingest_tools.cli.simulate import DEFAULT_PORT, PatternScripts, rule_type
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 

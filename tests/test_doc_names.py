@@ -291,7 +291,7 @@ def test_the_cache_keeps_at_most_its_bound_dropping_the_least_recently_used() ->
 
 
 def test_metadata_from_a_hostile_list_is_dropped_not_fatal() -> None:
-    from dify_ingest_tools.models.status import DifyDocument
+    from dify_ingest_tools.models.documents import DifyDocument
 
     odd = DifyDocument.model_validate(
         {

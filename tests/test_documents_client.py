@@ -463,6 +463,27 @@ async def test_status_change_is_retried_through_the_short_lock(
     assert statuses[0] == 200 and statuses[-1] == 200
 
 
+async def test_a_refused_change_is_retried_after_the_clients_backoff_on_its_clock(
+    sim: DifySimulator, base_url: str, fake_clock: FakeClock, dataset_id: str
+) -> None:
+    # The policy's first backoff (equal jitter: 1 to 2 s here) outlasts the 0.3 s lock a
+    # status change holds, so one retry, timed on the client's clock, goes through.
+    async with (
+        AsyncDifyKnowledgeClient(
+            sim.api_key, base_url, clock=fake_clock, backoff_base=2.0, backoff_max=2.0
+        ) as client,
+        fake_clock.autojump(),
+    ):
+        a, _ = sim.add_document(dataset_id, "a.txt", TEXT)
+        await client.wait_for_documents(dataset_id, a, timeout=60)
+        await client.disable_documents(dataset_id, [a])
+        sim.clear_requests()
+        await client.enable_documents(dataset_id, [a], retry_unavailable=True, retry_timeout=30)
+    refused, accepted = sim.requests_for(route="document_status")
+    assert (refused.status, accepted.status) == (400, 200)
+    assert accepted.at - refused.at >= 1.0
+
+
 def test_blocking_client_metadata_segments_and_status(
     sim: DifySimulator, clock: FakeClock, sync_client: DifyKnowledgeClient
 ) -> None:

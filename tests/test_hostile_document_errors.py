@@ -18,7 +18,8 @@ import pytest
 from aiohttp import web
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, IndexingEvent, IndexingFailedError
-from dify_ingest_tools.agent.answers import answer_status, failure_answer
+from dify_ingest_tools.agent.answers import answer_status
+from dify_ingest_tools.agent.error_answers import failure_answer
 from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.readiness.progress import ProgressBars
 

@@ -192,7 +192,7 @@ async def test_wait_options_are_checked_before_any_request(
 
 
 def test_wait_options_reject_an_infinite_poll_interval() -> None:
-    from dify_ingest_tools.readiness.waiting import WaitOptions
+    from dify_ingest_tools.readiness.wait_options import WaitOptions
 
     with pytest.raises(ValueError, match="poll_interval"):
         WaitOptions(poll_interval=INF, max_poll_interval=INF)

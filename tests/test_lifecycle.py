@@ -300,16 +300,17 @@ async def test_aclose_ends_a_change_pausing_between_refused_attempts(
 ) -> None:
     document_id, _ = sim.add_document(dataset_id, "a.txt", "alpha")
     clock.advance(10)
-    client = AsyncDifyKnowledgeClient(sim.api_key, base_url, **FAST)
+    client = AsyncDifyKnowledgeClient(sim.api_key, base_url, backoff_base=0.4, backoff_max=30)
     # A status change holds a short lock on the simulator's clock, which stands still here:
-    # every later change is refused, and retried after a pause that doubles each time.
+    # every later change is refused, and retried after the client's retry backoff, which
+    # doubles each time (0.2-0.4 s, 0.4-0.8 s, 0.8-1.6 s, then 1.6-3.2 s).
     await client.disable_documents(dataset_id, [document_id])
     change = asyncio.create_task(
         client.enable_documents(dataset_id, [document_id], retry_unavailable=True, retry_timeout=30)
     )
     refused = lambda: len(sim.requests_for(route="document_status")) - 1  # noqa: E731
     await _until(lambda: refused() >= 4)
-    await asyncio.sleep(0.2)  # into the pause of 1.6 s before the fifth attempt
+    await asyncio.sleep(0.2)  # into the pause of at least 1.6 s before the fifth attempt
     started = time.monotonic()
     await client.aclose()
     with pytest.raises(DifyClientClosedError):

@@ -16,7 +16,7 @@ from dify_ingest_tools import (
     IndexingStatus,
     RetrievedChunk,
 )
-from dify_ingest_tools.models.status import as_batch_ref
+from dify_ingest_tools.models.created import as_batch_ref
 
 from .conftest import load_recording
 

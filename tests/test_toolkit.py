@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyDocumentConflictError
-from dify_ingest_tools.agent.toolkit import TOOL_NAMES, TOOLSET_OWNER, DifyToolError, DifyToolset
+from dify_ingest_tools.agent.tool_ownership import TOOLSET_OWNER
+from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolError, DifyToolset
 from dify_ingest_tools.models.ownership import OWNER_FIELD
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 

@@ -456,7 +456,7 @@ async def test_a_failing_list_endpoint_falls_back_to_per_batch_polling(
     statuses = await client.wait_for_batches([(dataset_id, batch) for batch in batches], timeout=60)
     assert all(status.is_completed for status in statuses)
     assert len(sim.requests_for(route="list_documents")) == 1
-    assert dataset_id in client.monitor._no_sweep
+    assert dataset_id in client.monitor._sweeps.no_sweep
 
 
 async def test_waits_sharing_a_failed_poll_each_raise_their_own_last_status(

@@ -19,11 +19,8 @@ from dify_ingest_tools._base.redaction import scrub
 
 if TYPE_CHECKING:
     from dify_ingest_tools.events import IndexingEvent
-    from dify_ingest_tools.models.status import (
-        BatchIndexingStatus,
-        DifyDocument,
-        DocumentIndexingStatus,
-    )
+    from dify_ingest_tools.models.documents import DifyDocument
+    from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = [
     "DOCUMENT_ERROR_LIMIT",

@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 from yarl import URL
 
 from dify_ingest_tools._base.config import public_url
-from dify_ingest_tools._http.transport import validation_error
+from dify_ingest_tools._http.answer_errors import validation_error
 from dify_ingest_tools.errors import DifyResponseError
 from dify_ingest_tools.models.status import MAX_BATCH_DOCUMENTS, DocumentIndexingStatus
 

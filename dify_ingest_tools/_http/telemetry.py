@@ -29,7 +29,7 @@ from yarl import URL
 
 from dify_ingest_tools._base.redaction import scrub
 from dify_ingest_tools._version import __version__
-from dify_ingest_tools.models.status import Outcome
+from dify_ingest_tools.models.outcome import Outcome
 
 if TYPE_CHECKING:
     from dify_ingest_tools.events import IndexingEvent

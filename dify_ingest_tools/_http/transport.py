@@ -7,25 +7,27 @@ this" and "here are the bytes, or a typed error" happens here, once.
 from __future__ import annotations
 
 import asyncio
-import json as jsonlib
 import logging
-import os
 import random
-import re
-import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from aiohttp import hdrs
-from pydantic import ValidationError
 from yarl import URL
 
 from dify_ingest_tools._base.clock import SYSTEM_CLOCK, Clock
 from dify_ingest_tools._base.config import public_url
 from dify_ingest_tools._base.inputs import check_number
-from dify_ingest_tools._base.redaction import register_secret, scrub
-from dify_ingest_tools._http.responses import decode_json, error_from_response, not_dify_hint
+from dify_ingest_tools._base.redaction import register_secret
+from dify_ingest_tools._http.answer_errors import (
+    invalid_json,
+    is_html,
+    raise_for_answer,
+    too_large,
+)
+from dify_ingest_tools._http.exchange_errors import raise_exchange_error
+from dify_ingest_tools._http.responses import decode_json
 from dify_ingest_tools._http.retry import RetryPolicy
 from dify_ingest_tools._http.telemetry import Telemetry
 from dify_ingest_tools.backends.budget import BudgetBackend
@@ -35,10 +37,8 @@ from dify_ingest_tools.backends.request_budget import (
 )
 from dify_ingest_tools.errors import (
     DifyAPIError,
-    DifyConnectionError,
     DifyError,
     DifyRateLimitError,
-    DifyResponseError,
     DifyTimeoutError,
 )
 
@@ -47,11 +47,6 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "RequestGuard",
     "Transport",
-    "first_error",
-    "invalid_json",
-    "loads_or_text",
-    "not_json",
-    "shape_error",
     "short",
 ]
 
@@ -290,14 +285,14 @@ class Transport:
                                 status = response.status
                                 headers = response.headers
                     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                        _raise_exchange_error(exc, url, method, timeout)
+                        raise_exchange_error(exc, url, method, timeout)
                     if debug:
                         elapsed_ms = (clock() - started) * 1000
                         logger.debug(
                             "%s %s -> %d in %.1f ms", method, public_url(url), status, elapsed_ms
                         )
-                    if status >= 300 or _is_html(headers.get(hdrs.CONTENT_TYPE)):
-                        _raise_for_answer(status, headers, raw, url, method)
+                    if status >= 300 or is_html(headers.get(hdrs.CONTENT_TYPE)):
+                        raise_for_answer(status, headers, raw, url, method)
                     result = decode(raw)
                 except DifyError as failure:
                     telemetry.end_attempt(
@@ -419,7 +414,7 @@ class Transport:
         # As aiohttp reads it (its parser refuses a malformed Content-Length).
         declared = int(length) if length is not None else None
         if declared is not None and declared > limit:
-            raise _too_large(
+            raise too_large(
                 f"the answer is {declared} bytes, over the {limit}-byte limit",
                 response.status,
                 url,
@@ -441,7 +436,7 @@ class Transport:
         async for chunk in response.content.iter_chunked(_READ_CHUNK):
             size += len(chunk)
             if size > limit:
-                raise _too_large(
+                raise too_large(
                     f"the answer exceeded the {limit}-byte limit"
                     + (f" once decoded ({encoding})" if encoding else ""),
                     response.status,
@@ -456,220 +451,12 @@ def _raw(body: bytes) -> bytes:
     return body
 
 
-def _raise_exchange_error(
-    exc: asyncio.TimeoutError | aiohttp.ClientError,
-    url: URL,
-    method: str,
-    timeout: aiohttp.ClientTimeout,
-) -> NoReturn:
-    """Raise the typed error for an exchange that got no complete HTTP answer."""
-    if isinstance(exc, asyncio.TimeoutError):
-        raise DifyTimeoutError(
-            f"no complete answer within {timeout.total or 0:.1f}s",
-            url=public_url(url),
-            method=method,
-            hint=(
-                "The server accepted the connection but did not answer in time: check "
-                "base_url (a firewall or proxy that swallows requests looks like this), "
-                "or raise timeout for a slow server."
-            ),
-        ) from exc
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Its repr carries the request headers (and so the key): do not chain it.
-        raise DifyConnectionError(
-            f"malformed HTTP answer ({exc.status}: {exc.message})",
-            url=public_url(url),
-            method=method,
-            hint="Something answered that does not speak HTTP properly: check base_url's "
-            "scheme (http:// or https://) and port.",
-        ) from None
-    raise DifyConnectionError(
-        _connection_message(exc),
-        url=public_url(url),
-        method=method,
-        hint=_connection_hint(exc, url),
-    ) from exc
-
-
-# aiohttp's "Connect call failed ('10.0.0.5', 443)": the address a host name resolved to.
-_TRIED = re.compile(r"\('([^']+)',\s*(\d+)")
-
-
-def _connection_message(exc: aiohttp.ClientError) -> str:
-    """What failed, naming the host and port tried and why, in words (not aiohttp's
-    "Cannot connect to host h:p ssl:default [...]")."""
-    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
-        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
-    ):
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    host = f"[{exc.host}]" if ":" in exc.host else exc.host
-    where = f"{host}:{exc.port}" if exc.port is not None else host
-    os_error = exc.os_error
-    detail = os_error.strerror or str(os_error) or type(os_error).__name__
-    reason = detail
-    if isinstance(os_error.errno, int) and os_error.errno > 0:
-        reason = os.strerror(os_error.errno)  # "Connection refused", not "Connect call failed"
-    tried = _TRIED.search(detail)
-    if tried is not None and (tried[1], tried[2]) != (exc.host, str(exc.port)):
-        reason += f" (tried {tried[1]}:{tried[2]})"
-    return f"Cannot connect to {where}: {reason}"
-
-
-def _raise_for_answer(
-    status: int, headers: Mapping[str, str], raw: bytes, url: URL, method: str
-) -> NoReturn:
-    """Raise the typed error for an answer that is not a 2xx of Dify's JSON API."""
-    shown = public_url(url)
-    if status >= 400:
-        raise error_from_response(status, raw, headers, url=shown, method=method)
-    if status >= 300:
-        raise DifyResponseError(
-            f"unexpected redirect to {scrub(headers.get('Location', '?'), 300)!r}",
-            status=status,
-            code="redirect",
-            url=shown,
-            method=method,
-            hint=not_dify_hint(shown),
-        )
-    raise not_json(raw, url, method, status)
-
-
 def _is_http_error(error: DifyError) -> bool:
     """An error status from the server (its code is the span's ``error.type``)."""
     return isinstance(error, DifyAPIError) and error.status >= 400
-
-
-def _too_large(message: str, status: int, url: URL, method: str) -> DifyResponseError:
-    return DifyResponseError(
-        message,
-        status=status,
-        code="response_too_large",
-        url=public_url(url),
-        method=method,
-        hint="A Dify answer is never this large: check base_url, or raise max_response_bytes.",
-    )
-
-
-_HTML_TYPES: dict[str, bool] = {}
-_HTML_CACHE_SIZE = 64
-
-
-def _is_html(content_type: str | None) -> bool:
-    # Cached: a server sends the same few Content-Type values on every answer.
-    if content_type is None:
-        return False
-    html = _HTML_TYPES.get(content_type)
-    if html is None:
-        kind = content_type.split(";", 1)[0].strip().lower()
-        html = kind in ("text/html", "application/xhtml+xml")
-        if len(_HTML_TYPES) >= _HTML_CACHE_SIZE:
-            _HTML_TYPES.clear()
-        _HTML_TYPES[content_type] = html
-    return html
-
-
-# aiohttp >= 3.10 has its own class; before, a DNS failure is a connector error on a gaierror.
-_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
-    cls for cls in (getattr(aiohttp, "ClientConnectorDNSError", None),) if cls is not None
-)
-
-
-def _connection_hint(exc: aiohttp.ClientError, url: URL) -> str:
-    where = f"{url.host}:{url.port}" if url.port else str(url.host)
-    if isinstance(exc, _DNS_ERRORS) or isinstance(getattr(exc, "os_error", None), socket.gaierror):
-        return f"The host name {url.host!r} did not resolve: check base_url's host."
-    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-        return (
-            "The TLS handshake failed: check base_url's scheme (https:// vs http://) and "
-            "the server's certificate."
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return (
-            f"Nothing accepted the connection at {where}: is Dify running there, and is "
-            "base_url right (the API root ending in /v1, e.g. https://api.dify.ai/v1)?"
-        )
-    return "The connection broke before a complete answer: check base_url, proxies and the network."
 
 
 def short(error: BaseException) -> str:
     if isinstance(error, DifyAPIError):
         return f"HTTP {error.status} {error.code}: {error.message[:120]}"
     return f"{type(error).__name__}: {str(error)[:160]}"
-
-
-def first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
-
-
-def shape_error(detail: str, payload: Any, url: URL, method: str) -> DifyResponseError:
-    snippet = jsonlib.dumps(payload, default=str)[:300] if payload is not None else "(empty body)"
-    return DifyResponseError(
-        f"unexpected answer shape — {detail}; got {snippet}",
-        status=200,
-        code="unexpected_shape",
-        url=public_url(url),
-        method=method,
-        body=payload,
-        hint=not_dify_hint(public_url(url)),
-    )
-
-
-def validation_error(
-    exc: ValidationError, raw: bytes, url: URL, method: str, model: str = ""
-) -> DifyResponseError:
-    """The error for a 2xx body validated straight from its bytes.
-
-    JSON that does not parse (cut off, garbled, nested absurdly deep) is ``invalid_json``;
-    JSON of another shape is ``unexpected_shape``, named after ``model`` when given.
-    """
-    if any(error["type"] == "json_invalid" for error in exc.errors()):
-        return invalid_json(raw, url, method)
-    detail = f"{model}: {first_error(exc)}" if model else first_error(exc)
-    return shape_error(detail, loads_or_text(raw), url, method)
-
-
-def loads_or_text(raw: bytes) -> Any:
-    try:
-        return decode_json(raw)
-    except ValueError:
-        return raw[:300].decode("utf-8", errors="replace")
-
-
-def invalid_json(raw: bytes, url: URL, method: str, status: int = 200) -> DifyResponseError:
-    """The error for a 2xx body that does not parse.
-
-    JSON that starts but does not parse (cut off, garbled: a dropped connection or a
-    proxy) is ``invalid_json``, transient. Anything else (an HTML page, plain text) is
-    ``not_json``: something other than Dify's API answered, which retrying will not change.
-    """
-    start = raw.lstrip()[:1]
-    if start and start not in (b"{", b"["):
-        return not_json(raw, url, method, status)
-    text = raw[:4000].decode("utf-8", errors="replace")
-    return DifyResponseError(
-        f"the answer is not valid JSON (cut off or garbled): {scrub(text, 200)!r}",
-        status=status,
-        code="invalid_json",
-        url=public_url(url),
-        method=method,
-        body=text,
-    )
-
-
-def not_json(raw: bytes, url: URL, method: str, status: int = 200) -> DifyResponseError:
-    """The error for a 2xx that is a web page or text, not Dify's JSON API."""
-    text = raw[:4000].decode("utf-8", errors="replace")
-    looks_html = text.lstrip()[:1] == "<"
-    what = "an HTML page" if looks_html else "text that is not JSON"
-    shown = public_url(url)
-    return DifyResponseError(
-        f"the server answered HTTP {status} with {what}, not Dify's JSON: {scrub(text, 200)!r}",
-        status=status,
-        code="not_json",
-        url=shown,
-        method=method,
-        body=text,
-        hint=not_dify_hint(shown),
-    )

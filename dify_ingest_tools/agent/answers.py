@@ -1,11 +1,11 @@
 """Short, truthful answers an agent (LLM) can act on: the same words in every framework.
 
-Each function takes what Dify said (a `BatchIndexingStatus`) or what went wrong (an error)
-and returns an `Answer`: the paragraph the model reads (``text``), an ``outcome`` to branch
-on, whether it is a tool *error* (``is_error``), and ``data``, the same facts as a JSON-ready
-dict (for structured tool outputs and artifacts). Nothing here does I/O or imports a
-framework: the LangChain and LlamaIndex adapters, the tool set
-(`dify_ingest_tools.agent.toolkit`) and the
+Each function takes what Dify said (a `BatchIndexingStatus`) or what went wrong (an error,
+answered by `dify_ingest_tools.agent.error_answers`) and returns an `Answer`: the paragraph
+the model reads (``text``), an ``outcome`` to branch on, whether it is a tool *error*
+(``is_error``), and ``data``, the same facts as a JSON-ready dict (for structured tool outputs
+and artifacts). Nothing here does I/O or imports a framework: the LangChain and LlamaIndex
+adapters, the tool set (`dify_ingest_tools.agent.toolkit`) and the
 MCP server only decide when to call these, and render ``is_error`` answers their framework's
 way (a ``ToolException``; a raised `DifyToolError`; an MCP ``isError`` result), so an agent
 reads the same text whichever framework runs it.
@@ -27,11 +27,9 @@ documents names the first few within a fixed budget and counts the rest.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
-from urllib.parse import urlsplit
 
 from dify_ingest_tools._base.shown import (
     FAILED_SHOWN,
@@ -41,36 +39,16 @@ from dify_ingest_tools._base.shown import (
     redacted_head,
     shown,
 )
-from dify_ingest_tools.errors import (
-    DifyAPIError,
-    DifyAuthenticationError,
-    DifyConnectionError,
-    DifyError,
-    DifyNotFoundError,
-    DifyPermissionError,
-    DifyRateLimitError,
-    DifyResponseError,
-    DifyServerError,
-    IndexingEmptyError,
-    IndexingError,
-    IndexingFailedError,
-    IndexingStalledError,
-    IndexingTimeoutError,
-)
+from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.models.status import NOTHING_TO_FIND, BatchIndexingStatus
 
 __all__ = [
     "Answer",
     "DifyToolError",
     "Outcome",
-    "answer_error",
     "answer_status",
     "cut",
-    "error_answer",
-    "failure_answer",
-    "stalled_answer",
     "status_answer",
-    "timeout_answer",
     "tool_error_answer",
 ]
 
@@ -176,29 +154,11 @@ def cut(text: str, budget: int) -> tuple[str, bool]:
     return head.rstrip() + _CUT_MARK, True
 
 
-def _bounded(text: str, budget: int = _MAX_SERVER_TEXT) -> str:
+def bounded(text: str, budget: int = _MAX_SERVER_TEXT) -> str:
     return cut(text, budget)[0]
 
 
-# What `waiting` appends to a hint when Dify never answered: "(The wait for batch B gave up
-# after N failed poll(s) in S s without one answer from Dify's API.)".
-_WAIT_TALLY = re.compile(
-    r"\s*\(The wait for batch \S+ gave up after .*? without one answer from Dify's API\.?\)"
-)
-
-
-def _without_address(message: str, url: str) -> str:
-    """``message`` without the server's host and port (aiohttp's connection errors name them:
-    "Cannot connect to host h:p ... [Connect call failed ('h', p)]")."""
-    host = urlsplit(url).hostname
-    if not host:
-        return message
-    name = re.escape(host)
-    message = re.sub(rf"\(\s*'{name}',\s*\d+[^)]*\)", "the server", message)
-    return re.sub(rf"\[?{name}\]?(:\d+)?", "the server", message, flags=re.IGNORECASE)
-
-
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     """``text`` ending in exactly one full stop (Dify's messages usually bring their own)."""
     text = text.rstrip()
     return text if text.endswith((".", "!", "?", _CUT_MARK)) else f"{text}."
@@ -216,7 +176,7 @@ def _status_counts(status: BatchIndexingStatus) -> dict[str, int]:
     return shown_counts
 
 
-def _progress(status: BatchIndexingStatus) -> str:
+def progress_line(status: BatchIndexingStatus) -> str:
     docs = len(status.documents)
     done = sum(doc.is_completed for doc in status.documents)
     counts = ", ".join(f"{n} {name}" for name, n in sorted(_status_counts(status).items()))
@@ -236,7 +196,7 @@ def _failed_shown(status: BatchIndexingStatus) -> tuple[list[tuple[str, str]], i
         room = min(_MAX_SERVER_TEXT, _FAILURES_CHARS - used)
         if room < 80 and shown_docs:
             break
-        error = _bounded(doc.error, max(room, 80)) if doc.error else NO_ERROR_TEXT
+        error = bounded(doc.error, max(room, 80)) if doc.error else NO_ERROR_TEXT
         entry = (shown(doc.id, ID_LIMIT), error)
         used += sum(map(len, entry)) + 20
         shown_docs.append(entry)
@@ -245,7 +205,7 @@ def _failed_shown(status: BatchIndexingStatus) -> tuple[list[tuple[str, str]], i
 
 def _failures(status: BatchIndexingStatus) -> str:
     shown_docs, more = _failed_shown(status)
-    text = " ".join(f"Document {id_} failed: {_sentence(error)}" for id_, error in shown_docs)
+    text = " ".join(f"Document {id_} failed: {sentence(error)}" for id_, error in shown_docs)
     if more:
         text += f" {more} more document(s) failed too."
     return text
@@ -276,7 +236,7 @@ def _status_data(status: BatchIndexingStatus) -> dict[str, Any]:
     return data
 
 
-def _answer(
+def build_answer(
     text: str,
     outcome: Outcome,
     *,
@@ -308,217 +268,38 @@ def answer_status(status: BatchIndexingStatus) -> Answer:
     """The answer to "is batch X of dataset D ready?", from one status."""
     head = f"Batch {status.batch} of dataset {status.dataset_id}"
     if not status.documents:
-        return _answer(f"{head} reports no documents.", "empty", status=status)
+        return build_answer(f"{head} reports no documents.", "empty", status=status)
     if status.is_empty:
         empty = status.empty_documents
         ids = ", ".join(shown(doc.id, ID_LIMIT) for doc in empty[:FAILED_SHOWN])
         more = f" and {len(empty) - FAILED_SHOWN} more" if len(empty) > FAILED_SHOWN else ""
         text = (
-            f"{head} is EMPTY: {_progress(status)}. {len(empty)} document(s) ({ids}{more}) "
+            f"{head} is EMPTY: {progress_line(status)}. {len(empty)} document(s) ({ids}{more}) "
             f"were {NOTHING_TO_FIND}. Do not wait again: check the source (empty or "
             "whitespace-only text, an unreadable file) and upload it again, or tell the user."
         )
-        return _answer(text, "empty", status=status)
+        return build_answer(text, "empty", status=status)
     if status.is_completed:
-        text = f"{head} is READY: {_progress(status)}. Its documents can be retrieved now."
-        return _answer(text, "ready", status=status)
+        text = f"{head} is READY: {progress_line(status)}. Its documents can be retrieved now."
+        return build_answer(text, "ready", status=status)
     if status.is_failed:
         still = "" if status.is_terminal else " The other documents are still being indexed."
         text = (
-            f"{head} FAILED: {_progress(status)}. {_failures(status)}{still} Fix or replace the "
-            "failed document(s) and upload again; retrieval will not find their content."
+            f"{head} FAILED: {progress_line(status)}. {_failures(status)}{still} Fix or replace "
+            "the failed document(s) and upload again; retrieval will not find their content."
         )
-        return _answer(text, "failed", status=status)
+        return build_answer(text, "failed", status=status)
     if status.is_paused:
         text = (
-            f"{head} is PAUSED: {_progress(status)}. A paused document resumes only from "
+            f"{head} is PAUSED: {progress_line(status)}. A paused document resumes only from "
             "Dify's console; it will not finish on its own: tell the user."
         )
-        return _answer(text, "paused", status=status)
+        return build_answer(text, "paused", status=status)
     text = (
-        f"{head} is NOT READY yet, still indexing: {_progress(status)}. Check again or wait "
+        f"{head} is NOT READY yet, still indexing: {progress_line(status)}. Check again or wait "
         "for it before retrieving; results retrieved now may be incomplete."
     )
-    return _answer(text, "working", status=status)
-
-
-# -- how a wait ended ------------------------------------------------------------------------
-
-
-def _timeout(
-    error: IndexingTimeoutError,
-    waited: float | None,
-    asked: float | None,
-    dataset_id: str | None,
-    batch: str | None,
-) -> Answer:
-    status = error.last_status
-    failed_poll = error.__cause__
-    if (
-        status is None
-        and isinstance(failed_poll, DifyError)
-        and not (isinstance(failed_poll, DifyNotFoundError) and failed_poll.is_batch_missing)
-    ):
-        # Dify never answered a poll (down, rate limiting): "not reported yet" would hide
-        # why. (A batch not visible yet is what a fresh upload looks like: that says so.)
-        return _api_error(failed_poll, dataset_id, batch)
-    after = f" after {waited:g} s" if waited is not None else ""
-    if status is None:
-        text = (
-            f"Still not ready{after}: Dify has not reported the batch yet. It may still be "
-            "starting; wait again."
-        )
-    else:
-        text = (
-            f"Still indexing{after}: batch {status.batch} of dataset {status.dataset_id} has "
-            f"{_progress(status)}. Dify keeps working server-side; wait again later before "
-            "retrieving."
-        )
-    if waited is not None and asked is not None and asked > waited:
-        text += f" (This tool waits at most {waited:g} s per call.)"
-    return _answer(
-        text,
-        "timeout",
-        status=status,
-        dataset_id=dataset_id,
-        batch=batch,
-        error=error,
-        waited_seconds=waited,
-    )
-
-
-def _stalled(error: IndexingStalledError, dataset_id: str | None, batch: str | None) -> Answer:
-    status = error.last_status
-    where = answer_status(status).text if status is not None else "No status was observed."
-    text = (
-        "Indexing appears STALLED: nothing changed for a long time, so Dify's indexing worker "
-        f"may be down. {where}"
-    )
-    return _answer(text, "stalled", status=status, dataset_id=dataset_id, batch=batch, error=error)
-
-
-def _failed(error: IndexingFailedError, dataset_id: str | None, batch: str | None) -> Answer:
-    if error.last_status is not None:
-        return replace(answer_status(error.last_status), error=error)
-    text = _sentence(_bounded(str(error)))
-    return _answer(text, "failed", dataset_id=dataset_id, batch=batch, error=error)
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-def _advice(error: DifyError, dataset_id: str | None, batch: str | None) -> str:
-    if isinstance(error, DifyAuthenticationError):
-        return (
-            "Dify rejected the API key. Changing the tool arguments will not help: tell the "
-            "user to check the Knowledge API key (DIFY_API_KEY)."
-        )
-    if isinstance(error, DifyRateLimitError):
-        return "Dify is rate limiting requests: wait about a minute before calling this again."
-    if isinstance(error, DifyPermissionError):
-        return (
-            f"The API key may not access dataset {dataset_id} (its API access may be disabled "
-            "in Dify's console, or a plan limit was reached). Retrying will not help: tell the "
-            "user."
-        )
-    if isinstance(error, DifyNotFoundError):
-        if error.is_dataset_missing:
-            return f"There is no dataset {dataset_id}: check dataset_id."
-        if error.is_batch_missing:
-            return (
-                f"Dify does not know batch {batch} in dataset {dataset_id}. Pass the exact "
-                "`batch` string the upload returned; a new batch can take a few seconds to "
-                "appear, so check again shortly."
-            )
-        return "Dify's API was not found at the configured base URL: tell the user."
-    if isinstance(error, DifyConnectionError | DifyServerError | DifyResponseError):
-        return "Dify could not be reached or answered badly: try again in a little while."
-    return "Try again in a little while; if it keeps failing, tell the user."
-
-
-def _api_error(error: DifyError, dataset_id: str | None, batch: str | None) -> Answer:
-    details: dict[str, Any] = {"type": type(error).__name__}
-    # What to check, when the library knows (e.g. a base URL that is not Dify's API root).
-    hint_text = getattr(error, "hint", None)
-    url = str(getattr(error, "url", "") or "")
-    hint = ""
-    if isinstance(hint_text, str) and hint_text:
-        # The wait's tally of failed polls varies from call to call and tells a model nothing
-        # the answer does not: every framework is to say the same words for the same failure.
-        hint_text = _WAIT_TALLY.sub("", _without_address(hint_text, url))
-        hint = f" {_sentence(_bounded(hint_text))}"
-    if isinstance(error, DifyAPIError):
-        message = _bounded(error.message)
-        head = (
-            f"Dify error (HTTP {error.status}, code {error.code!r}): "
-            f"{_sentence(message) if message else 'no message.'}{hint}"
-        )
-        details.update(status=error.status, code=error.code, message=message)
-    elif isinstance(error, DifyConnectionError):
-        # The message, not str(): that adds the request's method and URL, which a model
-        # cannot act on (and the user configured).
-        message = _bounded(_without_address(error.message, error.url))
-        head = f"Could not reach Dify: {_sentence(message)}{hint}"
-        details.update(message=message)
-    else:
-        message = _bounded(str(error))
-        head = f"Dify error: {_sentence(message)}{hint}"
-        details.update(message=message)
-    # An id Dify does not know is an answer: the model can fix (or re-check) the id it passed.
-    # Any other 404 means the base URL is not Dify's API: only the user can fix that.
-    not_found = isinstance(error, DifyNotFoundError) and error.resource in ("dataset", "documents")
-    return _answer(
-        f"{head} {_advice(error, dataset_id, batch)}",
-        "not_found" if not_found else "error",
-        is_error=not not_found,
-        status=error.last_status,
-        dataset_id=dataset_id,
-        batch=batch,
-        error=error,
-        details=details,
-    )
-
-
-def answer_error(
-    error: DifyError | ValueError,
-    *,
-    dataset_id: str | None = None,
-    batch: str | None = None,
-    waited: float | None = None,
-    asked: float | None = None,
-) -> Answer:
-    """The answer for anything a check or a wait raised.
-
-    Args:
-        error: What was raised: a wait's `IndexingTimeoutError`, `IndexingStalledError` or
-            `IndexingFailedError` (answers), a `DifyError` (a tool error with Dify's status,
-            code, message and advice) or a ``ValueError`` (an invalid argument).
-        dataset_id: The knowledge base the call was about.
-        batch: The batch the call was about.
-        waited: For a timeout: how long the wait was allowed to take (seconds).
-        asked: For a timeout: how long the caller (the model) asked to wait; when more than
-            ``waited``, the answer says the tool's cap.
-    """
-    if isinstance(error, IndexingTimeoutError):
-        return _timeout(error, waited, asked, dataset_id, batch)
-    if isinstance(error, IndexingStalledError):
-        return _stalled(error, dataset_id, batch)
-    if isinstance(error, IndexingFailedError):
-        return _failed(error, dataset_id, batch)
-    if isinstance(error, IndexingEmptyError) and error.last_status is not None:
-        return replace(answer_status(error.last_status), error=error)
-    if isinstance(error, DifyError):
-        return _api_error(error, dataset_id, batch)
-    text = f"Invalid argument: {_sentence(_bounded(str(error)))}"
-    return _answer(
-        text,
-        "invalid",
-        is_error=True,
-        dataset_id=dataset_id,
-        batch=batch,
-        error=error,
-        details={"type": type(error).__name__, "message": _bounded(str(error))},
-    )
+    return build_answer(text, "working", status=status)
 
 
 def tool_error_answer(
@@ -530,34 +311,11 @@ def tool_error_answer(
     error: BaseException | None = None,
 ) -> Answer:
     """A tool error worded by its caller (e.g. arguments that do not fit a tool's schema)."""
-    return _answer(text, outcome, is_error=True, dataset_id=dataset_id, batch=batch, error=error)
-
-
-# -- the texts alone (what the adapters of earlier versions called) ---------------------------
+    return build_answer(
+        text, outcome, is_error=True, dataset_id=dataset_id, batch=batch, error=error
+    )
 
 
 def status_answer(status: BatchIndexingStatus) -> str:
-    """The text of `answer_status`."""
+    """The text of `answer_status` (what the adapters of earlier versions called)."""
     return answer_status(status).text
-
-
-def timeout_answer(error: IndexingTimeoutError, waited: float) -> str:
-    """What a bounded wait says when time ran out (Dify keeps indexing server-side)."""
-    return _timeout(error, waited, None, None, None).text
-
-
-def stalled_answer(error: IndexingStalledError) -> str:
-    """What a wait says when nothing moved for the stall timeout."""
-    return _stalled(error, None, None).text
-
-
-def failure_answer(error: IndexingFailedError) -> str:
-    """What a wait says when a document failed (or was paused with on_paused="fail")."""
-    return _failed(error, None, None).text
-
-
-def error_answer(error: DifyError, *, dataset_id: str | None, batch: str | None) -> str:
-    """What went wrong talking to Dify (its message, status and code) and what to do next."""
-    if isinstance(error, IndexingError):
-        return answer_error(error, dataset_id=dataset_id, batch=batch).text
-    return _api_error(error, dataset_id, batch).text

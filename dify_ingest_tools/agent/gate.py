@@ -24,7 +24,9 @@ from dify_ingest_tools.errors import (
     IndexingError,
 )
 from dify_ingest_tools.events import EventCallback, IndexingEvent, dispatch
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, Outcome
+from dify_ingest_tools.models.created import BatchRef
+from dify_ingest_tools.models.outcome import Outcome
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.policy import outcome_of
 
 __all__ = [

@@ -18,7 +18,9 @@ from typing import Any
 from dify_ingest_tools._base.shown import ID_LIMIT, NAME_LIMIT, shown
 from dify_ingest_tools.agent.answers import cut
 from dify_ingest_tools.agent.tool_schemas import HitOutput, ListedDocument
-from dify_ingest_tools.models.status import CreatedDocument, DifyDocument, RetrievedChunk
+from dify_ingest_tools.models.created import CreatedDocument
+from dify_ingest_tools.models.documents import DifyDocument
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 
 __all__ = [
     "MIN_HIT_CHARS",

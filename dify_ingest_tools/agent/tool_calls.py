@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from dify_ingest_tools.agent.answers import Answer, answer_error, answer_status
+from dify_ingest_tools.agent.answers import Answer, answer_status
+from dify_ingest_tools.agent.error_answers import answer_error
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.events import EventCallback

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from dify_ingest_tools._base.shown import shown_error
-from dify_ingest_tools.models.status import BatchRef
+from dify_ingest_tools.models.created import BatchRef
 
 __all__ = [
     "LEDGER_ENV",

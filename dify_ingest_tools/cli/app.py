@@ -55,7 +55,8 @@ from dify_ingest_tools.cli.common import (
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.events import IndexingEvent
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.progress import ProgressBars, should_draw_bars
 
 __all__ = [

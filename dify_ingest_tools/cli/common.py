@@ -28,7 +28,7 @@ from dify_ingest_tools.errors import (
     DifyResponseError,
     DifyTimeoutError,
 )
-from dify_ingest_tools.models.status import Outcome
+from dify_ingest_tools.models.outcome import Outcome
 from dify_ingest_tools.readiness.policy import outcome_of
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "check_client_args",
     "describe_error",
     "exit_code_for",
+    "file_size",
     "finite_float",
     "listen_failure",
     "one_line",
@@ -151,6 +152,21 @@ def port_number(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
     return value
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def file_size(text: str) -> int:
+    """An argparse ``type=`` for ``--max-file-size``: bytes, or K/M/G (binary, as Dify counts
+    its limit in MiB)."""
+    match = _SIZE.fullmatch(text)
+    if match is None or int(match[1]) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give bytes, or a number with K, M or G (e.g. 15M)"
+        )
+    return int(match[1]) * _UNITS[match[2].upper()]
 
 
 def require_api_key(api_key: str | None) -> None:

@@ -18,7 +18,15 @@ from dify_ingest_tools.cli.common import CLIError
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.dataset_create import IndexingTechnique
 
-__all__ = ["add_dataset_name", "check_dataset_name_args", "dataset_by_name"]
+__all__ = [
+    "ENV_DATASET_ID",
+    "add_dataset_name",
+    "check_dataset_name_args",
+    "dataset_by_name",
+    "dataset_or_name",
+]
+
+ENV_DATASET_ID = "DIFY_DATASET_ID"
 
 
 def add_dataset_name(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +61,16 @@ def check_dataset_name_args(args: argparse.Namespace, env: str | None = None) ->
     if given and not (env is not None and given == os.environ.get(env)):
         raise CLIError("pass --dataset or --dataset-name, not both")
     return name
+
+
+def dataset_or_name(args: argparse.Namespace) -> tuple[str, str | None]:
+    """``(dataset_id, None)``, or ``("", name)`` for ``--dataset-name`` (looked up later)."""
+    name = check_dataset_name_args(args, ENV_DATASET_ID)
+    if name is not None:
+        return "", name
+    if not args.dataset:
+        raise ValueError(f"--dataset is required (or set {ENV_DATASET_ID})")
+    return str(args.dataset), None
 
 
 async def dataset_by_name(

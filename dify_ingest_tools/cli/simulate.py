@@ -272,8 +272,7 @@ def _open_log(path: str | None, err: IO[str]) -> tuple[IO[str] | None, bool]:
 
 async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     """Serve until Ctrl-C; the banner on ``out`` says where and how to connect."""
-    from dify_ingest_tools.testing import DifySimulator
-    from dify_ingest_tools.testing.simulator import describe, serve_forever
+    from dify_ingest_tools.testing import DifySimulator, describe, serve_forever
 
     rules: list[DocumentRule] = [*args.fail, *args.stall, *args.pause, *args.slow]
     simulator = DifySimulator(time_scale=args.time_scale)

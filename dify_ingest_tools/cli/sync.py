@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from dify_ingest_tools.cli.common import (
     EXIT_OK,
     CLIError,
     check_client_args,
+    file_size,
 )
 from dify_ingest_tools.cli.dataset_name import (
     add_dataset_name,
@@ -31,11 +31,11 @@ from dify_ingest_tools.cli.dataset_name import (
 )
 from dify_ingest_tools.cli.fleet import _add_budget, _add_ledger, _budget
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.folder_sync.report import SyncReport
 from dify_ingest_tools.folder_sync.sync import (
     DEFAULT_MAX_FILE_SIZE,
     SyncItem,
     SyncRefused,
-    SyncReport,
     sync_folder,
 )
 from dify_ingest_tools.readiness.progress import should_draw_bars
@@ -108,7 +108,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     sync.add_argument(
         "--max-file-size",
-        type=_size,
+        type=file_size,
         default=DEFAULT_MAX_FILE_SIZE,
         metavar="SIZE",
         help="leave out larger files before any request (bytes, or 15M, 1G; default 15M, "
@@ -142,22 +142,6 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return value
-
-
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-
-
-def _size(text: str) -> int:
-    raw = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = raw[-1:] if raw[-1:] in _UNITS else ""
-    number = raw[: len(raw) - len(unit)]
-    try:
-        value = float(number)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size like 15M, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a size > 0 like 15M, got {text!r}")
-    return int(value * _UNITS[unit])
 
 
 async def run_folder_sync(args: argparse.Namespace, out: IO[str]) -> int:

@@ -272,8 +272,8 @@ def _shutdown(worker: LoopThread, client: AsyncDifyKnowledgeClient) -> None:
 class DifyKnowledgeClient(BlockingMethods):
     """Blocking twin of `AsyncDifyKnowledgeClient`: same arguments, same methods, same errors.
 
-    Its methods are generated from the async class (`_blocking.py`, by `_twin.py`): the same
-    parameters, defaults, return types and docstrings, checked by a parity test.
+    Its methods are generated from the async class (`blocking`, `blocking_more`, by `twin`):
+    the same parameters, defaults, return types and docstrings, checked by a parity test.
 
     Safe to call from a running event loop (e.g. a Jupyter cell) and from many threads at
     once. Use it as a context manager or call `close` when done; closing, from any thread,

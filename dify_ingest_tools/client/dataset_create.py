@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 
 from yarl import URL
 
-from dify_ingest_tools._http.transport import shape_error
+from dify_ingest_tools._http.answer_errors import shape_error
 
 __all__ = ["DatasetPermission", "IndexingTechnique", "created_dataset", "dataset_body"]
 

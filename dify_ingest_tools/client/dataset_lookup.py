@@ -13,7 +13,7 @@ from typing import Any
 
 from yarl import URL
 
-from dify_ingest_tools._http.transport import shape_error
+from dify_ingest_tools._http.answer_errors import shape_error
 from dify_ingest_tools.errors import DifyDatasetNameError
 
 __all__ = ["DATASET_PAGE", "MAX_DATASET_PAGES", "ambiguous", "check_name", "missing", "named"]

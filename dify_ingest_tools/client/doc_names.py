@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dify_ingest_tools.errors import DifyError, DifyNotFoundError
-from dify_ingest_tools.models.status import DifyDocument, DocumentList
+from dify_ingest_tools.models.documents import DifyDocument, DocumentList
 
 __all__ = ["DocumentInfo", "DocumentNames", "DocumentSource"]
 

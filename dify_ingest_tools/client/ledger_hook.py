@@ -24,7 +24,8 @@ from dify_ingest_tools.backends.ledger import (
     SQLiteLedger,
 )
 from dify_ingest_tools.client.pending import PendingView
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 __all__ = ["LedgerRecorder", "LedgerSpec", "resolve_ledger"]
 

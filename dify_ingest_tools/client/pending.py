@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.documents import UpdatedDocument
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 __all__ = ["CLIENT", "LEDGER", "PendingScope", "PendingUploads", "PendingView"]
 

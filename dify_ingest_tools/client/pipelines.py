@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, get_args
 
-from dify_ingest_tools.models.status import CreatedDocument, PipelineRun
+from dify_ingest_tools.models.created import CreatedDocument, PipelineRun
 
 __all__ = ["PipelineDatasource", "pipeline_run", "pipeline_run_body"]
 

@@ -11,7 +11,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from dify_ingest_tools.errors import DifyError, DifyNotFoundError, IndexingError
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef
+from dify_ingest_tools.models.created import BatchRef
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

@@ -1,17 +1,19 @@
-"""Writes `blocking.py`: the blocking twin's methods, generated from the async client.
+"""Writes `blocking.py` and `blocking_more.py`: the blocking twin's methods, generated.
 
 The blocking `DifyKnowledgeClient` once forwarded its 37 methods by hand, and seven
 signatures drifted from the async ones (a lost ``deadline``, six collapsed to ``**options``).
 Now every public method and property of `AsyncDifyKnowledgeClient` is rendered here into a
 typed, one-line forward with the same parameters, defaults, return annotation and docstring;
-``tests/test_blocking_twin.py`` fails when the file on disk is not what this renders (run
-``python -m dify_ingest_tools.client.twin`` to write it again) and compares both clients' members.
+``tests/test_blocking_twin.py`` fails when a file on disk is not what this renders (run
+``python -m dify_ingest_tools.client.twin`` to write them again) and compares both clients' members.
+The members, in name order, are shared out between the parts (``PARTS``) so that none is longer
+than ``MAX_LINES``; each part's class inherits the next, the last `BlockingBase`.
 
 Rules: a coroutine method runs on the client's worker loop (``self._run``); an async
 generator is driven as a blocking iterator (``self._worker.iterate``); a plain method or a
 property is forwarded as is. ``Iterable`` arguments are materialised on the caller's thread,
-so a generator is not consumed from the loop's thread. Lifecycle (``aclose``, ``async with``)
-stays hand-written on each client.
+so a generator is not consumed from the loop's thread (``listed``, in `blocking_base`).
+Lifecycle (``aclose``, ``async with``) stays hand-written on each client.
 """
 
 from __future__ import annotations
@@ -25,20 +27,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LIFECYCLE", "OUTPUT", "public_members", "render"]
+__all__ = ["LIFECYCLE", "MAX_LINES", "PARTS", "public_members", "render"]
 
 #: Members each client writes by hand: its own way to close and to enter a ``with``.
 LIFECYCLE = frozenset({"aclose", "close", "async_client"})
-OUTPUT = Path(__file__).with_name("blocking.py")
+#: The generated modules and their classes, outermost first (`bridge` imports the first).
+PARTS = (
+    (Path(__file__).with_name("blocking.py"), "BlockingMethods"),
+    (Path(__file__).with_name("blocking_more.py"), "MoreBlockingMethods"),
+)
+#: No generated module is longer than this (the package's limit on a module, with room).
+MAX_LINES = 480
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BUILTINS = frozenset({"str", "int", "float", "bool", "bytes", "None", "dict", "list", "tuple"})
 _BUILTINS |= frozenset({"set", "type", "object"})
-# Imported by the generated module at run time (not again under TYPE_CHECKING).
-_RUNTIME = {
-    "typing": {"Any", "TypeVar", "TYPE_CHECKING"},
-    "collections.abc": {"Coroutine"},
-    "dify_ingest_tools.models.status": {"CreatedDocument"},
-}
+# Imported by the generated modules at run time (not again under TYPE_CHECKING).
+_RUNTIME = {"typing": {"TYPE_CHECKING"}}
 
 
 def public_members(cls: type) -> dict[str, Any]:
@@ -111,7 +115,7 @@ def _params(function: Callable[..., Any], imports: _Imports) -> tuple[str, str]:
             text += repr(parameter.default)
         value = parameter.name
         if "Iterable[" in str(annotation):
-            value = f"_listed({parameter.name})"
+            value = f"listed({parameter.name})"
         kind = parameter.kind
         if kind is inspect.Parameter.VAR_POSITIONAL:
             declared.append("*" + text)
@@ -172,19 +176,62 @@ def _docstring(function: Callable[..., Any]) -> list[str]:
     return [*indented, '        """']
 
 
-def render() -> str:
-    """The source of `blocking.py` for the async client as it is now."""
+def _members() -> list[tuple[list[str], _Imports]]:
+    """Each public member of the async client rendered, with the names its lines need."""
     client = importlib.import_module("dify_ingest_tools.client.async_client")
+    rendered = []
+    for name, member in public_members(client.AsyncDifyKnowledgeClient).items():
+        imports = _Imports()
+        if isinstance(member, property):
+            lines = ["", *_property(name, member, imports)]
+        else:
+            lines = ["", *_method(name, member, imports)]
+        rendered.append((lines, imports))
+    return rendered
+
+
+def _shared_out(
+    members: list[tuple[list[str], _Imports]],
+) -> list[list[tuple[list[str], _Imports]]]:
+    """The members in name order, cut into ``len(PARTS)`` runs of about equal length."""
+    total = sum(len(lines) for lines, _ in members)
+    share = total / len(PARTS)
+    runs: list[list[tuple[list[str], _Imports]]] = [[] for _ in PARTS]
+    done = 0
+    for lines, imports in members:
+        index = min(int(done // share), len(PARTS) - 1)
+        runs[index].append((lines, imports))
+        done += len(lines)
+    return runs
+
+
+def _part(index: int, members: list[tuple[list[str], _Imports]]) -> str:
+    path, class_name = PARTS[index]
     imports = _Imports()
     body: list[str] = []
-    for name, member in public_members(client.AsyncDifyKnowledgeClient).items():
-        body.append("")
-        if isinstance(member, property):
-            body += _property(name, member, imports)
-        else:
-            body += _method(name, member, imports)
+    for lines, needed in members:
+        body += lines
+        for module, names in needed.names.items():
+            imports.names.setdefault(module, set()).update(names)
+    runtime: dict[str, list[str]] = {"blocking_base": []}
+    if index + 1 < len(PARTS):
+        following, base = PARTS[index + 1]
+        runtime[following.stem] = [base]
+    else:
+        base = "BlockingBase"
+        runtime["blocking_base"].append(base)
+    if any(re.search(r"\blisted\(", line) for line in body):
+        runtime["blocking_base"].append("listed")
+    runtime_imports = [
+        f"from dify_ingest_tools.client.{module} import {', '.join(names)}"
+        for module, names in runtime.items()
+        if names
+    ]
+    first, last = _first_and_last(members)
+    annotations = imports.render()
     head = [
-        '"""The blocking twin\'s methods: GENERATED by `twin.py` from `AsyncDifyKnowledgeClient`.',
+        f'"""The blocking twin\'s methods {first} to {last}: GENERATED by `twin.py` from',
+        "`AsyncDifyKnowledgeClient`.",
         "",
         "Do not edit: run ``python -m dify_ingest_tools.client.twin`` after changing the async",
         "client.",
@@ -193,38 +240,44 @@ def render() -> str:
         "# ruff: noqa: I001",
         "from __future__ import annotations",
         "",
-        "from collections.abc import Coroutine",
-        "from typing import TYPE_CHECKING, Any, TypeVar",
+        "from typing import TYPE_CHECKING",
         "",
-        "from dify_ingest_tools.models.status import CreatedDocument",
+        *runtime_imports,
         "",
-        "if TYPE_CHECKING:",
-        "    from dify_ingest_tools.client.bridge import LoopThread",
-        "    from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient",
-        *imports.render(),
-        "",
-        '__all__ = ["BlockingMethods"]',
-        "",
-        'T = TypeVar("T")',
+        *(["if TYPE_CHECKING:", *annotations, ""] if annotations else []),
+        f'__all__ = ["{class_name}"]',
         "",
         "",
-        "def _listed(value: Any) -> Any:",
-        '    """An iterable argument as a list (a str or one created document stays itself)."""',
-        "    if isinstance(value, (str, bytes, CreatedDocument)):",
-        "        return value",
-        "    return list(value)",
-        "",
-        "",
-        "class BlockingMethods:",
-        '    """Every public method and property of the async client, blocking."""',
-        "",
-        "    if TYPE_CHECKING:",
-        "        _async: AsyncDifyKnowledgeClient",
-        "        _worker: LoopThread",
-        "",
-        "        def _run(self, coro: Coroutine[Any, Any, T]) -> T: ...",
+        f"class {class_name}({base}):",
+        f'    """The async client\'s public members {first} to {last}, blocking."""',
     ]
-    return "\n".join([*head, *body]) + "\n"
+    source = "\n".join([*head, *body]) + "\n"
+    if source.count("\n") > MAX_LINES:
+        raise ValueError(
+            f"{path.name} would be {source.count(chr(10))} lines (over {MAX_LINES}): "
+            "add a part to PARTS"
+        )
+    return source
+
+
+def _first_and_last(members: list[tuple[list[str], _Imports]]) -> tuple[str, str]:
+    """The first and the last member name of a run (its ``def`` lines)."""
+    names = [
+        line.split("(")[0].removeprefix("    def ")
+        for lines, _ in members
+        for line in lines
+        if line.startswith("    def ")
+    ]
+    return f"`{names[0]}`", f"`{names[-1]}`"
+
+
+def render() -> dict[Path, str]:
+    """The source of each generated module (`PARTS`) for the async client as it is now."""
+    runs = _shared_out(_members())
+    return {
+        path: _part(index, run)
+        for index, ((path, _), run) in enumerate(zip(PARTS, runs, strict=True))
+    }
 
 
 def _check_parses(source: str) -> None:
@@ -232,10 +285,10 @@ def _check_parses(source: str) -> None:
 
 
 def main() -> Iterator[str]:  # pragma: no cover - a developer's command
-    source = render()
-    _check_parses(source)
-    OUTPUT.write_text(source)
-    yield f"wrote {OUTPUT}"
+    for path, source in render().items():
+        _check_parses(source)
+        path.write_text(source)
+        yield f"wrote {path}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 The knowledge base is the manifest: owner, source and hash live in Dify's metadata.
 """
 
-from dify_ingest_tools.folder_sync.sync import SyncReport, sync_folder
+from dify_ingest_tools.folder_sync.report import SyncReport
+from dify_ingest_tools.folder_sync.sync import sync_folder
 
 __all__ = ["SyncReport", "sync_folder"]

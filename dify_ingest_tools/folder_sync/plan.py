@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from dify_ingest_tools.folder_sync.scan import LeftOut, in_scope
+from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.ownership import Mark
-from dify_ingest_tools.models.status import CreatedDocument
 
 __all__ = [
     "ANY_DOCUMENT",

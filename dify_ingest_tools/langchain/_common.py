@@ -15,7 +15,7 @@ from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient, unpicklable
 from dify_ingest_tools.readiness.heal import OnStall
 from dify_ingest_tools.readiness.policy import OnEmpty, OnPaused
-from dify_ingest_tools.readiness.waiting import WaitOptions
+from dify_ingest_tools.readiness.wait_options import WaitOptions
 
 __all__ = ["AnyDifyClient", "DifyConnection", "ErrorHandling", "WaitSettings"]
 

@@ -18,7 +18,7 @@ from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.langchain._common import DifyConnection, WaitSettings
 from dify_ingest_tools.langchain.events import arun_with_events, run_with_events
-from dify_ingest_tools.models.status import RetrievedChunk
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 
 __all__ = ["DifyRetriever"]
 

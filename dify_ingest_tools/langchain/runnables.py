@@ -29,12 +29,8 @@ from dify_ingest_tools.langchain.events import (
     call_with_events,
     dispatch_indexing_event,
 )
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    BatchRef,
-    CreatedDocument,
-    as_batch_ref,
-)
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument, as_batch_ref
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 __all__ = ["DifyDocumentUploader", "DifyIndexingWaiter", "UploaderInput", "WaiterInput"]
 

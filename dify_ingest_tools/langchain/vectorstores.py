@@ -18,29 +18,25 @@ from pydantic import SecretStr
 from typing_extensions import Self
 
 from dify_ingest_tools._base.inputs import check_dataset_id
-from dify_ingest_tools.agent.store import Hit, StoreCore, StoredDocument, new_id
+from dify_ingest_tools.agent.store import StoreCore, write_waits
+from dify_ingest_tools.agent.store_mapping import StoredDocument
 from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.langchain._common import AnyDifyClient
+from dify_ingest_tools.langchain._vectorstore_documents import (
+    DocKey,
+    document_of,
+    documents_of,
+    ids_to_delete,
+    name_of,
+    stored_documents,
+    write_options,
+)
 from dify_ingest_tools.readiness.policy import OnEmpty
-from dify_ingest_tools.readiness.waiting import WaitOptions
 
 __all__ = ["DifyVectorStore"]
-
-DocKey = str | Callable[[Document], str]
-
-_WAIT_KEYS = (
-    "timeout",
-    "poll_interval",
-    "max_poll_interval",
-    "stall_timeout",
-    "not_found_grace",
-    "on_paused",
-    "on_empty",
-    "summaries",
-)
 
 
 class DifyVectorStore(VectorStore):
@@ -178,22 +174,19 @@ class DifyVectorStore(VectorStore):
             raise ValueError("pass either client= or api_key / base_url, not both")
         else:
             self._owned = None
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds")
+        self.wait_options = write_waits(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            stall_timeout=stall_timeout,
+            on_empty=on_empty,
+            summaries=summaries,
+        )
         self.client = client
         self.dataset_id = dataset_id
         self.doc_key = doc_key
         self.wait = wait
         self.wait_gate = wait_gate
-        self.wait_options: dict[str, Any] = {
-            "timeout": timeout,
-            "poll_interval": poll_interval,
-            "max_poll_interval": max_poll_interval,
-            "stall_timeout": stall_timeout,
-            "on_empty": on_empty,
-            "summaries": summaries,
-        }
-        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here
         self.on_event = on_event
         self.progress = progress
         if retrieval_model is None and search_method is not None:
@@ -225,60 +218,13 @@ class DifyVectorStore(VectorStore):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _key(self, document: Document, doc_id: str) -> str:
-        if self.doc_key is None:
-            return doc_id
-        if callable(self.doc_key):
-            return str(self.doc_key(document))
-        value = document.metadata.get(self.doc_key)
-        if value is None or value == "":
-            raise ValueError(
-                f"doc_key={self.doc_key!r}: a document has no {self.doc_key!r} metadata "
-                "to name its Dify document by"
-            )
-        return str(value)
-
-    def _stored(
-        self, documents: Sequence[Document], ids: Sequence[str | None] | None
-    ) -> list[StoredDocument]:
-        if ids is not None and len(ids) != len(documents):
-            raise ValueError(f"got {len(ids)} ids for {len(documents)} documents")
-        stored = []
-        for index, document in enumerate(documents):
-            given = ids[index] if ids is not None else None
-            doc_id = given or document.id or new_id()
-            if not isinstance(doc_id, str):
-                raise TypeError(f"ids must be strings, got {type(doc_id).__name__}")
-            stored.append(
-                StoredDocument(
-                    key=self._key(document, doc_id),
-                    id=doc_id,
-                    text=document.page_content,
-                    metadata=dict(document.metadata),
-                )
-            )
-        return stored
-
-    def _write_options(self, kwargs: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
-        wait = bool(kwargs.get("wait", self.wait))
-        options = {**self.wait_options}
-        for key in _WAIT_KEYS:
-            if key in kwargs:
-                options[key] = kwargs[key]
-        on_event = kwargs.get("on_event", self.on_event)
-        if on_event is not None:
-            options["on_event"] = on_event
-        if kwargs.get("progress", self.progress):
-            options["progress"] = True
-        return wait, options
-
     async def _write(
         self,
         client: AsyncDifyKnowledgeClient,
         stored: list[StoredDocument],
         kwargs: Mapping[str, Any],
     ) -> list[str]:
-        wait, options = self._write_options(kwargs)
+        wait, options = write_options(kwargs, self)
         await self._core.write(client, stored, wait=wait, wait_options=options)
         return [document.id for document in stored]
 
@@ -299,12 +245,12 @@ class DifyVectorStore(VectorStore):
             IndexingFailedError: Dify failed to index a document.
             IndexingTimeoutError: Not indexed within ``timeout`` (Dify may still finish).
         """
-        stored = self._stored(documents, kwargs.get("ids"))
+        stored = stored_documents(documents, kwargs.get("ids"), self.doc_key)
         return self._bridge.call(lambda client: self._write(client, stored, kwargs))
 
     async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Async `add_documents`."""
-        stored = self._stored(documents, kwargs.get("ids"))
+        stored = stored_documents(documents, kwargs.get("ids"), self.doc_key)
         return await self._bridge.acall(lambda client: self._write(client, stored, kwargs))
 
     def add_texts(
@@ -316,7 +262,7 @@ class DifyVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Add or replace texts (see `add_documents`)."""
-        documents = _documents(texts, metadatas)
+        documents = documents_of(texts, metadatas)
         return self.add_documents(documents, ids=ids, **kwargs)
 
     async def aadd_texts(
@@ -328,7 +274,7 @@ class DifyVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Async `add_texts`."""
-        documents = _documents(texts, metadatas)
+        documents = documents_of(texts, metadatas)
         return await self.aadd_documents(documents, ids=ids, **kwargs)
 
     # -- deleting ---------------------------------------------------------------------------
@@ -342,21 +288,20 @@ class DifyVectorStore(VectorStore):
         ``ids=None`` (LangChain's "delete all") is refused: delete a knowledge base's
         documents explicitly, or the knowledge base itself in Dify.
         """
-        checked = _ids_to_delete(ids)
+        checked = ids_to_delete(ids)
         self._bridge.call(lambda client: self._core.delete(client, checked))
         return True
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Async `delete`."""
-        checked = _ids_to_delete(ids)
+        checked = ids_to_delete(ids)
         await self._bridge.acall(lambda client: self._core.delete(client, checked))
         return True
 
     # -- reading ----------------------------------------------------------------------------
 
     async def _get(self, client: AsyncDifyKnowledgeClient, ids: Sequence[str]) -> list[Document]:
-        await self._gate(client)
-        found = await self._core.get(client, list(ids))
+        found = await self._core.get(client, list(ids), gate=self._gate)
         return [
             Document(id=known.id, page_content=text, metadata=dict(known.metadata))
             for known, text in found
@@ -370,9 +315,10 @@ class DifyVectorStore(VectorStore):
         """Async `get_by_ids`."""
         return await self._bridge.acall(lambda client: self._get(client, ids))
 
-    async def _gate(self, client: AsyncDifyKnowledgeClient) -> None:
-        if self.wait_gate:
-            await self._core.gate(client, self.wait_options)
+    @property
+    def _gate(self) -> dict[str, Any] | None:
+        """What reads wait for first (writes made with ``wait=False``), if they wait."""
+        return self.wait_options if self.wait_gate else None
 
     async def _search(
         self,
@@ -384,7 +330,6 @@ class DifyVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         if k < 1:
             raise ValueError("k must be >= 1")
-        await self._gate(client)
         model = kwargs.get("retrieval_model", self.retrieval_model)
         if "search_method" in kwargs:
             model = {**(model or {}), "search_method": kwargs["search_method"]}
@@ -395,8 +340,9 @@ class DifyVectorStore(VectorStore):
             score_threshold=kwargs.get("score_threshold", self.score_threshold),
             filter=filter,
             retrieval_model=model,
+            gate=self._gate,
         )
-        return [(_document(hit), hit.score or 0.0) for hit in hits]
+        return [(document_of(hit), hit.score or 0.0) for hit in hits]
 
     def similarity_search_with_score(
         self,
@@ -479,7 +425,7 @@ class DifyVectorStore(VectorStore):
         unless ``indexing_technique`` says otherwise); a missing or ambiguous name raises
         `DifyDatasetNameError` (naming the ids) before anything is written.
         """
-        store = cls._named(embedding, kwargs, resolve_name(*_name_of(kwargs)))
+        store = cls._named(embedding, kwargs, resolve_name(*name_of(kwargs)))
         store.add_texts(texts, metadatas, ids=ids)
         return store
 
@@ -494,7 +440,7 @@ class DifyVectorStore(VectorStore):
         **kwargs: Any,
     ) -> Self:
         """Async `from_texts` (``dataset_name=`` and ``create_if_missing=`` too)."""
-        store = cls._named(embedding, kwargs, await aresolve_name(*_name_of(kwargs)))
+        store = cls._named(embedding, kwargs, await aresolve_name(*name_of(kwargs)))
         await store.aadd_texts(texts, metadatas, ids=ids)
         return store
 
@@ -509,7 +455,7 @@ class DifyVectorStore(VectorStore):
         ``indexing_technique`` says otherwise), as in `from_texts`.
         """
         ids = kwargs.pop("ids", None)
-        store = cls._named(embedding, kwargs, resolve_name(*_name_of(kwargs)))
+        store = cls._named(embedding, kwargs, resolve_name(*name_of(kwargs)))
         store.add_documents(documents, ids=ids)
         return store
 
@@ -519,7 +465,7 @@ class DifyVectorStore(VectorStore):
     ) -> Self:
         """Async `from_documents` (``dataset_name=`` and ``create_if_missing=`` too)."""
         ids = kwargs.pop("ids", None)
-        store = cls._named(embedding, kwargs, await aresolve_name(*_name_of(kwargs)))
+        store = cls._named(embedding, kwargs, await aresolve_name(*name_of(kwargs)))
         await store.aadd_documents(documents, ids=ids)
         return store
 
@@ -532,32 +478,3 @@ class DifyVectorStore(VectorStore):
         if owned is not None:
             store._owned = owned
         return store
-
-
-def _name_of(kwargs: dict[str, Any]) -> tuple[dict[str, Any], str | None, bool]:
-    """``(kwargs, dataset_name, create_if_missing)``, the last two taken out of ``kwargs``."""
-    return kwargs, kwargs.pop("dataset_name", None), bool(kwargs.pop("create_if_missing", False))
-
-
-def _documents(texts: Iterable[str], metadatas: list[dict[str, Any]] | None) -> list[Document]:
-    texts = list(texts)
-    if metadatas is not None and len(metadatas) != len(texts):
-        raise ValueError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
-    return [
-        Document(page_content=text, metadata=dict(metadatas[i]) if metadatas else {})
-        for i, text in enumerate(texts)
-    ]
-
-
-def _ids_to_delete(ids: list[str] | None) -> list[str]:
-    if ids is None:
-        raise ValueError(
-            "pass the ids to delete: DifyVectorStore does not delete a whole knowledge base"
-        )
-    return [str(i) for i in ids]
-
-
-def _document(hit: Hit) -> Document:
-    return Document(
-        id=hit.document.id, page_content=hit.content, metadata=dict(hit.document.metadata)
-    )

@@ -7,58 +7,41 @@ documents and, by default, returns from every write only once Dify has indexed i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.data_structs.data_structs import IndexDict
 from llama_index.core.indices.managed.base import BaseManagedIndex
-from llama_index.core.schema import (
-    BaseNode,
-    Document,
-    NodeRelationship,
-    NodeWithScore,
-    QueryBundle,
-    RelatedNodeInfo,
-    TextNode,
-)
+from llama_index.core.schema import BaseNode, Document, NodeWithScore, QueryBundle
 from llama_index.core.storage.docstore.types import RefDocInfo
-from llama_index.core.vector_stores.types import (
-    FilterCondition,
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
-)
+from llama_index.core.vector_stores.types import MetadataFilters
 from pydantic import SecretStr
 
 from dify_ingest_tools._base.inputs import check_dataset_id
-from dify_ingest_tools.agent.store import MAX_KEY_LENGTH, Hit, Known, StoreCore, StoredDocument
+from dify_ingest_tools.agent.store import StoreCore, write_waits
+from dify_ingest_tools.agent.store_mapping import Hit
 from dify_ingest_tools.agent.store_names import aresolve_name, resolve_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
+from dify_ingest_tools.llama_index._index_documents import (
+    SourceKey,
+    as_document,
+    dify_filter,
+    group,
+    node_of,
+    ref_doc_hashes,
+    source_of,
+    stored,
+    with_id,
+)
 from dify_ingest_tools.readiness.policy import OnEmpty
-from dify_ingest_tools.readiness.waiting import WaitOptions
 
 __all__ = ["DifyIndex", "DifyIndexRetriever"]
 
 logger = logging.getLogger("dify_ingest_tools")
-
-SourceKey = str | Callable[[Document], str]
-#: Metadata keys that name a document's source file, in order of preference (what
-#: ``SimpleDirectoryReader`` sets on every page of a file).
-SOURCE_KEYS = ("file_path", "file_name")
-_REF_DOCS = "ref_docs"
-
-
-def _fit_key(key: str) -> str:
-    """A Dify name for ``key``: itself, or a shortened form with a hash when too long."""
-    if len(key) <= MAX_KEY_LENGTH:
-        return key
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return f"{key[: MAX_KEY_LENGTH - 17]}~{digest}"
 
 
 class DifyIndex(HoldsClient, BaseManagedIndex):
@@ -136,20 +119,17 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         **kwargs: Any,
     ) -> None:
         self.dataset_id = check_dataset_id(dataset_id)
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds")
+        self.wait_options = write_waits(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max(poll_interval, max_poll_interval),
+            stall_timeout=stall_timeout,
+            on_empty=on_empty,
+            summaries=summaries,
+        )
         self._bridge, self._owns_client = connect(client, api_key, base_url)
         self.source_key = source_key
         self.wait = wait
-        self.wait_options: dict[str, Any] = {
-            "timeout": timeout,
-            "poll_interval": poll_interval,
-            "max_poll_interval": max(poll_interval, max_poll_interval),
-            "stall_timeout": stall_timeout,
-            "on_empty": on_empty,
-            "summaries": summaries,
-        }
-        WaitOptions(on_empty=on_empty, summaries=summaries)  # bad values fail here
         self._core = StoreCore(
             dataset_id,
             key_is_id=True,
@@ -197,7 +177,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         """
         kwargs["dataset_id"] = dataset_id
         owned = resolve_name(kwargs, name, create_if_missing)
-        index = cls(wait=wait, show_progress=show_progress, **_with_id(kwargs))
+        index = cls(wait=wait, show_progress=show_progress, **with_id(kwargs))
         index._owns_client = index._owns_client or owned is not None
         index.insert_documents(documents)
         return index
@@ -217,41 +197,12 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         """Async `from_documents` (``name=`` and ``create_if_missing=`` too)."""
         kwargs["dataset_id"] = dataset_id
         owned = await aresolve_name(kwargs, name, create_if_missing)
-        index = cls(wait=wait, show_progress=show_progress, **_with_id(kwargs))
+        index = cls(wait=wait, show_progress=show_progress, **with_id(kwargs))
         index._owns_client = index._owns_client or owned is not None
         await index.ainsert_documents(documents)
         return index
 
     # -- mapping documents ------------------------------------------------------------------
-
-    def _source_of(self, document: Document) -> str:
-        if callable(self.source_key):
-            key = str(self.source_key(document))
-        elif self.source_key is not None:
-            value = document.metadata.get(self.source_key)
-            key = str(value) if value not in (None, "") else document.doc_id
-        else:
-            key = next(
-                (str(document.metadata[k]) for k in SOURCE_KEYS if document.metadata.get(k)),
-                document.doc_id,
-            )
-        return _fit_key(key)
-
-    def _group(self, documents: Sequence[Document]) -> dict[str, list[Document]]:
-        groups: dict[str, list[Document]] = {}
-        for document in documents:
-            groups.setdefault(self._source_of(document), []).append(document)
-        return groups
-
-    @staticmethod
-    def _stored(key: str, members: Sequence[Document]) -> StoredDocument:
-        return StoredDocument(
-            key=key,
-            id=key,
-            text="\n\n".join(member.get_content() for member in members),
-            metadata=dict(members[0].metadata),
-            manifest={_REF_DOCS: {member.doc_id: member.hash for member in members}},
-        )
 
     def _options(self, relay: EventRelay) -> dict[str, Any]:
         options = {**self.wait_options, "on_event": relay}
@@ -261,19 +212,19 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
 
     def _write(self, documents: Sequence[Document], relay: EventRelay) -> Work[list[bool]]:
         """Upsert every source of ``documents``; ``refresh``-style result per document."""
-        groups = self._group(documents)
+        groups = group(documents, self.source_key)
 
         async def work(client: AsyncDifyKnowledgeClient) -> list[bool]:
-            stored = [self._stored(key, members) for key, members in groups.items()]
+            written = [stored(key, members) for key, members in groups.items()]
             await self._core.write(
-                client, stored, wait=self.wait, wait_options=self._options(relay)
+                client, written, wait=self.wait, wait_options=self._options(relay)
             )
             return [True] * len(documents)
 
         return work
 
     def _refresh(self, documents: Sequence[Document], relay: EventRelay) -> Work[list[bool]]:
-        groups = self._group(documents)
+        groups = group(documents, self.source_key)
 
         async def work(client: AsyncDifyKnowledgeClient) -> list[bool]:
             found = await self._core.resolve_ids(client, list(groups))
@@ -282,14 +233,14 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
             changed = {
                 key
                 for key, members in groups.items()
-                if _hashes(by_key.get(key)) != {m.doc_id: m.hash for m in members}
+                if ref_doc_hashes(by_key.get(key)) != {m.doc_id: m.hash for m in members}
             }
-            stored = [self._stored(key, groups[key]) for key in groups if key in changed]
-            if stored:
+            written = [stored(key, groups[key]) for key in groups if key in changed]
+            if written:
                 await self._core.write(
-                    client, stored, wait=self.wait, wait_options=self._options(relay)
+                    client, written, wait=self.wait, wait_options=self._options(relay)
                 )
-            return [self._source_of(document) in changed for document in documents]
+            return [source_of(doc, self.source_key) in changed for doc in documents]
 
         return work
 
@@ -316,7 +267,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
 
     def _insert(self, nodes: Sequence[BaseNode], **insert_kwargs: Any) -> None:
         """Nodes are sent as documents: Dify does its own chunking."""
-        self.insert_documents([_as_document(node) for node in nodes])
+        self.insert_documents([as_document(node) for node in nodes])
 
     def update_ref_doc(self, document: Document, **update_kwargs: Any) -> None:
         """Replace the Dify document of this document's source (updated in place)."""
@@ -350,7 +301,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
             keys = [
                 known.key
                 for known in await self._core.scan_known(client)
-                if ref_doc_id == known.key or ref_doc_id in _hashes(known)
+                if ref_doc_id == known.key or ref_doc_id in ref_doc_hashes(known)
             ]
             deleted = await self._core.delete(client, keys) if keys else 0
             if not deleted:
@@ -391,7 +342,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         async def work(client: AsyncDifyKnowledgeClient) -> dict[str, RefDocInfo]:
             info: dict[str, RefDocInfo] = {}
             for known in await self._core.scan_known(client):
-                for ref_doc_id in _hashes(known) or {known.key: ""}:
+                for ref_doc_id in ref_doc_hashes(known) or {known.key: ""}:
                     info[ref_doc_id] = RefDocInfo(node_ids=[], metadata=dict(known.metadata))
             return info
 
@@ -429,7 +380,6 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
         relay: EventRelay,
     ) -> Work[list[Hit]]:
         async def work(client: AsyncDifyKnowledgeClient) -> list[Hit]:
-            await self._core.gate(client, {**self.wait_options, "on_event": relay})
             return await self._core.search(
                 client,
                 query,
@@ -437,6 +387,7 @@ class DifyIndex(HoldsClient, BaseManagedIndex):
                 score_threshold=score_threshold,
                 filter=filters,
                 retrieval_model=retrieval_model,
+                gate={**self.wait_options, "on_event": relay},
             )
 
         return work
@@ -464,7 +415,7 @@ class DifyIndexRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager)
         self._index = index
         self.similarity_top_k = similarity_top_k
-        self.filters = _dify_filter(filters)
+        self.filters = dify_filter(filters)
         self.score_threshold = score_threshold
         self.retrieval_model = dict(retrieval_model) if retrieval_model is not None else None
 
@@ -480,71 +431,9 @@ class DifyIndexRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self._index._bridge.call(self._work(query_bundle.query_str, EventRelay(None)))
-        return [_node(hit) for hit in hits]
+        return [node_of(hit) for hit in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         relay = EventRelay(asyncio.get_running_loop())
         hits = await self._index._bridge.acall(self._work(query_bundle.query_str, relay))
-        return [_node(hit) for hit in hits]
-
-
-def _hashes(known: Known | None) -> dict[str, str]:
-    if known is None:
-        return {}
-    found = known.manifest.get(_REF_DOCS)
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
-
-
-def _as_document(node: BaseNode) -> Document:
-    return Document(
-        text=node.get_content(),
-        metadata=dict(node.metadata),
-        id_=node.ref_doc_id or node.node_id,
-    )
-
-
-def _node(hit: Hit) -> NodeWithScore:
-    node = TextNode(text=hit.content, metadata=dict(hit.document.metadata))
-    if hit.segment_id:
-        node.id_ = hit.segment_id
-    source = next(iter(_hashes(hit.document)), hit.document.id)
-    node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=source)
-    return NodeWithScore(node=node, score=hit.score)
-
-
-_OPERATORS: dict[FilterOperator, str] = {
-    FilterOperator.EQ: "$eq",
-    FilterOperator.NE: "$ne",
-    FilterOperator.GT: "$gt",
-    FilterOperator.GTE: "$gte",
-    FilterOperator.LT: "$lt",
-    FilterOperator.LTE: "$lte",
-    FilterOperator.IN: "$in",
-    FilterOperator.NIN: "$nin",
-    FilterOperator.TEXT_MATCH: "$contains",
-    FilterOperator.CONTAINS: "$contains",
-}
-
-
-def _dify_filter(filters: MetadataFilters | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """LlamaIndex ``MetadataFilters`` as the filter dict the store core translates."""
-    if filters is None or isinstance(filters, Mapping):
-        return filters
-    clauses: list[dict[str, Any]] = []
-    for item in filters.filters:
-        if not isinstance(item, MetadataFilter):
-            raise ValueError("Dify filters on one level only: nested MetadataFilters")
-        operator = _OPERATORS.get(item.operator)
-        if operator is None:
-            raise ValueError(f"Dify metadata filters cannot express {item.operator.value!r}")
-        clauses.append({item.key: {operator: item.value}})
-    if filters.condition == FilterCondition.NOT:
-        raise ValueError("Dify metadata filters cannot negate a group of filters")
-    key = "$or" if filters.condition == FilterCondition.OR else "$and"
-    return {key: clauses}
-
-
-def _with_id(kwargs: dict[str, Any]) -> dict[str, Any]:
-    if kwargs.get("dataset_id") is None:
-        raise TypeError("from_documents needs dataset_id= or name= (the knowledge base)")
-    return kwargs
+        return [node_of(hit) for hit in hits]

@@ -20,7 +20,7 @@ from dify_ingest_tools.agent.gate import (
 )
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.llama_index._common import AnyClient, EventRelay, HoldsClient, Work, connect
-from dify_ingest_tools.models.status import RetrievedChunk
+from dify_ingest_tools.models.retrieval import RetrievedChunk
 from dify_ingest_tools.readiness.policy import OnPaused
 
 __all__ = ["DifyRetriever"]

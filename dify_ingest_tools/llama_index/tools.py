@@ -20,7 +20,8 @@ from llama_index.core.tools import FunctionTool, ToolMetadata
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from pydantic import SecretStr
 
-from dify_ingest_tools.agent.answers import DifyToolError, answer_error
+from dify_ingest_tools.agent.answers import DifyToolError
+from dify_ingest_tools.agent.error_answers import answer_error
 from dify_ingest_tools.agent.tool_calls import target_dataset
 from dify_ingest_tools.agent.tool_defs import DEFAULTS
 from dify_ingest_tools.agent.toolkit import DifyToolset

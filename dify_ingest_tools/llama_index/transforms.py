@@ -44,7 +44,8 @@ from dify_ingest_tools.llama_index._common import (
     Work,
     connect,
 )
-from dify_ingest_tools.models.status import BatchIndexingStatus, BatchRef, CreatedDocument, Verdict
+from dify_ingest_tools.models.created import BatchRef, CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus, Verdict
 from dify_ingest_tools.readiness.policy import OnEmpty
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Typed snapshots of the document-maintenance endpoints: updates, metadata and segments.
+"""Typed snapshots of the document endpoints: list and detail, updates, metadata, segments.
 
 Shapes follow the recordings of a real Dify 1.14.1 (``recorded/09`` to ``16``). Unknown keys
 are kept (``extra="allow"``) so a newer server's fields are not lost.
@@ -7,16 +7,27 @@ are kept (``extra="allow"``) so a newer server's fields are not lost.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dify_ingest_tools.models.status import CreatedDocument
+from dify_ingest_tools.models.created import CreatedDocument
+from dify_ingest_tools.models.status import (
+    Count,
+    Flag,
+    OptionalCount,
+    OptionalStatus,
+    OptionalText,
+    Stamp,
+    or_default,
+)
 
 __all__ = [
     "BUILT_IN_METADATA_FIELDS",
+    "DifyDocument",
     "DifySegment",
     "DocumentAction",
+    "DocumentList",
     "MetadataEntry",
     "MetadataField",
     "MetadataFieldList",
@@ -158,3 +169,48 @@ class SegmentList(BaseModel):
     has_more: bool = False
     limit: int = 20
     page: int = 1
+
+
+class DifyDocument(BaseModel):
+    """A document as the list and detail endpoints report it (all other keys kept as extras).
+
+    ``display_status`` is Dify's user-facing state: ``available`` means completed, enabled and
+    not archived — the strictest notion of "retrievable". Only ``id`` must be well formed;
+    other fields of an unexpected type are kept as None (``name`` as ``""``).
+    """
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
+
+    id: str
+    name: Annotated[str, or_default("")] = ""
+    indexing_status: OptionalStatus = None
+    display_status: OptionalText = None
+    enabled: Flag = None
+    archived: Flag = None
+    error: OptionalText = None
+    created_at: Stamp = None
+    completed_at: Stamp = None
+    word_count: OptionalCount = None
+    tokens: OptionalCount = None
+    segment_count: OptionalCount = None
+    doc_form: OptionalText = None
+    need_summary: Flag = None
+    summary_index_status: OptionalText = None
+
+    @property
+    def is_summarizing(self) -> bool:
+        """Dify is still making this document's summaries (a dataset with summary indexing:
+        ``need_summary`` with ``summary_index_status`` set, e.g. ``"SUMMARIZING"``)."""
+        return bool(self.need_summary) and self.summary_index_status is not None
+
+
+class DocumentList(BaseModel):
+    """One page of ``GET /datasets/{id}/documents``."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    data: tuple[DifyDocument, ...]
+    has_more: Annotated[bool, or_default(False)] = False
+    limit: Count = 0
+    total: Count = 0
+    page: Annotated[int, Field(ge=1), or_default(1)] = 1

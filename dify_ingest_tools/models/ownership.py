@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dify_ingest_tools.models.documents import MetadataEntry, MetadataType
 
 if TYPE_CHECKING:
-    from dify_ingest_tools.models.status import DifyDocument
+    from dify_ingest_tools.models.documents import DifyDocument
 
 __all__ = ["HASH_FIELD", "MARK_FIELDS", "OWNER_FIELD", "SOURCE_FIELD", "Mark"]
 

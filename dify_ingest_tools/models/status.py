@@ -8,10 +8,9 @@ Readiness is decided on ``indexing_status`` only: Dify's segment counters are ``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, Literal, NamedTuple, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -28,19 +27,18 @@ __all__ = [
     "MAX_BATCH_DOCUMENTS",
     "NOTHING_TO_FIND",
     "BatchIndexingStatus",
-    "BatchLike",
-    "BatchRef",
-    "CreatedDocument",
-    "DifyDocument",
+    "Count",
     "DocumentIndexingStatus",
-    "DocumentList",
+    "Flag",
     "IndexingStatus",
     "IndexingStatusPayload",
-    "IngestResult",
-    "PipelineRun",
-    "RetrievedChunk",
+    "OptionalCount",
+    "OptionalStatus",
+    "OptionalText",
+    "Stamp",
     "StatusValue",
     "Verdict",
+    "or_default",
 ]
 
 
@@ -91,7 +89,7 @@ class IndexingStatus(str, Enum):
             return value
 
 
-def _or_default(default: Any) -> GetPydanticSchema:
+def or_default(default: Any) -> GetPydanticSchema:
     """Validate as the annotated type; a value that does not fit becomes ``default``.
 
     pydantic-core's own ``on_error="default"``: good values cost no Python call, which keeps
@@ -109,15 +107,15 @@ def _or_default(default: Any) -> GetPydanticSchema:
 StatusValue: TypeAlias = Annotated[IndexingStatus | str, Field(union_mode="left_to_right")]
 """A known `IndexingStatus`, or an unknown status string kept verbatim (counts as working)."""
 
-_Status: TypeAlias = Annotated[
-    IndexingStatus | str | None, Field(union_mode="left_to_right"), _or_default(None)
+OptionalStatus: TypeAlias = Annotated[
+    IndexingStatus | str | None, Field(union_mode="left_to_right"), or_default(None)
 ]
 # Epoch seconds; NaN and infinities would make every fingerprint differ from itself.
-_Stamp: TypeAlias = Annotated[float | None, Field(allow_inf_nan=False), _or_default(None)]
-_Count: TypeAlias = Annotated[int, Field(ge=0), _or_default(0)]
-_Text: TypeAlias = Annotated[str | None, _or_default(None)]
-_Flag: TypeAlias = Annotated[bool | None, _or_default(None)]
-_OptionalCount: TypeAlias = Annotated[int | None, Field(ge=0), _or_default(None)]
+Stamp: TypeAlias = Annotated[float | None, Field(allow_inf_nan=False), or_default(None)]
+Count: TypeAlias = Annotated[int, Field(ge=0), or_default(0)]
+OptionalText: TypeAlias = Annotated[str | None, or_default(None)]
+Flag: TypeAlias = Annotated[bool | None, or_default(None)]
+OptionalCount: TypeAlias = Annotated[int | None, Field(ge=0), or_default(None)]
 
 #: More documents than this in one indexing-status answer is refused (``too_many_documents``).
 #: A batch holds the documents of one create call: one through the service API, a few hundred
@@ -130,34 +128,6 @@ Verdict: TypeAlias = Literal["ready", "failed", "paused", "working"]
 #: What every surface (summaries, events, tool answers, sync reports) says of a document Dify
 #: reported ``completed`` with 0 segments (`Outcome.empty`).
 NOTHING_TO_FIND = "indexed, but produced no chunks — nothing will be found"
-
-
-class Outcome(str, Enum):
-    """How a wait ended: one vocabulary for the CLI's exit codes, tool answers, telemetry,
-    readiness gates and events (`_policy.outcome_of` computes it from a status or an error).
-    """
-
-    ready = "ready"
-    """Every document ``completed`` (and produced chunks)."""
-    failed = "failed"
-    """A document ended in ``error``: Dify's text says why."""
-    paused = "paused"
-    """A document is paused; only Dify's console resumes it."""
-    stalled = "stalled"
-    """Nothing changed for ``stall_timeout``: the indexing worker may be down."""
-    timed_out = "timed_out"
-    """The deadline passed while Dify was still working."""
-    unreachable = "unreachable"
-    """Dify could not be reached or refused the request (connection, auth, configuration)."""
-    not_found = "not_found"
-    """Dify does not know the batch, document or dataset."""
-    cancelled = "cancelled"
-    """The caller gave up (task cancelled, Ctrl-C, a watch no longer read)."""
-    empty = "empty"
-    """``completed`` with 0 segments: indexed, but nothing will be found."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TIMESTAMP_FIELDS = (
@@ -187,17 +157,17 @@ class DocumentIndexingStatus(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
 
     id: str
-    indexing_status: _Status = None
-    processing_started_at: _Stamp = None
-    parsing_completed_at: _Stamp = None
-    cleaning_completed_at: _Stamp = None
-    splitting_completed_at: _Stamp = None
-    completed_at: _Stamp = None
-    paused_at: _Stamp = None
-    error: _Text = None
-    stopped_at: _Stamp = None
-    completed_segments: _Count = 0
-    total_segments: _Count = 0
+    indexing_status: OptionalStatus = None
+    processing_started_at: Stamp = None
+    parsing_completed_at: Stamp = None
+    cleaning_completed_at: Stamp = None
+    splitting_completed_at: Stamp = None
+    completed_at: Stamp = None
+    paused_at: Stamp = None
+    error: OptionalText = None
+    stopped_at: Stamp = None
+    completed_segments: Count = 0
+    total_segments: Count = 0
 
     @property
     def status(self) -> IndexingStatus | str | None:
@@ -414,231 +384,3 @@ class IndexingStatusPayload(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 
     data: tuple[DocumentIndexingStatus, ...]
-
-
-class BatchRef(BaseModel):
-    """The handle of a creation batch: what ``indexing-status`` is polled with."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    dataset_id: str
-    batch: str
-
-    def __init__(self, dataset_id: str | None = None, batch: str | None = None, **data: Any):
-        # Positional use reads naturally: BatchRef(dataset_id, batch).
-        if dataset_id is not None:
-            data["dataset_id"] = dataset_id
-        if batch is not None:
-            data["batch"] = batch
-        super().__init__(**data)
-
-    def __str__(self) -> str:
-        return f"{self.dataset_id}/{self.batch}"
-
-
-class CreatedDocument(BaseModel):
-    """What ``create-by-text`` / ``create-by-file`` returned: one document and its batch.
-
-    ``document`` is Dify's document object, verbatim. Create is an upsert by name: the same
-    name returns the *existing* document id under a new batch and re-indexes it.
-    """
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    dataset_id: str
-    document_id: str
-    batch: str
-    name: str
-    indexing_status: _Status = None
-    document: dict[str, Any] = Field(default_factory=dict, repr=False)
-
-    @property
-    def ref(self) -> BatchRef:
-        return BatchRef(dataset_id=self.dataset_id, batch=self.batch)
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """Alias of ``document``: Dify's document object as it was returned."""
-        return self.document
-
-    @classmethod
-    def from_response(cls, dataset_id: str, payload: Mapping[str, Any]) -> CreatedDocument:
-        document = payload["document"]
-        return cls(
-            dataset_id=dataset_id,
-            document_id=document["id"],
-            batch=str(payload["batch"]),
-            name=document.get("name") or "",
-            indexing_status=document.get("indexing_status"),
-            document=dict(document),
-        )
-
-
-class PipelineRun(BaseModel):
-    """What ``POST /datasets/{id}/pipeline/run`` started: the batch of a knowledge pipeline run.
-
-    Dify creates one document per datasource item, all in one new batch, and answers at once
-    (the pipeline runs in a worker): wait on it like any batch (`ref`, or the run itself in
-    `wait_for_batches`).
-
-    Attributes:
-        dataset_id: The knowledge base.
-        batch: The batch every document of the run belongs to.
-        documents: One `CreatedDocument` per datasource item, in request order.
-        raw: Dify's answer as it came (``batch``, ``dataset``, ``documents``).
-    """
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    dataset_id: str
-    batch: str
-    documents: tuple[CreatedDocument, ...] = ()
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
-
-    @property
-    def ref(self) -> BatchRef:
-        """The run's batch, as the waits take it."""
-        return BatchRef(dataset_id=self.dataset_id, batch=self.batch)
-
-    @property
-    def document_ids(self) -> list[str]:
-        """The ids of the documents the run created, in request order."""
-        return [document.document_id for document in self.documents]
-
-
-class IngestResult(NamedTuple):
-    """What a one-call ingest returns: the document created and the batch's final status.
-
-    A named tuple (immutable), so both ``result.document`` / ``result.status`` and
-    ``document, status = await client.create_document_by_text_and_wait(...)`` work.
-
-    Attributes:
-        document: The `CreatedDocument` the create returned (its ``batch`` is the one waited on).
-        status: The batch's status when the wait ended: completed, or, with
-            ``raise_on_error=False``, whatever terminal state it reached.
-    """
-
-    document: CreatedDocument
-    status: BatchIndexingStatus
-
-    @property
-    def document_status(self) -> DocumentIndexingStatus | None:
-        """This document's entry in ``status`` (None if the batch did not list it)."""
-        wanted = self.document.document_id
-        return next((d for d in self.status.documents if d.id == wanted), None)
-
-
-BatchLike: TypeAlias = "BatchRef | CreatedDocument | PipelineRun | tuple[str, str]"
-
-
-def as_batch_ref(value: BatchRef | CreatedDocument | PipelineRun | tuple[str, str]) -> BatchRef:
-    """Normalise the accepted batch handles to a `BatchRef`."""
-    if isinstance(value, BatchRef):
-        return value
-    if isinstance(value, (CreatedDocument, PipelineRun)):
-        return value.ref
-    if isinstance(value, tuple) and len(value) == 2:
-        return BatchRef(dataset_id=value[0], batch=value[1])
-    raise TypeError(
-        "expected a BatchRef, a CreatedDocument, a PipelineRun or a (dataset_id, batch) tuple, "
-        f"got {type(value).__name__}"
-    )
-
-
-class DifyDocument(BaseModel):
-    """A document as the list and detail endpoints report it (all other keys kept as extras).
-
-    ``display_status`` is Dify's user-facing state: ``available`` means completed, enabled and
-    not archived — the strictest notion of "retrievable". Only ``id`` must be well formed;
-    other fields of an unexpected type are kept as None (``name`` as ``""``).
-    """
-
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow")
-
-    id: str
-    name: Annotated[str, _or_default("")] = ""
-    indexing_status: _Status = None
-    display_status: _Text = None
-    enabled: _Flag = None
-    archived: _Flag = None
-    error: _Text = None
-    created_at: _Stamp = None
-    completed_at: _Stamp = None
-    word_count: _OptionalCount = None
-    tokens: _OptionalCount = None
-    segment_count: _OptionalCount = None
-    doc_form: _Text = None
-    need_summary: _Flag = None
-    summary_index_status: _Text = None
-
-    @property
-    def is_summarizing(self) -> bool:
-        """Dify is still making this document's summaries (a dataset with summary indexing:
-        ``need_summary`` with ``summary_index_status`` set, e.g. ``"SUMMARIZING"``)."""
-        return bool(self.need_summary) and self.summary_index_status is not None
-
-
-class DocumentList(BaseModel):
-    """One page of ``GET /datasets/{id}/documents``."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    data: tuple[DifyDocument, ...]
-    has_more: Annotated[bool, _or_default(False)] = False
-    limit: _Count = 0
-    total: _Count = 0
-    page: Annotated[int, Field(ge=1), _or_default(1)] = 1
-
-
-class RetrievedChunk(BaseModel):
-    """One hit of ``POST /datasets/{id}/retrieve``.
-
-    ``score`` is None when Dify sent none; keyword search on economy datasets always scores
-    0.0, which is a real score. Dify's records carry the segment's document with every field
-    null (only ``segment.document_id`` is set), so the client's ``retrieve`` fills
-    ``document_name`` and ``metadata["doc_metadata"]`` (the document's metadata fields as
-    ``{name: value}``) from the document list or detail, cached; ``document_name`` stays None
-    only when that lookup fails.
-    """
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    content: str
-    score: float | None = None
-    document_id: str | None = None
-    document_name: str | None = None
-    segment_id: str | None = None
-    position: int | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> RetrievedChunk:
-        segment = record.get("segment")
-        if isinstance(segment, Mapping):
-            document = segment.get("document")
-            document = document if isinstance(document, Mapping) else {}
-            metadata = {
-                key: segment[key]
-                for key in ("keywords", "word_count", "tokens", "hit_count", "answer")
-                if segment.get(key) is not None
-            }
-            if record.get("child_chunks"):
-                metadata["child_chunks"] = record["child_chunks"]
-            if document.get("doc_metadata"):
-                metadata["doc_metadata"] = document["doc_metadata"]
-            return cls(
-                content=segment.get("content") or "",
-                score=record.get("score"),
-                document_id=segment.get("document_id") or document.get("id"),
-                document_name=document.get("name"),
-                segment_id=segment.get("id"),
-                position=segment.get("position"),
-                metadata=metadata,
-            )
-        # External knowledge bases answer {content, title, score, metadata} (contract §d).
-        return cls(
-            content=str(record.get("content") or ""),
-            score=record.get("score"),
-            document_name=record.get("title"),
-            metadata=dict(record.get("metadata") or {}),
-        )

@@ -6,9 +6,9 @@ for them too, so these sources feed `waiting.observe` only the documents asked f
 
 * `ScopedSource` joins the monitor's shared poll loop of the batch and projects every
   snapshot onto the wanted documents (the usual cadence, single flight and budget apply);
-* `DetailSource` polls each document's detail when its batch is unknown (a document this
-  client neither created nor updated): ``display_status`` and ``indexing_status`` say the
-  same as the batch would, minus the segment counters.
+* `DetailSource` has the monitor poll each document's detail when its batch is unknown (a
+  document this client neither created nor updated): ``display_status`` and
+  ``indexing_status`` say the same as the batch would, minus the segment counters.
 
 Both hand `waiting.observe` the queue interface of `IndexingMonitor.subscribe`, so deadline,
 stall detection, events and failure rules are exactly those of every other wait.
@@ -18,26 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-from dify_ingest_tools._base.clock import SYSTEM_CLOCK, Clock
-from dify_ingest_tools._http.retry import is_dify_answer, is_transient
-from dify_ingest_tools.errors import DifyClientClosedError, DifyError, DifyNotFoundError
+from dify_ingest_tools.errors import DifyNotFoundError
+from dify_ingest_tools.models.documents import DifyDocument
 from dify_ingest_tools.models.status import (
     BatchIndexingStatus,
-    DifyDocument,
     DocumentIndexingStatus,
     IndexingStatus,
 )
-from dify_ingest_tools.readiness.contact import AttemptClock, Contact, Reach
-from dify_ingest_tools.readiness.monitor import IndexingMonitor, PollUpdate, Updates
+from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.policy import Cadence
-
-if TYPE_CHECKING:
-    from dify_ingest_tools._http.lifecycle import Lifecycle
-    from dify_ingest_tools._http.retry import RetryPolicy
+from dify_ingest_tools.readiness.updates import PollUpdate, Updates
 
 __all__ = ["UNKNOWN_BATCH", "DetailSource", "ScopedSource", "merge_statuses"]
 
@@ -144,34 +138,26 @@ Fetch = Callable[[str, float], Coroutine[Any, Any, DifyDocument]]
 
 
 class DetailSource:
-    """A poll loop over document details, shaped like `IndexingMonitor.subscribe`.
+    """The documents' details, polled by the monitor (`IndexingMonitor.watch`), shaped like
+    `IndexingMonitor.subscribe`.
+
+    The loop is the monitor's: its cadence, backoff (the client's retry policy), concurrency
+    cap, contact evidence and clock, and closing the client ends the wait at once. Waits on
+    the same documents share it.
 
     Args:
+        monitor: The client's monitor.
         fetch: ``fetch(document_id, deadline)``: one detail request, no retries.
         document_ids: The documents.
-        retry_policy: Backoff for transient failures.
-        lifecycle: The client's: closing it ends the wait at once, as the monitor ends its
-            waits (the loop may be asleep for up to ``max_poll_interval``).
-        clock: The client's `Clock` (deadlines, poll gaps, backoff).
     """
 
-    def __init__(
-        self,
-        fetch: Fetch,
-        document_ids: Sequence[str],
-        retry_policy: RetryPolicy,
-        lifecycle: Lifecycle,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.clock = clock
+    def __init__(self, monitor: IndexingMonitor, fetch: Fetch, document_ids: Sequence[str]) -> None:
+        self._monitor = monitor
+        self.clock = monitor.clock
         self._fetch = fetch
         self._ids = list(document_ids)
-        self._policy = retry_policy
-        self._lifecycle = lifecycle
-        self._rng = random.Random()
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         dataset_id: str,
         batch: str,
@@ -179,76 +165,22 @@ class DetailSource:
         deadline: float,
         cadence: Cadence,
         documents: Collection[str] = (),
-    ) -> AsyncIterator[Updates]:
-        """Poll the documents' details (``documents``: the monitor's hint, not needed here)."""
-        self._lifecycle.check()
-        # Its own loop and contact evidence (details are not the monitor's polls); a detail
-        # request counts from the moment it is made, as before the monitor told them apart.
-        attempts, reach = AttemptClock(), Reach()
-        queue = Updates(Contact(attempts, reach, self.clock.monotonic()), self.clock)
-        task = asyncio.ensure_future(
-            self._run(queue, dataset_id, batch, deadline, cadence, attempts, reach)
-        )
+    ) -> AbstractAsyncContextManager[Updates]:
+        """Watch the documents' details (``documents``: the monitor's hint, not needed here)."""
 
-        def end() -> None:
-            closed = DifyClientClosedError("the Dify client was closed during the wait")
-            queue.put_nowait(PollUpdate(error=closed, final=True))
-            task.cancel()
-
-        try:
-            with self._lifecycle.on_close(end):
-                yield queue
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(
-        self,
-        queue: Updates,
-        dataset_id: str,
-        batch: str,
-        deadline: float,
-        cadence: Cadence,
-        attempts: AttemptClock,
-        reach: Reach,
-    ) -> None:
-        interval: float | None = None
-        failures = 0
-        last: BatchIndexingStatus | None = None
-        now = self.clock.monotonic
-        while True:
-            attempts.sent(now())
-            try:
-                details = await asyncio.gather(*(self._fetch(i, deadline) for i in self._ids))
-            except DifyError as error:
-                if is_dify_answer(error):
-                    reach.answered()
-                elif is_transient(error):
-                    reach.failed(now(), error)
-                if is_transient(error) and now() < deadline:
-                    delay = self._policy.delay(failures, error, self._rng)
-                    failures += 1
-                    queue.put_nowait(PollUpdate(error=error, retry_in=delay))
-                    await self.clock.sleep(delay)
-                    continue
-                # A deleted document does not come back: no grace period here.
-                queue.put_nowait(PollUpdate(error=error, final=True))
-                return
-            failures = 0
-            reach.answered()
-            status = BatchIndexingStatus(
+        async def poll(deadline: float, on_send: Callable[[], None]) -> BatchIndexingStatus:
+            # A detail request counts from the moment it is made (one attempt for them all).
+            on_send()
+            details = await asyncio.gather(*(self._fetch(i, deadline) for i in self._ids))
+            return BatchIndexingStatus(
                 dataset_id=dataset_id,
                 batch=batch,
                 documents=tuple(detail_status(detail) for detail in details),
             )
-            changed = last is None or last.fingerprint() != status.fingerprint()
-            last = status
-            queue.put_nowait(PollUpdate(status=status, final=status.is_terminal))
-            if status.is_terminal:
-                return
-            interval = cadence.next_interval(interval, changed)
-            await self.clock.sleep(cadence.jittered(interval, self._rng))
+
+        # Not a batch id (digits only): never shares a loop with one.
+        name = "details of " + ",".join(i.lower() for i in self._ids)
+        return self._monitor.watch(dataset_id, name, poll, deadline=deadline, cadence=cadence)
 
 
 def merge_statuses(

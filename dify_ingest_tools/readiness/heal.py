@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dify_ingest_tools.errors import IndexingStalledError
 from dify_ingest_tools.events import EventCallback, IndexingEvent, dispatch
-from dify_ingest_tools.models.status import BatchIndexingStatus, CreatedDocument
+from dify_ingest_tools.models.created import CreatedDocument
+from dify_ingest_tools.models.status import BatchIndexingStatus
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient

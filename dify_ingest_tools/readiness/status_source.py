@@ -14,14 +14,12 @@ from pydantic import ValidationError
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_batch, check_dataset_id
+from dify_ingest_tools._http.answer_errors import shape_error, validation_error
 from dify_ingest_tools._http.status_body import parse_status_body
-from dify_ingest_tools._http.transport import Transport, shape_error, validation_error
+from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.backends.shared_polls import RedisStatusCache
-from dify_ingest_tools.models.status import (
-    BatchIndexingStatus,
-    DocumentIndexingStatus,
-    DocumentList,
-)
+from dify_ingest_tools.models.documents import DocumentList
+from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
 __all__ = ["HTTPStatusSource"]
 

@@ -14,7 +14,8 @@ from ._clock import ManualClock
 from ._faults import Fault
 from ._records import RequestRecord
 from ._script import DocumentScript
-from .simulator import DEFAULT_API_KEY, DifySimulator, describe, serve_forever
+from ._serving import describe, serve_forever
+from .simulator import DEFAULT_API_KEY, DifySimulator
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +18,7 @@ from ._core import Core
 from ._http import error_response, invalid_param, json_response, no_content, not_found
 from ._metadata_filter import document_filter, ranks_everything
 from ._retrieval import REQUIRED_RETRIEVAL_FIELDS, keyword_search, search_error
+from ._route_steps import Handler, _body, _dataset, _int_arg, _payload, like_pattern
 from ._state import Dataset, Document, FileInfo
 from ._summaries import summary_state
 from ._updates import document_display_status
@@ -41,63 +40,12 @@ from ._views import (
     record_json,
 )
 
-Handler = Callable[[Core, web.BaseRequest, dict[str, str]], Awaitable[web.Response]]
-
 TECHNIQUES = ("high_quality", "economy")
 PERMISSIONS = ("only_me", "all_team_members", "partial_members")
 DOC_FORMS = ("text_model", "hierarchical_model", "qa_model")
 DISPLAY_STATUSES = ("queuing", "indexing", "paused", "error", "available", "disabled", "archived")
 # Dify's retrieval service falls back to 4 when a retrieval_model carries no top_k.
 DEFAULT_TOP_K = 4
-_BAD_JSON = "Invalid JSON payload received or JSON payload is empty."
-
-
-# -- shared steps ----------------------------------------------------------------------------
-
-
-def _dataset(
-    core: Core, request: web.BaseRequest, params: dict[str, str], route: str
-) -> Dataset | web.Response:
-    """The dataset of the path, or the 404/403 Dify's dataset decorator answers."""
-    dataset = core.store.dataset(params["dataset_id"])
-    if dataset is None:
-        message = "Dataset not found."
-        if route in ("create_by_text", "create_by_file"):
-            # flask-restx appends its "did you mean" help to 404s raised on these routes (03).
-            message += _did_you_mean(request.path, route)
-        return not_found(message)
-    if not dataset.enable_api:
-        return error_response(403, "forbidden", "Dataset api access is not enabled.")
-    return dataset
-
-
-def _did_you_mean(path: str, route: str) -> str:
-    kind, other = ("text", "file") if route == "create_by_text" else ("file", "text")
-    base = "/v1/datasets/<uuid:dataset_id>/document/"
-    return (
-        f" You have requested this URI [{path}] but did you mean {base}create-by-{kind} or "
-        f"{base}create_by_{kind} or {base}create-by-{other} ?"
-    )
-
-
-async def _body(request: web.BaseRequest) -> bytes:
-    # `request.content` rather than `request.read()`: no 1 MiB cap, Dify takes large texts.
-    return await request.content.read()
-
-
-def _parse_json(raw: bytes) -> Any:
-    """The decoded body; raises ``ValueError`` for malformed JSON."""
-    # Dify validates `ns.payload or {}`, so an empty body reports every missing field.
-    return json.loads(raw) if raw.strip() else {}
-
-
-def _payload(raw: bytes, model: str) -> Payload | web.Response:
-    """The JSON body, ready to validate as Dify's ``model``; or its 400 for malformed JSON."""
-    try:
-        data = _parse_json(raw)
-    except ValueError:
-        return error_response(400, "bad_request", _BAD_JSON)
-    return Payload(model, data)
 
 
 def _resolve_technique(dataset: Dataset, requested: str | None) -> str | web.Response:
@@ -114,30 +62,6 @@ def _created(core: Core, document: Document) -> web.Response:
     epoch, account = core.store.epoch, core.store.account_id
     document_body = document_json(document, epoch, account, indexing_status=status)
     return json_response({"document": document_body, "batch": document.batch})
-
-
-def like_pattern(keyword: str) -> re.Pattern[str]:
-    """Dify's ``name LIKE '%keyword%'``: case-sensitive, and ``%``/``_`` are wildcards (15)."""
-    parts: list[str] = []
-    chars = iter(keyword)
-    for char in chars:
-        if char == "%":
-            parts.append(".*")
-        elif char == "_":
-            parts.append(".")
-        elif char == "\\":  # PostgreSQL's default escape character
-            parts.append(re.escape(next(chars, "")))
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _int_arg(value: str | None, default: int) -> int:
-    # Flask's `request.args.get(..., type=int)` falls back to the default on bad input.
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default
 
 
 # -- datasets --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ._core import Core
 from ._documents_state import STATUS_TASK_SECONDS, MetaField
 from ._documents_views import BUILT_IN_FIELDS, field_json, segment_json, visible_segments
 from ._http import error_response, invalid_param, json_response, no_content, not_found
-from ._routes import Handler, _body, _dataset, _int_arg, _payload
+from ._route_steps import Handler, _body, _dataset, _int_arg, _payload
 from ._state import Dataset, Document, FileInfo
 from ._timeline import COMPLETED
 from ._updates import document_display_status, update_in_place

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from ._core import Core
 from ._http import error_response, invalid_param, json_response
-from ._routes import Handler, _body, _dataset, _int_arg, _payload
+from ._route_steps import Handler, _body, _dataset, _int_arg, _payload
 from ._validation import FieldError
 from ._views import dataset_json
 

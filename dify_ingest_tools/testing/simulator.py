@@ -8,11 +8,9 @@ any client honestly, this package's own included.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -20,11 +18,10 @@ from aiohttp import web
 
 from ._app import build_app, start_server
 from ._core import Core
-from ._faults import Fault
-from ._ratelimit import DEFAULT_WORKSPACE, WorkspaceRateLimit
+from ._fault_controls import FaultControls
 from ._records import RequestListener, RequestRecord
-from ._routing import ROUTE_NAMES
 from ._script import DocumentScript
+from ._serving import serve_in_thread, url_host
 from ._state import Store
 from ._summaries import SummaryFailure, SummarySettings
 from ._uploads import DEFAULT_MAX_FILE_SIZE
@@ -33,7 +30,7 @@ from ._uploads import DEFAULT_MAX_FILE_SIZE
 DEFAULT_API_KEY = "dataset-simulator-0000000000000000"
 
 
-class DifySimulator:
+class DifySimulator(FaultControls):
     """An in-process Dify Knowledge API with scripted documents and injectable faults.
 
     Statuses are computed lazily from ``clock`` at request time (no background tasks), so a
@@ -345,92 +342,6 @@ class DifySimulator:
             if not store.delete_document(store.require_dataset(dataset_id), document_id):
                 raise KeyError(f"no document {document_id!r} in dataset {dataset_id!r}")
 
-    # -- Dify Cloud's knowledge rate limit -------------------------------------------------
-
-    def set_rate_limit(
-        self,
-        limit: int | None,
-        *,
-        window: float = 60.0,
-        workspaces: Mapping[str, str] | None = None,
-    ) -> None:
-        """Enforce Dify Cloud's per-workspace knowledge rate limit (off by default).
-
-        Every key of one workspace shares a sliding window of ``window`` seconds (simulator
-        clock) in which ``limit`` counted requests are admitted; the next ones get Dify's 403
-        ``forbidden`` "Sorry, you have reached the knowledge base request rate limit of your
-        subscription." (no ``Retry-After``) and, as in Dify, count too. Counted: creates,
-        updates, deletes, dataset creation and retrieve; not status polls, lists or details.
-
-        Args:
-            limit: Requests per window and workspace (Dify: 10, 100, 1000 per plan); ``None``
-                turns the limit off.
-            window: The window in seconds (Dify: 60; scale it down for fast tests).
-            workspaces: API key -> workspace name, to give keys separate windows; keys not
-                named share one workspace.
-        """
-        limiter = None
-        if limit is not None:
-            limiter = WorkspaceRateLimit(limit, float(window), dict(workspaces or {}))
-        with self._lock:
-            self._core.rate_limit = limiter
-
-    def rate_limited_count(self, workspace: str = DEFAULT_WORKSPACE) -> int:
-        """How many requests of ``workspace`` were refused by the rate limit so far."""
-        with self._lock:
-            limiter = self._core.rate_limit
-            return limiter.refused.get(workspace, 0) if limiter is not None else 0
-
-    # -- faults ------------------------------------------------------------------------------
-
-    def inject(
-        self, fault: Fault, *, route: str | None = None, method: str | None = None, times: int = 1
-    ) -> None:
-        """Answer the next matching requests with ``fault`` instead of normally.
-
-        Faults apply after route matching and before authentication.
-
-        Args:
-            fault: What to do (see :class:`Fault`).
-            route: Only requests to this route (e.g. ``"indexing_status"``); ``None`` = any.
-            method: Only this HTTP method; ``None`` = any.
-            times: How many requests; -1 = every one until :meth:`clear_faults`.
-
-        Raises:
-            ValueError: For an unknown route name or a bad ``times``.
-        """
-        if route is not None and route not in ROUTE_NAMES:
-            raise ValueError(f"unknown route {route!r}; routes are {', '.join(ROUTE_NAMES)}")
-        with self._lock:
-            self._core.faults.inject(fault, route, method, times)
-
-    @property
-    def fault_rate(self) -> float:
-        """Chaos mode: the probability (0..1) that a request gets one of :attr:`random_faults`."""
-        return self._core.faults.fault_rate
-
-    @fault_rate.setter
-    def fault_rate(self, rate: float) -> None:
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"fault_rate must be within 0..1, not {rate!r}")
-        with self._lock:
-            self._core.faults.fault_rate = rate
-
-    @property
-    def random_faults(self) -> Sequence[Fault]:
-        """The faults chaos mode draws from (default: transient 5xx/502-504/429/403/drops)."""
-        return self._core.faults.random_faults
-
-    @random_faults.setter
-    def random_faults(self, faults: Sequence[Fault]) -> None:
-        with self._lock:
-            self._core.faults.random_faults = tuple(faults)
-
-    def clear_faults(self) -> None:
-        """Drop every queued fault and set :attr:`fault_rate` back to 0."""
-        with self._lock:
-            self._core.faults.clear()
-
     # -- request log -------------------------------------------------------------------------
 
     @property
@@ -493,7 +404,7 @@ class DifySimulator:
             The base URL, e.g. ``"http://127.0.0.1:53211/v1"`` (also in :attr:`base_url`).
         """
         running = await start_server(self._core, host, port)
-        previous, self.base_url = self.base_url, f"http://{_url_host(host)}:{running.port}/v1"
+        previous, self.base_url = self.base_url, f"http://{url_host(host)}:{running.port}/v1"
         try:
             yield self.base_url
         finally:
@@ -514,107 +425,5 @@ class DifySimulator:
         Yields:
             The base URL (also in :attr:`base_url`). The thread is joined on exit.
         """
-        ready = threading.Event()
-        state = _ThreadState()
-
-        async def main() -> None:
-            state.loop = asyncio.get_running_loop()
-            state.stop = asyncio.Event()
-            async with self.serve(host, port) as base_url:
-                state.base_url = base_url
-                ready.set()
-                await state.stop.wait()
-
-        def run() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as exc:  # handed to the caller's thread below
-                state.error = exc
-            finally:
-                ready.set()
-
-        thread = threading.Thread(target=run, name="dify-simulator", daemon=True)
-        thread.start()
-        ready.wait()
-        if state.base_url is None:
-            thread.join()
-            assert state.error is not None
-            raise state.error
-        try:
-            yield state.base_url
-        finally:
-            state.request_stop()
-            thread.join()
-        if state.error is not None:
-            raise state.error
-
-
-class _ThreadState:
-    """What the serving thread hands back to the caller."""
-
-    def __init__(self) -> None:
-        self.base_url: str | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop: asyncio.Event | None = None
-        self.error: BaseException | None = None
-
-    def request_stop(self) -> None:
-        """Ask the serving loop (blocked on ``stop``) to shut down; callable from any thread."""
-        if self.loop is not None and self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
-
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-async def serve_forever(
-    sim: DifySimulator,
-    host: str = "127.0.0.1",
-    port: int = 5001,
-    *,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Serve ``sim`` until cancelled (what ``dify-ingest simulate`` runs).
-
-    A dataset named ``demo`` is created first when the simulator has none.
-
-    Args:
-        sim: The simulator.
-        host: The interface to listen on.
-        port: The port (Dify's API listens on 5001); 0 picks a free one.
-        on_ready: Called with the base URL once listening, e.g. to print :func:`describe`.
-    """
-    if not sim.dataset_ids:
-        sim.create_dataset()
-    async with sim.serve(host, port) as base_url:
-        if on_ready is not None:
-            on_ready(base_url)
-        await asyncio.Event().wait()
-
-
-def describe(sim: DifySimulator) -> str:
-    """Human-readable connection details: base URL, API key and datasets."""
-    with sim._lock:
-        datasets = [(d.id, d.name) for d in sim._core.store.datasets.values()]
-    base_url = sim.base_url or "(not serving)"
-    lines = [
-        "Dify simulator (Knowledge API as recorded from Dify 1.14.1)",
-        f"  base URL : {base_url}",
-        f"  API key  : {sim.api_key}",
-    ]
-    if datasets:
-        lines.append("  datasets :")
-        lines.extend(f"    {dataset_id}  {name}" for dataset_id, name in datasets)
-    else:
-        lines.append("  datasets : (none)")
-    lines += [
-        "",
-        f"  export DIFY_API_BASE_URL={base_url}",
-        f"  export DIFY_API_KEY={sim.api_key}",
-    ]
-    return "\n".join(lines)
+        with serve_in_thread(self.serve, host, port) as base_url:
+            yield base_url
