@@ -106,10 +106,16 @@ def test_the_monitor_and_the_waits_never_import_the_client() -> None:
 
 
 def test_the_clients_bookkeeping_lives_in_its_own_modules() -> None:
-    client_source = (PACKAGE / "client.py").read_text()
+    root = PACKAGE / "client" / "async_client.py"
+    client_source = root.read_text()
     for private in ("_uploaded", "_dataset_cache", "_techniques", "_fetch_status", "_list_page"):
         assert private not in client_source, private
-    assert {"_pending", "_datasets", "_status_source"} <= _imported_modules(PACKAGE / "client.py")
+    homes = {
+        "dify_ingest_tools.client.pending",
+        "dify_ingest_tools.client.datasets",
+        "dify_ingest_tools.readiness.status_source",
+    }
+    assert homes <= _imported_modules(root)
 
 
 async def test_a_monitor_is_built_on_a_status_source_not_on_a_client(
