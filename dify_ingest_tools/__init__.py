@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools.backends.budget import (
         BudgetBackend as BudgetBackend,
     )
-    from dify_ingest_tools.backends.budget import (
-        RequestBudget as RequestBudget,
-    )
     from dify_ingest_tools.backends.ledger import (
         Ledger as Ledger,
     )
@@ -43,6 +40,7 @@ if TYPE_CHECKING:
     from dify_ingest_tools.backends.redis_ledger import (
         RedisLedger as RedisLedger,
     )
+    from dify_ingest_tools.backends.request_budget import RequestBudget as RequestBudget
     from dify_ingest_tools.backends.shared_polls import (
         RedisStatusCache as RedisStatusCache,
     )

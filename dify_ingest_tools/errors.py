@@ -35,29 +35,6 @@ from dify_ingest_tools._base.redaction import safe_body, scrub
 if TYPE_CHECKING:
     from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
-__all__ = [
-    "RATE_LIMIT_MESSAGE",
-    "DifyAPIError",
-    "DifyAuthenticationError",
-    "DifyClientClosedError",
-    "DifyConnectionError",
-    "DifyDatasetNameError",
-    "DifyDocumentConflictError",
-    "DifyDocumentNotAvailableError",
-    "DifyError",
-    "DifyNotFoundError",
-    "DifyPermissionError",
-    "DifyRateLimitError",
-    "DifyResponseError",
-    "DifyServerError",
-    "DifyTimeoutError",
-    "IndexingEmptyError",
-    "IndexingError",
-    "IndexingFailedError",
-    "IndexingStalledError",
-    "IndexingTimeoutError",
-]
-
 # Dify Cloud answers its per-workspace knowledge rate limit with 403 `forbidden`, not 429, and
 # sends no Retry-After (contract §c). Only the message tells it from a fatal 403.
 RATE_LIMIT_MESSAGE = (

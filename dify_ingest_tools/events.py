@@ -20,8 +20,6 @@ from dify_ingest_tools.models.status import (
     DocumentIndexingStatus,
 )
 
-__all__ = ["EventCallback", "EventKind", "IndexingEvent", "dispatch", "events_between"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 EventKind: TypeAlias = Literal[

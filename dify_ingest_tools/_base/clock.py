@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "FakeClock", "SystemClock", "Timer", "as_clock"]
-
 
 class Timer(Protocol):
     """A scheduled callback (`Clock.call_later`); cancelling an expired one does nothing."""

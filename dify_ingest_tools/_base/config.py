@@ -9,17 +9,6 @@ import threading
 from pydantic import SecretStr
 from yarl import URL
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "ENV_API_KEY",
-    "ENV_BASE_URL",
-    "ENV_MCP_TOKEN",
-    "public_url",
-    "resolve_api_key",
-    "resolve_base_url",
-    "warn_if_plaintext",
-]
-
 ENV_API_KEY = "DIFY_API_KEY"
 ENV_BASE_URL = "DIFY_API_BASE_URL"
 #: The bearer token ``dify-ingest mcp`` requires over streamable HTTP (``--auth-token-env``).

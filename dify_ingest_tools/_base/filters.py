@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["COMPARISON_OPERATORS", "metadata_conditions"]
-
 #: Every operator Dify 1.14.1 accepts (its 400 lists them, recording 12).
 COMPARISON_OPERATORS = frozenset(
     {

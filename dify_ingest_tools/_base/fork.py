@@ -15,8 +15,6 @@ import os
 import weakref
 from typing import Protocol
 
-__all__ = ["abandon", "register"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 

@@ -17,16 +17,6 @@ import re
 from numbers import Real
 from urllib.parse import quote
 
-__all__ = [
-    "check_batch",
-    "check_dataset_id",
-    "check_document_id",
-    "check_int",
-    "check_number",
-    "check_optional_number",
-    "path_part",
-]
-
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Real batches are 20 digits; console batches are similar. Leave room, but bound it.
 _MAX_BATCH_LENGTH = 256

@@ -22,26 +22,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools.models.documents import DifyDocument
     from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
-__all__ = [
-    "DOCUMENT_ERROR_LIMIT",
-    "FAILED_SHOWN",
-    "ID_LIMIT",
-    "JSON_TEXT_LIMIT",
-    "NAME_LIMIT",
-    "NO_ERROR_TEXT",
-    "SHOWN_LIMIT",
-    "error_text",
-    "escaped",
-    "failures",
-    "redacted_head",
-    "scrubbed_document",
-    "scrubbed_event",
-    "scrubbed_status",
-    "shown",
-    "shown_error",
-    "shown_json",
-]
-
 #: Longest document error shown, in characters (Dify's own are a sentence or two).
 DOCUMENT_ERROR_LIMIT = 500
 #: A message names this many failed documents; ``failed_documents`` has them all.

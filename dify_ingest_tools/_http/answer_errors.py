@@ -19,18 +19,6 @@ from dify_ingest_tools._base.redaction import scrub
 from dify_ingest_tools._http.responses import decode_json, error_from_response, not_dify_hint
 from dify_ingest_tools.errors import DifyResponseError
 
-__all__ = [
-    "first_error",
-    "invalid_json",
-    "is_html",
-    "loads_or_text",
-    "not_json",
-    "raise_for_answer",
-    "shape_error",
-    "too_large",
-    "validation_error",
-]
-
 
 def raise_for_answer(
     status: int, headers: Mapping[str, str], raw: bytes, url: URL, method: str

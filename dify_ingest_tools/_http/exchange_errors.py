@@ -18,8 +18,6 @@ from yarl import URL
 from dify_ingest_tools._base.config import public_url
 from dify_ingest_tools.errors import DifyConnectionError, DifyTimeoutError
 
-__all__ = ["raise_exchange_error"]
-
 
 def raise_exchange_error(
     exc: asyncio.TimeoutError | aiohttp.ClientError,

@@ -20,8 +20,6 @@ from dify_ingest_tools._base import fork as _fork
 from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.errors import DifyClientClosedError
 
-__all__ = ["GuardedTransport", "Lifecycle", "closed_error"]
-
 #: How long closing waits for cancelled requests to unwind (sockets released).
 CLOSE_GRACE = 1.0
 

@@ -25,17 +25,6 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = [
-    "DEFAULT_MAX_FILE_SIZE",
-    "MAX_NAME_LENGTH",
-    "FileChangedError",
-    "StreamedFile",
-    "check_document_name",
-    "check_file_name",
-    "check_file_size",
-    "file_form",
-]
-
 #: Dify cuts longer names (create-by-text to the first 200 characters; create-by-file to the
 #: part before the first dot, then the extension), so two long names can land on one document.
 MAX_NAME_LENGTH = 200

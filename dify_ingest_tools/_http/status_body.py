@@ -22,8 +22,6 @@ from dify_ingest_tools._http.answer_errors import validation_error
 from dify_ingest_tools.errors import DifyResponseError
 from dify_ingest_tools.models.status import MAX_BATCH_DOCUMENTS, DocumentIndexingStatus
 
-__all__ = ["parse_status_body"]
-
 _DECODER = json.JSONDecoder()
 
 

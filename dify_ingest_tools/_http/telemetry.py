@@ -34,8 +34,6 @@ from dify_ingest_tools.models.outcome import Outcome
 if TYPE_CHECKING:
     from dify_ingest_tools.events import IndexingEvent
 
-__all__ = ["AttemptSpan", "Telemetry", "WaitSpan", "url_template"]
-
 _SCOPE = "dify_ingest_tools"
 
 # Seconds; the semantic conventions' advisory boundaries for http.client.request.duration.

@@ -42,14 +42,6 @@ from dify_ingest_tools.errors import (
     DifyTimeoutError,
 )
 
-__all__ = [
-    "CALL_TIMEOUT_FACTOR",
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "RequestGuard",
-    "Transport",
-    "short",
-]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 _T = TypeVar("_T")

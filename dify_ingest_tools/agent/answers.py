@@ -42,16 +42,6 @@ from dify_ingest_tools._base.shown import (
 from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.models.status import NOTHING_TO_FIND, BatchIndexingStatus
 
-__all__ = [
-    "Answer",
-    "DifyToolError",
-    "Outcome",
-    "answer_status",
-    "cut",
-    "status_answer",
-    "tool_error_answer",
-]
-
 Outcome: TypeAlias = Literal[
     "ready",  # every document completed: retrieve now
     "working",  # still indexing

@@ -40,15 +40,6 @@ from dify_ingest_tools.errors import (
     IndexingTimeoutError,
 )
 
-__all__ = [
-    "answer_error",
-    "arguments_answer",
-    "error_answer",
-    "failure_answer",
-    "stalled_answer",
-    "timeout_answer",
-]
-
 # What `waiting` appends to a hint when Dify never answered: "(The wait for batch B gave up
 # after N failed poll(s) in S s without one answer from Dify's API.)".
 _WAIT_TALLY = re.compile(

@@ -29,15 +29,6 @@ from dify_ingest_tools.models.outcome import Outcome
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.policy import outcome_of
 
-__all__ = [
-    "DEFAULT_PENDING_TIMEOUT",
-    "PARTIAL_KEY",
-    "PENDING_BATCHES_KEY",
-    "GatePassage",
-    "OnPendingTimeout",
-    "pass_gate",
-]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 OnPendingTimeout: TypeAlias = Literal["search", "raise"]

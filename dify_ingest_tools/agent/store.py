@@ -36,8 +36,6 @@ from dify_ingest_tools.readiness.wait_options import WaitOptions
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["StoreCore", "new_id", "write_waits"]
-
 
 class StoreCore(StoreReads):
     """Writes, reads, searches and deletes documents of one knowledge base by key and id.

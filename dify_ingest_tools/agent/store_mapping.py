@@ -36,24 +36,6 @@ from dify_ingest_tools.models.documents import (
     MetadataField,
 )
 
-__all__ = [
-    "ID_FIELD",
-    "MANIFEST_FIELD",
-    "MAX_KEY_LENGTH",
-    "Hit",
-    "Known",
-    "Named",
-    "StoredDocument",
-    "conflict_error",
-    "field_name_for",
-    "field_values",
-    "fit_key",
-    "fit_values",
-    "is_marked",
-    "json_safe",
-    "known_from",
-]
-
 ID_FIELD = "lc_id"
 MANIFEST_FIELD = "lc_manifest"
 _RESERVED = frozenset({ID_FIELD, MANIFEST_FIELD}) | BUILT_IN_METADATA_FIELDS

@@ -18,8 +18,6 @@ from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.bridge import ClientBridge, DifyKnowledgeClient
 from dify_ingest_tools.client.dataset_create import IndexingTechnique
 
-__all__ = ["aresolve_name", "resolve_name"]
-
 _Work = Callable[[AsyncDifyKnowledgeClient], Coroutine[Any, Any, str]]
 
 

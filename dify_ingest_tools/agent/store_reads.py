@@ -35,8 +35,6 @@ from dify_ingest_tools.models.retrieval import RetrievedChunk
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["StoreReads", "bounded", "find_named"]
-
 _LIST_PAGE = 100
 _MAX_SCAN_PAGES = 200
 

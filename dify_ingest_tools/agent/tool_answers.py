@@ -22,19 +22,6 @@ from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import DifyDocument
 from dify_ingest_tools.models.retrieval import RetrievedChunk
 
-__all__ = [
-    "MIN_HIT_CHARS",
-    "STRUCTURED_FACTOR",
-    "documents_answer",
-    "fit_answer",
-    "listed_documents",
-    "name_shown",
-    "replace_refused_answer",
-    "search_answer",
-    "search_hits",
-    "upload_answer",
-]
-
 #: Below this many characters a passage says nothing useful: it is left out instead.
 MIN_HIT_CHARS = 80
 #: The structured content repeats the text (``answer``) and holds the same facts as fields:

@@ -19,8 +19,6 @@ from dify_ingest_tools.errors import DifyError
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.readiness.policy import OnPaused
 
-__all__ = ["check_batch", "target_dataset", "wait_for_batch"]
-
 
 def target_dataset(bound: str | None, given: str | None) -> str:
     """The dataset a tool call is about: the tool's bound one, or the one the model gave.

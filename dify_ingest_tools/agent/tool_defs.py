@@ -21,8 +21,6 @@ from dify_ingest_tools.agent.tool_answers import MIN_HIT_CHARS
 from dify_ingest_tools.readiness.heal import OnStall
 from dify_ingest_tools.readiness.policy import OnEmpty, OnPaused
 
-__all__ = ["DEFAULTS", "ToolDefinition", "ToolsetSettings", "settings_error"]
-
 
 class ToolsetSettings(BaseModel):
     """How the agent tools behave: what they may touch, how long they wait, how much they say.

@@ -17,8 +17,6 @@ from dify_ingest_tools.errors import DifyDocumentConflictError, DifyError
 from dify_ingest_tools.models.documents import MetadataField
 from dify_ingest_tools.models.ownership import OWNER_FIELD, Mark
 
-__all__ = ["TOOLSET_OWNER", "check_replace", "mark_owned"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 #: The owner tag (`OWNER_FIELD`) on every document ``upload_text`` writes: what the tool set

@@ -22,8 +22,6 @@ from dify_ingest_tools.agent.tool_schemas import (
 )
 from dify_ingest_tools.models.status import BatchIndexingStatus
 
-__all__ = ["ToolResult", "answered_result", "indexing_data", "indexing_result", "settled"]
-
 # Documents of a batch listed in a status result (a hostile batch may hold 10,000), and the
 # characters of each one's error there (the answer's text names the failures too).
 _DOCUMENTS_SHOWN = 20

@@ -14,19 +14,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from dify_ingest_tools._base.inputs import check_dataset_id
 
-__all__ = [
-    "DOCUMENT_STATUSES",
-    "QUERY_MAX_CHARS",
-    "TOOL_NAMES",
-    "DocumentListOutput",
-    "HitOutput",
-    "IndexingOutput",
-    "SearchOutput",
-    "UploadOutput",
-    "argument_models",
-    "descriptions",
-]
-
 TOOL_NAMES = ("upload_text", "indexing_status", "wait_for_indexing", "search", "list_documents")
 """The tools, in the order an agent uses them."""
 

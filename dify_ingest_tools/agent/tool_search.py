@@ -24,8 +24,6 @@ from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.models.created import BatchRef
 from dify_ingest_tools.models.retrieval import RetrievedChunk
 
-__all__ = ["document_names", "settle_pending"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 # A search waits on at most this many of the toolset's pending batches (the newest): each wait

@@ -55,15 +55,6 @@ from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
 
-__all__ = [
-    "TOOL_NAMES",
-    "DifyToolError",
-    "DifyToolset",
-    "ToolDefinition",
-    "ToolResult",
-    "ToolsetSettings",
-]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 _PAGE_SIZE = 20

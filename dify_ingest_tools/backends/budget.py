@@ -22,21 +22,6 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from dify_ingest_tools.backends.request_budget import (
-    REQUESTS_PER_MINUTE_PRESETS,
-    RequestBudget,
-    counts_against_knowledge_limit,
-    resolve_requests_per_minute,
-)
-
-__all__ = [
-    "REQUESTS_PER_MINUTE_PRESETS",
-    "BudgetBackend",
-    "RequestBudget",
-    "counts_against_knowledge_limit",
-    "resolve_requests_per_minute",
-]
-
 
 @runtime_checkable
 class BudgetBackend(Protocol):

@@ -45,18 +45,6 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from dify_ingest_tools._base.shown import shown_error
 from dify_ingest_tools.models.created import BatchRef
 
-__all__ = [
-    "LEDGER_ENV",
-    "Ledger",
-    "LedgerEntry",
-    "LedgerState",
-    "Outcome",
-    "SQLiteLedger",
-    "content_hash",
-    "default_ledger_path",
-    "ledger_scope",
-]
-
 #: Where the default ledger lives: a path, ``off`` to disable it, or a ``redis://`` URL.
 LEDGER_ENV = "DIFY_INGEST_LEDGER"
 

@@ -65,8 +65,6 @@ from dify_ingest_tools.backends.redis_fallback import FLEET_WINDOWS, RedisFallba
 from dify_ingest_tools.backends.request_budget import RequestBudget, resolve_requests_per_minute
 from dify_ingest_tools.errors import DifyTimeoutError
 
-__all__ = ["BudgetUsage", "RedisBudget"]
-
 _PACING = 0.85
 
 # KEYS[1] the window (sorted set: member = unique id, score = ms), KEYS[2] the cooldown key,

@@ -16,15 +16,6 @@ from yarl import URL
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = [
-    "KEY_PREFIX",
-    "LuaScript",
-    "RedisConnector",
-    "check_key_part",
-    "public_redis_url",
-    "redis_errors",
-]
-
 #: Every key this package writes starts with this.
 KEY_PREFIX = "dify-ingest"
 _SCHEMES = ("redis", "rediss", "unix")

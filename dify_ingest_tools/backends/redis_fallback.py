@@ -18,8 +18,6 @@ from dify_ingest_tools.backends.redis_common import RedisConnector
 from dify_ingest_tools.backends.request_budget import RequestBudget
 from dify_ingest_tools.errors import DifyTimeoutError
 
-__all__ = ["FLEET_WINDOWS", "RedisFallback", "check_fallback"]
-
 # The named ``fallback`` settings of `RedisBudget` (a number in (0, 1] is the fourth kind).
 _FALLBACK_MODES = ("share", "local", "wait")
 # Budgets seen within this many windows count as the fleet, for the fallback's share.

@@ -21,8 +21,6 @@ from dify_ingest_tools.backends.redis_common import (
     check_key_part,
 )
 
-__all__ = ["RedisLedger"]
-
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

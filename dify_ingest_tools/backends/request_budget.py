@@ -13,14 +13,6 @@ from dify_ingest_tools._base.clock import Clock, as_clock
 from dify_ingest_tools._base.inputs import check_number
 from dify_ingest_tools.errors import DifyRateLimitError, DifyTimeoutError
 
-__all__ = [
-    "REQUESTS_PER_MINUTE_PRESETS",
-    "KnowledgeCooldown",
-    "RequestBudget",
-    "counts_against_knowledge_limit",
-    "resolve_requests_per_minute",
-]
-
 # Dify Cloud's knowledge request rate limit per workspace and plan (requests per minute;
 # dify.ai/pricing). Dify counts creates, retrievals and deletes in one 60 s sliding window,
 # so a client held to this budget can never trip the 403 rate limit on its own.

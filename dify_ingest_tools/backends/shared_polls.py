@@ -41,8 +41,6 @@ from dify_ingest_tools.backends.redis_common import (
     redis_errors,
 )
 
-__all__ = ["RedisStatusCache"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 # How often a waiter looks on its own, as a fraction of the lock timeout: only a lost message

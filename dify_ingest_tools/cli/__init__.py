@@ -1,6 +1,7 @@
 """The ``dify-ingest`` command: every command follows one protocol (see `app`)."""
 
-from dify_ingest_tools.cli.app import (
+from dify_ingest_tools.cli.app import main
+from dify_ingest_tools.cli.common import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
@@ -9,7 +10,6 @@ from dify_ingest_tools.cli.app import (
     EXIT_NOT_READY,
     EXIT_OK,
     EXIT_USAGE,
-    main,
 )
 
 __all__ = [

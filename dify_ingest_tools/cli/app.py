@@ -31,15 +31,10 @@ from dify_ingest_tools.cli import job as _cli_job
 from dify_ingest_tools.cli import simulate as _cli_simulate
 from dify_ingest_tools.cli import sync as _cli_sync
 from dify_ingest_tools.cli.common import (
-    EXIT_API,
-    EXIT_BROKEN_PIPE,
     EXIT_CODES_HELP,
     EXIT_FAILED,
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
     EXIT_NOT_READY,
     EXIT_OK,
-    EXIT_USAGE,
     CLIError,
     OneLineParser,
     check_client_args,
@@ -58,18 +53,6 @@ from dify_ingest_tools.events import IndexingEvent
 from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.progress import ProgressBars, should_draw_bars
-
-__all__ = [
-    "EXIT_API",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_FAILED",
-    "EXIT_INTERNAL",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_READY",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "main",
-]
 
 DEMO_DOCUMENTS = {
     "dify-indexing.txt": (

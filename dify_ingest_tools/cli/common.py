@@ -31,36 +31,6 @@ from dify_ingest_tools.errors import (
 from dify_ingest_tools.models.outcome import Outcome
 from dify_ingest_tools.readiness.policy import outcome_of
 
-__all__ = [
-    "EXIT_API",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_CODES_HELP",
-    "EXIT_FAILED",
-    "EXIT_INTERNAL",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_READY",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "CLIError",
-    "OneLineParser",
-    "RedactingStream",
-    "check_base_url",
-    "check_client_args",
-    "describe_error",
-    "exit_code_for",
-    "file_size",
-    "finite_float",
-    "listen_failure",
-    "one_line",
-    "port_number",
-    "redacted",
-    "require_api_key",
-    "run_command",
-    "seconds",
-    "stop_reason",
-    "wrapped",
-]
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

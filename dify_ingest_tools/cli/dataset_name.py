@@ -18,14 +18,6 @@ from dify_ingest_tools.cli.common import CLIError
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.dataset_create import IndexingTechnique
 
-__all__ = [
-    "ENV_DATASET_ID",
-    "add_dataset_name",
-    "check_dataset_name_args",
-    "dataset_by_name",
-    "dataset_or_name",
-]
-
 ENV_DATASET_ID = "DIFY_DATASET_ID"
 
 

@@ -19,8 +19,6 @@ from dify_ingest_tools.cli.dataset_name import dataset_by_name, dataset_or_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.models.documents import DifyDocument
 
-__all__ = ["add_documents_command"]
-
 # Dify serves at most 100 documents a page; `documents` reads at most this many pages
 # (100,000 documents), whatever a server's ``has_more`` says.
 _LIST_PAGE = 100

@@ -31,8 +31,6 @@ from dify_ingest_tools.cli.common import (
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.models.status import BatchIndexingStatus
 
-__all__ = ["register"]
-
 Handler = Callable[[argparse.Namespace, IO[str], IO[str]], Coroutine[Any, Any, int]]
 
 

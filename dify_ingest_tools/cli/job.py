@@ -22,8 +22,6 @@ from dify_ingest_tools.cli.mcp import add_mcp_command
 from dify_ingest_tools.cli.search import add_search_command
 from dify_ingest_tools.cli.upload import add_upload_command
 
-__all__ = ["register"]
-
 _EXIT_CODES = (
     "Exit codes: 0 success, 1 indexing failed, 2 usage error (or two files that would be one "
     "document), 3 API/auth/connection error (or an upload Dify rejected), 4 not ready (still "

@@ -21,8 +21,6 @@ from dify_ingest_tools.cli.common import (
 )
 from dify_ingest_tools.cli.dataset_name import ENV_DATASET_ID
 
-__all__ = ["add_mcp_command"]
-
 
 def add_mcp_command(
     commands: argparse._SubParsersAction,  # type: ignore[type-arg]

@@ -11,8 +11,6 @@ from dify_ingest_tools.cli.common import EXIT_OK, check_client_args
 from dify_ingest_tools.cli.dataset_name import dataset_by_name, dataset_or_name
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["add_search_command"]
-
 
 def add_search_command(
     commands: argparse._SubParsersAction,  # type: ignore[type-arg]

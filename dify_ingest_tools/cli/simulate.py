@@ -32,8 +32,6 @@ from dify_ingest_tools.cli.common import (
 if TYPE_CHECKING:
     from dify_ingest_tools.testing import DocumentScript, RequestRecord
 
-__all__ = ["DEFAULT_PORT", "DocumentRule", "PatternScripts", "add_parser", "request_logger", "run"]
-
 #: Not 5001: that is Dify's own API port, and a simulator must never shadow a real server.
 #: A fixed default keeps the whole setup stable across runs (the key and the seeded dataset id
 #: are fixed too); ``--port 0`` picks a free port instead.

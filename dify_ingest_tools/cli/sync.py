@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from dify_ingest_tools._base.shown import NAME_LIMIT, shown
+from dify_ingest_tools._http.multipart import DEFAULT_MAX_FILE_SIZE
 from dify_ingest_tools.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_NOT_READY,
@@ -31,16 +32,10 @@ from dify_ingest_tools.cli.dataset_name import (
 )
 from dify_ingest_tools.cli.fleet import _add_budget, _add_ledger, _budget
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
+from dify_ingest_tools.folder_sync.plan import SyncItem, SyncRefused
 from dify_ingest_tools.folder_sync.report import SyncReport
-from dify_ingest_tools.folder_sync.sync import (
-    DEFAULT_MAX_FILE_SIZE,
-    SyncItem,
-    SyncRefused,
-    sync_folder,
-)
+from dify_ingest_tools.folder_sync.sync import sync_folder
 from dify_ingest_tools.readiness.progress import should_draw_bars
-
-__all__ = ["register", "run_folder_sync"]
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -40,14 +40,13 @@ from dify_ingest_tools.errors import (
     DifyResponseError,
     DifyTimeoutError,
 )
-from dify_ingest_tools.folder_sync.sync import NAME_SEPARATOR, scan_folder
+from dify_ingest_tools.folder_sync.scan import NAME_SEPARATOR
+from dify_ingest_tools.folder_sync.sync import scan_folder
 from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
 from dify_ingest_tools.models.ownership import MARK_FIELDS, Mark
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.progress import should_draw_bars
-
-__all__ = ["add_upload_command"]
 
 
 def add_upload_command(

@@ -67,8 +67,6 @@ from dify_ingest_tools.readiness.progress import wait_callbacks
 from dify_ingest_tools.readiness.status_source import HTTPStatusSource
 from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
-__all__ = ["AsyncDifyKnowledgeClient"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 

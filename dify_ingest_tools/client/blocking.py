@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from pydantic.types import SecretStr
     from typing import Any
 
-__all__ = ["BlockingMethods"]
-
 
 class BlockingMethods(MoreBlockingMethods):
     """The async client's public members `all_segments` to `retrieve`, blocking."""

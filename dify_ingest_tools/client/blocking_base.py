@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
     from dify_ingest_tools.client.bridge import LoopThread
 
-__all__ = ["BlockingBase", "listed"]
-
 T = TypeVar("T")
 
 

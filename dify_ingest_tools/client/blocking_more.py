@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from typing import Any
     from typing_extensions import Unpack
 
-__all__ = ["MoreBlockingMethods"]
-
 
 class MoreBlockingMethods(BlockingBase):
     """The async client's public members `run_pipeline` to `watch_indexing`, blocking."""

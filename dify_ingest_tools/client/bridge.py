@@ -28,8 +28,6 @@ from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.client.blocking import BlockingMethods
 from dify_ingest_tools.errors import DifyClientClosedError
 
-__all__ = ["ClientBridge", "DifyKnowledgeClient", "LoopThread", "run_blocking", "unpicklable"]
-
 T = TypeVar("T")
 
 logger = logging.getLogger("dify_ingest_tools")

@@ -13,8 +13,6 @@ from yarl import URL
 
 from dify_ingest_tools._http.answer_errors import shape_error
 
-__all__ = ["DatasetPermission", "IndexingTechnique", "created_dataset", "dataset_body"]
-
 IndexingTechnique = Literal["economy", "high_quality"]
 """``economy``: keyword index, no embedding model needed; ``high_quality``: vectors (the
 workspace needs a default embedding model)."""

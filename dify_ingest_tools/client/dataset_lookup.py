@@ -16,8 +16,6 @@ from yarl import URL
 from dify_ingest_tools._http.answer_errors import shape_error
 from dify_ingest_tools.errors import DifyDatasetNameError
 
-__all__ = ["DATASET_PAGE", "MAX_DATASET_PAGES", "ambiguous", "check_name", "missing", "named"]
-
 DATASET_PAGE = 100  # Dify caps the page at 100
 MAX_DATASET_PAGES = 100  # 10,000 knowledge bases of one keyword, whatever has_more says
 

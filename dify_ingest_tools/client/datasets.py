@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-__all__ = ["DatasetSettings"]
-
 
 class DatasetSettings:
     """``GET /datasets/{id}`` answers, read once per client, and the technique used to create.

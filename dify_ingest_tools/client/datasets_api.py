@@ -29,8 +29,6 @@ from dify_ingest_tools.client.datasets import DatasetSettings
 from dify_ingest_tools.client.doc_names import DocumentNames
 from dify_ingest_tools.errors import DifyAPIError, DifyConnectionError
 
-__all__ = ["DatasetsAPI"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 

@@ -21,8 +21,6 @@ from typing import Any, Protocol
 from dify_ingest_tools.errors import DifyError, DifyNotFoundError
 from dify_ingest_tools.models.documents import DifyDocument, DocumentList
 
-__all__ = ["DocumentInfo", "DocumentNames", "DocumentSource"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 #: Entries kept (least recently used dropped first) and how long one is trusted: names change

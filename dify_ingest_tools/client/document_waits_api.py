@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools._http.transport import Transport
     from dify_ingest_tools.client.pending import PendingUploads
 
-__all__ = ["DocumentWaitsAPI"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 

@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools.client.pending import PendingUploads
     from dify_ingest_tools.readiness.status_source import HTTPStatusSource
 
-__all__ = ["DocumentsAPI"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 _ACTIONS = get_args(DocumentAction)

@@ -27,8 +27,6 @@ from dify_ingest_tools.client.pending import PendingView
 from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.status import BatchIndexingStatus
 
-__all__ = ["LedgerRecorder", "LedgerSpec", "resolve_ledger"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 LedgerSpec = Ledger | str | os.PathLike[str] | bool | None

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools._http.transport import Transport
     from dify_ingest_tools.client.doc_names import DocumentNames
 
-__all__ = ["MetadataAPI"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 _METADATA_TYPES = get_args(MetadataType)

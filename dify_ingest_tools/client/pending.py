@@ -27,8 +27,6 @@ from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.documents import UpdatedDocument
 from dify_ingest_tools.models.status import BatchIndexingStatus
 
-__all__ = ["CLIENT", "LEDGER", "PendingScope", "PendingUploads", "PendingView"]
-
 # Batches of documents this client updated or waited on by result, for document-scoped waits.
 _LOCATION_MEMORY = 10_000
 

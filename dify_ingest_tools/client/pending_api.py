@@ -18,8 +18,6 @@ from dify_ingest_tools.readiness.wait_options import WaitKwargs
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["PendingAPI"]
-
 
 class PendingAPI:
     """The batches still indexing: listed, and waited for after a restart too."""

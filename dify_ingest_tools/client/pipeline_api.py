@@ -13,8 +13,6 @@ from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.client.pipelines import PipelineDatasource, pipeline_run, pipeline_run_body
 from dify_ingest_tools.models.created import PipelineRun
 
-__all__ = ["PipelineAPI"]
-
 
 class PipelineAPI:
     """Knowledge pipelines: one run creates a batch of documents to wait on."""

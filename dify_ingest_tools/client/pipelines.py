@@ -16,8 +16,6 @@ from typing import Any, Literal, get_args
 
 from dify_ingest_tools.models.created import CreatedDocument, PipelineRun
 
-__all__ = ["PipelineDatasource", "pipeline_run", "pipeline_run_body"]
-
 PipelineDatasource = Literal["local_file", "online_document", "website_crawl", "online_drive"]
 """Where a pipeline's items come from; decides the shape of each ``datasource_info_list`` item."""
 

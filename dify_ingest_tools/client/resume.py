@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
     from dify_ingest_tools.client.ledger_hook import LedgerRecorder
 
-__all__ = ["resume_pending"]
-
 # Deleted documents, replaced names, a deleted dataset: nothing left to wait for.
 _GONE = ("documents", "dataset")
 

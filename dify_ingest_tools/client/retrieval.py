@@ -22,14 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "KEYWORD_SEARCH",
-    "ResolvedModel",
-    "is_missing_embedding_model",
-    "needs_dataset_settings",
-    "resolve_retrieval_model",
-]
-
 KEYWORD_SEARCH = "keyword_search"
 #: The keys Dify's ``HitTestingPayload`` requires in a ``retrieval_model`` (recording 17).
 REQUIRED_KEYS = ("search_method", "reranking_enable", "score_threshold_enabled")

@@ -35,8 +35,6 @@ from dify_ingest_tools.models.documents import DifyDocument, DocumentList
 from dify_ingest_tools.models.retrieval import RetrievedChunk
 from dify_ingest_tools.readiness.status_source import HTTPStatusSource
 
-__all__ = ["RetrieveAPI"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 

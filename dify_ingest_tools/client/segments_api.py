@@ -15,8 +15,6 @@ from dify_ingest_tools.models.documents import DifySegment, SegmentList
 if TYPE_CHECKING:
     from dify_ingest_tools._http.transport import Transport
 
-__all__ = ["SegmentsAPI"]
-
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 # Dify's segment list serves at most 100 per page; `all_segments` stops after this many pages.

@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LIFECYCLE", "MAX_LINES", "PARTS", "public_members", "render"]
-
 #: Members each client writes by hand: its own way to close and to enter a ``with``.
 LIFECYCLE = frozenset({"aclose", "close", "async_client"})
 #: The generated modules and their classes, outermost first (`bridge` imports the first).
@@ -245,8 +243,6 @@ def _part(index: int, members: list[tuple[list[str], _Imports]]) -> str:
         *runtime_imports,
         "",
         *(["if TYPE_CHECKING:", *annotations, ""] if annotations else []),
-        f'__all__ = ["{class_name}"]',
-        "",
         "",
         f"class {class_name}({base}):",
         f'    """The async client\'s public members {first} to {last}, blocking."""',

@@ -13,8 +13,6 @@ from typing import IO
 
 from dify_ingest_tools._http.multipart import check_file_name, check_file_size
 
-__all__ = ["FileInput", "UploadPath", "check_upload_paths", "load_file"]
-
 FileInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 """A path, raw bytes, or a binary file object opened for reading."""
 

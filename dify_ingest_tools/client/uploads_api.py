@@ -49,8 +49,6 @@ from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.progress import files_progress
 from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
-__all__ = ["UploadsAPI"]
-
 
 class UploadsAPI:
     """Creating documents: by text, by file, many files, each alone or followed by the wait."""

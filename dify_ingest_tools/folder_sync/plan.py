@@ -18,19 +18,6 @@ from dify_ingest_tools.folder_sync.scan import LeftOut, in_scope
 from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.ownership import Mark
 
-__all__ = [
-    "ANY_DOCUMENT",
-    "DELETE_SHARE",
-    "Plan",
-    "Remote",
-    "SyncAction",
-    "SyncItem",
-    "SyncRefused",
-    "check_deletions",
-    "delete_limit",
-    "plan",
-]
-
 SyncAction = Literal["upload", "update", "skip", "delete", "keep", "conflict", "leave"]
 #: In ``ours``: a create was in flight under this name when a run died; whichever unmarked
 #: document holds the name now is that upload.

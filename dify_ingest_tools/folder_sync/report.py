@@ -7,8 +7,6 @@ from typing import Any
 
 from dify_ingest_tools.folder_sync.plan import SyncItem
 
-__all__ = ["SyncReport"]
-
 
 @dataclass
 class SyncReport:

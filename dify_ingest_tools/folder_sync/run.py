@@ -26,8 +26,6 @@ from dify_ingest_tools.models.status import NOTHING_TO_FIND
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["MARKS_PER_REQUEST", "InFlight", "SyncRun"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 # Errors about the request itself: the file fails, the run goes on. Anything else (401, a

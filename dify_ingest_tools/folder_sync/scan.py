@@ -19,21 +19,6 @@ from pathlib import Path
 
 from dify_ingest_tools._http.multipart import DEFAULT_MAX_FILE_SIZE
 
-__all__ = [
-    "DEFAULT_MAX_FILE_SIZE",
-    "NAME_SEPARATOR",
-    "ChangedDuringRead",
-    "FileVanished",
-    "FolderScan",
-    "LeftOut",
-    "Snapshot",
-    "digest",
-    "document_name",
-    "in_scope",
-    "scan",
-    "snapshot",
-]
-
 #: Joins the folders of a file's relative path in its document name (Dify refuses ``/``).
 NAME_SEPARATOR = "__"
 _CHUNK = 1 << 20

@@ -35,7 +35,6 @@ from dify_ingest_tools.folder_sync.plan import (
     ANY_DOCUMENT,
     Plan,
     Remote,
-    SyncAction,
     SyncItem,
     SyncRefused,
     check_deletions,
@@ -44,8 +43,6 @@ from dify_ingest_tools.folder_sync.plan import (
 from dify_ingest_tools.folder_sync.report import SyncReport
 from dify_ingest_tools.folder_sync.run import InFlight, SyncRun
 from dify_ingest_tools.folder_sync.scan import (
-    DEFAULT_MAX_FILE_SIZE,
-    NAME_SEPARATOR,
     ChangedDuringRead,
     FileVanished,
     Snapshot,
@@ -57,16 +54,6 @@ from dify_ingest_tools.models.ownership import Mark
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
-
-__all__ = [
-    "DEFAULT_MAX_FILE_SIZE",
-    "NAME_SEPARATOR",
-    "SyncAction",
-    "SyncItem",
-    "SyncRefused",
-    "scan_folder",
-    "sync_folder",
-]
 
 _LIST_PAGE = 100
 #: Pages a listing follows at most when Dify's ``total`` cannot be trusted (a million documents).

@@ -21,9 +21,10 @@ from langchain_core.tools.base import ArgsSchema
 from pydantic import Field, PrivateAttr, SkipValidation, ValidationError, model_validator
 from typing_extensions import Self
 
+from dify_ingest_tools.agent.answers import DifyToolError
 from dify_ingest_tools.agent.error_answers import arguments_answer
 from dify_ingest_tools.agent.tool_defs import DEFAULTS, ToolDefinition
-from dify_ingest_tools.agent.toolkit import DifyToolError, DifyToolset
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.langchain._common import DifyConnection, ErrorHandling, WaitSettings

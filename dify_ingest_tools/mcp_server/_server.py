@@ -32,7 +32,9 @@ from pydantic import WithJsonSchema
 
 from dify_ingest_tools._version import __version__
 from dify_ingest_tools.agent.answers import DifyToolError
-from dify_ingest_tools.agent.toolkit import DifyToolset, ToolDefinition, ToolResult
+from dify_ingest_tools.agent.tool_defs import ToolDefinition
+from dify_ingest_tools.agent.tool_results import ToolResult
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.mcp_server._http import (
     StaticTokenVerifier,

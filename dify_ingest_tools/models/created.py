@@ -15,15 +15,6 @@ from dify_ingest_tools.models.status import (
     OptionalStatus,
 )
 
-__all__ = [
-    "BatchLike",
-    "BatchRef",
-    "CreatedDocument",
-    "IngestResult",
-    "PipelineRun",
-    "as_batch_ref",
-]
-
 
 class BatchRef(BaseModel):
     """The handle of a creation batch: what ``indexing-status`` is polled with."""

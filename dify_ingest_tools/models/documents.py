@@ -22,21 +22,6 @@ from dify_ingest_tools.models.status import (
     or_default,
 )
 
-__all__ = [
-    "BUILT_IN_METADATA_FIELDS",
-    "DifyDocument",
-    "DifySegment",
-    "DocumentAction",
-    "DocumentList",
-    "MetadataEntry",
-    "MetadataField",
-    "MetadataFieldList",
-    "MetadataType",
-    "MetadataValue",
-    "SegmentList",
-    "UpdatedDocument",
-]
-
 MetadataType: TypeAlias = Literal["string", "number", "time"]
 """The field types Dify accepts (``boolean`` is refused with a 400, recording 12)."""
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Outcome"]
-
 
 class Outcome(str, Enum):
     """How a wait ended: one vocabulary for the CLI's exit codes, tool answers, telemetry,

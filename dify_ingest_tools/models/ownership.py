@@ -24,8 +24,6 @@ from dify_ingest_tools.models.documents import MetadataEntry, MetadataType
 if TYPE_CHECKING:
     from dify_ingest_tools.models.documents import DifyDocument
 
-__all__ = ["HASH_FIELD", "MARK_FIELDS", "OWNER_FIELD", "SOURCE_FIELD", "Mark"]
-
 OWNER_FIELD = "dify_ingest_owner"
 SOURCE_FIELD = "dify_ingest_source"
 HASH_FIELD = "dify_ingest_sha256"

@@ -7,8 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RetrievedChunk"]
-
 
 class RetrievedChunk(BaseModel):
     """One hit of ``POST /datasets/{id}/retrieve``.

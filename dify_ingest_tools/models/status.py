@@ -23,24 +23,6 @@ from pydantic_core import core_schema
 
 from dify_ingest_tools._base.shown import FAILED_SHOWN, ID_LIMIT, failures, shown
 
-__all__ = [
-    "MAX_BATCH_DOCUMENTS",
-    "NOTHING_TO_FIND",
-    "BatchIndexingStatus",
-    "Count",
-    "DocumentIndexingStatus",
-    "Flag",
-    "IndexingStatus",
-    "IndexingStatusPayload",
-    "OptionalCount",
-    "OptionalStatus",
-    "OptionalText",
-    "Stamp",
-    "StatusValue",
-    "Verdict",
-    "or_default",
-]
-
 
 class IndexingStatus(str, Enum):
     """Stages Dify reports for a document.

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dify_ingest_tools.errors import DifyError
 
-__all__ = ["AttemptClock", "Contact", "Reach"]
-
 
 class AttemptClock:
     """Seconds a poll loop's requests were out or failing, not queued on the client's side.

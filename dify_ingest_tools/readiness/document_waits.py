@@ -33,8 +33,6 @@ from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.policy import Cadence
 from dify_ingest_tools.readiness.updates import PollUpdate, Updates
 
-__all__ = ["UNKNOWN_BATCH", "DetailSource", "ScopedSource", "merge_statuses"]
-
 #: The ``batch`` shown for documents whose batch this client does not know.
 UNKNOWN_BATCH = "(unknown batch)"
 

@@ -25,8 +25,6 @@ from dify_ingest_tools.models.status import BatchIndexingStatus
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
-__all__ = ["MAX_KEPT", "OnStall", "Upload", "Uploads", "check_heal_options", "healing_wait"]
-
 OnStall: TypeAlias = Literal["raise", "resubmit"]
 #: Uploads remembered per client for a resubmit (the newest; older ones cannot be healed).
 MAX_KEPT = 1024

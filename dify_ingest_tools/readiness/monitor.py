@@ -47,8 +47,6 @@ from dify_ingest_tools.readiness.sweeps import (
 )
 from dify_ingest_tools.readiness.updates import PollUpdate, StatusSource, Updates, Wake
 
-__all__ = ["IndexingMonitor"]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 

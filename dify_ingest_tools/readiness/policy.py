@@ -39,20 +39,6 @@ if TYPE_CHECKING:
 
 _rng = random.Random()
 
-__all__ = [
-    "Cadence",
-    "ContactBudget",
-    "ContactReading",
-    "Decision",
-    "OnEmpty",
-    "OnPaused",
-    "WaitState",
-    "decide",
-    "outcome_of",
-    "step_for",
-    "tolerate_not_found",
-]
-
 
 @dataclass(frozen=True)
 class ContactBudget:

@@ -15,8 +15,6 @@ from dify_ingest_tools.readiness.updates import PollUpdate, Updates, Wake
 if TYPE_CHECKING:
     from dify_ingest_tools.readiness.sweeps import Sweep
 
-__all__ = ["PollFetch", "PollKey", "Poller", "Subscription", "poll_key"]
-
 PollKey = tuple[str, str]
 #: ``fetch(deadline, on_send)``: one attempt of a watched loop's own request.
 PollFetch = Callable[[float, Callable[[], None]], Awaitable[BatchIndexingStatus]]

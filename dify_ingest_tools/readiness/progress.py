@@ -29,8 +29,6 @@ from dify_ingest_tools._base.shown import error_text
 from dify_ingest_tools.events import EventCallback, IndexingEvent
 from dify_ingest_tools.models.status import BatchIndexingStatus
 
-__all__ = ["FilesProgress", "ProgressBars", "files_progress", "should_draw_bars", "wait_callbacks"]
-
 _FAILED_COLOUR = "red"
 
 

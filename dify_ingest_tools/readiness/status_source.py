@@ -21,8 +21,6 @@ from dify_ingest_tools.backends.shared_polls import RedisStatusCache
 from dify_ingest_tools.models.documents import DocumentList
 from dify_ingest_tools.models.status import BatchIndexingStatus, DocumentIndexingStatus
 
-__all__ = ["HTTPStatusSource"]
-
 _URL_CACHE_SIZE = 4096
 _Decoder = Callable[[bytes], tuple[DocumentIndexingStatus, ...]]
 _now = datetime.now

@@ -16,8 +16,6 @@ from dify_ingest_tools.readiness.monitor import IndexingMonitor
 from dify_ingest_tools.readiness.wait_errors import shown_ids, stalled_error, timeout_error
 from dify_ingest_tools.readiness.wait_options import WaitOptions
 
-__all__ = ["wait_for_summaries"]
-
 
 async def wait_for_summaries(
     monitor: IndexingMonitor,

@@ -33,22 +33,6 @@ from dify_ingest_tools.readiness.contact import Reach
 from dify_ingest_tools.readiness.pollers import Poller, PollKey
 from dify_ingest_tools.readiness.updates import PollUpdate, StatusSource
 
-__all__ = [
-    "SWEEP_BLIND_ROUNDS",
-    "SWEEP_BUDGET_SHARE",
-    "SWEEP_CONCURRENCY",
-    "SWEEP_FAILED_ROUNDS",
-    "SWEEP_MAX_PAGES",
-    "SWEEP_MIN_BATCHES",
-    "SWEEP_MISLEADING_WAKES",
-    "SWEEP_PAGE_SIZE",
-    "SWEEP_POLL_SHARE",
-    "SWEEP_ROUND_SHARE",
-    "DatasetSweeps",
-    "Sweep",
-    "agrees",
-]
-
 logger = logging.getLogger("dify_ingest_tools")
 
 # Sweep a dataset when at least this many of its batches are being waited on: below it,

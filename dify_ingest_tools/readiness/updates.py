@@ -19,8 +19,6 @@ from dify_ingest_tools.models.documents import DocumentList
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness.contact import AttemptClock, Contact, Reach
 
-__all__ = ["PollUpdate", "StatusSource", "Updates", "Wake"]
-
 
 class StatusSource(Protocol):
     """Where a monitor's polls go: the three calls it needs, and nothing else of a client."""

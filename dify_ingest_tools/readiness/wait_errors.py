@@ -24,16 +24,6 @@ from dify_ingest_tools.models.status import BatchIndexingStatus
 if TYPE_CHECKING:
     from dify_ingest_tools.readiness.wait_options import WaitOptions
 
-__all__ = [
-    "empty_error",
-    "failed_error",
-    "queued_error",
-    "shown_ids",
-    "stalled_error",
-    "timeout_error",
-    "unreachable_error",
-]
-
 
 def shown_ids(ids: Sequence[str], limit: int = 5) -> str:
     """Server-provided document ids for a message: the first few, safe to show."""

@@ -11,8 +11,6 @@ from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.readiness.heal import OnStall
 from dify_ingest_tools.readiness.policy import Cadence, ContactBudget, OnEmpty, OnPaused
 
-__all__ = ["WaitKwargs", "WaitOptions"]
-
 
 class WaitKwargs(TypedDict, total=False):
     """The keyword options every wait method takes (see `WaitOptions` for the defaults)."""

@@ -32,13 +32,6 @@ from dify_ingest_tools.readiness.wait_options import WaitOptions
 if TYPE_CHECKING:
     from dify_ingest_tools._http.telemetry import Telemetry, WaitSpan
 
-__all__ = [
-    "gather_first_error",
-    "observe",
-    "wait_for_batches",
-    "wait_for_indexing",
-]
-
 _T = TypeVar("_T")
 
 logger = logging.getLogger("dify_ingest_tools")

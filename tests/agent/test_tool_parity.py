@@ -38,7 +38,9 @@ from llama_index.core.tools import FunctionTool
 from mcp import Client
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolset, ToolsetSettings
+from dify_ingest_tools.agent.tool_defs import ToolsetSettings
+from dify_ingest_tools.agent.tool_schemas import TOOL_NAMES
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.langchain import (
     DifyIndexingStatusTool,
     DifyKnowledgeToolkit,

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyDocumentConflictError
+from dify_ingest_tools.agent.answers import DifyToolError
 from dify_ingest_tools.agent.tool_ownership import TOOLSET_OWNER
-from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolError, DifyToolset
+from dify_ingest_tools.agent.tool_schemas import TOOL_NAMES
+from dify_ingest_tools.agent.toolkit import DifyToolset
 from dify_ingest_tools.models.ownership import OWNER_FIELD
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 from tests.conftest import FAST, QUICK

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dify_ingest_tools.cli import app as cli
+from dify_ingest_tools import cli
+from dify_ingest_tools.cli import app
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 
 
@@ -99,9 +100,9 @@ def test_demo_runs_on_the_embedded_simulator(
     assert "ready" in captured.err  # the progress bars went to stderr
     assert "progress bars on stderr" in out
     assert "Dify simulator listening on http://127.0.0.1:" in out
-    for name in cli.DEMO_DOCUMENTS:
+    for name in app.DEMO_DOCUMENTS:
         assert f"uploaded {name!r}" in out and f"{name} indexed" in out
-    assert f"{cli.BROKEN_NAME} FAILED: {cli.BROKEN_ERROR}" in out
+    assert f"{app.BROKEN_NAME} FAILED: {app.BROKEN_ERROR}" in out
     assert "3 of 4 batches ready, 1 failed" in out and "expected failure" in out
     assert "hit(s)" in out and "dify-indexing.txt" in out
 
@@ -266,7 +267,7 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
         coro.close()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.asyncio, "run", interrupted)
+    monkeypatch.setattr(app.asyncio, "run", interrupted)
     assert cli.main(["status", "7789611a-7d24-4b75-ab16-a005f3cbd9b4", "1"]) == cli.EXIT_INTERRUPTED
 
 

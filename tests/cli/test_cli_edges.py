@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from dify_ingest_tools.cli import app as cli
+from dify_ingest_tools import cli
 from dify_ingest_tools.cli.common import describe_error, exit_code_for
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, ManualClock
 from tests.cli_servers import (

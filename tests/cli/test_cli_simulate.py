@@ -19,15 +19,16 @@ from dify_ingest_tools import (
     AsyncDifyKnowledgeClient,
     DifyKnowledgeClient,
     IndexingStalledError,
+    cli,
 )
-from dify_ingest_tools.cli import app as cli
+from dify_ingest_tools.cli import app
 from dify_ingest_tools.cli.simulate import DEFAULT_PORT, PatternScripts, rule_type
 from dify_ingest_tools.testing import DifySimulator, ManualClock
 from tests.cli_servers import cli_env, one_error_line, run_cli
 
 
 def test_simulate_does_not_default_to_difys_own_port() -> None:
-    args = cli._parser().parse_args(["simulate"])
+    args = app._parser().parse_args(["simulate"])
     assert args.port == DEFAULT_PORT != 5001
 
 

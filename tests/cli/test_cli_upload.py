@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dify_ingest_tools import AsyncDifyKnowledgeClient
-from dify_ingest_tools.cli import app as cli
+from dify_ingest_tools import AsyncDifyKnowledgeClient, cli
 from dify_ingest_tools.models.ownership import Mark
 from dify_ingest_tools.testing import DifySimulator, RequestRecord
 from tests.hostile import free_port, serving_in_thread

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyTimeoutError
-from dify_ingest_tools.backends.budget import BudgetBackend, RequestBudget
+from dify_ingest_tools.backends.budget import BudgetBackend
 from dify_ingest_tools.backends.redis_budget import RedisBudget
+from dify_ingest_tools.backends.request_budget import RequestBudget
 from dify_ingest_tools.cli import main
 from dify_ingest_tools.testing import DifySimulator
 

@@ -24,7 +24,8 @@ from aiohttp import web
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
 from dify_ingest_tools.backends.ledger import SQLiteLedger
 from dify_ingest_tools.cli import main
-from dify_ingest_tools.folder_sync.sync import SyncItem, list_all, sync_folder
+from dify_ingest_tools.folder_sync.plan import SyncItem
+from dify_ingest_tools.folder_sync.sync import list_all, sync_folder
 from dify_ingest_tools.models.ownership import HASH_FIELD, OWNER_FIELD, SOURCE_FIELD, Mark
 from dify_ingest_tools.testing import DifySimulator, DocumentScript, Fault
 

@@ -21,7 +21,8 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
 from dify_ingest_tools import AsyncDifyKnowledgeClient, DifyKnowledgeClient
-from dify_ingest_tools.agent.toolkit import TOOL_NAMES, DifyToolError
+from dify_ingest_tools.agent.answers import DifyToolError
+from dify_ingest_tools.agent.tool_schemas import TOOL_NAMES
 from dify_ingest_tools.llama_index import DifyKnowledgeToolSpec
 from dify_ingest_tools.testing import DifySimulator
 

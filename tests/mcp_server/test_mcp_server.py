@@ -27,7 +27,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from dify_ingest_tools.agent.toolkit import TOOL_NAMES
+from dify_ingest_tools.agent.tool_schemas import TOOL_NAMES
 from dify_ingest_tools.testing import DifySimulator, DocumentScript
 
 ROOT = Path(__file__).resolve().parents[2]
