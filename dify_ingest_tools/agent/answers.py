@@ -20,7 +20,7 @@ What is an answer and what is an error:
   next.
 
 Answers never contain the API key or the server's URL, and server-provided text (Dify's
-error messages, document ids, status names) goes through `cut` or `_shown.shown`: redacted,
+error messages, document ids, status names) goes through `cut` or `_base.shown.shown`: redacted,
 control characters escaped, cut to a few hundred characters; a batch with many failed
 documents names the first few within a fixed budget and counts the rest.
 """
@@ -126,7 +126,7 @@ class DifyToolError(DifyError):
 
 
 def cut(text: str, budget: int) -> tuple[str, bool]:
-    """``text`` on one line, safe to show (`_shown.shown`'s redaction and escapes), shortened
+    """``text`` on one line, safe to show (`_base.shown.shown`'s redaction and escapes), shortened
     to ``budget`` characters at a word boundary, and whether it was cut (then it ends in
     `` […]``)."""
     # Twice the budget and some: whitespace runs collapse, escapes lengthen.

@@ -129,7 +129,7 @@ class StoreReads:
         self._by_key_size = max(cache_size * 8, 1024)
         self._fields: dict[str, MetadataField] = {}
         # Documents written with wait=False, which the search gate waits for, live in the
-        # client's pending registry under this scope (`_pending`).
+        # client's pending registry under this scope (`client.pending`).
         self._scope = PendingScope("store")
 
     # -- lookups ----------------------------------------------------------------------------

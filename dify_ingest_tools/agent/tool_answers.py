@@ -3,7 +3,7 @@
 Kept apart from `answers` so each stays one subject: these format what an agent gets back
 from writing and reading a knowledge base, within a size budget a model's context can afford.
 Every field that came from Dify (names, passages, ids, statuses, errors) is cut with
-`answers.cut` or `_shown.shown` (redacted, control characters escaped, bounded), and
+`answers.cut` or `_base.shown.shown` (redacted, control characters escaped, bounded), and
 `fit_answer` is the last step of every tool call: the text stays within ``answer_chars`` and
 the structured content within `STRUCTURED_FACTOR` times that, whatever the server sent (a
 1 MB document name makes an answer of the usual size).

@@ -128,7 +128,7 @@ class DifyToolset:
             allow_replace=self.allow_replace,
         )
         # Its uploads not yet seen finished live in the client's pending registry, under this
-        # scope (`_pending`); the registry forgets them by its one rule.
+        # scope (`client.pending`); the registry forgets them by its one rule.
         self._scope = PendingScope("toolset")
         # dataset (lower case) -> document id -> (name, latest batch): names for hits and lists.
         self._uploads: dict[str, dict[str, tuple[str, str | None]]] = {}

@@ -21,7 +21,7 @@ Design notes:
   ledger marks the older entry ``superseded`` so nobody waits on it.
 * **Private.** The file holds document names and Dify's error texts: its folder is 0700 and
   the file (with SQLite's ``-wal`` and ``-shm``) 0600, fixed on every open if they were
-  looser; error texts are stored redacted and cut (`_shown.shown_error`), as shown everywhere.
+  looser; error texts are stored redacted and cut (`_base.shown.shown_error`), as shown everywhere.
 * **Redis** (`dify_ingest_tools.backends.redis_ledger.RedisLedger`) keeps the same entries for
   fleets spread over machines.
 """

@@ -284,7 +284,7 @@ def describe_error(error: BaseException) -> str:
 
 def one_line(text: str, limit: int = MAX_LINE) -> str:
     """``text`` on one line (newlines and runs of spaces collapsed, other control characters
-    escaped, credentials redacted: `_shown.shown`), cut to ``limit``."""
+    escaped, credentials redacted: `_base.shown.shown`), cut to ``limit``."""
     return shown(" ".join(text.split()), limit)
 
 
@@ -377,7 +377,7 @@ class RedactingStream:
         if self._escape and _UNSAFE_OUTPUT.search(text):
             # The last defence for the terminal: no command writes a control character to
             # stdout on purpose (JSON escapes its own), so one that gets here came from a
-            # server or a file name that missed `_shown.shown`.
+            # server or a file name that missed `_base.shown.shown`.
             text = _UNSAFE_OUTPUT.sub(lambda match: escaped(match.group()), text)
         return text
 

@@ -302,7 +302,7 @@ class AsyncDifyKnowledgeClient(
 
     def _after_fork_in_child(self) -> None:
         # Start afresh in a forked child: the parent's session, poll loops and tasks stay the
-        # parent's (see `_fork`). Settings, caches and pending uploads are plain data: kept.
+        # parent's (see `_base.fork`). Settings, caches and pending uploads are plain data: kept.
         if isinstance(self._transport, GuardedTransport):
             self._transport.after_fork_in_child()
         self._lifecycle.after_fork_in_child()

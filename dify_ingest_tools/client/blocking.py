@@ -347,6 +347,6 @@ class BlockingMethods(MoreBlockingMethods):
                 as the base.
             metadata_filter: Only chunks of documents whose metadata matches: Dify's
                 ``metadata_filtering_conditions``, or ``{"field": value}`` /
-                ``{"field": {"$gt": 1}}`` / ``{"$or": [...]}`` (see ``_filters``).
+                ``{"field": {"$gt": 1}}`` / ``{"$or": [...]}`` (see ``_base.filters``).
         """
         return self._run(self._async.retrieve(dataset_id, query, top_k=top_k, score_threshold=score_threshold, retrieval_model=retrieval_model, metadata_filter=metadata_filter))

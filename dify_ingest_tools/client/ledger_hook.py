@@ -126,7 +126,7 @@ class LedgerRecorder:
         if not self._tracked.holds(status.dataset_id, status.batch) or not self._usable():
             return
         outcomes = [
-            # Dify's text, redacted and cut as everywhere it is shown (`_shown`).
+            # Dify's text, redacted and cut as everywhere it is shown (`_base.shown`).
             Outcome(doc.id, "error", shown_error(doc.error))
             if doc.is_failed
             else Outcome(doc.id, "completed")

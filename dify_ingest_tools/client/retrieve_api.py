@@ -78,7 +78,7 @@ class RetrieveAPI:
                 as the base.
             metadata_filter: Only chunks of documents whose metadata matches: Dify's
                 ``metadata_filtering_conditions``, or ``{"field": value}`` /
-                ``{"field": {"$gt": 1}}`` / ``{"$or": [...]}`` (see ``_filters``).
+                ``{"field": {"$gt": 1}}`` / ``{"$or": [...]}`` (see ``_base.filters``).
         """
         check_dataset_id(dataset_id)
         if not isinstance(query, str):
@@ -138,7 +138,7 @@ class RetrieveAPI:
         score_threshold: float | None,
         retrieval_model: Mapping[str, Any] | None,
     ) -> ResolvedModel:
-        """The complete ``retrieval_model`` every retrieve sends (the rules: `_retrieval`)."""
+        """The complete ``retrieval_model`` every retrieve sends (the rules: `client.retrieval`)."""
         if top_k is not None:
             check_int(top_k, "top_k", minimum=1)
         # Dify's scores (cosine similarity, rerank, weighted) are between 0 and 1.

@@ -1,7 +1,7 @@
 """What a sync will do, decided from the folder and the knowledge base alone (pure, no I/O).
 
 The knowledge base is the manifest (design.md §12b): every document ``sync`` writes carries its
-owner tag, its source path and its content hash (`_ownership.Mark`). So a plan needs only the
+owner tag, its source path and its content hash (`models.ownership.Mark`). So a plan needs only the
 folder's hashes and one listing of the knowledge base: a second run from a fresh machine plans
 the same as the laptop that ran yesterday, and nothing that carries another owner's tag, or
 none, is ever updated or deleted.

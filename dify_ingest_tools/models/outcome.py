@@ -7,7 +7,8 @@ from enum import Enum
 
 class Outcome(str, Enum):
     """How a wait ended: one vocabulary for the CLI's exit codes, tool answers, telemetry,
-    readiness gates and events (`_policy.outcome_of` computes it from a status or an error).
+    readiness gates and events (`readiness.policy.outcome_of` computes it from a status or an
+    error).
     """
 
     ready = "ready"

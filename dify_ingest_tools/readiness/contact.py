@@ -15,7 +15,7 @@ started; it must not be blamed on the server.
   budget, not each after three turns in the queue.
 - `Contact` is one wait's view of both, from the moment it began.
 
-Times are readings of the client's `Clock` (`_clock`), as the waits' own.
+Times are readings of the client's `Clock` (`_base.clock`), as the waits' own.
 """
 
 from __future__ import annotations

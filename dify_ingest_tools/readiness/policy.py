@@ -51,7 +51,7 @@ class ContactBudget:
     polls have gone ``seconds`` without an answer, even while one is still in flight (a
     server that accepts connections and never answers). Time a poll spent queued behind the
     client's own request budget, concurrency cap or cool-down is not counted: that is not
-    Dify failing to answer (`_contact`). Once Dify has answered, transient failures are
+    Dify failing to answer (`readiness.contact`). Once Dify has answered, transient failures are
     retried up to the wait's deadline.
 
     Attributes:

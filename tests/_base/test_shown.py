@@ -1,4 +1,4 @@
-"""`_shown.shown`: the one way text from Dify or the file system is made safe to show."""
+"""`_base.shown.shown`: the one way text from Dify or the file system is made safe to show."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every retrieve path resolves the dataset's search the same way (`_retrieval`).
+"""Every retrieve path resolves the dataset's search the same way (`client.retrieval`).
 
 A knowledge base made through Dify's API with ``indexing_technique="economy"`` stores
 ``semantic_search``; the simulator answers a search that uses it with Dify's 400, as the real

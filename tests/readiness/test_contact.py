@@ -1,4 +1,4 @@
-"""A wait does not blame Dify for the client's own queue (`_contact`).
+"""A wait does not blame Dify for the client's own queue (`readiness.contact`).
 
 Time a poll waits for its turn (the request budget, the concurrency cap, a cool-down) is not
 time Dify failed to answer: only requests that left and failed, or stayed unanswered, count
