@@ -1,7 +1,7 @@
 """``dify-ingest wait --pending`` and the budget options of the fleet commands.
 
 `register` adds ``--pending`` to ``wait``, whose handler it wraps; `_add_budget` /
-`backends.request_budget` give ``sync`` (`cli.sync`) its shared-budget options.
+`_budget` give ``sync`` (`cli.sync`) its shared-budget options.
 """
 
 from __future__ import annotations
