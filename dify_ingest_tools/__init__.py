@@ -201,7 +201,7 @@ _EXPORTS: dict[str, tuple[str, bool]] = {
     "RedisBudget": ("backends.redis_budget", True),
     "RedisLedger": ("backends.redis_ledger", True),
     "RedisStatusCache": ("backends.shared_polls", True),
-    "RequestBudget": ("backends.budget", True),
+    "RequestBudget": ("backends.request_budget", True),
     "RetrievedChunk": ("models.retrieval", True),
     "SQLiteLedger": ("backends.ledger", True),
     "UpdatedDocument": ("models.documents", True),

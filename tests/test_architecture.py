@@ -8,6 +8,7 @@ no module outgrows its job, and that every module sits in a layer folder.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from pathlib import Path
 
@@ -149,3 +150,21 @@ def test_only_public_modules_advertise_names() -> None:
             if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
                 advertising.append(str(relative))
     assert advertising == []
+
+
+def test_every_public_name_loads_from_its_one_home() -> None:
+    # The top-level table says where each public name is defined; a name that only passes
+    # through another module (a re-export) would be a second home, and one that is gone would
+    # fail at first use, in a user's code.
+    for name, (module, _) in dify_ingest_tools._EXPORTS.items():
+        value = getattr(importlib.import_module(f"dify_ingest_tools.{module}"), name)
+        assert getattr(value, "__module__", None) == f"dify_ingest_tools.{module}", name
+        assert getattr(dify_ingest_tools, name) is value
+
+
+def test_modules_that_moved_still_import_under_their_old_names() -> None:
+    for old, new in dify_ingest_tools._MOVED.items():
+        moved = importlib.import_module(f"dify_ingest_tools.{new}")
+        assert importlib.import_module(f"dify_ingest_tools.{old}") is moved
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("dify_ingest_tools.no_such_module")
