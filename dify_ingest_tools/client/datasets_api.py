@@ -7,13 +7,11 @@ Bodies and shapes: `dataset_create` and `dataset_lookup`; the per-client setting
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
-
-from yarl import URL
+from typing import Any
 
 from dify_ingest_tools._base.inputs import check_dataset_id
 from dify_ingest_tools._http.answer_errors import shape_error
-from dify_ingest_tools._http.transport import Transport, short
+from dify_ingest_tools._http.transport import short
 from dify_ingest_tools.client.dataset_create import (
     DatasetPermission,
     IndexingTechnique,
@@ -25,22 +23,14 @@ from dify_ingest_tools.client.dataset_lookup import ambiguous as ambiguous_name
 from dify_ingest_tools.client.dataset_lookup import check_name as check_dataset_name
 from dify_ingest_tools.client.dataset_lookup import missing as missing_name
 from dify_ingest_tools.client.dataset_lookup import named as named_datasets
-from dify_ingest_tools.client.datasets import DatasetSettings
-from dify_ingest_tools.client.doc_names import DocumentNames
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.errors import DifyAPIError, DifyConnectionError
 
 logger = logging.getLogger("dify_ingest_tools")
 
 
-class DatasetsAPI:
+class DatasetsAPI(ClientHost):
     """Knowledge bases (datasets): the calls on ``/datasets`` and ``/datasets/{id}``."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _datasets: DatasetSettings
-        _doc_names: DocumentNames
-
-        def _url(self, *parts: str) -> URL: ...
 
     async def get_dataset(self, dataset_id: str) -> dict[str, Any]:
         """The knowledge base's settings (``GET /datasets/{id}``), cached per client (concurrent

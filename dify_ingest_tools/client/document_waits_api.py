@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
-from pydantic import BaseModel
 from typing_extensions import Unpack
-from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_batch, check_dataset_id, check_document_id
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.events import EventCallback
 from dify_ingest_tools.models.created import BatchRef, CreatedDocument
 from dify_ingest_tools.models.documents import DifyDocument
@@ -32,29 +31,11 @@ from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 from dify_ingest_tools.readiness.waiting import gather_first_error
 
 if TYPE_CHECKING:
-    from dify_ingest_tools._http.lifecycle import Lifecycle
-    from dify_ingest_tools._http.retry import RetryPolicy
-    from dify_ingest_tools._http.transport import Transport
-    from dify_ingest_tools.client.pending import PendingUploads
-
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
+    pass
 
 
-class DocumentWaitsAPI:
+class DocumentWaitsAPI(ClientHost):
     """Document-scoped waits: only the named documents' statuses decide."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _lifecycle: Lifecycle
-        _pending: PendingUploads
-        retry_policy: RetryPolicy
-
-        @property
-        def monitor(self) -> IndexingMonitor: ...
-
-        def _url(self, *parts: str) -> URL: ...
-
-        def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT: ...
 
     # -- bookkeeping -------------------------------------------------------------------------
 

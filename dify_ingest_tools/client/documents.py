@@ -10,70 +10,36 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import aiohttp
-from pydantic import BaseModel
-from typing_extensions import Unpack
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_document_id
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.client.upload_files import FileInput, load_file
 from dify_ingest_tools.errors import (
     DifyDocumentNotAvailableError,
     IndexingTimeoutError,
 )
-from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import (
     DifyDocument,
     DocumentAction,
     DocumentList,
     UpdatedDocument,
 )
-from dify_ingest_tools.models.status import BatchIndexingStatus
-from dify_ingest_tools.readiness.wait_options import WaitKwargs
 
 if TYPE_CHECKING:
-    from dify_ingest_tools._base.clock import Clock
-    from dify_ingest_tools._http.lifecycle import Lifecycle
-    from dify_ingest_tools._http.retry import RetryPolicy
-    from dify_ingest_tools._http.transport import Transport
-    from dify_ingest_tools.client.doc_names import DocumentNames
-    from dify_ingest_tools.client.pending import PendingUploads
-    from dify_ingest_tools.readiness.status_source import HTTPStatusSource
+    pass
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 _ACTIONS = get_args(DocumentAction)
 # Polls while waiting to retry a refused change: it is usually seconds away.
 _RETRY_POLL = 0.25
 
 
-class DocumentsAPI:
+class DocumentsAPI(ClientHost):
     """Document maintenance: the part of the Knowledge API beyond create, wait and retrieve."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _doc_names: DocumentNames
-        _lifecycle: Lifecycle
-        _pending: PendingUploads
-        _source: HTTPStatusSource
-        _clock: Clock
-        retry_policy: RetryPolicy
-        retry_creates: bool
-
-        def _url(self, *parts: str) -> URL: ...
-
-        def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT: ...
-
-        async def wait_for_documents(
-            self,
-            dataset_id: str,
-            document_ids: str | CreatedDocument | Iterable[str | CreatedDocument],
-            *,
-            batch: str | None = None,
-            **options: Unpack[WaitKwargs],
-        ) -> BatchIndexingStatus: ...
 
     # -- reads and delete --------------------------------------------------------------------
 

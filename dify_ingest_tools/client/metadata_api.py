@@ -6,12 +6,10 @@ Shapes follow the recordings of a real Dify 1.14.1 (``recorded/12`` and ``13``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, get_args
-
-from pydantic import BaseModel
-from yarl import URL
+from typing import TYPE_CHECKING, Any, get_args
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_document_id
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.errors import DifyAPIError
 from dify_ingest_tools.models.documents import (
     BUILT_IN_METADATA_FIELDS,
@@ -23,24 +21,14 @@ from dify_ingest_tools.models.documents import (
 )
 
 if TYPE_CHECKING:
-    from dify_ingest_tools._http.transport import Transport
-    from dify_ingest_tools.client.doc_names import DocumentNames
+    pass
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 _METADATA_TYPES = get_args(MetadataType)
 
 
-class MetadataAPI:
+class MetadataAPI(ClientHost):
     """Metadata fields (create, rename, delete, built-in ones) and documents' values."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _doc_names: DocumentNames
-
-        def _url(self, *parts: str) -> URL: ...
-
-        def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT: ...
 
     async def list_metadata_fields(self, dataset_id: str) -> MetadataFieldList:
         """The knowledge base's metadata fields (``GET /datasets/{id}/metadata``)."""

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from typing_extensions import Unpack
-
-from dify_ingest_tools.client.ledger_hook import LedgerRecorder
-from dify_ingest_tools.client.pending import PendingUploads
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.client.resume import resume_pending
-from dify_ingest_tools.models.created import BatchLike, BatchRef, CreatedDocument
+from dify_ingest_tools.models.created import BatchRef
 from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
-from dify_ingest_tools.readiness.wait_options import WaitKwargs
 
 if TYPE_CHECKING:
     from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 
 
-class PendingAPI:
+class PendingAPI(ClientHost):
     """The batches still indexing: listed, and waited for after a restart too."""
-
-    if TYPE_CHECKING:
-        _pending: PendingUploads
-        _ledger: LedgerRecorder | None
-
-        async def wait_for_batches(
-            self, batches: Iterable[BatchLike], **options: Unpack[WaitKwargs]
-        ) -> list[BatchIndexingStatus]: ...
-
-        async def wait_for_documents(
-            self,
-            dataset_id: str,
-            document_ids: str | CreatedDocument | Iterable[str | CreatedDocument],
-            *,
-            batch: str | None = None,
-            **options: Unpack[WaitKwargs],
-        ) -> BatchIndexingStatus: ...
 
     def pending_batches(self, dataset_id: str) -> list[BatchRef]:
         """Batches this client created in the dataset and has not yet seen finish.

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-from yarl import URL
+from typing import Any
 
 from dify_ingest_tools._base.inputs import check_dataset_id
 from dify_ingest_tools._http.answer_errors import shape_error
-from dify_ingest_tools._http.transport import Transport
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.client.pipelines import PipelineDatasource, pipeline_run, pipeline_run_body
 from dify_ingest_tools.models.created import PipelineRun
 
 
-class PipelineAPI:
+class PipelineAPI(ClientHost):
     """Knowledge pipelines: one run creates a batch of documents to wait on."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-
-        def _url(self, *parts: str) -> URL: ...
 
     async def run_pipeline(
         self,

@@ -7,12 +7,10 @@ out: `doc_names`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import Any, TypeGuard
 
-from pydantic import BaseModel, ValidationError
-from yarl import URL
+from pydantic import ValidationError
 
-from dify_ingest_tools._base.clock import Clock
 from dify_ingest_tools._base.filters import metadata_conditions
 from dify_ingest_tools._base.inputs import (
     check_dataset_id,
@@ -21,9 +19,8 @@ from dify_ingest_tools._base.inputs import (
     check_optional_number,
 )
 from dify_ingest_tools._http.answer_errors import shape_error
-from dify_ingest_tools._http.transport import Transport
-from dify_ingest_tools.client.datasets import DatasetSettings
-from dify_ingest_tools.client.doc_names import LIST_PAGE_SIZE, DocumentInfo, DocumentNames
+from dify_ingest_tools.client.doc_names import LIST_PAGE_SIZE, DocumentInfo
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.client.retrieval import (
     ResolvedModel,
     is_missing_embedding_model,
@@ -33,26 +30,10 @@ from dify_ingest_tools.client.retrieval import (
 from dify_ingest_tools.errors import DifyAPIError
 from dify_ingest_tools.models.documents import DifyDocument, DocumentList
 from dify_ingest_tools.models.retrieval import RetrievedChunk
-from dify_ingest_tools.readiness.status_source import HTTPStatusSource
-
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
-class RetrieveAPI:
+class RetrieveAPI(ClientHost):
     """``POST /datasets/{id}/retrieve`` and what it needs (settings, filters, names)."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _datasets: DatasetSettings
-        _doc_names: DocumentNames
-        _clock: Clock
-        _source: HTTPStatusSource
-
-        def _url(self, *parts: str) -> URL: ...
-
-        def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT: ...
-
-        async def _readable_dataset(self, dataset_id: str) -> dict[str, Any]: ...
 
     async def retrieve(
         self,

@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel
-from yarl import URL
+from typing import TYPE_CHECKING
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_document_id
 from dify_ingest_tools._base.pages import PageBound
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.models.documents import DifySegment, SegmentList
 
 if TYPE_CHECKING:
-    from dify_ingest_tools._http.transport import Transport
+    pass
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 # Dify's segment list serves at most 100 per page; `all_segments` stops after this many pages.
 _SEGMENT_PAGE = 100
 _MAX_SEGMENT_PAGES = 1_000
 
 
-class SegmentsAPI:
+class SegmentsAPI(ClientHost):
     """Reading a document's segments (``GET .../documents/{id}/segments``)."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-
-        def _url(self, *parts: str) -> URL: ...
-
-        def _parse(self, model: type[_ModelT], payload: Any, url: URL, method: str) -> _ModelT: ...
 
     async def list_segments(
         self,

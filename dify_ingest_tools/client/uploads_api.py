@@ -12,11 +12,10 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from pydantic import ValidationError
-from typing_extensions import Unpack
 from yarl import URL
 
 from dify_ingest_tools._base.inputs import check_dataset_id, check_int
@@ -28,12 +27,8 @@ from dify_ingest_tools._http.multipart import (
     check_file_size,
     file_form,
 )
-from dify_ingest_tools._http.transport import Transport
 from dify_ingest_tools.backends.ledger import content_hash
-from dify_ingest_tools.client.datasets import DatasetSettings
-from dify_ingest_tools.client.doc_names import DocumentNames
-from dify_ingest_tools.client.ledger_hook import LedgerRecorder
-from dify_ingest_tools.client.pending import PendingUploads
+from dify_ingest_tools.client.host import ClientHost
 from dify_ingest_tools.client.upload_files import (
     FileInput,
     UploadPath,
@@ -42,37 +37,14 @@ from dify_ingest_tools.client.upload_files import (
 )
 from dify_ingest_tools.errors import DifyAPIError, DifyConnectionError
 from dify_ingest_tools.models.created import CreatedDocument, IngestResult
-from dify_ingest_tools.models.status import BatchIndexingStatus
 from dify_ingest_tools.readiness import waiting
-from dify_ingest_tools.readiness.heal import Upload, Uploads
-from dify_ingest_tools.readiness.monitor import IndexingMonitor
+from dify_ingest_tools.readiness.heal import Upload
 from dify_ingest_tools.readiness.progress import files_progress
 from dify_ingest_tools.readiness.wait_options import WaitKwargs, WaitOptions
 
 
-class UploadsAPI:
+class UploadsAPI(ClientHost):
     """Creating documents: by text, by file, many files, each alone or followed by the wait."""
-
-    if TYPE_CHECKING:
-        _transport: Transport
-        _pending: PendingUploads
-        _uploads: Uploads
-        _ledger: LedgerRecorder | None
-        _datasets: DatasetSettings
-        _doc_names: DocumentNames
-        retry_creates: bool
-        max_file_size: int | None
-
-        @property
-        def monitor(self) -> IndexingMonitor: ...
-
-        def _url(self, *parts: str) -> URL: ...
-
-        async def _dataset_technique(self, dataset_id: str) -> str | None: ...
-
-        async def wait_for_indexing(
-            self, dataset_id: str, batch: str, **options: Unpack[WaitKwargs]
-        ) -> BatchIndexingStatus: ...
 
     # -- creating documents ---------------------------------------------------------------
 
