@@ -30,6 +30,7 @@ from dify_ingest_tools.cli.common import (
 )
 from dify_ingest_tools.client.async_client import AsyncDifyKnowledgeClient
 from dify_ingest_tools.models.status import BatchIndexingStatus
+from dify_ingest_tools.readiness.progress import should_draw_bars
 
 Handler = Callable[[argparse.Namespace, IO[str], IO[str]], Coroutine[Any, Any, int]]
 
@@ -157,9 +158,7 @@ async def wait_pending(args: argparse.Namespace, out: IO[str], err: IO[str]) -> 
     longest = args.max_poll_interval if args.max_poll_interval is not None else max(10.0, poll)
     if longest < poll:
         raise CLIError("--max-poll-interval must be at least --poll-interval")
-    progress = args.progress
-    if progress is None:
-        progress = bool(getattr(err, "isatty", lambda: False)())
+    progress = should_draw_bars(err, args.progress)
     check_client_args(args.api_key, args.base_url)
     async with AsyncDifyKnowledgeClient(
         args.api_key, args.base_url, ledger=args.ledger or None

@@ -78,7 +78,9 @@ def _emulator(columns: int) -> tuple[object, object]:
     return screen, pyte.Stream(screen)
 
 
-def _run_in_terminal(args: list[str], columns: int, env: dict[str, str]) -> Screen:
+def _run_in_terminal(
+    args: list[str], columns: int, env: dict[str, str], term: str = "xterm"
+) -> Screen:
     pexpect = pytest.importorskip("pexpect")
     screen, stream = _emulator(columns)
     child = pexpect.spawn(
@@ -86,7 +88,7 @@ def _run_in_terminal(args: list[str], columns: int, env: dict[str, str]) -> Scre
         ["-m", "dify_ingest_tools.cli", *args],
         dimensions=(ROWS, columns),
         encoding="utf-8",
-        env={**env, "TERM": "xterm", "COLUMNS": str(columns), "LINES": str(ROWS)},
+        env={**env, "TERM": term, "COLUMNS": str(columns), "LINES": str(ROWS)},
         timeout=60,
     )
     try:
@@ -290,3 +292,38 @@ def test_upload_wait_draws_bars_on_a_terminal_and_none_into_a_pipe(
     assert screen.exit_status == 0, screen.text()
     [bar] = _assert_clean(screen, 80, upload_lines)
     assert bar.startswith("batch ") and " ready: 100%" in bar
+
+
+def test_wait_pending_draws_bars_by_the_one_terminal_rule(
+    served: tuple[DifySimulator, str, str], tmp_path: Path
+) -> None:
+    # `wait --pending` decides like every command (`should_draw_bars`): a terminal that
+    # cannot move its cursor (TERM=dumb) gets no bars, a real one does.
+    sim, base_url, dataset_id = served
+    env = _clean_env(
+        DIFY_API_KEY=sim.api_key,
+        DIFY_API_BASE_URL=base_url,
+        DIFY_DATASET_ID=dataset_id,
+        DIFY_INGEST_LEDGER=str(tmp_path / "ledger.db"),
+    )
+    for term, drawn in (("dumb", False), ("xterm", True)):
+        (tmp_path / f"{term}.txt").write_text("alpha\n\nbeta")
+        sent = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dify_ingest_tools.cli",
+                "upload",
+                str(tmp_path / f"{term}.txt"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        screen = _run_in_terminal(["wait", "--pending", "--dataset", dataset_id], 80, env, term)
+        assert screen.exit_status == 0, screen.text()
+        bars = [line for line in screen.lines if "%" in line and line.startswith("batch ")]
+        assert bool(bars) is drawn, (term, screen.text())
