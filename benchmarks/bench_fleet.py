@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import platform
 import shutil
@@ -59,6 +58,8 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from _sim_process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,23 +125,6 @@ def _stats(sim: Any, dataset_id: str | None) -> dict[str, Any]:
         "refused": sum(1 for r in records if r.status == 403),
         "names": names,
     }
-
-
-class Server:
-    def __init__(self, time_scale: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, time_scale), daemon=True)
-        self._process.start()
-        self.base_url, self.api_key = self._conn.recv()
-
-    def call(self, *message: Any) -> Any:
-        self._conn.send(message)
-        return self._conn.recv()
-
-    def stop(self) -> None:
-        self.call("stop")
-        self._process.join(10)
 
 
 # -- Redis ------------------------------------------------------------------------------------
@@ -307,7 +291,7 @@ def _collect(processes: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
 
 
 def budget_phase(
-    server: Server,
+    server: SimulatorProcess,
     args: argparse.Namespace,
     redis: str | None,
     kill: subprocess.Popen[bytes] | None = None,
@@ -349,7 +333,9 @@ def budget_phase(
     }
 
 
-def polls_phase(server: Server, args: argparse.Namespace, redis: str | None) -> dict[str, Any]:
+def polls_phase(
+    server: SimulatorProcess, args: argparse.Namespace, redis: str | None
+) -> dict[str, Any]:
     dataset = server.call("dataset", f"polls-{'shared' if redis else 'alone'}")
     added = server.call("seed", dataset, args.poll_batches)
     spec = {"job": "wait", "base_url": server.base_url, "key": server.api_key,
@@ -380,7 +366,11 @@ def polls_phase(server: Server, args: argparse.Namespace, redis: str | None) -> 
 
 
 def slow_polls_phase(
-    server: Server, args: argparse.Namespace, redis: str, waiters: int = 20, latency: float = 2.0
+    server: SimulatorProcess,
+    args: argparse.Namespace,
+    redis: str,
+    waiters: int = 20,
+    latency: float = 2.0,
 ) -> dict[str, Any]:
     """``waiters`` waiting on one batch while each status answer takes ``latency`` s."""
     dataset = server.call("dataset", "polls-slow")
@@ -424,7 +414,7 @@ def _redis_commands(url: str) -> int:
 
 
 def resume_phase(
-    server: Server, args: argparse.Namespace, redis: str, how: str, workdir: Path
+    server: SimulatorProcess, args: argparse.Namespace, redis: str, how: str, workdir: Path
 ) -> dict[str, Any]:
     dataset = server.call("dataset", f"resume-{how}")
     ledger = workdir / f"ledger-{how}.db"
@@ -535,7 +525,7 @@ def main() -> None:
     redis = args.redis_url
     if redis is None:
         redis, redis_process = start_redis()
-    server = Server(time_scale=0.2)
+    server = SimulatorProcess(_serve, time_scale=0.2)
     print(
         f"{args.processes} processes x {args.uploads} uploads; workspace limit {args.limit} "
         f"per {args.window:g} s ({args.limit / args.window:.1f}/s); Python "

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import subprocess
@@ -40,6 +39,8 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from _sim_process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What Dify's knowledge rate limit counts (the simulator's own list, plus metadata writes).
@@ -90,23 +91,6 @@ def _serve(conn: Connection, time_scale: float) -> None:
                 conn.send(Counter((r.method, r.route or "-") for r in sim.requests))
 
 
-class Simulator:
-    def __init__(self, time_scale: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, time_scale), daemon=True)
-        self._process.start()
-        self.base_url, self.api_key = self._conn.recv()
-
-    def call(self, *command: Any) -> Any:
-        self._conn.send(command)
-        return self._conn.recv()
-
-    def stop(self) -> None:
-        self.call("stop")
-        self._process.join(10)
-
-
 def _make_folder(root: Path, files: int) -> None:
     for i in range(files):
         folder = root / f"part{i % 100:02d}"
@@ -115,7 +99,7 @@ def _make_folder(root: Path, files: int) -> None:
 
 
 def _sync(
-    sim: Simulator, dataset: str, folder: Path, home: Path, *extra: str
+    sim: SimulatorProcess, dataset: str, folder: Path, home: Path, *extra: str
 ) -> tuple[int, dict[str, Any], dict[str, float]]:
     env = {**os.environ, "HOME": str(home), "DIFY_API_KEY": sim.api_key,
            "DIFY_API_BASE_URL": sim.base_url}  # fmt: skip
@@ -169,7 +153,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"# bench_sync: {args.files} files, {platform.python_implementation()} "
           f"{platform.python_version()}, {os.cpu_count()} CPUs")  # fmt: skip
-    sim = Simulator(args.time_scale)
+    sim = SimulatorProcess(_serve, args.time_scale)
     rows: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
