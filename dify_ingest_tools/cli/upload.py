@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from dify_ingest_tools._http.multipart import DEFAULT_MAX_FILE_SIZE
+from dify_ingest_tools.backends.ledger import content_hash
 from dify_ingest_tools.cli.common import (
     EXIT_API,
     EXIT_FAILED,
@@ -40,7 +40,13 @@ from dify_ingest_tools.errors import (
     DifyResponseError,
     DifyTimeoutError,
 )
-from dify_ingest_tools.folder_sync.scan import NAME_SEPARATOR
+from dify_ingest_tools.folder_sync.scan import (
+    NAME_SEPARATOR,
+    ChangedDuringRead,
+    FileVanished,
+    digest,
+    snapshot,
+)
 from dify_ingest_tools.folder_sync.sync import scan_folder
 from dify_ingest_tools.models.created import CreatedDocument
 from dify_ingest_tools.models.documents import MetadataField
@@ -217,16 +223,6 @@ async def _mark_fields(
     return fields
 
 
-def _file_hash(path: Path) -> tuple[str, os.stat_result]:
-    """SHA-256 of the file, read in chunks, and its stat from before the read."""
-    before = os.stat(path)
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest(), before
-
-
 _Result = CreatedDocument | DifyError | ValueError | OSError | None
 
 
@@ -305,18 +301,23 @@ async def _create(
     """Upload one source; the SHA-256 of its bytes when marks are wanted."""
     if source.text is not None:
         created = await client.create_document_by_text(dataset_id, source.name, source.text)
-        digest = hashlib.sha256(source.text.encode()).hexdigest() if owner else None
-        return created, digest
-    assert source.path is not None
-    digest = None
-    if owner is not None:
-        digest, before = await asyncio.to_thread(_file_hash, source.path)
-    created = await client.create_document_by_file(dataset_id, source.path, filename=source.name)
-    if owner is not None:
-        after = await asyncio.to_thread(os.stat, source.path)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            raise OSError(f"{source.path} changed while it was being uploaded: upload it again")
-    return created, digest
+        return created, content_hash(source.text) if owner else None
+    path = source.path
+    assert path is not None
+    if owner is None:
+        return await client.create_document_by_file(dataset_id, path, filename=source.name), None
+    # The hash of the marks is the one sync compares: the folder scan's own `digest`.
+    try:
+        value, before = await asyncio.to_thread(digest, path)
+        created = await client.create_document_by_file(dataset_id, path, filename=source.name)
+        after = await asyncio.to_thread(snapshot, path)
+    except FileVanished:
+        raise OSError(f"{path} vanished before it was uploaded") from None
+    except ChangedDuringRead:
+        raise OSError(f"{path} changed while it was being read: upload it again") from None
+    if after != before:
+        raise OSError(f"{path} changed while it was being uploaded: upload it again")
+    return created, value
 
 
 def _rows(

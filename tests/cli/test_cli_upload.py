@@ -304,3 +304,19 @@ def test_owner_refuses_a_mark_field_of_another_type_before_any_upload(
     [line] = capsys.readouterr().err.splitlines()
     assert "dify_ingest_sha256 are not of type string" in line
     assert sim.requests_for(route="create_by_file") == []
+
+
+def test_a_folder_uploaded_with_an_owner_is_unchanged_for_sync_of_that_owner(
+    served: tuple[DifySimulator, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `upload --owner` and `sync` hash a file the same way (one `digest`), so sync finds
+    # nothing to send: a hash computed twice two ways would re-upload every file.
+    sim, dataset_id = served
+    folder = tree(tmp_path / "handbook", {"a/readme.md": "Alpha.", "guide.md": "Guide."})
+    assert cli.main(["upload", str(folder), "--owner", "team-docs"]) == cli.EXIT_OK
+    created = len(sim.requests_for(route="create_by_file"))
+    argv = ["sync", str(folder), "--owner", "team-docs", "--no-progress"]
+    assert cli.main([*argv, "--dataset", dataset_id]) == cli.EXIT_OK
+    assert len(sim.requests_for(route="create_by_file")) == created == 2
+    assert sim.requests_for(route="update_by_file") == []
+    capsys.readouterr()
